@@ -1,0 +1,206 @@
+"""Implementations of the CLI subcommands (thin layers over the library)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import glob
+import json
+import logging
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ..config import PreprocessConfig, TrainConfig
+from ..data.readers import is_image_file
+
+log = logging.getLogger("genderclass")
+EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
+
+
+# ------------------------------------------------------------------------------------------ train
+def resolve_train_config(args: argparse.Namespace) -> TrainConfig:
+    """Defaults from ``TrainConfig``; every flag given on the command line overrides its field."""
+    modality = args.modality or "face"
+    cfg = TrainConfig(modality=modality, format="socofing" if modality == "fingerprint" else "utkface")
+    overrides = {}
+    for field in dataclasses.fields(TrainConfig):
+        value = getattr(args, field.name, None)
+        if value is not None and field.name not in ("preprocess",):
+            overrides[field.name] = value
+    cfg = dataclasses.replace(cfg, **overrides)
+    pre_overrides = {
+        key: getattr(args, key) for key in ("input_size", "margin") if getattr(args, key, None) is not None
+    }
+    cfg.preprocess = PreprocessConfig.for_modality(modality, **pre_overrides)
+    if modality == "fingerprint" and args.balance is None:
+        cfg.balance = "class"
+    return cfg
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ..training.run import train
+
+    cfg = resolve_train_config(args)
+    if not args.resume and not cfg.data:
+        raise ValueError("--data is required (or --resume an existing run)")
+    out = train(cfg, resume=args.resume, command=args.command_line)
+    print(json.dumps({"run": str(out), "model": str(out / "export" / f"{cfg.modality}.onnx")}))
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from ..training.export import export_run
+
+    path = export_run(args.run, out=args.out, name=args.name)
+    print(json.dumps({"model": str(path), "metadata": str(path.with_suffix(".json"))}))
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------------------------------ predict
+def expand_paths(patterns: list[str]) -> list[Path]:
+    """Files as given, folders recursively (image extensions only), globs expanded; order kept."""
+    found: list[Path] = []
+    for pattern in patterns:
+        path = Path(pattern)
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if is_image_file(p)))
+        elif path.exists():
+            found.append(path)
+        elif glob.has_magic(pattern):
+            matches = sorted(Path(p) for p in glob.glob(pattern, recursive=True))
+            found.extend(p for p in matches if p.is_file())
+        else:
+            found.append(path)  # reported as an error line, like any unreadable file
+    return found
+
+
+CSV_FIELDS = ("path", "face", "x1", "y1", "x2", "y2", "label", "p_female", "confidence", "error")
+
+
+def _write_csv_rows(writer: csv.DictWriter, result: dict) -> None:
+    if not result["faces"]:
+        writer.writerow({"path": result["path"], "error": result["error"] or ""})
+    for index, face in enumerate(result["faces"]):
+        x1, y1, x2, y2 = face["box"]
+        writer.writerow(
+            {"path": result["path"], "face": index, "x1": x1, "y1": y1, "x2": x2, "y2": y2, "label": face["label"],
+             "p_female": face["p_female"], "confidence": face["confidence"], "error": ""}
+        )  # fmt: skip
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from ..inference.classifier import GenderClassifier
+
+    clf = GenderClassifier.load(args.model, modality=args.modality)
+    if args.fuse and clf.modality != "fingerprint":
+        raise ValueError("--fuse is for fingerprints (use --modality fingerprint)")
+    paths = expand_paths(args.paths)
+    if not paths:
+        raise ValueError("no input files")
+    detect = False if args.no_detect else None
+    writer = csv.DictWriter(sys.stdout, fieldnames=CSV_FIELDS) if args.format == "csv" else None
+    if writer:
+        writer.writeheader()
+    annotate_dir = Path(args.annotate) if args.annotate else None
+    failed = 0
+    ok_paths: list[Path] = []
+    progress = tqdm(total=len(paths), desc="predict", unit="img", disable=None if len(paths) > 1 else True)
+    batch = max(1, args.batch_size)
+    for start in range(0, len(paths), batch):
+        chunk = paths[start : start + batch]
+        results = clf.predict_batch(
+            [str(p) for p in chunk], detect=detect, min_confidence=args.min_confidence, batch_size=batch
+        )
+        for path, result in zip(chunk, results):
+            if result["error"]:
+                failed += 1
+            else:
+                ok_paths.append(path)
+                if annotate_dir:
+                    from ..inference.annotate import write_annotated
+
+                    write_annotated(path, result, annotate_dir)
+            if writer:
+                _write_csv_rows(writer, result)
+            else:
+                sys.stdout.write(json.dumps(result) + "\n")
+        sys.stdout.flush()
+        progress.update(len(chunk))
+    progress.close()
+    if args.fuse:
+        if ok_paths:
+            fused = clf.predict_person([str(p) for p in ok_paths], min_confidence=args.min_confidence)
+            sys.stdout.write(json.dumps(fused) + "\n")
+        else:
+            log.error("no readable print to fuse")
+    if failed:
+        log.warning("%d of %d files could not be read", failed, len(paths))
+    return EXIT_PARTIAL if failed else EXIT_OK
+
+
+# ------------------------------------------------------------------------------------------ evaluate
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ..data.readers import read_dataset
+    from ..data.split import read_split_csv
+    from ..evaluation.evaluate import default_crop_mode, evaluate_samples
+    from ..inference.classifier import GenderClassifier
+
+    modality = args.modality or ("fingerprint" if args.format == "socofing" else "face")
+    clf = GenderClassifier.load(args.model, modality=modality)
+    samples = read_dataset(args.data, args.format).samples
+    if args.split_file:
+        wanted = {Path(p).name for p, s in read_split_csv(args.split_file).items() if s == args.split}
+        samples = [s for s in samples if Path(s.path).name in wanted]
+        log.info("%d files in the %s split of %s", len(samples), args.split, args.split_file)
+    if args.limit and args.limit < len(samples):
+        keep = np.sort(np.random.default_rng(args.seed).choice(len(samples), args.limit, replace=False))
+        samples = [samples[i] for i in keep]
+    crop_mode = "none" if args.no_detect else (args.crop or default_crop_mode(args.format, clf.modality))
+    training_csv = None
+    if args.model and Path(args.model).is_dir() and (Path(args.model) / "metrics.csv").exists():
+        training_csv = Path(args.model) / "metrics.csv"
+    metrics = evaluate_samples(clf, samples, args.out, crop_mode=crop_mode, training_metrics_csv=training_csv)
+    summary = {
+        k: metrics.get(k) for k in ("n", "accuracy", "balanced_accuracy", "roc_auc", "ece", "n_unreadable", "n_no_face")
+    }
+    if "per_subject" in metrics:
+        summary["per_subject_balanced_accuracy"] = metrics["per_subject"]["balanced_accuracy"]
+    summary["report"] = str(Path(args.out) / "report.html")
+    print(json.dumps(summary))
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------------------------------ bench, info
+def cmd_bench(args: argparse.Namespace) -> int:
+    from ..inference.bench import run_bench
+
+    results = run_bench(args.model, args.modality, args.image, args.repeat, cold_start=not args.no_cold_start)
+    print(json.dumps(results, indent=2))
+    return EXIT_OK
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from ..inference.bundled import bundled_models
+    from ..inference.classifier import GenderClassifier
+
+    models = {"custom": GenderClassifier.load(args.model)} if args.model else {
+        m: GenderClassifier.load(modality=m) for m in bundled_models()
+    }  # fmt: skip
+    if not models:
+        log.error("no bundled models in this installation")
+        return EXIT_USAGE
+    if args.json:
+        print(json.dumps({k: clf.metadata for k, clf in models.items()}, indent=2))
+        return EXIT_OK
+    for key, clf in models.items():
+        info = clf.info()
+        print(f"[{key}] {info['path']}")
+        for field, value in info.items():
+            if field != "path":
+                print(f"  {field}: {value}")
+    return EXIT_OK

@@ -1,0 +1,209 @@
+"""``genderclass`` command line: small root commands over the library.
+
+stdout carries results only; progress bars and logs go to stderr.
+Exit codes: 0 ok, 1 some inputs failed, 2 usage or input error, 3 missing optional dependency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import sys
+from collections.abc import Callable
+
+from .. import __version__
+from ..config import DEFAULT_BATCH_SIZE, MODALITIES
+
+EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_MISSING_DEPENDENCY = 0, 1, 2, 3
+log = logging.getLogger("genderclass")
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    pass
+
+
+def _add(sub: argparse._SubParsersAction, name: str, help_text: str, examples: str) -> argparse.ArgumentParser:
+    return sub.add_parser(
+        name, help=help_text, description=f"{help_text}\n\nexamples:\n{examples}", formatter_class=HelpFormatter
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import commands as C
+
+    parser = argparse.ArgumentParser(
+        prog="genderclass",
+        description="Gender classification (male/female as labelled in public datasets) from face photos or "
+        "fingerprints. Not for surveillance or decisions about people.",
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"genderclass {__version__}")
+    verbosity = parser.add_mutually_exclusive_group()
+    verbosity.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    verbosity.add_argument("-q", "--quiet", action="store_true", help="only errors; no progress bars")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = _add(
+        sub,
+        "train",
+        "Train a model (needs the 'train' extra).",
+        "  genderclass train --modality face --data ../shared/datasets/utkface --format utkface --out runs/face\n"
+        "  genderclass train --modality fingerprint --data DATA/socofing --format socofing --out runs/fp\n"
+        "  genderclass train --out runs/face --resume",
+    )
+    p.add_argument("--modality", choices=MODALITIES, default=None, help="what the images show (default: face)")
+    p.add_argument("--data", help="dataset folder or CSV manifest")
+    p.add_argument("--format", choices=("utkface", "socofing", "folder", "csv"), default=None)
+    p.add_argument("--out", required=True, help="run folder: config, split, checkpoints, metrics, export")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
+    for flag, kind, help_text in (
+        ("--arch", str, "small_resnet | mobilenet_v3_small | resnet18"),
+        ("--width", float, "width multiplier"),
+        ("--epochs", int, "maximum epochs"),
+        ("--batch-size", int, "batch size"),
+        ("--lr", float, "peak learning rate (AdamW)"),
+        ("--weight-decay", float, "AdamW weight decay"),
+        ("--patience", int, "early-stopping patience in epochs"),
+        ("--seed", int, "seed for split, init and augmentation"),
+        ("--val-fraction", float, "share of groups for validation"),
+        ("--test-fraction", float, "share of groups for test"),
+        ("--limit", int, "use at most N images (smoke tests)"),
+        ("--workers", int, "data-loader worker processes"),
+        ("--threads", int, "torch CPU threads"),
+        ("--cache-dir", str, "where preprocessed arrays are cached"),
+        ("--input-size", int, "network input size in pixels"),
+        ("--margin", float, "face crop margin (fraction of the box)"),
+        ("--label-smoothing", float, "label smoothing"),
+        ("--dropout", float, "dropout before the classifier"),
+    ):
+        p.add_argument(flag, type=kind, default=None, help=f"{help_text} (default from config)")
+    p.add_argument("--balance", choices=("none", "class", "group"), default=None, help="balanced sampling")
+    p.set_defaults(func=C.cmd_train)
+
+    p = _add(
+        sub,
+        "export",
+        "Export a run's best checkpoint to ONNX + metadata JSON.",
+        "  genderclass export runs/face\n  genderclass export runs/face --out dist/ --name face",
+    )
+    p.add_argument("run", help="run folder written by 'train'")
+    p.add_argument("--out", help="output folder (default RUN/export)")
+    p.add_argument("--name", help="file stem (default: the modality)")
+    p.set_defaults(func=C.cmd_export)
+
+    p = _add(
+        sub,
+        "predict",
+        "Classify images; one JSON line (or CSV rows) per input file on stdout.",
+        "  genderclass predict photo.jpg\n"
+        "  genderclass predict photos/ 'more/*.png' --annotate out/ --format csv\n"
+        "  genderclass predict --modality fingerprint --fuse 12__M_Left_*.BMP",
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files, folders (recursive) or glob patterns")
+    p.add_argument("--modality", choices=MODALITIES, default="face")
+    p.add_argument("--model", help="model .onnx/.json or run folder (default: bundled)")
+    p.add_argument("--no-detect", action="store_true", help="each whole image is one pre-cropped face")
+    p.add_argument(
+        "--min-confidence",
+        type=float,
+        default=None,
+        help="below this, label 'uncertain'; 0 disables (default: model's)",
+    )
+    p.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    p.add_argument("--annotate", metavar="DIR", help="write copies with boxes, labels and probabilities drawn")
+    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
+    p.add_argument(
+        "--fuse", action="store_true", help="fingerprints: all inputs are one person; print a fused line last"
+    )
+    p.set_defaults(func=C.cmd_predict)
+
+    p = _add(
+        sub,
+        "evaluate",
+        "Evaluate a model on labelled data: metrics.json + report.html.",
+        "  genderclass evaluate --data ../shared/datasets/utkface --format utkface --out eval/\n"
+        "  genderclass evaluate --model runs/face --data my.csv --format csv --no-detect --out eval/",
+    )
+    p.add_argument("--model", help="model .onnx/.json or run folder (default: bundled for --modality)")
+    p.add_argument("--modality", choices=MODALITIES, default=None, help="which bundled model (default: from --format)")
+    p.add_argument("--data", required=True)
+    p.add_argument("--format", choices=("utkface", "socofing", "folder", "csv"), required=True)
+    p.add_argument("--no-detect", action="store_true", help="whole images are the crops (same as --crop none)")
+    p.add_argument(
+        "--crop", choices=("detect", "chip", "none"), help="detect faces, treat images as face chips, or none"
+    )
+    p.add_argument("--split-file", help="split.csv of a run: evaluate only the files of --split")
+    p.add_argument("--split", default="test", choices=("train", "val", "test"))
+    p.add_argument("--limit", type=int, default=0, help="evaluate a random subset of N files")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=C.cmd_evaluate)
+
+    p = _add(
+        sub,
+        "bench",
+        "Measure speed (medians): per-face latency, batched throughput, end to end, cold start.",
+        "  genderclass bench\n  genderclass bench --image photo.jpg --repeat 200",
+    )
+    p.add_argument("--model", help="model (default: bundled face model)")
+    p.add_argument("--modality", choices=MODALITIES, default="face")
+    p.add_argument("--image", help="a 640x480-ish photo with one face for the end-to-end number")
+    p.add_argument("--repeat", type=int, default=100)
+    p.add_argument("--no-cold-start", action="store_true", help="skip the cold-start subprocess timing")
+    p.set_defaults(func=C.cmd_bench)
+
+    p = _add(
+        sub, "info", "Show the bundled models and their metadata.", "  genderclass info\n  genderclass info --json"
+    )
+    p.add_argument("--json", action="store_true", help="full metadata as JSON")
+    p.add_argument("--model", help="a model to describe instead of the bundled ones")
+    p.set_defaults(func=C.cmd_info)
+
+    for register in _extra_commands():
+        register(sub, _add)
+    return parser
+
+
+def _extra_commands() -> list[Callable]:
+    """Commands defined in their own modules (serve, card) register themselves here."""
+    found = []
+    for module_name, attr in (("genderclass.web.cli", "register"), ("genderclass.cards.cli", "register")):
+        try:
+            module = __import__(module_name, fromlist=[attr])
+        except ImportError:
+            continue
+        found.append(getattr(module, attr))
+    return found
+
+
+def setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose + 1, 2)]
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if quiet:
+        import os
+
+        os.environ["TQDM_DISABLE"] = "1"
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose, args.quiet)
+    args.command_line = "genderclass " + shlex.join(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ModuleNotFoundError as exc:
+        log.error("%s — this command needs an optional extra: pip install 'genderclass[train]'", exc)
+        return EXIT_MISSING_DEPENDENCY
+    except (FileNotFoundError, ValueError) as exc:
+        log.error("%s", exc)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        log.error("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""One place for defaults. Every CLI flag overrides a field here; runs save the resolved values.
+
+The preprocessing config is stored inside each exported model's metadata, so training and
+inference always resolve the same crop, size, channels and normalisation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
+
+Modality = Literal["face", "fingerprint"]
+MODALITIES: tuple[str, ...] = ("face", "fingerprint")
+LABELS: tuple[str, str] = ("male", "female")  # index 1 = positive class ("female")
+UNCERTAIN = "uncertain"
+
+
+@dataclass
+class PreprocessConfig:
+    """How an image becomes a network input. Stored in every model's metadata."""
+
+    modality: str = "face"
+    input_size: int = 96
+    channels: int = 3  # 3 = RGB, 1 = gray
+    mean: tuple[float, ...] = (0.5, 0.5, 0.5)
+    std: tuple[float, ...] = (0.25, 0.25, 0.25)
+    detect: bool = True  # faces: run the detector; fingerprints: never
+    margin: float = 0.05  # faces: extra context around the detector box, fraction of box size
+    align: bool = True  # faces: rotate so the eyes are level (needs landmarks)
+    chip_pad: float = 0.25  # training on pre-cropped chips: pad by this fraction before detecting
+
+    @classmethod
+    def for_modality(cls, modality: str, **overrides: Any) -> PreprocessConfig:
+        if modality == "fingerprint":
+            base = cls(
+                modality="fingerprint",
+                input_size=96,
+                channels=1,
+                mean=(0.5,),
+                std=(0.25,),
+                detect=False,
+                margin=0.0,
+                align=False,
+                chip_pad=0.0,
+            )
+        elif modality == "face":
+            base = cls()
+        else:
+            raise ValueError(f"unknown modality {modality!r}; expected one of {MODALITIES}")
+        return dataclasses.replace(base, **overrides)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PreprocessConfig:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        for key in ("mean", "std"):
+            if key in values:
+                values[key] = tuple(values[key])
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["mean"], data["std"] = list(self.mean), list(self.std)
+        return data
+
+
+@dataclass
+class TrainConfig:
+    """Training hyper-parameters; CLI flags override these, the run saves the result."""
+
+    modality: str = "face"
+    data: str = ""
+    format: str = "utkface"
+    out: str = "runs/face"
+    arch: str = "mobilenet_v3_small"
+    width: float = 1.0
+    epochs: int = 40
+    batch_size: int = 64
+    lr: float = 3e-3
+    weight_decay: float = 0.05
+    warmup_epochs: int = 2
+    label_smoothing: float = 0.05
+    dropout: float = 0.2
+    patience: int = 8
+    seed: int = 0
+    val_fraction: float = 0.1
+    test_fraction: float = 0.15
+    balance: Literal["none", "class", "group"] = "none"
+    limit: int = 0  # use at most this many samples (0 = all); for smoke tests
+    workers: int = 0
+    threads: int = 0  # torch threads (0 = library default)
+    cache_dir: str = ".cache/genderclass"
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["preprocess"] = self.preprocess.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known and k != "preprocess"}
+        return cls(preprocess=PreprocessConfig.from_dict(data.get("preprocess", {})), **values)
+
+
+# Serving / prediction defaults
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+MAX_PIXELS = 40_000_000
+DEFAULT_BATCH_SIZE = 32
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
+
+# Face detection
+DETECT_MAX_SIDE = 320  # photos are downscaled to this long side before detection
+DETECT_MIN_SCORE = 0.6
+
+# Evaluation
+AGE_BANDS: tuple[tuple[int, int, str], ...] = (
+    (0, 2, "0-2"),
+    (3, 9, "3-9"),
+    (10, 19, "10-19"),
+    (20, 29, "20-29"),
+    (30, 39, "30-39"),
+    (40, 59, "40-59"),
+    (60, 200, "60+"),
+)
+ECE_BINS = 15
+
+
+def write_json(path: str | Path, data: Any) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def read_json(path: str | Path) -> Any:
+    return json.loads(Path(path).read_text())

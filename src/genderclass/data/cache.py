@@ -1,0 +1,169 @@
+"""Decode, hash, detect and crop a dataset ONCE into an array file; epochs read only this cache.
+
+The cache key covers the file list (names and sizes) and the preprocessing config, so a change to
+either rebuilds it. Corrupt or unreadable files are reported and skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import multiprocessing as mp
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from ..config import PreprocessConfig
+from ..imageio import ImageError, load_image
+from ..preprocess import crop_chip
+from .readers import Sample
+
+log = logging.getLogger(__name__)
+CACHE_VERSION = 3
+
+_detector = None
+_cfg: PreprocessConfig | None = None
+
+
+@dataclass
+class DatasetCache:
+    images: np.ndarray  # (N, S, S, C) uint8
+    labels: np.ndarray  # (N,) int64
+    paths: np.ndarray  # (N,) str
+    sha1: np.ndarray  # (N,) str
+    phash: np.ndarray  # (N,) uint64
+    detected: np.ndarray  # (N,) bool
+    subjects: np.ndarray  # (N,) str ("" = none)
+    attrs: list[dict[str, str]]
+    skipped: list[str]  # "path: reason" for unreadable files
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def data_hash(self) -> str:
+        """Hash of the training data's content (sorted sha1s + labels)."""
+        digest = hashlib.sha256()
+        for sha, label in sorted(zip(self.sha1.tolist(), self.labels.tolist())):
+            digest.update(f"{sha}:{label}\n".encode())
+        return digest.hexdigest()[:16]
+
+
+def _init_worker(cfg: PreprocessConfig) -> None:
+    global _detector, _cfg
+    import os
+
+    import cv2
+
+    # One OpenMP thread per worker: the detector's spinning threads otherwise starve each other.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+    cv2.setNumThreads(1)
+    _cfg = cfg
+    if cfg.modality == "face" and cfg.detect:
+        from ..faces.detect import default_detector
+
+        _detector = default_detector()
+
+
+def _process(path: str) -> tuple[str, np.ndarray | None, str, int, bool, str | None]:
+    import imagehash
+
+    assert _cfg is not None
+    try:
+        raw = Path(path).read_bytes()
+        rgb = load_image(raw)
+        crop, detected = crop_chip(rgb, _cfg, _detector)
+        phash = int(str(imagehash.phash(Image.fromarray(rgb))), 16)
+        return path, crop.pixels, hashlib.sha1(raw).hexdigest(), phash, detected, None
+    except (ImageError, OSError) as exc:
+        return path, None, "", 0, False, str(exc)
+
+
+def cache_key(samples: list[Sample], cfg: PreprocessConfig) -> str:
+    digest = hashlib.sha256(f"v{CACHE_VERSION}".encode())
+    digest.update(json.dumps(cfg.to_dict(), sort_keys=True).encode())
+    for sample in sorted(samples, key=lambda s: s.path):
+        try:
+            size = Path(sample.path).stat().st_size
+        except OSError:
+            size = -1
+        digest.update(f"{sample.path}|{size}|{sample.label}\n".encode())
+    return digest.hexdigest()[:20]
+
+
+def build_cache(samples: list[Sample], cfg: PreprocessConfig, cache_dir: str | Path, workers: int = 2) -> DatasetCache:
+    """Return the cached arrays for ``samples``, building them if needed."""
+    cache_dir = Path(cache_dir)
+    key = cache_key(samples, cfg)
+    file = cache_dir / f"{cfg.modality}-{key}.npz"
+    if file.exists():
+        log.info("using cached preprocessed data %s", file)
+        return load_cache(file)
+    log.info("preprocessing %d images once into %s", len(samples), file)
+    by_path = {s.path: s for s in samples}
+    results = []
+    paths = [s.path for s in samples]
+    if workers > 1 and len(paths) > 200:
+        with mp.get_context("fork").Pool(workers, initializer=_init_worker, initargs=(cfg,)) as pool:
+            for item in tqdm(pool.imap(_process, paths, chunksize=32), total=len(paths), desc="preprocess", unit="img"):
+                results.append(item)
+    else:
+        _init_worker(cfg)
+        for path in tqdm(paths, desc="preprocess", unit="img"):
+            results.append(_process(path))
+    kept = [r for r in results if r[5] is None]
+    skipped = [f"{r[0]}: {r[5]}" for r in results if r[5] is not None]
+    for line in skipped:
+        log.warning("skipped unreadable file %s", line)
+    if not kept:
+        raise ValueError("no readable images in the dataset")
+    cache = DatasetCache(
+        images=np.stack([r[1] for r in kept]),
+        labels=np.array([by_path[r[0]].label for r in kept], dtype=np.int64),
+        paths=np.array([r[0] for r in kept]),
+        sha1=np.array([r[2] for r in kept]),
+        phash=np.array([r[3] for r in kept], dtype=np.uint64),
+        detected=np.array([r[4] for r in kept], dtype=bool),
+        subjects=np.array([by_path[r[0]].subject or "" for r in kept]),
+        attrs=[by_path[r[0]].attrs for r in kept],
+        skipped=skipped,
+    )
+    if cfg.modality == "face" and cfg.detect:
+        log.info(
+            "detector found the face in %d of %d chips (others use the whole chip)", cache.detected.sum(), len(cache)
+        )
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = file.with_suffix(".tmp.npz")
+    np.savez(
+        tmp,
+        images=cache.images,
+        labels=cache.labels,
+        paths=cache.paths,
+        sha1=cache.sha1,
+        phash=cache.phash,
+        detected=cache.detected,
+        subjects=cache.subjects,
+        attrs=np.array(json.dumps(cache.attrs)),
+        skipped=np.array(json.dumps(skipped)),
+    )
+    tmp.replace(file)
+    return cache
+
+
+def load_cache(file: str | Path) -> DatasetCache:
+    with np.load(file) as data:
+        return DatasetCache(
+            images=data["images"],
+            labels=data["labels"],
+            paths=data["paths"],
+            sha1=data["sha1"],
+            phash=data["phash"],
+            detected=data["detected"],
+            subjects=data["subjects"],
+            attrs=json.loads(str(data["attrs"])),
+            skipped=json.loads(str(data["skipped"])),
+        )

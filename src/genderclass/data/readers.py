@@ -1,0 +1,184 @@
+"""Dataset readers: UTKFace names, SOCOFing names, ROOT/male|female folders and CSV manifests.
+
+Each reader returns a list of ``Sample`` records; unparseable entries are counted and logged,
+never fatal.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..config import IMAGE_EXTENSIONS, LABELS
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("utkface", "socofing", "folder", "csv")
+UTK_RACES = ("white", "black", "asian", "indian", "others")
+_UTK_NAME = re.compile(r"^(\d{1,3})_([01])_(?:([0-4])_)?(\d{12,20})\s*\.?jpg\.chip\.jpg$", re.IGNORECASE)
+_SOCOFING_NAME = re.compile(
+    r"^(\d+)__([MF])_(Left|Right)_(thumb|index|middle|ring|little)_finger(?:_(Obl|CR|Zcut))?\.(bmp|png)$",
+    re.IGNORECASE,
+)
+_LABEL_WORDS = {
+    "male": 0, "m": 0, "man": 0, "0": 0,
+    "female": 1, "f": 1, "woman": 1, "1": 1,
+}  # fmt: skip
+
+
+@dataclass
+class Sample:
+    """One labelled image. ``attrs`` are group attributes (race, age, hand, ...), as strings."""
+
+    path: str
+    label: int  # index into LABELS: 0 = male, 1 = female
+    subject: str | None = None
+    attrs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def label_name(self) -> str:
+        return LABELS[self.label]
+
+
+@dataclass
+class ReadResult:
+    samples: list[Sample]
+    skipped: list[str] = field(default_factory=list)  # names that could not be parsed
+
+    def log_summary(self, what: str) -> None:
+        log.info("%s: %d samples read, %d names skipped", what, len(self.samples), len(self.skipped))
+        if self.skipped:
+            log.warning("skipped %d unparseable names, e.g. %s", len(self.skipped), self.skipped[:3])
+
+
+def parse_label(value: str) -> int:
+    """Map 'male'/'female' (and m/f, 0/1, man/woman) to a label index."""
+    key = str(value).strip().lower()
+    if key not in _LABEL_WORDS:
+        raise ValueError(f"unknown label {value!r}; expected male or female")
+    return _LABEL_WORDS[key]
+
+
+def is_image_file(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def parse_utkface_name(name: str) -> Sample | None:
+    """Parse ``age_gender_race_datetime.jpg.chip.jpg``; race may be missing (attribute left out)."""
+    match = _UTK_NAME.match(name)
+    if not match:
+        return None
+    age, gender, race, _ = match.groups()
+    attrs = {"age": str(int(age))}
+    if race is not None:
+        attrs["race"] = UTK_RACES[int(race)]
+    return Sample(path=name, label=int(gender), attrs=attrs)
+
+
+def parse_socofing_name(name: str) -> Sample | None:
+    """Parse ``subject__M|F_Left|Right_finger_finger[_Obl|_CR|_Zcut].bmp|png``."""
+    match = _SOCOFING_NAME.match(name)
+    if not match:
+        return None
+    subject, sex, hand, finger, alteration, _ = match.groups()
+    attrs = {"hand": hand.lower(), "finger": finger.lower()}
+    if alteration:
+        attrs["alteration"] = {"obl": "obl", "cr": "cr", "zcut": "zcut"}[alteration.lower()]
+    return Sample(path=name, label=1 if sex.upper() == "F" else 0, subject=subject, attrs=attrs)
+
+
+def _read_named(root: Path, parse: Callable[[str], Sample | None], files: list[Path]) -> ReadResult:
+    result = ReadResult(samples=[])
+    for path in sorted(files):
+        sample = parse(path.name)
+        if sample is None:
+            result.skipped.append(str(path.relative_to(root)))
+            continue
+        sample.path = str(path)
+        result.samples.append(sample)
+    return result
+
+
+def read_utkface(root: str | Path) -> ReadResult:
+    root = Path(root)
+    files = [p for p in root.rglob("*") if is_image_file(p)]
+    return _read_named(root, parse_utkface_name, files)
+
+
+def read_socofing(root: str | Path) -> ReadResult:
+    """Read ``Real/`` and optional ``Altered/Altered-*/`` (or a folder of prints directly)."""
+    root = Path(root)
+    files = [p for p in root.rglob("*") if is_image_file(p)]
+    result = _read_named(root, parse_socofing_name, files)
+    for sample in result.samples:
+        parent = Path(sample.path).parent.name
+        if "alteration" in sample.attrs and parent.lower().startswith("altered-"):
+            sample.attrs["level"] = parent.split("-", 1)[1].lower()
+    return result
+
+
+def read_folder(root: str | Path) -> ReadResult:
+    """Read ``ROOT/male/**`` and ``ROOT/female/**`` (any image extension, any depth)."""
+    root = Path(root)
+    result = ReadResult(samples=[])
+    found = False
+    for label_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        try:
+            label = parse_label(label_dir.name)
+        except ValueError:
+            result.skipped.append(label_dir.name + "/")
+            continue
+        found = True
+        for path in sorted(p for p in label_dir.rglob("*") if is_image_file(p)):
+            result.samples.append(Sample(path=str(path), label=label))
+    if not found:
+        raise ValueError(f"{root} has no male/ or female/ sub-folder")
+    return result
+
+
+def read_csv(path: str | Path) -> ReadResult:
+    """Read a manifest ``path,label[,subject][,extra...]``; extra columns become group attributes.
+
+    Relative paths are resolved against the CSV's folder.
+    """
+    path = Path(path)
+    result = ReadResult(samples=[])
+    with path.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        columns = [c.strip() for c in (reader.fieldnames or [])]
+        if "path" not in columns or "label" not in columns:
+            raise ValueError(f"{path}: CSV needs 'path' and 'label' columns, found {columns}")
+        for line, row in enumerate(reader, start=2):
+            row = {k.strip(): (v or "").strip() for k, v in row.items() if k}
+            try:
+                label = parse_label(row["label"])
+            except ValueError as exc:
+                result.skipped.append(f"line {line}: {exc}")
+                continue
+            image_path = Path(row["path"])
+            if not image_path.is_absolute():
+                image_path = path.parent / image_path
+            attrs = {k: v for k, v in row.items() if k not in ("path", "label", "subject") and v != ""}
+            result.samples.append(
+                Sample(path=str(image_path), label=label, subject=row.get("subject") or None, attrs=attrs)
+            )
+    return result
+
+
+def read_dataset(data: str | Path, fmt: str) -> ReadResult:
+    """Dispatch on ``fmt`` (one of FORMATS)."""
+    readers = {"utkface": read_utkface, "socofing": read_socofing, "folder": read_folder, "csv": read_csv}
+    if fmt not in readers:
+        raise ValueError(f"unknown format {fmt!r}; expected one of {FORMATS}")
+    data = Path(data)
+    if not data.exists():
+        raise FileNotFoundError(f"data not found: {data}")
+    result = readers[fmt](data)
+    result.log_summary(f"{fmt} data at {data}")
+    if not result.samples:
+        raise ValueError(f"no labelled images found in {data} (format {fmt})")
+    return result

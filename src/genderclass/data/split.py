@@ -1,0 +1,149 @@
+"""Leak-free splits: duplicate groups and subjects never straddle train/val/test.
+
+Groups are formed by union-find over three relations: the same subject id, byte-identical
+content (sha1), and near-identical content (perceptual hash within a small Hamming distance).
+Groups whose members carry different labels are dropped. Assignment is stratified by label and
+deterministic for a given seed.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
+
+
+class UnionFind:
+    def __init__(self, n: int) -> None:
+        self.parent = list(range(n))
+
+    def find(self, i: int) -> int:
+        while self.parent[i] != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
+        return i
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+def _union_equal(uf: UnionFind, keys: Sequence[object | None]) -> None:
+    first: dict[object, int] = {}
+    for i, key in enumerate(keys):
+        if key is None or key == "":
+            continue
+        if key in first:
+            uf.union(first[key], i)
+        else:
+            first[key] = i
+
+
+def _union_near(uf: UnionFind, phashes: np.ndarray, max_distance: int, chunk: int = 2048) -> None:
+    """Union items whose 64-bit perceptual hashes differ in at most ``max_distance`` bits."""
+    hashes = np.asarray(phashes, dtype=np.uint64)
+    n = len(hashes)
+    for start in range(0, n, chunk):
+        block = hashes[start : start + chunk]
+        distance = np.bitwise_count(block[:, None] ^ hashes[None, :])
+        rows, cols = np.nonzero(distance <= max_distance)
+        for r, c in zip(rows.tolist(), cols.tolist()):
+            if start + r < c:
+                uf.union(start + r, c)
+
+
+def group_ids(
+    sha1: Sequence[str | None],
+    phash: Sequence[int] | np.ndarray | None = None,
+    subjects: Sequence[str | None] | None = None,
+    max_distance: int = 2,
+) -> np.ndarray:
+    """Return one integer group id per item (the smallest index in its group)."""
+    n = len(sha1)
+    uf = UnionFind(n)
+    _union_equal(uf, sha1)
+    if subjects is not None:
+        _union_equal(uf, subjects)
+    if phash is not None and n and max_distance >= 0:
+        _union_near(uf, np.asarray(phash, dtype=np.uint64), max_distance)
+    return np.array([uf.find(i) for i in range(n)], dtype=np.int64)
+
+
+@dataclass
+class SplitResult:
+    split: np.ndarray  # per item: "train" | "val" | "test" | "dropped"
+    groups: np.ndarray
+    n_conflicting_groups: int
+    n_dropped: int
+
+    def indices(self, name: str) -> np.ndarray:
+        return np.flatnonzero(self.split == name)
+
+    def sizes(self) -> dict[str, int]:
+        return {name: int((self.split == name).sum()) for name in (*SPLITS, "dropped")}
+
+
+def split_groups(
+    labels: Sequence[int],
+    groups: np.ndarray,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.15,
+    seed: int = 0,
+) -> SplitResult:
+    """Assign whole groups to train/val/test, stratified by label; drop label-conflicting groups."""
+    labels = np.asarray(labels)
+    members: dict[int, list[int]] = defaultdict(list)
+    for i, g in enumerate(groups.tolist()):
+        members[g].append(i)
+    split = np.full(len(labels), "train", dtype=object)
+    by_label: dict[int, list[int]] = defaultdict(list)
+    conflicting = 0
+    for g, idx in members.items():
+        group_labels = set(labels[idx].tolist())
+        if len(group_labels) > 1:
+            split[idx] = "dropped"
+            conflicting += 1
+        else:
+            by_label[group_labels.pop()].append(g)
+    rng = np.random.default_rng(seed)
+    for label in sorted(by_label):
+        order = sorted(by_label[label])
+        rng.shuffle(order)
+        total = sum(len(members[g]) for g in order)
+        targets = {"test": test_fraction * total, "val": val_fraction * total}
+        filled = {"test": 0, "val": 0}
+        for g in order:
+            name = next((s for s in ("test", "val") if filled[s] < targets[s]), "train")
+            if name != "train":
+                filled[name] += len(members[g])
+            split[members[g]] = name
+    n_dropped = int((split == "dropped").sum())
+    if conflicting:
+        log.warning("dropped %d groups (%d images) whose duplicates carry conflicting labels", conflicting, n_dropped)
+    return SplitResult(split=split.astype(str), groups=groups, n_conflicting_groups=conflicting, n_dropped=n_dropped)
+
+
+def write_split_csv(path: str | Path, paths: Sequence[str], labels: Sequence[int], result: SplitResult) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", "label", "group", "split"])
+        for p, label, g, s in zip(paths, labels, result.groups.tolist(), result.split.tolist()):
+            writer.writerow([p, int(label), g, s])
+
+
+def read_split_csv(path: str | Path) -> dict[str, str]:
+    """Map path -> split name."""
+    with Path(path).open(newline="") as handle:
+        return {row["path"]: row["split"] for row in csv.DictReader(handle)}

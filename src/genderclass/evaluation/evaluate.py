@@ -1,0 +1,137 @@
+"""``genderclass evaluate``: run a model over a labelled dataset and write metrics.json + report.html."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from ..config import write_json
+from ..data.readers import Sample
+from ..imageio import ImageError, load_image
+from ..inference.classifier import GenderClassifier
+from ..preprocess import crop_chip
+from . import metrics as M
+
+log = logging.getLogger(__name__)
+
+CROP_MODES = ("detect", "chip", "none")
+THUMB_SIZE = 64
+
+
+def default_crop_mode(fmt: str, modality: str) -> str:
+    if modality != "face":
+        return "none"
+    return "chip" if fmt == "utkface" else "detect"
+
+
+def _crop(clf: GenderClassifier, path: str, mode: str) -> np.ndarray | None:
+    """The model-ready crop for one labelled file (None if no face was found)."""
+    if mode == "chip":
+        return crop_chip(load_image(path), clf.preprocess, clf.detector)[0].pixels
+    _, crops = clf.crops(path, detect=(mode == "detect"))
+    if not crops:
+        return None
+    if len(crops) > 1:  # a labelled photo is about its main subject: take the largest face
+        crops = sorted(crops, key=lambda c: (c.box[2] - c.box[0]) * (c.box[3] - c.box[1]), reverse=True)
+    return crops[0].pixels
+
+
+def evaluate_samples(
+    clf: GenderClassifier,
+    samples: Sequence[Sample],
+    out_dir: str | Path,
+    crop_mode: str = "detect",
+    batch_size: int = 64,
+    training_metrics_csv: str | Path | None = None,
+) -> dict[str, Any]:
+    """Predict every sample, compute metrics (overall, per group, per subject), write the report."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    kept: list[Sample] = []
+    crops: list[np.ndarray] = []
+    errors: dict[str, str] = {}
+    no_face: list[str] = []
+    for sample in tqdm(samples, desc="evaluate", unit="img"):
+        try:
+            crop = _crop(clf, sample.path, crop_mode)
+        except ImageError as exc:
+            errors[sample.path] = str(exc)
+            log.warning("skipped %s: %s", sample.path, exc)
+            continue
+        if crop is None:
+            no_face.append(sample.path)
+            continue
+        kept.append(sample)
+        crops.append(crop)
+    if not kept:
+        raise ValueError("no sample could be evaluated")
+    logits = clf.logits(crops, batch_size)
+    labels = np.array([s.label for s in kept])
+    p_cal = clf.probability(logits)
+    p_raw = M.sigmoid(logits)
+    threshold = clf.threshold
+
+    metrics: dict[str, Any] = {"model": clf.info(), "crop_mode": crop_mode}
+    metrics.update(M.binary_metrics(labels, p_cal, threshold))
+    metrics["n_unreadable"] = len(errors)
+    metrics["n_no_face"] = len(no_face)
+    metrics["ece"] = M.expected_calibration_error(labels, p_cal)
+    metrics["ece_uncalibrated"] = M.expected_calibration_error(labels, p_raw)
+    metrics["brier_uncalibrated"] = M.brier_score(labels, p_raw)
+    metrics["coverage_curve"] = M.coverage_curve(labels, p_cal, threshold)
+    confidence = np.where(p_cal >= threshold, p_cal, 1.0 - p_cal)
+    covered = confidence >= clf.min_confidence
+    metrics["min_confidence"] = clf.min_confidence
+    metrics["coverage_at_threshold"] = float(covered.mean())
+    metrics["accuracy_at_threshold"] = (
+        float(((p_cal[covered] >= threshold).astype(int) == labels[covered]).mean()) if covered.any() else None
+    )
+    attributes = sorted({key for s in kept for key in s.attrs})
+    group_values = {key: [s.attrs.get(key) for s in kept] for key in attributes}
+    if group_values:
+        metrics["groups"] = M.group_metrics(labels, p_cal, group_values, threshold)
+    subjects = [s.subject for s in kept]
+    if all(subjects):
+        ids, fused_labels, fused_logits = M.fuse_by_subject(subjects, labels, logits)
+        metrics["per_subject"] = M.binary_metrics(fused_labels, clf.probability(fused_logits), threshold)
+        metrics["per_subject"]["n_subjects"] = len(ids)
+    metrics["predictions"] = [
+        {"path": s.path, "label": s.label_name, "p_female": round(float(p), 6), **{k: v for k, v in s.attrs.items()}}
+        for s, p in zip(kept, p_cal.tolist())
+    ]
+    metrics["unreadable"] = errors
+    metrics["no_face"] = no_face
+    write_json(out_dir / "metrics.json", metrics)
+
+    thumbs = [_thumbnail(c) for c in crops]
+    try:
+        from .report import write_report
+    except ImportError:  # pragma: no cover - report extra missing
+        write_report = None
+    if write_report is not None:
+        try:
+            write_report(
+                out_dir,
+                metrics,
+                labels,
+                p_cal,
+                p_uncalibrated=p_raw,
+                thumbnails=thumbs,
+                training_metrics_csv=training_metrics_csv,
+                group_of=group_values,
+            )
+        except RuntimeError as exc:
+            log.warning("report.html not written: %s", exc)
+    return metrics
+
+
+def _thumbnail(crop: np.ndarray) -> np.ndarray:
+    import cv2
+
+    small = cv2.resize(crop, (THUMB_SIZE, THUMB_SIZE), interpolation=cv2.INTER_AREA)
+    return small if small.ndim == 3 else small[:, :, None]

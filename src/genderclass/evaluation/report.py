@@ -1,0 +1,601 @@
+"""Evaluation plots and a self-contained HTML report.
+
+matplotlib is imported lazily (inside each function) and used through ``matplotlib.figure.Figure``
+with the Agg canvas, so importing this module needs nothing beyond numpy and no global pyplot
+backend state is touched.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from genderclass.config import LABELS
+from genderclass.evaluation import metrics as M
+
+INSTALL_HINT = 'matplotlib is required for evaluation reports: pip install "genderclass[train]"'
+FIG_DIR = "figures"
+SMALL_GROUP_N = 30
+
+
+def _figure(width: float = 5.0, height: float = 4.0):
+    """A new Agg-backed Figure (no pyplot)."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as exc:  # pragma: no cover - exercised only without matplotlib
+        raise RuntimeError(INSTALL_HINT) from exc
+    fig = Figure(figsize=(width, height), dpi=100)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    return path
+
+
+def _fmt(x: Any, digits: int = 3) -> str:
+    if x is None:
+        return "—"
+    if isinstance(x, bool):
+        return str(x)
+    if isinstance(x, int | np.integer):
+        return str(int(x))
+    try:
+        xf = float(x)
+    except (TypeError, ValueError):
+        return str(x)
+    if math.isnan(xf):
+        return "—"
+    return f"{xf:.{digits}f}"
+
+
+def _fmt_ci(value: Any, ci: Sequence[float] | None, digits: int = 3) -> str:
+    if value is None:
+        return "—"
+    if not ci:
+        return _fmt(value, digits)
+    return f"{_fmt(value, digits)} [{_fmt(ci[0], digits)}, {_fmt(ci[1], digits)}]"
+
+
+# --------------------------------------------------------------------------- plots
+
+
+def plot_confusion_matrix(cm: Sequence[Sequence[int]], path: str | Path) -> Path:
+    """Heat-map of ``[[TN, FP], [FN, TP]]`` (rows true, columns predicted) with counts and row %."""
+    arr = np.asarray(cm, dtype=np.float64)
+    fig = _figure(4.2, 3.6)
+    ax = fig.add_subplot(1, 1, 1)
+    row_sums = arr.sum(axis=1, keepdims=True)
+    frac = np.divide(arr, row_sums, out=np.zeros_like(arr), where=row_sums > 0)
+    im = ax.imshow(frac, cmap="Blues", vmin=0.0, vmax=1.0)
+    for i in range(arr.shape[0]):
+        for j in range(arr.shape[1]):
+            colour = "white" if frac[i, j] > 0.6 else "black"
+            ax.text(j, i, f"{int(arr[i, j])}\n{frac[i, j]:.1%}", ha="center", va="center", color=colour)
+    ax.set_xticks(range(len(LABELS)), labels=list(LABELS))
+    ax.set_yticks(range(len(LABELS)), labels=list(LABELS))
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title("Confusion matrix (row %)")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    return _save(fig, path)
+
+
+def plot_roc(labels: Any, scores: Any, path: str | Path) -> Path:
+    """ROC curve with the chance diagonal and the AUC in the legend."""
+    fig = _figure(4.5, 4.0)
+    ax = fig.add_subplot(1, 1, 1)
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="chance")
+    try:
+        fpr, tpr, _ = M.roc_curve(labels, scores)
+        auc = M.roc_auc(labels, scores)
+        ax.plot(fpr, tpr, lw=2, label=f"model (AUC = {auc:.3f})")
+    except ValueError:
+        ax.text(0.5, 0.5, "ROC undefined (one class only)", ha="center", va="center")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.01)
+    ax.set_xlabel("false positive rate (male called female)")
+    ax.set_ylabel("true positive rate (female recall)")
+    ax.set_title("ROC curve")
+    ax.legend(loc="lower right")
+    return _save(fig, path)
+
+
+def plot_reliability(labels: Any, p_uncal: Any, p_cal: Any, path: str | Path, n_bins: int = M.ECE_BINS) -> Path:
+    """Reliability diagram (top-label confidence vs accuracy) before and/or after calibration."""
+    fig = _figure(4.8, 4.2)
+    ax = fig.add_subplot(1, 1, 1)
+    ax.plot([0.5, 1], [0.5, 1], ls="--", color="grey", lw=1, label="perfect calibration")
+    for name, probs, marker in (("uncalibrated", p_uncal, "o"), ("calibrated", p_cal, "s")):
+        if probs is None:
+            continue
+        bins = [b for b in M.reliability_bins(labels, probs, n_bins) if b["count"]]
+        if not bins:
+            continue
+        ece = M.expected_calibration_error(labels, probs, n_bins)
+        ax.plot(
+            [b["mean_confidence"] for b in bins],
+            [b["accuracy"] for b in bins],
+            marker=marker,
+            lw=1.5,
+            label=f"{name} (ECE = {ece:.3f})",
+        )
+    ax.set_xlim(0.5, 1.0)
+    ax.set_ylim(0.0, 1.02)
+    ax.set_xlabel("confidence max(p, 1-p)")
+    ax.set_ylabel("accuracy")
+    ax.set_title("Reliability diagram")
+    ax.legend(loc="lower right", fontsize="small")
+    return _save(fig, path)
+
+
+def plot_coverage(curve: Sequence[dict[str, Any]], path: str | Path) -> Path:
+    """Accuracy of answered items versus coverage, one point per minimum confidence."""
+    fig = _figure(4.8, 4.0)
+    ax = fig.add_subplot(1, 1, 1)
+    pts = [c for c in curve if c.get("accuracy") is not None]
+    if pts:
+        cov = [c["coverage"] for c in pts]
+        acc = [c["accuracy"] for c in pts]
+        ax.plot(cov, acc, marker="o", lw=1.5)
+        for c in pts:
+            ax.annotate(
+                f"{c['min_confidence']:.2f}",
+                (c["coverage"], c["accuracy"]),
+                textcoords="offset points",
+                xytext=(4, 4),
+                fontsize=7,
+            )
+    else:
+        ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xlabel("coverage (fraction answered)")
+    ax.set_ylabel("accuracy on answered items")
+    ax.set_title("Accuracy vs coverage (labels: min confidence)")
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def _group_items(group: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [(k, v) for k, v in group.items() if not k.startswith("_") and isinstance(v, dict)]
+
+
+def plot_group_accuracy(group: dict[str, Any], path: str | Path, title: str = "Accuracy by group") -> Path:
+    """Bar chart of per-group accuracy with Wilson 95% CI error bars (``_summary`` is ignored)."""
+    items = [(k, v) for k, v in _group_items(group) if v.get("accuracy") is not None]
+    fig = _figure(max(4.5, 0.55 * len(items) + 2.0), 4.0)
+    ax = fig.add_subplot(1, 1, 1)
+    if items:
+        names = [k for k, _ in items]
+        acc = np.array([v["accuracy"] for _, v in items])
+        lo = np.array([v["ci95"][0] if v.get("ci95") else a for (_, v), a in zip(items, acc, strict=True)])
+        hi = np.array([v["ci95"][1] if v.get("ci95") else a for (_, v), a in zip(items, acc, strict=True)])
+        x = np.arange(len(items))
+        yerr = np.vstack([np.clip(acc - lo, 0, None), np.clip(hi - acc, 0, None)])
+        colours = ["#4c72b0" if v["n"] >= SMALL_GROUP_N else "#b0b0b0" for _, v in items]
+        ax.bar(x, acc, yerr=yerr, capsize=3, color=colours)
+        for xi, (_, v) in zip(x, items, strict=True):
+            ax.text(xi, 0.02, f"n={v['n']}", ha="center", va="bottom", fontsize=7, rotation=90, color="#222")
+        ax.set_xticks(x, labels=names, rotation=45, ha="right", fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "no groups", ha="center", va="center", transform=ax.transAxes)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("accuracy (95% Wilson CI)")
+    ax.set_title(title)
+    ax.grid(axis="y", alpha=0.3)
+    return _save(fig, path)
+
+
+def _read_metrics_csv(path: str | Path) -> tuple[list[float], dict[str, list[float]]]:
+    """Per-epoch means of every numeric column of a Lightning CSVLogger ``metrics.csv``."""
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows:
+        return [], {}
+    has_epoch = "epoch" in rows[0]
+    per_epoch: dict[float, dict[str, list[float]]] = {}
+    for i, row in enumerate(rows):
+        try:
+            epoch = float(row["epoch"]) if has_epoch and row.get("epoch") not in (None, "") else None
+        except ValueError:
+            epoch = None
+        if epoch is None:
+            if has_epoch:
+                continue
+            epoch = float(i)
+        bucket = per_epoch.setdefault(epoch, {})
+        for key, val in row.items():
+            if key in (None, "epoch", "step") or val in (None, ""):
+                continue
+            try:
+                num = float(val)
+            except ValueError:
+                continue
+            if math.isfinite(num):
+                bucket.setdefault(key, []).append(num)
+    epochs = sorted(per_epoch)
+    columns = sorted({k for b in per_epoch.values() for k in b})
+    series = {
+        col: [float(np.mean(per_epoch[e][col])) if col in per_epoch[e] else float("nan") for e in epochs]
+        for col in columns
+    }
+    return epochs, series
+
+
+def plot_training_curves(metrics_csv_path: str | Path, path: str | Path) -> Path:
+    """Loss and accuracy panels (plus learning rate if logged) from a CSVLogger metrics.csv.
+
+    Every numeric column is averaged per epoch; columns containing "loss" go to the loss panel,
+    "acc"/"auc" to the accuracy panel, "lr" to a third panel, anything else is ignored.
+    """
+    epochs, series = _read_metrics_csv(metrics_csv_path)
+    loss = {k: v for k, v in series.items() if "loss" in k.lower()}
+    acc = {k: v for k, v in series.items() if ("acc" in k.lower() or "auc" in k.lower()) and k not in loss}
+    lr = {k: v for k, v in series.items() if k.lower().startswith("lr") and k not in loss and k not in acc}
+    panels = [("loss", loss), ("accuracy", acc)] + ([("learning rate", lr)] if lr else [])
+    fig = _figure(4.2 * len(panels), 3.8)
+    for i, (name, cols) in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), i + 1)
+        plotted = False
+        for col, vals in cols.items():
+            arr = np.asarray(vals, dtype=np.float64)
+            ok = np.isfinite(arr)
+            if ok.any():
+                ax.plot(np.asarray(epochs)[ok], arr[ok], marker="o", ms=3, lw=1.5, label=col)
+                plotted = True
+        if plotted:
+            ax.legend(fontsize="small")
+        else:
+            ax.text(0.5, 0.5, "not logged", ha="center", va="center", transform=ax.transAxes)
+        if name == "learning rate" and plotted:
+            ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_title(name)
+        ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def _to_display(img: Any) -> tuple[np.ndarray, bool]:
+    arr = np.asarray(img)
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    if arr.ndim == 3 and arr.shape[2] == 4:
+        arr = arr[:, :, :3]
+    if arr.dtype != np.uint8:
+        arr = np.clip(arr, 0, 255).astype(np.uint8)
+    return arr, arr.ndim == 2
+
+
+def error_gallery(items: Sequence[tuple[Any, str]], path: str | Path, ncols: int = 6) -> Path:
+    """Grid of thumbnails (uint8 HxWx3 or HxWx1/HxW) with a caption under each."""
+    items = list(items)
+    if not items:
+        fig = _figure(4.0, 1.2)
+        fig.text(0.5, 0.5, "no errors to show", ha="center", va="center")
+        return _save(fig, path)
+    ncols = max(1, min(ncols, len(items)))
+    nrows = math.ceil(len(items) / ncols)
+    fig = _figure(2.0 * ncols, 2.4 * nrows)
+    for i, (img, caption) in enumerate(items):
+        ax = fig.add_subplot(nrows, ncols, i + 1)
+        if img is not None:
+            arr, gray = _to_display(img)
+            ax.imshow(arr, cmap="gray" if gray else None, vmin=0, vmax=255)
+        else:
+            ax.text(0.5, 0.5, "n/a", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        ax.set_title(str(caption), fontsize=7, wrap=True)
+    return _save(fig, path)
+
+
+# --------------------------------------------------------------------------- HTML
+
+_CSS = """
+body { font-family: -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; margin: 0;
+       background: #f6f7f9; color: #222; line-height: 1.45; }
+main { max-width: 1050px; margin: 0 auto; padding: 24px 28px 48px; background: #fff; }
+h1 { font-size: 1.6em; margin-bottom: 0.2em; }
+h2 { font-size: 1.25em; border-bottom: 2px solid #e3e6ea; padding-bottom: 4px; margin-top: 2em; }
+h3 { font-size: 1.05em; margin-top: 1.4em; }
+table { border-collapse: collapse; margin: 0.6em 0 1em; font-size: 0.92em; }
+th, td { border: 1px solid #d9dde2; padding: 4px 10px; text-align: right; }
+th { background: #eef1f5; } td:first-child, th:first-child { text-align: left; }
+tr.small td { color: #888; } tr.chosen td { background: #fff6d6; }
+img { max-width: 100%; height: auto; border: 1px solid #e3e6ea; margin: 6px 0; }
+.note { background: #fff8e6; border-left: 4px solid #f0b429; padding: 10px 14px; }
+.muted { color: #666; font-size: 0.9em; }
+"""
+
+
+def _img_tag(path: Path, alt: str) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}">'
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], row_classes: Sequence[str] | None = None) -> str:
+    out = ["<table>", "<tr>" + "".join(f"<th>{html.escape(str(h))}</th>" for h in header) + "</tr>"]
+    for i, row in enumerate(rows):
+        cls = f' class="{html.escape(row_classes[i])}"' if row_classes and row_classes[i] else ""
+        out.append(f"<tr{cls}>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>")
+    out.append("</table>")
+    return "\n".join(out)
+
+
+def _summary_rows(m: dict[str, Any]) -> list[list[str]]:
+    rows = [
+        ["n", _fmt(m.get("n"))],
+        ["accuracy (95% CI)", _fmt_ci(m.get("accuracy"), m.get("accuracy_ci95"))],
+        ["balanced accuracy (95% CI)", _fmt_ci(m.get("balanced_accuracy"), m.get("balanced_accuracy_ci95"))],
+        ["ROC-AUC", _fmt(m.get("roc_auc"))],
+        ["ECE (top-label)", _fmt(m.get("ece"))],
+        ["Brier score", _fmt(m.get("brier"))],
+    ]
+    for key, name in (("nll", "log loss"), ("threshold", "decision threshold"), ("temperature", "temperature")):
+        if m.get(key) is not None:
+            rows.append([name, _fmt(m[key])])
+    if m.get("min_confidence") is not None:
+        rows.append(["min confidence (else 'uncertain')", _fmt(m["min_confidence"])])
+    return rows
+
+
+def _per_class_rows(m: dict[str, Any]) -> list[list[str]]:
+    pc = m.get("per_class") or {}
+    return [
+        [name, _fmt(v.get("precision")), _fmt(v.get("recall")), _fmt(v.get("f1")), _fmt(v.get("support"))]
+        for name, v in pc.items()
+    ]
+
+
+def _cm_table(cm: Sequence[Sequence[int]]) -> str:
+    rows = [[f"true {LABELS[i]}"] + [str(int(c)) for c in cm[i]] for i in range(len(cm))]
+    return _table(["", f"pred {LABELS[0]}", f"pred {LABELS[1]}"], rows)
+
+
+def _group_table(group: dict[str, Any]) -> str:
+    rows, classes = [], []
+    for name, v in _group_items(group):
+        rec, rci = v.get("recall") or {}, v.get("recall_ci95") or {}
+        rows.append(
+            [
+                name,
+                _fmt(v.get("n")),
+                _fmt_ci(v.get("accuracy"), v.get("ci95")),
+                _fmt_ci(v.get("balanced_accuracy"), v.get("balanced_accuracy_ci95")),
+                _fmt_ci(rec.get(LABELS[0]), rci.get(LABELS[0])),
+                _fmt_ci(rec.get(LABELS[1]), rci.get(LABELS[1])),
+            ]
+        )
+        classes.append("small" if (v.get("n") or 0) < SMALL_GROUP_N else "")
+    header = ["group", "n", "accuracy [95% CI]", "balanced acc. [95% CI]", "male recall [CI]", "female recall [CI]"]
+    return _table(header, rows, classes)
+
+
+def _get_thumb(thumbnails: Callable[[int], Any] | Sequence[Any] | None, i: int) -> Any:
+    if thumbnails is None:
+        return None
+    try:
+        return thumbnails(i) if callable(thumbnails) else thumbnails[i]
+    except (OSError, ValueError, IndexError, KeyError, TypeError, RuntimeError):  # unreadable image: skip it
+        return None
+
+
+def _gallery_section(
+    heading: str,
+    indices: list[int],
+    y: np.ndarray,
+    p: np.ndarray,
+    thumbnails: Any,
+    item_names: Sequence[str] | None,
+    png: Path,
+) -> str:
+    parts = [f"<h3>{html.escape(heading)}</h3>"]
+    if not indices:
+        parts.append('<p class="muted">No errors.</p>')
+        return "\n".join(parts)
+    rows = []
+    for i in indices:
+        name = item_names[i] if item_names is not None else ""
+        rows.append([str(i), name, LABELS[int(y[i])], _fmt(p[i])])
+    if thumbnails is not None:
+        items = []
+        for i in indices:
+            caption = f"#{i} true {LABELS[int(y[i])]}\np_female={p[i]:.2f}"
+            items.append((_get_thumb(thumbnails, i), caption))
+        error_gallery(items, png)
+        parts.append(_img_tag(png, heading))
+    parts.append(_table(["index", "item", "true", "p_female"], rows))
+    return "\n".join(parts)
+
+
+def _gallery_groups(values: list[str | None], y: np.ndarray, pred: np.ndarray, limit: int) -> list[str]:
+    """Up to ``limit`` groups that contain errors, lowest accuracy first (ties: larger group first)."""
+    stats = []
+    for name in sorted({v for v in values if v is not None}):
+        mask = np.array([v == name for v in values])
+        errors = int((pred[mask] != y[mask]).sum())
+        if errors:
+            stats.append((1.0 - errors / int(mask.sum()), -int(mask.sum()), name))
+    return [name for _, _, name in sorted(stats)[:limit]]
+
+
+def write_report(
+    out_dir: str | Path,
+    metrics: dict[str, Any],
+    labels: Any,
+    p_female: Any,
+    p_uncalibrated: Any = None,
+    thumbnails: Callable[[int], Any] | Sequence[Any] | None = None,
+    training_metrics_csv: str | Path | None = None,
+    title: str = "genderclass evaluation",
+    group_of: dict[str, Sequence[Any]] | None = None,
+    item_names: Sequence[str] | None = None,
+    max_errors: int = 18,
+    max_group_galleries: int = 3,
+) -> Path:
+    """Write PNG figures (under ``out_dir/figures``) and a self-contained ``out_dir/report.html``.
+
+    ``metrics`` is the evaluation dict (``binary_metrics`` keys, optionally ``coverage_curve``,
+    ``groups`` from ``group_metrics``, ``per_subject``, ``temperature``, ``min_confidence``);
+    missing headline numbers are computed from ``labels``/``p_female``. ``p_female`` are the
+    calibrated probabilities; ``p_uncalibrated`` enables the reliability diagram. ``thumbnails``
+    (callable or list, index -> uint8 image) enables error galleries; ``group_of`` maps an
+    attribute to per-item values (ages for ``"age"``) to add galleries for up to
+    ``max_group_galleries`` worst groups per attribute. Images are embedded as base64 data URIs.
+    """
+    out = Path(out_dir)
+    figs = out / FIG_DIR
+    figs.mkdir(parents=True, exist_ok=True)
+    y, p = M._labels_probs(labels, p_female)
+    threshold = 0.5 if metrics.get("threshold") is None else float(metrics["threshold"])
+    computed = M.binary_metrics(y, p, threshold)
+    m = {**computed, **{k: v for k, v in metrics.items() if v is not None}}
+    pred = M.predict(p, threshold)
+
+    body: list[str] = [f"<h1>{html.escape(title)}</h1>"]
+    body.append(
+        f'<p class="muted">{int(y.size)} items; female is the positive class; '
+        f"an item is called female when p_female &ge; {html.escape(_fmt(threshold))}.</p>"
+    )
+
+    body.append("<h2>Summary</h2>")
+    body.append(_table(["metric", "value"], _summary_rows(m)))
+    body.append(_table(["class", "precision", "recall", "F1", "support"], _per_class_rows(m)))
+
+    body.append("<h2>Confusion matrix</h2>")
+    cm = m.get("confusion_matrix") or computed["confusion_matrix"]
+    body.append(_img_tag(plot_confusion_matrix(cm, figs / "confusion_matrix.png"), "confusion matrix"))
+    body.append(_cm_table(cm))
+
+    body.append("<h2>ROC curve</h2>")
+    body.append(_img_tag(plot_roc(y, p, figs / "roc.png"), "ROC curve"))
+
+    if training_metrics_csv is not None and Path(training_metrics_csv).is_file():
+        body.append("<h2>Training curves</h2>")
+        png = plot_training_curves(training_metrics_csv, figs / "training_curves.png")
+        body.append(_img_tag(png, "training curves"))
+
+    if p_uncalibrated is not None:
+        p_uncal = M._as_probs(p_uncalibrated, y.size)
+        body.append("<h2>Calibration</h2>")
+        body.append(_img_tag(plot_reliability(y, p_uncal, p, figs / "reliability.png"), "reliability diagram"))
+        body.append(
+            _table(
+                ["", "ECE", "Brier", "log loss"],
+                [
+                    [
+                        "uncalibrated",
+                        _fmt(M.expected_calibration_error(y, p_uncal)),
+                        _fmt(M.brier_score(y, p_uncal)),
+                        _fmt(M.log_loss(y, p_uncal)),
+                    ],
+                    [
+                        "calibrated",
+                        _fmt(M.expected_calibration_error(y, p)),
+                        _fmt(M.brier_score(y, p)),
+                        _fmt(M.log_loss(y, p)),
+                    ],
+                ],
+            )
+        )
+
+    curve = m.get("coverage_curve")
+    if curve:
+        body.append("<h2>Accuracy vs coverage</h2>")
+        body.append(
+            '<p class="muted">Items whose confidence max(p, 1-p) is below the minimum are answered '
+            "&ldquo;uncertain&rdquo;. Coverage is the fraction still answered.</p>"
+        )
+        body.append(_img_tag(plot_coverage(curve, figs / "coverage.png"), "accuracy vs coverage"))
+        chosen = m.get("min_confidence")
+        rows, classes = [], []
+        for c in curve:
+            rows.append(
+                [_fmt(c.get("min_confidence"), 2), _fmt(c.get("coverage")), _fmt(c.get("accuracy")), _fmt(c.get("n"))]
+            )
+            is_chosen = chosen is not None and abs(float(c.get("min_confidence", -1)) - float(chosen)) < 1e-9
+            classes.append("chosen" if is_chosen else "")
+        body.append(_table(["min confidence", "coverage", "accuracy", "n answered"], rows, classes))
+
+    groups = m.get("groups")
+    if groups:
+        body.append("<h2>Results by group</h2>")
+        body.append(
+            f'<p class="muted">Wilson 95% confidence intervals. Grey rows/bars: fewer than {SMALL_GROUP_N} '
+            "items &mdash; too few for firm conclusions. Balanced accuracy averages the recalls of the "
+            "classes present in the group.</p>"
+        )
+        for attr, group in groups.items():
+            if not isinstance(group, dict):
+                continue
+            body.append(f"<h3>{html.escape(str(attr))}</h3>")
+            summary = group.get("_summary") or {}
+            if summary.get("worst_group") is not None:
+                body.append(
+                    "<p>Worst group (n &ge; {mn}): <b>{w}</b> at accuracy {a}; largest gap between groups: {g}.</p>".format(
+                        mn=html.escape(_fmt(summary.get("min_n"))),
+                        w=html.escape(str(summary["worst_group"])),
+                        a=html.escape(_fmt(summary.get("worst_accuracy"))),
+                        g=html.escape(_fmt(summary.get("largest_gap"))),
+                    )
+                )
+            body.append(_group_table(group))
+            safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in str(attr))
+            png = plot_group_accuracy(group, figs / f"group_{safe}.png", title=f"Accuracy by {attr}")
+            body.append(_img_tag(png, f"accuracy by {attr}"))
+
+    per_subject = m.get("per_subject")
+    if isinstance(per_subject, dict) and per_subject:
+        body.append("<h2>Per-subject results</h2>")
+        body.append('<p class="muted">Predictions fused per subject (mean logit) before scoring.</p>')
+        body.append(_table(["metric", "value"], _summary_rows(per_subject)))
+        if per_subject.get("per_class"):
+            body.append(_table(["class", "precision", "recall", "F1", "support"], _per_class_rows(per_subject)))
+        if per_subject.get("confusion_matrix"):
+            body.append(_cm_table(per_subject["confusion_matrix"]))
+
+    body.append("<h2>Most confident errors</h2>")
+    if thumbnails is None:
+        body.append('<p class="muted">No thumbnails supplied; listing indices only.</p>')
+    idx = M.most_confident_errors(y, p, threshold, max_errors)
+    body.append(_gallery_section("All items", idx, y, p, thumbnails, item_names, figs / "errors_all.png"))
+    for attr, raw in (group_of or {}).items():
+        values = M._normalise_group_values(attr, list(raw), y.size)
+        for name in _gallery_groups(values, y, pred, max_group_galleries):
+            sel = np.array([v == name for v in values])
+            local = M.most_confident_errors(y[sel], p[sel], threshold, max_errors)
+            global_idx = [int(i) for i in np.flatnonzero(sel)[local]] if local else []
+            safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in f"{attr}_{name}")
+            body.append(
+                _gallery_section(
+                    f"{attr} = {name}", global_idx, y, p, thumbnails, item_names, figs / f"errors_{safe}.png"
+                )
+            )
+
+    body.append("<h2>Responsible use</h2>")
+    body.append(
+        '<p class="note">Binary male/female labels are a simplification of gender: they do not capture '
+        "non-binary or transgender identities, and a face or fingerprint does not determine anyone&rsquo;s "
+        "gender. Accuracy differs between groups (see above). This model and report are for research and "
+        "evaluation only &mdash; not for surveillance, and not for making decisions about individuals.</p>"
+    )
+
+    page = (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{html.escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n<main>\n"
+        + "\n".join(body)
+        + "\n</main>\n</body>\n</html>\n"
+    )
+    path = out / "report.html"
+    path.write_text(page, encoding="utf-8")
+    return path

@@ -1,0 +1,63 @@
+"""The one crop function, used identically when building the training cache and at inference."""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from .detect import Face
+
+
+def crop_face(
+    rgb: np.ndarray,
+    face: Face | None,
+    size: int,
+    margin: float,
+    align: bool = True,
+) -> np.ndarray:
+    """Return a square ``size`` x ``size`` crop around ``face``.
+
+    The square is centred on the detector box, its side is the box's longer side times
+    ``1 + 2 * margin``; with ``align`` and landmarks, it is rotated so the eyes are level.
+    Pixels outside the image repeat the border. ``face=None`` means the whole image is the face
+    (pre-cropped inputs, fingerprints): it is padded to a square, keeping its aspect ratio.
+    """
+    height, width = rgb.shape[:2]
+    if face is None:
+        cx, cy, side, angle = width / 2.0, height / 2.0, float(max(width, height)), 0.0
+    else:
+        x1, y1, x2, y2 = face.box
+        cx, cy = (x1 + x2) / 2.0, (y1 + y2) / 2.0
+        side = max(x2 - x1, y2 - y1) * (1.0 + 2.0 * margin)
+        angle = eye_angle(face.landmarks) if align and face.landmarks is not None else 0.0
+    scale = size / max(side, 1.0)
+    matrix = cv2.getRotationMatrix2D((cx, cy), angle, scale)
+    matrix[0, 2] += size / 2.0 - cx
+    matrix[1, 2] += size / 2.0 - cy
+    if scale < 0.5:  # shrink in steps: INTER_AREA is not used by warpAffine, avoid aliasing
+        factor = 0.5 / scale
+        small = cv2.resize(
+            rgb, (max(1, round(width / factor)), max(1, round(height / factor))), interpolation=cv2.INTER_AREA
+        )
+        matrix[:, :2] *= factor
+        rgb = small
+    return cv2.warpAffine(rgb, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def eye_angle(landmarks: np.ndarray) -> float:
+    """Angle in degrees that levels the eyes (landmarks[0] and [1] are the two eyes)."""
+    (xa, ya), (xb, yb) = landmarks[0], landmarks[1]
+    if xa > xb:
+        (xa, ya), (xb, yb) = (xb, yb), (xa, ya)
+    angle = math.degrees(math.atan2(yb - ya, xb - xa))
+    return float(np.clip(angle, -45.0, 45.0))
+
+
+def pad_chip(rgb: np.ndarray, fraction: float) -> tuple[np.ndarray, int]:
+    """Pad a pre-cropped face chip with black so the detector sees it whole; returns (image, pad)."""
+    pad = round(max(rgb.shape[:2]) * fraction)
+    if pad <= 0:
+        return rgb, 0
+    return cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(0, 0, 0)), pad

@@ -1,0 +1,102 @@
+"""Face detection behind one small interface.
+
+The default backend is YuNet from the ``yuface`` package (libfacedetection, BSD): its weights are
+compiled into the wheel, so nothing is downloaded. Another backend only has to implement
+``FaceDetector.detect``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from ..config import DETECT_MAX_SIDE, DETECT_MIN_SCORE
+
+YUNET_MAX_SIDE = 960  # the backend degrades above this size
+
+
+@dataclass
+class Face:
+    """A detected face in original-image pixel coordinates."""
+
+    box: tuple[float, float, float, float]  # x1, y1, x2, y2
+    score: float
+    landmarks: np.ndarray | None = None  # (5, 2): right eye, left eye, nose, mouth right, mouth left
+
+    def int_box(self, width: int, height: int) -> list[int]:
+        x1, y1, x2, y2 = self.box
+        return [
+            int(np.clip(round(x1), 0, width)),
+            int(np.clip(round(y1), 0, height)),
+            int(np.clip(round(x2), 0, width)),
+            int(np.clip(round(y2), 0, height)),
+        ]
+
+
+class FaceDetector(Protocol):
+    def detect(self, rgb: np.ndarray) -> list[Face]:
+        """Return faces found in an RGB uint8 image, best first."""
+        ...
+
+
+class YuNetDetector:
+    """YuNet via ``yuface``. Large photos are downscaled to ``max_side`` first (speed); if nothing
+    is found there, the image is tried once more at up to 960 px so small faces are not lost."""
+
+    def __init__(self, min_score: float = DETECT_MIN_SCORE, max_side: int = DETECT_MAX_SIDE) -> None:
+        import yuface  # imported lazily: only needed when detection is used
+
+        self._detect = yuface.detect
+        self.min_score = min_score
+        self.max_side = max_side
+
+    def _run(self, bgr: np.ndarray, max_side: int) -> list[Face]:
+        height, width = bgr.shape[:2]
+        scale = min(1.0, max_side / max(height, width))
+        image = (
+            bgr
+            if scale == 1.0
+            else cv2.resize(bgr, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
+        )
+        confs, boxes, marks = self._detect(np.ascontiguousarray(image), conf=self.min_score)
+        faces = []
+        for conf, (x, y, w, h), lm in zip(confs.tolist(), boxes.astype(float), marks.astype(float)):
+            faces.append(
+                Face(
+                    box=(x / scale, y / scale, (x + w) / scale, (y + h) / scale),
+                    score=conf / 100.0,
+                    landmarks=lm.reshape(5, 2) / scale,
+                )
+            )
+        faces.sort(key=lambda f: f.score, reverse=True)
+        return _suppress_overlaps(faces)
+
+    def detect(self, rgb: np.ndarray) -> list[Face]:
+        bgr = np.ascontiguousarray(rgb[:, :, ::-1])
+        faces = self._run(bgr, self.max_side)
+        if not faces and max(rgb.shape[:2]) > self.max_side:
+            faces = self._run(bgr, YUNET_MAX_SIDE)
+        return faces
+
+
+def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _suppress_overlaps(faces: list[Face], threshold: float = 0.4) -> list[Face]:
+    kept: list[Face] = []
+    for face in faces:
+        if all(_iou(face.box, k.box) < threshold for k in kept):
+            kept.append(face)
+    return kept
+
+
+def default_detector() -> FaceDetector:
+    return YuNetDetector()

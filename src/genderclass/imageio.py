@@ -1,0 +1,132 @@
+"""Decode any image users send (path, bytes, PIL image or array) into an RGB uint8 array.
+
+Handles EXIF orientation, grayscale, CMYK, 16-bit, alpha (dropped, never composited: in
+fingerprint BMPs the alpha byte is meaningless), palette and animated images (first frame).
+Errors are typed so callers can map them to messages and HTTP status codes.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .config import MAX_PIXELS
+
+ImageSource = Union[str, Path, bytes, bytearray, np.ndarray, Image.Image]
+
+# We enforce our own limit from the header before decoding; PIL's own check would warn or
+# raise with a less helpful message.
+Image.MAX_IMAGE_PIXELS = None
+
+
+class ImageError(ValueError):
+    """An input that cannot be used as an image."""
+
+    code = "invalid_image"
+    status = 422
+
+
+class NotAnImageError(ImageError):
+    code = "unsupported_media_type"
+    status = 415
+
+
+class CorruptImageError(ImageError):
+    code = "corrupt_image"
+    status = 422
+
+
+class ImageTooLargeError(ImageError):
+    code = "image_too_large"
+    status = 413
+
+
+def _open(source: str | Path | bytes | bytearray) -> Image.Image:
+    if isinstance(source, (bytes, bytearray)):
+        if len(source) == 0:
+            raise NotAnImageError("empty file")
+        stream: io.BytesIO | str | Path = io.BytesIO(bytes(source))
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise ImageError(f"no such file: {path}")
+        if path.stat().st_size == 0:
+            raise NotAnImageError("empty file")
+        stream = path
+    try:
+        return Image.open(stream)
+    except UnidentifiedImageError:
+        raise NotAnImageError("not a supported image (content is not JPEG/PNG/BMP/GIF/WebP/TIFF)") from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise CorruptImageError(f"cannot read image header: {exc}") from None
+
+
+def _to_rgb_array(image: Image.Image) -> np.ndarray:
+    mode = image.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        array = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if mode.startswith("I;16") else max(float(array.max()), 1.0)
+        gray = np.clip(array / top * 255.0, 0, 255).astype(np.uint8)
+        return np.repeat(gray[:, :, None], 3, axis=2)
+    if mode == "CMYK":
+        return np.asarray(image.convert("RGB"))
+    if mode in ("RGBA", "LA", "RGBa", "La"):
+        image = image.convert(mode[0] if mode in ("LA", "La") else "RGB")
+    if mode in ("P", "PA"):
+        image = image.convert("RGBA").convert("RGB")
+    if image.mode != "RGB":
+        image = image.convert("RGB")
+    return np.asarray(image)
+
+
+def load_image(source: ImageSource, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Return an RGB uint8 array (H, W, 3) or raise an ``ImageError`` subclass."""
+    if isinstance(source, np.ndarray):
+        return _array_to_rgb(source)
+    image = source if isinstance(source, Image.Image) else _open(source)
+    width, height = image.size
+    if width <= 0 or height <= 0:
+        raise CorruptImageError("image has no pixels")
+    if max_pixels and width * height > max_pixels:
+        raise ImageTooLargeError(
+            f"image is {width}x{height} = {width * height / 1e6:.1f} MP, over the {max_pixels / 1e6:.0f} MP limit"
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if getattr(image, "is_animated", False):
+                image.seek(0)
+            image.load()
+            image = ImageOps.exif_transpose(image) or image
+            return np.ascontiguousarray(_to_rgb_array(image))
+    except ImageError:
+        raise
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as exc:
+        raise CorruptImageError(f"image is truncated or corrupt: {exc}") from None
+
+
+def _array_to_rgb(array: np.ndarray) -> np.ndarray:
+    if array.ndim == 2:
+        array = np.repeat(array[:, :, None], 3, axis=2)
+    if array.ndim != 3 or array.shape[2] not in (1, 3, 4):
+        raise ImageError(f"expected an HxW, HxWx1, HxWx3 or HxWx4 array, got shape {array.shape}")
+    if array.shape[2] == 1:
+        array = np.repeat(array, 3, axis=2)
+    if array.shape[2] == 4:
+        array = array[:, :, :3]
+    if array.dtype != np.uint8:
+        if np.issubdtype(array.dtype, np.floating) and array.max() <= 1.0:
+            array = array * 255.0
+        array = np.clip(array, 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(array)
+
+
+def file_sha1(path: str | Path) -> str:
+    import hashlib
+
+    return hashlib.sha1(Path(path).read_bytes()).hexdigest()

@@ -1,0 +1,79 @@
+"""``genderclass bench``: medians of per-face latency, batched throughput, end to end, cold start."""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from .classifier import GenderClassifier
+
+
+def _median_ms(fn: Callable[[], object], repeat: int, warmup: int = 3) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000.0
+
+
+def synthetic_photo(width: int = 640, height: int = 480, seed: int = 0) -> np.ndarray:
+    """A 640x480 RGB test image (smooth noise); detection still runs over the whole frame."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 255, (height // 16, width // 16, 3), dtype=np.uint8)
+    return cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
+
+
+def cold_start_seconds(model: str | None, modality: str, image: Path, runs: int = 3) -> float:
+    """Median wall time of a fresh ``genderclass predict IMAGE`` process."""
+    exe = shutil.which("genderclass")
+    command = [exe] if exe else [sys.executable, "-m", "genderclass.cli.main"]
+    command += ["-q", "predict", str(image), "--modality", modality] + (["--model", model] if model else [])
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(command, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def run_bench(
+    model: str | None, modality: str, image: str | None, repeat: int = 100, cold_start: bool = True
+) -> dict[str, Any]:
+    clf = GenderClassifier.load(model, modality=modality)
+    size, channels = clf.preprocess.input_size, clf.preprocess.channels
+    crop = np.random.default_rng(0).integers(0, 255, (size, size, channels), dtype=np.uint8)
+    batch = [crop] * 64
+    one_ms = _median_ms(lambda: clf.logits([crop]), repeat)
+    batch_ms = _median_ms(lambda: clf.logits(batch, batch_size=64), max(10, repeat // 10))
+    results: dict[str, Any] = {
+        "model": str(clf.path),
+        "classifier_ms_per_face_batch1": round(one_ms, 3),
+        "classifier_faces_per_s_batch64": round(64 / (batch_ms / 1000.0), 1),
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        if image:
+            photo_path = Path(image)
+        else:
+            photo_path = Path(tmp) / "photo.png"
+            cv2.imwrite(str(photo_path), synthetic_photo())
+        photo = photo_path.read_bytes()
+        e2e = clf.predict(photo)
+        results["end_to_end_image"] = str(image) if image else "synthetic 640x480"
+        results["end_to_end_faces_found"] = len(e2e["faces"])
+        results["end_to_end_ms"] = round(_median_ms(lambda: clf.predict(photo), max(10, repeat // 2)), 3)
+        if cold_start:
+            results["cold_start_predict_s"] = round(cold_start_seconds(model, modality, photo_path), 3)
+    return results

@@ -1,0 +1,187 @@
+"""The predict service: one ONNX Runtime session + the model's own preprocessing.
+
+CLI, Python API and web app are thin layers over ``GenderClassifier``. Results follow the public
+jsonl contract: ``{"path", "faces": [{"box", "label", "p_female", "confidence"}], "error"}``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..config import LABELS, UNCERTAIN, PreprocessConfig, read_json
+from ..imageio import ImageError, ImageSource, load_image
+from ..preprocess import Crop, crops_for_image, to_batch
+from .bundled import bundled_model_path
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -60, 60)))
+
+
+class GenderClassifier:
+    """Classify faces or fingerprints with an exported model (ONNX + metadata JSON)."""
+
+    def __init__(self, onnx_path: str | Path, metadata: dict[str, Any], threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        self.path = Path(onnx_path)
+        self.metadata = metadata
+        self.preprocess = PreprocessConfig.from_dict(metadata["preprocess"])
+        self.modality: str = metadata.get("modality", self.preprocess.modality)
+        self.threshold = float(metadata.get("threshold", 0.5))
+        self.temperature = float(metadata.get("temperature", 1.0))
+        self.min_confidence = float(metadata.get("min_confidence", 0.0))
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or min(2, os.cpu_count() or 1)
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+        self._detector = None
+
+    # ----------------------------------------------------------------------------- loading
+    @classmethod
+    def load(
+        cls, path: str | Path | None = None, modality: str = "face", threads: int | None = None
+    ) -> GenderClassifier:
+        """Load a model: ``None`` = the bundled default for ``modality``; else an ``.onnx`` file,
+        its ``.json`` metadata, or a folder holding one ``*.onnx`` (a run's ``export/``)."""
+        onnx_path = bundled_model_path(modality) if path is None else resolve_model_path(path)
+        metadata_path = onnx_path.with_suffix(".json")
+        if not metadata_path.is_file():
+            raise FileNotFoundError(f"model metadata not found next to the model: {metadata_path}")
+        return cls(onnx_path, read_json(metadata_path), threads=threads)
+
+    @property
+    def detector(self):
+        if self._detector is None:
+            from ..faces.detect import default_detector
+
+            self._detector = default_detector()
+        return self._detector
+
+    # ----------------------------------------------------------------------------- core
+    def logits(self, crops: Sequence[np.ndarray], batch_size: int = 64) -> np.ndarray:
+        """Raw logits for model-ready uint8 crops (HxWxC), run in true batches."""
+        out = []
+        for start in range(0, len(crops), batch_size):
+            batch = to_batch(list(crops[start : start + batch_size]))
+            out.append(self.session.run(None, {self.input_name: batch})[0].reshape(-1))
+        return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
+
+    def probability(self, logits: np.ndarray) -> np.ndarray:
+        """Calibrated P(female) (temperature scaling fitted on validation at export)."""
+        return _sigmoid(np.asarray(logits, dtype=np.float64) / self.temperature)
+
+    def decide(self, p_female: float, min_confidence: float | None = None) -> dict[str, Any]:
+        """Label and confidence for one calibrated probability; below ``min_confidence`` -> uncertain."""
+        min_confidence = self.min_confidence if min_confidence is None else min_confidence
+        is_female = p_female >= self.threshold
+        confidence = p_female if is_female else 1.0 - p_female
+        label = LABELS[1] if is_female else LABELS[0]
+        if min_confidence and confidence < min_confidence:
+            label = UNCERTAIN
+        return {"label": label, "p_female": round(float(p_female), 6), "confidence": round(float(confidence), 6)}
+
+    def crops(self, image: ImageSource, detect: bool | None = None) -> tuple[np.ndarray, list[Crop]]:
+        rgb = load_image(image)
+        use_detector = self.preprocess.detect if detect is None else detect
+        detector = self.detector if use_detector and self.modality == "face" else None
+        return rgb, crops_for_image(rgb, self.preprocess, detector, detect=use_detector)
+
+    # ----------------------------------------------------------------------------- public API
+    def predict(
+        self, image: ImageSource, detect: bool | None = None, min_confidence: float | None = None
+    ) -> dict[str, Any]:
+        """Classify every face in one image (or the whole image with ``detect=False``)."""
+        return self.predict_batch([image], detect=detect, min_confidence=min_confidence)[0]
+
+    def predict_batch(
+        self,
+        images: Iterable[ImageSource],
+        detect: bool | None = None,
+        min_confidence: float | None = None,
+        batch_size: int = 64,
+    ) -> list[dict[str, Any]]:
+        """Classify many images; all their crops go through the network in true batches.
+
+        A bad image yields ``{"faces": [], "error": "..."}`` and never stops the others.
+        """
+        results: list[dict[str, Any]] = []
+        pending: list[tuple[dict[str, Any], Crop]] = []
+        for image in images:
+            result: dict[str, Any] = {
+                "path": str(image) if isinstance(image, (str, Path)) else None,
+                "faces": [],
+                "error": None,
+            }
+            try:
+                _, crops = self.crops(image, detect)
+                pending.extend((result, crop) for crop in crops)
+            except ImageError as exc:
+                result["error"] = str(exc)
+            results.append(result)
+        if pending:
+            probs = self.probability(self.logits([crop.pixels for _, crop in pending], batch_size))
+            for (result, crop), p in zip(pending, probs.tolist()):
+                result["faces"].append({"box": crop.box, **self.decide(p, min_confidence)})
+        return results
+
+    def predict_person(self, images: Sequence[ImageSource], min_confidence: float | None = None) -> dict[str, Any]:
+        """Fuse several images of ONE person (e.g. fingerprints) by averaging their logits."""
+        crops, used = [], []
+        for image in images:
+            try:
+                _, image_crops = self.crops(image, detect=False)
+            except ImageError:
+                continue
+            crops.append(image_crops[0].pixels)
+            used.append(str(image) if isinstance(image, (str, Path)) else None)
+        if not crops:
+            raise ValueError("none of the given images could be read")
+        fused = float(np.mean(self.logits(crops)))
+        p = float(self.probability(np.array([fused]))[0])
+        return {"paths": used, "n": len(crops), **self.decide(p, min_confidence)}
+
+    def info(self) -> dict[str, Any]:
+        """Summary of the model for humans and the API."""
+        meta = self.metadata
+        test = meta.get("metrics", {}).get("test", {})
+        return {
+            "name": meta.get("name"),
+            "modality": self.modality,
+            "path": str(self.path),
+            "labels": meta.get("labels", list(LABELS)),
+            "threshold": self.threshold,
+            "temperature": self.temperature,
+            "min_confidence": self.min_confidence,
+            "input_size": self.preprocess.input_size,
+            "architecture": meta.get("architecture"),
+            "test_accuracy": test.get("accuracy"),
+            "test_balanced_accuracy": test.get("balanced_accuracy"),
+            "training_command": meta.get("training", {}).get("command"),
+            "data_hash": meta.get("training", {}).get("data_hash"),
+            "size_mb": round(self.path.stat().st_size / 1e6, 2),
+        }
+
+
+def resolve_model_path(path: str | Path) -> Path:
+    path = Path(path)
+    if path.is_dir():
+        for candidate in (path / "export", path):
+            found = sorted(candidate.glob("*.onnx")) if candidate.is_dir() else []
+            if len(found) == 1:
+                return found[0]
+            if len(found) > 1:
+                raise ValueError(f"{candidate} holds several models; name the .onnx file")
+        raise FileNotFoundError(f"no .onnx model in {path}")
+    if path.suffix == ".json":
+        path = path.with_suffix(".onnx")
+    if not path.is_file():
+        raise FileNotFoundError(f"model not found: {path}")
+    return path

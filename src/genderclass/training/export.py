@@ -1,0 +1,171 @@
+"""``genderclass export``: best checkpoint -> ONNX + metadata JSON (preprocessing, labels,
+threshold, temperature, min_confidence, training command, data hash, validation/test metrics)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import platform
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .. import __version__
+from ..config import LABELS, TrainConfig, read_json, write_json
+from ..evaluation import metrics as M
+
+log = logging.getLogger(__name__)
+
+DATA_LICENSES = {
+    "utkface": "UTKFace (Zhang, Song, Qi, CVPR 2017): non-commercial research purposes only.",
+    "socofing": "SOCOFing (Shehu et al., 2018, arXiv:1807.10609): non-commercial research purposes only.",
+}
+
+
+class FlipAveraged(nn.Module):
+    """Average the logits of the image and its mirror image (test-time augmentation in the graph)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return 0.5 * (self.model(pixels) + self.model(torch.flip(pixels, dims=[3])))
+
+
+def inference_model(run_dir: Path, checkpoint: str = "best.ckpt") -> tuple[nn.Module, TrainConfig]:
+    from .module import GenderModule
+
+    module = GenderModule.load_from_checkpoint(run_dir / "checkpoints" / checkpoint, map_location="cpu")
+    cfg = module.cfg
+    model: nn.Module = module.model
+    if cfg.modality == "face":
+        model = FlipAveraged(model)
+    return model.eval(), cfg
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, images: np.ndarray, batch_size: int = 512) -> np.ndarray:
+    """Logits for cached uint8 NHWC crops."""
+    out = []
+    for start in range(0, len(images), batch_size):
+        batch = torch.from_numpy(images[start : start + batch_size]).permute(0, 3, 1, 2).float()
+        out.append(model(batch).numpy())
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
+
+
+def export_onnx(model: nn.Module, cfg: TrainConfig, path: Path) -> None:
+    size, channels = cfg.preprocess.input_size, cfg.preprocess.channels
+    dummy = torch.rand(1, channels, size, size) * 255
+    torch.onnx.export(
+        model,
+        (dummy,),
+        str(path),
+        input_names=["pixels"],
+        output_names=["logit"],
+        dynamic_axes={"pixels": {0: "batch"}, "logit": {0: "batch"}},
+        opset_version=17,
+        dynamo=False,
+    )
+
+
+def calibrate(val_labels: np.ndarray, val_logits: np.ndarray, modality: str) -> dict:
+    """Temperature, decision threshold and abstention level, all chosen on validation."""
+    temperature = M.fit_temperature(val_logits, val_labels)
+    p_val = M.sigmoid(val_logits / temperature)
+    threshold = M.choose_threshold(val_labels, p_val) if modality == "fingerprint" else 0.5
+    min_confidence = M.choose_min_confidence(val_labels, p_val, threshold)
+    return {"temperature": float(temperature), "threshold": float(threshold), "min_confidence": float(min_confidence)}
+
+
+def split_metrics(labels: np.ndarray, logits: np.ndarray, calibration: dict) -> dict:
+    p_raw = M.sigmoid(logits)
+    p_cal = M.sigmoid(logits / calibration["temperature"])
+    result = M.binary_metrics(labels, p_cal, calibration["threshold"])
+    result["ece"] = M.expected_calibration_error(labels, p_cal)
+    result["ece_uncalibrated"] = M.expected_calibration_error(labels, p_raw)
+    result["brier_uncalibrated"] = M.brier_score(labels, p_raw)
+    return result
+
+
+def export_run(run_dir: str | Path, data=None, out: str | Path | None = None, name: str | None = None) -> Path:
+    """Export a run's best checkpoint; returns the ONNX path (metadata JSON sits next to it)."""
+    from .run import prepare_data
+
+    run_dir = Path(run_dir)
+    saved = read_json(run_dir / "config.json")
+    model, cfg = inference_model(run_dir)
+    if data is None:
+        data = prepare_data(cfg)
+    out_dir = Path(out) if out else run_dir / "export"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    name = name or cfg.modality
+    onnx_path = out_dir / f"{name}.onnx"
+    export_onnx(model, cfg, onnx_path)
+
+    cache = data.cache
+    val, test = data.indices("val"), data.indices("test")
+    val_logits = predict_logits(model, cache.images[val])
+    test_logits = predict_logits(model, cache.images[test])
+    calibration = calibrate(cache.labels[val], val_logits, cfg.modality)
+    metrics = {
+        "validation": split_metrics(cache.labels[val], val_logits, calibration),
+        "test": split_metrics(cache.labels[test], test_logits, calibration),
+    }
+    if cfg.modality == "fingerprint":
+        subjects, fused_labels, fused_logits = M.fuse_by_subject(
+            cache.subjects[test].tolist(), cache.labels[test], test_logits
+        )
+        metrics["test_per_subject"] = split_metrics(fused_labels, fused_logits, calibration)
+        metrics["test_per_subject"]["n_subjects"] = len(subjects)
+    np.savez(
+        run_dir / "test_predictions.npz",
+        index=test,
+        paths=cache.paths[test],
+        labels=cache.labels[test],
+        logits=test_logits,
+        val_index=val,
+        val_logits=val_logits,
+    )
+    best_epoch = torch.load(run_dir / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=False).get("epoch")
+    metadata = {
+        "name": name,
+        "modality": cfg.modality,
+        "format_version": 1,
+        "labels": list(LABELS),
+        "positive_label": LABELS[1],
+        "preprocess": cfg.preprocess.to_dict(),
+        "input": {"name": "pixels", "layout": "NCHW", "dtype": "float32", "range": [0, 255]},
+        "output": {"name": "logit", "meaning": "log-odds of 'female' before temperature scaling"},
+        **calibration,
+        "architecture": cfg.arch,
+        "flip_tta": cfg.modality == "face",
+        "training": {
+            "command": saved.get("command", ""),
+            "data": cfg.data,
+            "format": cfg.format,
+            "data_hash": saved["data"]["data_hash"],
+            "split_sizes": saved["data"]["split_sizes"],
+            "n_conflicting_groups": saved["data"]["n_conflicting_groups"],
+            "best_epoch": best_epoch,
+            "config": cfg.to_dict(),
+            "data_license": DATA_LICENSES.get(cfg.format, "see the training data's own licence"),
+        },
+        "metrics": metrics,
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "software": {"genderclass": __version__, "torch": torch.__version__, "python": platform.python_version()},
+    }
+    write_json(onnx_path.with_suffix(".json"), metadata)
+    for extra in ("metrics.csv", "split.csv"):
+        if (run_dir / extra).exists() and out_dir != run_dir:
+            shutil.copy(run_dir / extra, out_dir / f"{name}.{extra}")
+    log.info(
+        "exported %s: test accuracy %.4f, balanced %.4f",
+        onnx_path,
+        metrics["test"]["accuracy"],
+        metrics["test"]["balanced_accuracy"],
+    )
+    return onnx_path

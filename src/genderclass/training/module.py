@@ -1,0 +1,141 @@
+"""Lightning data and model modules."""
+
+from __future__ import annotations
+
+import math
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
+from torchmetrics.classification import BinaryAccuracy, BinaryAUROC, BinaryRecall, BinarySpecificity
+
+from ..config import TrainConfig
+from .models import GenderNet
+from .presets import eval_transform, train_transform
+
+
+class CachedImages(Dataset):
+    """Cached uint8 HxWxC crops -> transformed float tensors."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, transform) -> None:
+        self.images = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
+        self.labels = torch.from_numpy(labels.astype(np.float32))
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.transform(self.images[index]), self.labels[index]
+
+
+def balanced_weights(labels: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
+    """Per-sample weights giving each class (or each class x group cell) equal total weight."""
+    keys = (
+        labels.astype(str) if groups is None else np.char.add(labels.astype(str), np.char.add("|", groups.astype(str)))
+    )
+    _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    return (1.0 / counts[inverse]).astype(np.float64)
+
+
+class CacheDataModule(L.LightningDataModule):
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        images: np.ndarray,
+        labels: np.ndarray,
+        splits: dict[str, np.ndarray],
+        sample_weights: np.ndarray | None = None,
+    ) -> None:
+        super().__init__()
+        self.cfg = cfg
+        pre = cfg.preprocess
+        self.train_set = CachedImages(images[splits["train"]], labels[splits["train"]], train_transform(pre))
+        self.val_set = CachedImages(images[splits["val"]], labels[splits["val"]], eval_transform(pre))
+        self.sample_weights = sample_weights
+
+    def train_dataloader(self) -> DataLoader:
+        sampler = None
+        if self.sample_weights is not None:
+            generator = torch.Generator().manual_seed(self.cfg.seed)
+            sampler = WeightedRandomSampler(
+                self.sample_weights, len(self.sample_weights), replacement=True, generator=generator
+            )
+        return DataLoader(
+            self.train_set,
+            batch_size=self.cfg.batch_size,
+            shuffle=sampler is None,
+            sampler=sampler,
+            drop_last=True,
+            num_workers=self.cfg.workers,
+            persistent_workers=self.cfg.workers > 0,
+        )
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(self.val_set, batch_size=256, num_workers=0)
+
+
+class GenderModule(L.LightningModule):
+    """Binary classifier with label smoothing, optional positive-class weight, AdamW + warmup/cosine."""
+
+    def __init__(self, config: dict, pos_weight: float = 1.0, steps_per_epoch: int = 1) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.cfg = TrainConfig.from_dict(config)
+        pre = self.cfg.preprocess
+        self.model = GenderNet(self.cfg.arch, pre.channels, pre.mean, pre.std, self.cfg.width, self.cfg.dropout)
+        self.register_buffer("pos_weight", torch.tensor(float(pos_weight)))
+        self.val_metrics = torch.nn.ModuleDict(
+            {"acc": BinaryAccuracy(), "auc": BinaryAUROC(), "recall_f": BinaryRecall(), "recall_m": BinarySpecificity()}
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    def _loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        eps = self.cfg.label_smoothing
+        target = y * (1 - eps) + eps / 2
+        return torch.nn.functional.binary_cross_entropy_with_logits(logits, target, pos_weight=self.pos_weight)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss = self._loss(self(x), y)
+        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        logits = self(x)
+        self.log("val_loss", self._loss(logits, y), on_epoch=True, prog_bar=True)
+        probs, target = torch.sigmoid(logits), y.int()
+        for metric in self.val_metrics.values():
+            metric.update(probs, target)
+
+    def on_validation_epoch_end(self) -> None:
+        values = {name: metric.compute() for name, metric in self.val_metrics.items()}
+        self.log("val_acc", values["acc"], prog_bar=True)
+        self.log("val_auc", values["auc"])
+        self.log("val_bal_acc", (values["recall_f"] + values["recall_m"]) / 2, prog_bar=True)
+        for metric in self.val_metrics.values():
+            metric.reset()
+
+    def configure_optimizers(self):
+        decay, no_decay = [], []
+        for name, param in self.model.named_parameters():
+            (no_decay if param.ndim <= 1 or name.endswith(".bias") else decay).append(param)
+        optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": self.cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=self.cfg.lr,
+        )
+        total = max(1, self.cfg.epochs * self.hparams.steps_per_epoch)
+        warmup = max(1, self.cfg.warmup_epochs * self.hparams.steps_per_epoch)
+
+        def schedule(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / warmup
+            progress = min(1.0, (step - warmup) / max(1, total - warmup))
+            return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * progress))
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -1,0 +1,132 @@
+"""``genderclass train``: data -> cache -> leak-free split -> Lightning fit -> export."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..config import TrainConfig, read_json, write_json
+from ..data.cache import DatasetCache, build_cache
+from ..data.readers import read_dataset
+from ..data.split import SplitResult, group_ids, split_groups, write_split_csv
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PreparedData:
+    cache: DatasetCache
+    split: SplitResult
+
+    def indices(self, name: str) -> np.ndarray:
+        return self.split.indices(name)
+
+
+def prepare_data(cfg: TrainConfig) -> PreparedData:
+    """Read, cache and split the dataset exactly as the run's config says (deterministic)."""
+    result = read_dataset(cfg.data, cfg.format)
+    samples = result.samples
+    if cfg.limit and cfg.limit < len(samples):
+        keep = np.sort(np.random.default_rng(cfg.seed).choice(len(samples), cfg.limit, replace=False))
+        samples = [samples[i] for i in keep]
+    cache = build_cache(samples, cfg.preprocess, cfg.cache_dir)
+    subjects = cache.subjects if (cache.subjects != "").any() else None
+    groups = group_ids(cache.sha1, cache.phash, subjects)
+    split = split_groups(cache.labels, groups, cfg.val_fraction, cfg.test_fraction, cfg.seed)
+    return PreparedData(cache=cache, split=split)
+
+
+def _sample_weights(cfg: TrainConfig, data: PreparedData) -> np.ndarray | None:
+    from .module import balanced_weights
+
+    train = data.indices("train")
+    labels = data.cache.labels[train]
+    if cfg.balance == "class":
+        return balanced_weights(labels)
+    if cfg.balance == "group":
+        key = "race" if cfg.modality == "face" else "finger"
+        groups = np.array([data.cache.attrs[i].get(key, "") for i in train])
+        return balanced_weights(labels, groups)
+    return None
+
+
+def train(cfg: TrainConfig, resume: bool = False, command: str = "") -> Path:
+    """Train a model; returns the run directory (checkpoints, config, metrics, exported model)."""
+    import lightning as L
+    import torch
+    from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger
+
+    from .export import export_run
+    from .module import CacheDataModule, GenderModule
+
+    out = Path(cfg.out)
+    config_file = out / "config.json"
+    if resume and config_file.exists():
+        saved = read_json(config_file)
+        cfg = TrainConfig.from_dict(saved["train"])
+        command = saved.get("command", command)
+        log.info("resuming run %s with its saved config", out)
+    out.mkdir(parents=True, exist_ok=True)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+
+    data = prepare_data(cfg)
+    write_split_csv(out / "split.csv", data.cache.paths.tolist(), data.cache.labels.tolist(), data.split)
+    sizes = data.split.sizes()
+    log.info("split sizes %s (groups with conflicting labels dropped: %d)", sizes, data.split.n_conflicting_groups)
+    write_json(
+        config_file,
+        {
+            "command": command,
+            "train": cfg.to_dict(),
+            "data": {
+                "n_images": len(data.cache),
+                "n_unreadable": len(data.cache.skipped),
+                "n_conflicting_groups": data.split.n_conflicting_groups,
+                "split_sizes": sizes,
+                "data_hash": data.cache.data_hash(),
+            },
+        },
+    )
+
+    labels = data.cache.labels
+    train_idx = data.indices("train")
+    splits = {"train": train_idx, "val": data.indices("val")}
+    weights = _sample_weights(cfg, data)
+    datamodule = CacheDataModule(cfg, data.cache.images, labels, splits, weights)
+    steps = max(1, len(train_idx) // cfg.batch_size)
+    module = GenderModule(cfg.to_dict(), pos_weight=1.0, steps_per_epoch=steps)
+
+    checkpoint_dir = out / "checkpoints"
+    callbacks = [
+        ModelCheckpoint(dirpath=checkpoint_dir, filename="best", monitor="val_bal_acc", mode="max", save_last=True),
+        EarlyStopping(monitor="val_bal_acc", mode="max", patience=cfg.patience),
+        LearningRateMonitor(logging_interval="epoch"),
+    ]
+    trainer = L.Trainer(
+        max_epochs=cfg.epochs,
+        accelerator="auto",
+        devices="auto",
+        strategy="auto",
+        callbacks=callbacks,
+        logger=CSVLogger(out, name="", version=""),
+        deterministic=False,
+        enable_model_summary=False,
+        log_every_n_steps=50,
+    )
+    last = checkpoint_dir / "last.ckpt"
+    ckpt_path = str(last) if resume and last.exists() else None
+    # Lightning prints to stdout; keep stdout for results only.
+    with contextlib.redirect_stdout(sys.stderr):
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    if trainer.global_rank != 0:
+        return out
+    export_run(out, data=data)
+    return out

@@ -1,0 +1,263 @@
+import itertools
+import json
+import math
+
+import numpy as np
+import pytest
+
+from genderclass.evaluation import metrics as M
+
+
+def _assert_plain(obj):
+    """Everything json-serialisable with plain Python types only (no numpy scalars)."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            assert type(k) is str
+            _assert_plain(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            _assert_plain(v)
+    else:
+        assert obj is None or type(obj) in (int, float, str, bool), (obj, type(obj))
+    json.dumps(obj)
+
+
+def test_wilson_known_values():
+    lo, hi = M.wilson_interval(8, 10)
+    assert lo == pytest.approx(0.4902, abs=5e-4)
+    assert hi == pytest.approx(0.9433, abs=5e-4)
+    assert M.wilson_interval(0, 0) == (0.0, 1.0)
+    lo, hi = M.wilson_interval(0, 10)
+    assert lo == 0.0 and hi == pytest.approx(0.2775, abs=5e-4)
+    lo, hi = M.wilson_interval(10, 10)
+    assert hi == 1.0 and lo == pytest.approx(0.7225, abs=5e-4)
+    assert all(type(v) is float for v in M.wilson_interval(3, 7))
+
+
+def test_binary_metrics_imbalanced():
+    # 8 males (one wrongly called female), 2 females (one wrongly called male)
+    labels = [0] * 8 + [1, 1]
+    p = [0.1] * 7 + [0.9] + [0.8, 0.3]
+    m = M.binary_metrics(labels, p)
+    assert m["n"] == 10
+    assert m["accuracy"] == pytest.approx(0.8)
+    assert m["balanced_accuracy"] == pytest.approx((7 / 8 + 1 / 2) / 2)
+    assert m["confusion_matrix"] == [[7, 1], [1, 1]]  # [[TN, FP], [FN, TP]]
+    assert m["per_class"]["male"] == pytest.approx({"precision": 7 / 8, "recall": 7 / 8, "f1": 7 / 8, "support": 8})
+    assert m["per_class"]["female"]["precision"] == pytest.approx(0.5)
+    assert m["per_class"]["female"]["recall"] == pytest.approx(0.5)
+    assert m["per_class"]["female"]["support"] == 2
+    assert m["accuracy_ci95"] == pytest.approx(list(M.wilson_interval(8, 10)))
+    lo_m, hi_m = M.wilson_interval(7, 8)
+    lo_f, hi_f = M.wilson_interval(1, 2)
+    assert m["balanced_accuracy_ci95"] == pytest.approx([(lo_m + lo_f) / 2, (hi_m + hi_f) / 2])
+    assert m["brier"] == pytest.approx(np.mean((np.array(p) - np.array(labels)) ** 2))
+    _assert_plain(m)
+
+
+def test_confusion_matrix_layout_and_threshold():
+    labels = [0, 0, 1, 1, 1]
+    p = [0.2, 0.6, 0.7, 0.4, 0.55]
+    assert M.confusion_matrix(labels, p) == [[1, 1], [1, 2]]
+    assert M.confusion_matrix(labels, p, threshold=0.65) == [[2, 0], [2, 1]]
+    # p == threshold counts as female
+    assert M.confusion_matrix([1], [0.5]) == [[0, 0], [0, 1]]
+
+
+def test_roc_auc_equals_fraction_of_ordered_pairs():
+    assert M.roc_auc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]) == pytest.approx(0.75)
+    assert M.roc_auc([0, 1], [0.5, 0.5]) == pytest.approx(0.5)
+    assert M.roc_auc([1, 1], [0.2, 0.3]) is None
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 200)
+    s = np.round(rng.random(200) * 0.5 + 0.3 * y, 1)  # coarse rounding -> many ties
+    pos, neg = s[y == 1], s[y == 0]
+    pairs = [(a > b) + 0.5 * (a == b) for a, b in itertools.product(pos, neg)]
+    assert M.roc_auc(y, s) == pytest.approx(np.mean(pairs))
+
+
+def test_roc_curve_points():
+    fpr, tpr, thr = M.roc_curve([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
+    np.testing.assert_allclose(fpr, [0, 0, 0.5, 0.5, 1])
+    np.testing.assert_allclose(tpr, [0, 0.5, 0.5, 1, 1])
+    assert np.isinf(thr[0]) and list(thr[1:]) == [0.8, 0.4, 0.35, 0.1]
+    assert np.trapezoid(tpr, fpr) == pytest.approx(0.75)
+    with pytest.raises(ValueError):
+        M.roc_curve([1, 1], [0.1, 0.2])
+
+
+def test_ece_brier_reliability():
+    labels = [1, 0, 0, 1]
+    p = [0.9, 0.9, 0.1, 0.6]
+    # confidences 0.9, 0.9, 0.9, 0.6: top bin acc 2/3 vs conf 0.9, other bin acc 1 vs conf 0.6
+    assert M.expected_calibration_error(labels, p, n_bins=5) == pytest.approx((3 * (0.9 - 2 / 3) + 0.4) / 4)
+    assert M.brier_score(labels, p) == pytest.approx((0.01 + 0.81 + 0.01 + 0.16) / 4)
+    bins = M.reliability_bins(labels, p, n_bins=5)
+    assert len(bins) == 5 and bins[0]["lo"] == 0.5 and bins[-1]["hi"] == 1.0
+    assert sum(b["count"] for b in bins) == 4
+    assert bins[2]["count"] == 0 and bins[2]["accuracy"] is None
+    _assert_plain(bins)
+    # p == 1.0 lands in the last bin
+    assert M.reliability_bins([1], [1.0], n_bins=5)[-1]["count"] == 1
+
+
+def test_temperature_scaling_fixes_overconfidence():
+    rng = np.random.default_rng(123)
+    true_logit = rng.normal(0.0, 1.5, 4000)
+    labels = (rng.random(4000) < M.sigmoid(true_logit)).astype(int)
+    logits = 4.0 * true_logit
+    t = M.fit_temperature(logits, labels)
+    assert 3.0 < t < 5.0
+    p_raw, p_cal = M.sigmoid(logits), M.apply_temperature(logits, t)
+    assert M.expected_calibration_error(labels, p_cal) < M.expected_calibration_error(labels, p_raw) / 2
+    assert M.log_loss(labels, p_cal) < M.log_loss(labels, p_raw)
+    # an already calibrated set stays near T = 1
+    assert M.fit_temperature(true_logit, labels) == pytest.approx(1.0, abs=0.15)
+    np.testing.assert_allclose(M.apply_temperature([0.0, 2.0], 2.0), M.sigmoid([0.0, 1.0]))
+    with pytest.raises(ValueError):
+        M.apply_temperature([1.0], 0.0)
+
+
+def test_choose_threshold_when_half_is_wrong():
+    labels = [0, 0, 0, 1, 1, 1]
+    p = [0.6, 0.65, 0.7, 0.8, 0.85, 0.9]  # everything >= 0.5: threshold 0.5 gives balanced acc 0.5
+    t = M.choose_threshold(labels, p)
+    assert t == pytest.approx(0.75)
+    assert M.binary_metrics(labels, p, t)["balanced_accuracy"] == 1.0
+    # perfectly separated around 0.5 -> ties resolved to 0.5 exactly
+    assert M.choose_threshold([0, 0, 1, 1], [0.1, 0.3, 0.7, 0.9]) == 0.5
+    # low scores: optimum below 0.5
+    t = M.choose_threshold([0, 0, 1, 1], [0.05, 0.1, 0.2, 0.3])
+    assert 0.1 < t <= 0.2
+    assert M.choose_threshold([1, 1], [0.2, 0.9]) == 0.5
+
+
+def test_coverage_curve_monotone():
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 2, 300)
+    p = np.clip(labels * 0.4 + rng.random(300) * 0.6, 0.015, 0.985)
+    curve = M.coverage_curve(labels, p)
+    _assert_plain(curve)
+    assert curve[0]["min_confidence"] == 0.5 and curve[0]["coverage"] == 1.0
+    cov = [c["coverage"] for c in curve]
+    assert all(a >= b for a, b in itertools.pairwise(cov))
+    assert all(c["n"] == round(c["coverage"] * 300) for c in curve)
+    assert curve[0]["accuracy"] == pytest.approx(M.binary_metrics(labels, p)["accuracy"])
+    assert curve[-1]["min_confidence"] == 0.99 and curve[-1]["n"] == 0 and curve[-1]["accuracy"] is None
+    custom = M.coverage_curve([1, 0], [0.9, 0.6], min_confidences=[0.8, 0.5])
+    assert [c["min_confidence"] for c in custom] == [0.5, 0.8]
+    assert custom[0]["accuracy"] == 0.5 and custom[1] == {
+        "min_confidence": 0.8,
+        "coverage": 0.5,
+        "accuracy": 1.0,
+        "n": 1,
+    }
+
+
+def test_choose_min_confidence():
+    labels = [1, 1, 0, 0, 1, 0, 0, 1, 1, 0]
+    p = [0.95, 0.9, 0.05, 0.1, 0.85, 0.2, 0.625, 0.375, 0.75, 0.25]  # both errors have confidence 0.625
+    assert M.choose_min_confidence(labels, p, min_coverage=0.8) == 0.75
+    # 80% coverage not allowed -> only full coverage qualifies
+    assert M.choose_min_confidence(labels, p, min_coverage=0.9) == 0.5
+    # halving the error is impossible at >= 80% coverage: best accuracy there instead
+    labels = [0] * 4 + [1] * 6
+    p = [0.625, 0.75, 0.75, 0.75] + [0.875] * 6  # 4 errors; confidence-0.875 items are all right
+    assert M.choose_min_confidence(labels, p, min_coverage=0.8) == 0.75
+    assert M.choose_min_confidence(labels, p, min_coverage=0.5) == 0.875
+    assert M.choose_min_confidence([0, 1], [0.2, 0.9]) == 0.5
+
+
+def test_most_confident_errors():
+    labels = [0, 1, 0, 1, 1]
+    p = [0.9, 0.2, 0.6, 0.95, 0.5]
+    assert M.most_confident_errors(labels, p, 0.5, 10) == [0, 1, 2]
+    assert M.most_confident_errors(labels, p, 0.5, 2) == [0, 1]
+    assert M.most_confident_errors([1], [0.9], 0.5, 5) == []
+
+
+def test_age_band():
+    assert M.age_band(0) == "0-2"
+    assert M.age_band("2") == "0-2"
+    assert M.age_band(2.9) == "0-2"
+    assert M.age_band("3") == "3-9"
+    assert M.age_band(19) == "10-19"
+    assert M.age_band("25") == "20-29"
+    assert M.age_band(45) == "40-59"
+    assert M.age_band(60) == "60+"
+    assert M.age_band(116) == "60+"
+    assert M.age_band(500) == "60+"
+    assert M.age_band("30-39") == "30-39"
+    for bad in ("x", -1, "nan"):
+        with pytest.raises(ValueError):
+            M.age_band(bad)
+
+
+def test_group_metrics_three_groups():
+    labels = [0, 1, 1, 0, 0, 1, 0, 1]
+    p = [0.2, 0.7, 0.4, 0.6, 0.1, 0.9, 0.9, 0.9]
+    race = ["a", "a", "a", "b", "b", "c", None, ""]
+    g = M.group_metrics(labels, p, {"race": race}, summary_min_n=1)
+    _assert_plain(g)
+    assert list(g) == ["race", "race_x_gender"]
+    r = g["race"]
+    assert list(r) == ["a", "b", "c", "_summary"]
+    assert r["a"]["n"] == 3 and r["a"]["accuracy"] == pytest.approx(2 / 3)
+    assert r["a"]["ci95"] == pytest.approx(list(M.wilson_interval(2, 3)))
+    assert r["a"]["recall"] == {"male": 1.0, "female": 0.5}
+    assert r["a"]["balanced_accuracy"] == pytest.approx(0.75)
+    assert r["b"]["recall"] == {"male": 0.5, "female": None}
+    assert r["b"]["recall_ci95"]["female"] is None
+    assert r["b"]["balanced_accuracy"] == 0.5
+    assert r["c"]["accuracy"] == 1.0
+    assert r["_summary"]["worst_group"] == "b"
+    assert r["_summary"]["worst_accuracy"] == 0.5
+    assert r["_summary"]["largest_gap"] == pytest.approx(0.5)
+    x = g["race_x_gender"]
+    assert list(x) == ["a/male", "a/female", "b/male", "c/female", "_summary"]
+    assert x["a/female"]["n"] == 2 and x["a/female"]["accuracy"] == 0.5
+    assert x["b/male"]["accuracy"] == 0.5
+    # default summary threshold (n >= 30): groups are reported but none is summarised
+    g30 = M.group_metrics(labels, p, {"race": race})
+    assert g30["race"]["a"]["n"] == 3 and g30["race"]["_summary"]["worst_group"] is None
+    g2 = M.group_metrics(labels, p, {"race": race}, summary_min_n=2)
+    assert g2["race"]["_summary"]["worst_group"] == "b"
+    assert g2["race"]["_summary"]["largest_gap"] == pytest.approx(2 / 3 - 1 / 2)
+    # min_n drops small groups from the output
+    assert list(M.group_metrics(labels, p, {"race": race}, min_n=2)["race"]) == ["a", "b", "_summary"]
+
+
+def test_group_metrics_age_bands_ordered():
+    labels = [0, 1, 0, 1, 0]
+    p = [0.2, 0.8, 0.7, 0.6, 0.3]
+    ages = ["1", "25", "15", "70", None]
+    g = M.group_metrics(labels, p, {"age": ages})
+    assert [k for k in g["age"] if k != "_summary"] == ["0-2", "10-19", "20-29", "60+"]
+    assert g["age"]["10-19"]["accuracy"] == 0.0
+    assert "0-2/male" in g["age_x_gender"]
+    with pytest.raises(ValueError):
+        M.group_metrics(labels, p, {"age": ["1"]})
+
+
+def test_fuse_by_subject():
+    subjects = ["s2", "s1", "s2", "s1", "s3"]
+    labels = [1, 0, 1, 0, 0]
+    logits = [1.0, -2.0, 3.0, 0.0, -1.0]
+    ids, y, z = M.fuse_by_subject(subjects, labels, logits)
+    assert ids == ["s1", "s2", "s3"]
+    np.testing.assert_array_equal(y, [0, 1, 0])
+    np.testing.assert_allclose(z, [-1.0, 2.0, -1.0])
+    _, _, zp = M.fuse_by_subject(subjects, labels, logits, how="mean_prob")
+    expected = (M.sigmoid(-2.0) + 0.5) / 2
+    assert zp[0] == pytest.approx(math.log(expected / (1 - expected)))
+    with pytest.raises(ValueError):
+        M.fuse_by_subject(["a", "a"], [0, 1], [0.0, 0.0])
+
+
+def test_input_validation():
+    with pytest.raises(ValueError):
+        M.binary_metrics([0, 2], [0.1, 0.2])
+    with pytest.raises(ValueError):
+        M.binary_metrics([0, 1], [0.1])
+    with pytest.raises(ValueError):
+        M.binary_metrics([0, 1], [0.1, 1.2])

@@ -1,0 +1,148 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import genderclass
+from genderclass.evaluation import metrics as M
+from genderclass.evaluation import report as R
+
+pytest.importorskip("matplotlib")
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _is_png(path: Path) -> bool:
+    return path.is_file() and path.read_bytes()[:8] == PNG_MAGIC
+
+
+def _training_csv(path: Path) -> Path:
+    # Lightning CSVLogger style: train and val metrics on separate rows, empty cells elsewhere
+    lines = ["epoch,step,train_loss_step,train_loss_epoch,val_loss,val_acc,val_bal_acc,lr-AdamW"]
+    for epoch in range(3):
+        lines.append(f"{epoch},{epoch * 10 + 5},{0.7 - 0.1 * epoch},,,,,")
+        lines.append(f"{epoch},{epoch * 10 + 9},,{0.65 - 0.1 * epoch},,,,1e-3")
+        lines.append(f"{epoch},{epoch * 10 + 9},,,{0.6 - 0.05 * epoch},{0.7 + 0.05 * epoch},{0.68 + 0.05 * epoch},")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture
+def toy():
+    rng = np.random.default_rng(7)
+    n = 60
+    labels = rng.integers(0, 2, n)
+    logits = 3.0 * (labels * 2 - 1) * rng.random(n) + rng.normal(0, 1.5, n)
+    p_uncal = M.sigmoid(logits)
+    t = M.fit_temperature(logits, labels)
+    p = M.apply_temperature(logits, t)
+    race = [["white", "black", "asian", None][i % 4] for i in range(n)]
+    ages = [str(a) for a in rng.integers(0, 80, n)]
+    metrics = M.binary_metrics(labels, p)
+    metrics["temperature"] = t
+    metrics["coverage_curve"] = M.coverage_curve(labels, p)
+    metrics["min_confidence"] = M.choose_min_confidence(labels, p)
+    metrics["groups"] = M.group_metrics(labels, p, {"race": race, "age": ages})
+    subjects = [f"s{i // 3}" for i in range(n)]
+    s_labels = labels.copy()
+    for i in range(n):
+        s_labels[i] = labels[(i // 3) * 3]
+    _, fy, fz = M.fuse_by_subject(subjects, s_labels, logits)
+    metrics["per_subject"] = M.binary_metrics(fy, M.sigmoid(fz))
+    return labels, p, p_uncal, metrics, {"age": ages, "race": race}
+
+
+def test_write_report(tmp_path, toy):
+    labels, p, p_uncal, metrics, group_of = toy
+    csv_path = _training_csv(tmp_path / "metrics.csv")
+    rng = np.random.default_rng(0)
+
+    def thumb(i):
+        shape = (32, 32, 1) if i % 2 else (32, 32, 3)
+        return rng.integers(0, 256, shape, dtype=np.uint8)
+
+    out = R.write_report(
+        tmp_path / "report",
+        metrics,
+        labels,
+        p,
+        p_uncalibrated=p_uncal,
+        thumbnails=thumb,
+        training_metrics_csv=csv_path,
+        title="toy <eval> & co",
+        group_of=group_of,
+        item_names=[f"img_{i}.jpg" for i in range(len(labels))],
+    )
+    assert out == tmp_path / "report" / "report.html"
+    text = out.read_text(encoding="utf-8")
+    for section in (
+        "Summary",
+        "Confusion matrix",
+        "ROC curve",
+        "Training curves",
+        "Calibration",
+        "Accuracy vs coverage",
+        "Results by group",
+        "race_x_gender",
+        "Per-subject results",
+        "Most confident errors",
+        "Responsible use",
+        "not for surveillance",
+    ):
+        assert section in text, section
+    assert "<img" in text and "data:image/png;base64," in text
+    assert "toy &lt;eval&gt; &amp; co" in text and "<eval>" not in text
+    assert "http://" not in text and "https://" not in text and "<script" not in text
+    pngs = sorted((tmp_path / "report" / "figures").glob("*.png"))
+    names = {p.name for p in pngs}
+    assert {"confusion_matrix.png", "roc.png", "reliability.png", "coverage.png", "training_curves.png"} <= names
+    assert {"group_race.png", "group_age.png", "errors_all.png"} <= names
+    assert any(n.startswith("errors_age_") for n in names)
+    assert all(_is_png(p) for p in pngs)
+
+
+def test_write_report_minimal(tmp_path):
+    labels = [0, 1, 0, 1]
+    p = [0.2, 0.7, 0.6, 0.4]
+    out = R.write_report(tmp_path, {}, labels, p)
+    text = out.read_text()
+    assert "Summary" in text and "Most confident errors" in text
+    assert "Training curves" not in text and "Results by group" not in text
+    assert "0.500" in text  # accuracy computed from labels/p when metrics is empty
+
+
+def test_individual_plots(tmp_path):
+    labels = [0, 0, 1, 1, 1]
+    p = [0.1, 0.6, 0.8, 0.3, 0.9]
+    assert _is_png(R.plot_confusion_matrix([[1, 1], [1, 2]], tmp_path / "cm.png"))
+    assert _is_png(R.plot_roc(labels, p, tmp_path / "roc.png"))
+    assert _is_png(R.plot_roc([1, 1], [0.2, 0.4], tmp_path / "roc1.png"))  # one class: no crash
+    assert _is_png(R.plot_reliability(labels, p, None, tmp_path / "rel.png"))
+    assert _is_png(R.plot_coverage(M.coverage_curve(labels, p), tmp_path / "cov.png"))
+    groups = M.group_metrics(labels, p, {"g": ["x", "x", "y", "y", None]})
+    assert _is_png(R.plot_group_accuracy(groups["g"], tmp_path / "grp.png"))
+    items = [(np.zeros((8, 8, 3), np.uint8), "a"), (np.full((8, 8, 1), 200, np.uint8), "b\nc"), (None, "missing")]
+    assert _is_png(R.error_gallery(items, tmp_path / "gal.png"))
+    assert _is_png(R.error_gallery([], tmp_path / "empty.png"))
+
+
+def test_training_curves_tolerant(tmp_path):
+    csv_path = tmp_path / "m.csv"
+    csv_path.write_text("epoch,step,train_loss\n0,1,0.9\n0,2,0.7\n1,3,0.5\n")
+    epochs, series = R._read_metrics_csv(csv_path)
+    assert epochs == [0.0, 1.0]
+    assert series["train_loss"] == pytest.approx([0.8, 0.5])
+    assert _is_png(R.plot_training_curves(csv_path, tmp_path / "tc.png"))
+    empty = tmp_path / "empty.csv"
+    empty.write_text("epoch,step\n")
+    assert _is_png(R.plot_training_curves(empty, tmp_path / "tc2.png"))
+
+
+def test_import_does_not_need_matplotlib():
+    src = str(Path(genderclass.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    code = "import sys, genderclass.evaluation.report; assert 'matplotlib' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)
