@@ -89,6 +89,9 @@ class TrainConfig:
     val_fraction: float = 0.1
     test_fraction: float = 0.15
     balance: Literal["none", "class", "group"] = "none"
+    # Perceptual-hash Hamming distance that counts as a near-duplicate (-1 = exact bytes only).
+    # Fingerprints all look alike to a perceptual hash: only identical hashes are merged there.
+    near_duplicate_distance: int = 2
     limit: int = 0  # use at most this many samples (0 = all); for smoke tests
     workers: int = 0
     threads: int = 0  # torch threads (0 = library default)

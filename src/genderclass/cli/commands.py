@@ -35,8 +35,10 @@ def resolve_train_config(args: argparse.Namespace) -> TrainConfig:
         key: getattr(args, key) for key in ("input_size", "margin") if getattr(args, key, None) is not None
     }
     cfg.preprocess = PreprocessConfig.for_modality(modality, **pre_overrides)
-    if modality == "fingerprint" and args.balance is None:
-        cfg.balance = "class"
+    if modality == "fingerprint":
+        if args.balance is None:
+            cfg.balance = "class"
+        cfg.near_duplicate_distance = 0
     return cfg
 
 

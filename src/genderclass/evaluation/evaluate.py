@@ -84,8 +84,7 @@ def evaluate_samples(
     metrics["ece_uncalibrated"] = M.expected_calibration_error(labels, p_raw)
     metrics["brier_uncalibrated"] = M.brier_score(labels, p_raw)
     metrics["coverage_curve"] = M.coverage_curve(labels, p_cal, threshold)
-    confidence = np.where(p_cal >= threshold, p_cal, 1.0 - p_cal)
-    covered = confidence >= clf.min_confidence
+    covered = M.confidence(p_cal, threshold) >= clf.min_confidence
     metrics["min_confidence"] = clf.min_confidence
     metrics["coverage_at_threshold"] = float(covered.mean())
     metrics["accuracy_at_threshold"] = (

@@ -92,10 +92,13 @@ def logit(p: Any, eps: float = 1e-7) -> np.ndarray:
     return np.log(p) - np.log1p(-p)
 
 
-def confidence(p_female: Any) -> np.ndarray:
-    """Confidence of the top-label prediction: ``max(p, 1 - p)``."""
+def confidence(p_female: Any, threshold: float = 0.5) -> np.ndarray:
+    """Probability of the predicted label: ``p`` where called female (``p >= threshold``), else ``1 - p``.
+
+    With the default threshold 0.5 this is ``max(p, 1 - p)``.
+    """
     p = np.asarray(p_female, dtype=np.float64)
-    return np.maximum(p, 1.0 - p)
+    return np.where(p >= threshold, p, 1.0 - p)
 
 
 def predict(p_female: Any, threshold: float = 0.5) -> np.ndarray:
@@ -410,7 +413,7 @@ def coverage_curve(
     ``accuracy`` is None when nothing is covered.
     """
     y, p = _labels_probs(labels, p_female)
-    conf = confidence(p)
+    conf = confidence(p, threshold)
     correct = predict(p, threshold) == y
     cs = sorted(float(c) for c in (DEFAULT_MIN_CONFIDENCES if min_confidences is None else min_confidences))
     out = []
@@ -439,7 +442,7 @@ def choose_min_confidence(labels: Any, p_female: Any, threshold: float = 0.5, mi
     y, p = _labels_probs(labels, p_female)
     if y.size == 0:
         return 0.5
-    conf = confidence(p)
+    conf = confidence(p, threshold)
     correct = predict(p, threshold) == y
     full_err = 1.0 - float(correct.mean())
     if full_err == 0.0:

@@ -81,13 +81,23 @@ def calibrate(val_labels: np.ndarray, val_logits: np.ndarray, modality: str) -> 
     return {"temperature": float(temperature), "threshold": float(threshold), "min_confidence": float(min_confidence)}
 
 
-def split_metrics(labels: np.ndarray, logits: np.ndarray, calibration: dict) -> dict:
+def split_metrics(labels: np.ndarray, logits: np.ndarray, calibration: dict, attrs: list[dict] | None = None) -> dict:
+    """Metrics of one split with calibrated probabilities; per-group metrics when attributes are known."""
     p_raw = M.sigmoid(logits)
     p_cal = M.sigmoid(logits / calibration["temperature"])
-    result = M.binary_metrics(labels, p_cal, calibration["threshold"])
+    threshold = calibration["threshold"]
+    result = M.binary_metrics(labels, p_cal, threshold)
     result["ece"] = M.expected_calibration_error(labels, p_cal)
     result["ece_uncalibrated"] = M.expected_calibration_error(labels, p_raw)
     result["brier_uncalibrated"] = M.brier_score(labels, p_raw)
+    result["coverage_curve"] = M.coverage_curve(labels, p_cal, threshold)
+    covered = M.confidence(p_cal, threshold) >= calibration["min_confidence"]
+    result["coverage_at_threshold"] = float(covered.mean())
+    result["accuracy_at_threshold"] = float((M.predict(p_cal[covered], threshold) == labels[covered]).mean()) if covered.any() else None
+    if attrs:
+        keys = sorted({k for a in attrs for k in a if k != "alteration"})
+        if keys:
+            result["groups"] = M.group_metrics(labels, p_cal, {k: [a.get(k) for a in attrs] for k in keys}, threshold)
     return result
 
 
@@ -113,7 +123,7 @@ def export_run(run_dir: str | Path, data=None, out: str | Path | None = None, na
     calibration = calibrate(cache.labels[val], val_logits, cfg.modality)
     metrics = {
         "validation": split_metrics(cache.labels[val], val_logits, calibration),
-        "test": split_metrics(cache.labels[test], test_logits, calibration),
+        "test": split_metrics(cache.labels[test], test_logits, calibration, [cache.attrs[i] for i in test]),
     }
     if cfg.modality == "fingerprint":
         subjects, fused_labels, fused_logits = M.fuse_by_subject(

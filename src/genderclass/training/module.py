@@ -12,7 +12,7 @@ from torchmetrics.classification import BinaryAccuracy, BinaryAUROC, BinaryRecal
 
 from ..config import TrainConfig
 from .models import GenderNet
-from .presets import eval_transform, train_transform
+from .presets import to_float, train_augment
 
 
 class CachedImages(Dataset):
@@ -51,8 +51,8 @@ class CacheDataModule(L.LightningDataModule):
         super().__init__()
         self.cfg = cfg
         pre = cfg.preprocess
-        self.train_set = CachedImages(images[splits["train"]], labels[splits["train"]], train_transform(pre))
-        self.val_set = CachedImages(images[splits["val"]], labels[splits["val"]], eval_transform(pre))
+        self.train_set = CachedImages(images[splits["train"]], labels[splits["train"]], to_float(pre))
+        self.val_set = CachedImages(images[splits["val"]], labels[splits["val"]], to_float(pre))
         self.sample_weights = sample_weights
 
     def train_dataloader(self) -> DataLoader:
@@ -86,12 +86,21 @@ class GenderModule(L.LightningModule):
         pre = self.cfg.preprocess
         self.model = GenderNet(self.cfg.arch, pre.channels, pre.mean, pre.std, self.cfg.width, self.cfg.dropout)
         self.register_buffer("pos_weight", torch.tensor(float(pos_weight)))
+        self.augment = train_augment(pre)
         self.val_metrics = torch.nn.ModuleDict(
             {"acc": BinaryAccuracy(), "auc": BinaryAUROC(), "recall_f": BinaryRecall(), "recall_m": BinarySpecificity()}
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        """Batch-level augmentation (see presets), training only."""
+        if self.trainer is not None and self.trainer.training:
+            x, y = batch
+            with torch.no_grad():
+                batch = (self.augment(x), y)
+        return batch
 
     def _loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         eps = self.cfg.label_smoothing

@@ -1,0 +1,42 @@
+"""``genderclass card``: write a model card (Markdown + HTML) from a model's metadata (picked up by
+``genderclass.cli.main``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ..config import MODALITIES as MODALITY_CHOICES
+
+
+def register(sub: argparse._SubParsersAction, add) -> None:
+    p = add(
+        sub,
+        "card",
+        "Write a model card (Markdown + HTML) from a model's stored metadata and measurements.",
+        "  genderclass card\n"
+        "  genderclass card --modality fingerprint\n"
+        "  genderclass card --model runs/face --evaluation eval/metrics.json --out cards/face_card.md",
+    )
+    p.add_argument("--model", help="model .onnx/.json or run folder; the bundled model of --modality when omitted")
+    p.add_argument("--modality", choices=MODALITY_CHOICES, default=None, help="which bundled model; face when omitted")
+    p.add_argument("--evaluation", metavar="METRICS_JSON", help="metrics.json written by 'genderclass evaluate'")
+    p.add_argument(
+        "--out",
+        metavar="FILE.md",
+        help="Markdown output (or a folder); the HTML goes next to it. Omitted: <modality>_card.md next to the model",
+    )
+    p.set_defaults(func=cmd_card)
+
+
+def cmd_card(args: argparse.Namespace) -> int:
+    from .card import metadata_path_for, write_card
+
+    modality = args.modality or "face"
+    if args.model is not None and args.modality is not None:
+        stored = json.loads(metadata_path_for(args.model).read_text(encoding="utf-8")).get("modality")
+        if stored and stored != args.modality:
+            raise ValueError(f"--modality {args.modality} given, but {args.model} is a {stored} model")
+    md_path, html_path = write_card(args.model, args.out, modality=modality, evaluation_json=args.evaluation)
+    print(json.dumps({"markdown": str(md_path), "html": str(html_path)}))
+    return 0

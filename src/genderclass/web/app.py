@@ -1,0 +1,336 @@
+"""FastAPI app: the upload page, the JSON API and the model cards, over ``GenderClassifier``.
+
+``create_app(settings)`` builds one app; ``app_from_env()`` is the factory uvicorn workers import
+(``uvicorn --factory genderclass.web.app:app_from_env``), with settings in ``GENDERCLASS_WEB_*`` variables.
+Models load once per worker process; inference runs in worker threads, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .. import __version__
+from ..config import MODALITIES
+from ..imageio import ImageError, load_image
+from ..inference.bundled import models_dir
+from ..inference.classifier import GenderClassifier
+from .errors import ApiError, install_error_handlers
+from .registry import ModelRegistry
+from .schemas import ErrorResponse, Health, ModelsResponse, PredictResponse
+from .settings import WebSettings
+from .uploads import BodySizeLimitMiddleware, Upload, parse_form
+
+log = logging.getLogger("genderclass.web")
+
+FILE_FIELD = "file"
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+_ERRORS = {"model": ErrorResponse}
+
+PREDICT_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": [FILE_FIELD],
+                "properties": {
+                    FILE_FIELD: {
+                        "type": "array",
+                        "items": {"type": "string", "contentMediaType": "application/octet-stream"},
+                        "description": "one or more images (JPEG, PNG, BMP, GIF, WebP, TIFF); repeat the field "
+                        "for several. The content decides the format, not the name or content type.",
+                    },
+                    "modality": {"type": "string", "enum": list(MODALITIES), "default": "face"},
+                    "detect": {
+                        "type": "boolean",
+                        "default": True,
+                        "description": "faces: find faces first; false = each image is one face crop",
+                    },
+                    "min_confidence": {
+                        "type": "number",
+                        "minimum": 0,
+                        "maximum": 1,
+                        "description": "below this confidence the label is 'uncertain' (default: the model's)",
+                    },
+                },
+            }
+        }
+    },
+}
+
+INDEX_CSP = (
+    "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+def static_dir() -> Path:
+    return Path(str(resources.files("genderclass.web") / "static"))
+
+
+class SecurityHeadersMiddleware:
+    """nosniff and no-referrer everywhere; a strict CSP on the page and its assets (not on /docs,
+    whose Swagger UI FastAPI loads from a CDN)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        strict = path == "/" or path.startswith("/static/")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.append((b"x-content-type-options", b"nosniff"))
+                headers.append((b"referrer-policy", b"no-referrer"))
+                if strict:
+                    headers.append((b"content-security-policy", INDEX_CSP.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _parse_modality(raw: str | None) -> str:
+    value = (raw or "face").strip().lower()
+    if value not in MODALITIES:
+        raise ApiError(422, "invalid_modality", f"modality must be one of {', '.join(MODALITIES)}, not {raw[:40]!r}")
+    return value
+
+
+def _parse_bool(raw: str | None, name: str, default: bool) -> bool:
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ApiError(422, "invalid_request", f"{name} must be true or false, not {raw[:40]!r}")
+
+
+def _parse_probability(raw: str | None, name: str) -> float | None:
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
+        raise ApiError(422, "invalid_request", f"{name} must be a number from 0 to 1, not {raw[:40]!r}")
+    return value
+
+
+def _classify_files(
+    clf: GenderClassifier, uploads: list[Upload], detect: bool, min_confidence: float | None, max_pixels: int
+) -> list[tuple[dict[str, Any], ApiError | None]]:
+    """Decode (with the pixel limit) and classify each upload; runs in a worker thread."""
+    out: list[tuple[dict[str, Any], ApiError | None]] = []
+    for upload in uploads:
+        result: dict[str, Any] = {"filename": upload.filename, "faces": [], "error": None, "error_code": None}
+        try:
+            rgb = _decode(upload, max_pixels)
+            prediction = clf.predict(rgb, detect=detect, min_confidence=min_confidence)
+        except ApiError as exc:
+            result.update(error=exc.message, error_code=exc.code)
+            out.append((result, exc))
+            continue
+        except Exception:
+            # A bug, not a bad upload: logged, answered 500 alone, and never fatal for the other files.
+            log.exception("classifying %r failed", upload.filename)
+            exc = ApiError(500, "internal_error", "internal error while classifying this image")
+            result.update(error=exc.message, error_code=exc.code)
+            out.append((result, exc))
+            continue
+        result.update(faces=prediction["faces"], error=prediction["error"], image_size=[rgb.shape[1], rgb.shape[0]])
+        out.append((result, None))
+    return out
+
+
+def _decode(upload: Upload, max_pixels: int) -> np.ndarray:
+    try:
+        return load_image(upload.data, max_pixels=max_pixels)
+    except ImageError as exc:
+        raise ApiError(exc.status, exc.code, str(exc)) from None
+    except Exception as exc:
+        # Pillow plugins raise more than load_image catches (e.g. IndexError on some broken GIFs):
+        # whatever the decoder chokes on is a corrupt upload, not a server error.
+        log.warning("decoder error on %r: %s: %s", upload.filename, type(exc).__name__, exc)
+        raise ApiError(422, "corrupt_image", f"image is truncated or corrupt: {type(exc).__name__}") from None
+
+
+def _card_path(registry: ModelRegistry, modality: str) -> Path | None:
+    candidates = []
+    if modality in registry.paths:
+        model = registry.paths[modality]
+        candidates += [model.with_name(f"{model.stem}_card.html"), model.with_name(f"{modality}_card.html")]
+    candidates.append(models_dir() / f"{modality}_card.html")
+    return next((p for p in candidates if p.is_file()), None)
+
+
+def create_app(settings: WebSettings | None = None) -> FastAPI:
+    """Build the web app. Raises ``FileNotFoundError`` if no model can be served."""
+    settings = settings or WebSettings()
+    registry = ModelRegistry(settings)
+    limiter_box: dict[str, anyio.CapacityLimiter] = {}
+
+    def limiter() -> anyio.CapacityLimiter:  # created inside the event loop, on first use
+        if "limiter" not in limiter_box:
+            limiter_box["limiter"] = anyio.CapacityLimiter(settings.inference_concurrency)
+        return limiter_box["limiter"]
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.preload:
+            await anyio.to_thread.run_sync(registry.load_all)
+        log.info("serving %s", ", ".join(registry.available))
+        yield
+
+    app = FastAPI(
+        title="genderclass",
+        version=__version__,
+        description=(
+            "Classifies gender as labelled in public datasets (binary male/female labels, a simplification "
+            "that does not capture gender identity) from face photos or fingerprints. Not for surveillance "
+            "or decisions about people."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.registry = registry
+    install_error_handlers(app)
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_upload_bytes)
+    app.mount("/static", StaticFiles(directory=static_dir()), name="static")
+
+    async def model_for(modality: str) -> GenderClassifier:
+        if modality not in registry.paths:
+            raise ApiError(
+                422, "model_unavailable", f"this server has no {modality} model; available: {registry.available}"
+            )
+        if registry.is_loaded(modality):
+            return registry.get(modality)
+        return await anyio.to_thread.run_sync(registry.get, modality)
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(static_dir() / "index.html", media_type="text/html")
+
+    @app.get("/healthz", response_model=Health, tags=["service"])
+    async def healthz() -> dict[str, Any]:
+        """Liveness: the process answers and knows which models it serves."""
+        return {"status": "ok", "models": registry.available}
+
+    @app.get("/api/v1/models", response_model=ModelsResponse, tags=["api"])
+    async def list_models() -> dict[str, Any]:
+        """The models this server offers, with their metadata summaries and the upload limits."""
+        models = []
+        for modality in registry.available:
+            try:
+                await model_for(modality)
+                info, loaded = registry.summary(modality), True
+            except Exception:
+                log.exception("cannot load the %s model", modality)
+                info, loaded = None, False
+            card = _card_path(registry, modality)
+            models.append(
+                {
+                    "modality": modality,
+                    "loaded": loaded,
+                    "info": info,
+                    "card_url": f"/model-card/{modality}" if card else None,
+                }
+            )
+        return {
+            "default": registry.available[0],
+            "models": models,
+            "limits": {
+                "max_upload_bytes": settings.max_upload_bytes,
+                "max_pixels": settings.max_pixels,
+                "max_files": settings.max_files,
+            },
+        }
+
+    @app.post(
+        "/api/v1/predict",
+        response_model=PredictResponse,
+        tags=["api"],
+        openapi_extra={"requestBody": PREDICT_BODY},
+        responses={
+            400: {**_ERRORS, "description": "malformed request body"},
+            413: {**_ERRORS, "description": "body over the upload limit, or image over the pixel limit"},
+            415: {**_ERRORS, "description": "not an image (by content), or not a multipart body"},
+            422: {**_ERRORS, "description": "corrupt image, missing file, bad modality or option"},
+            500: {**_ERRORS, "description": "unexpected server error"},
+        },
+    )
+    async def predict(request: Request) -> dict[str, Any]:
+        """Classify every face in each uploaded image (or each whole image: fingerprints, ``detect=false``).
+
+        With one file, an unusable file answers with its own status (413/415/422); with several, the
+        answer is 200 and each bad file carries its own ``error``.
+        """
+        started = time.perf_counter()
+        form = parse_form(
+            await request.body(), request.headers.get("content-type"), FILE_FIELD, max_files=settings.max_files
+        )
+        modality = _parse_modality(form.fields.get("modality"))
+        detect = _parse_bool(form.fields.get("detect"), "detect", default=True)
+        min_confidence = _parse_probability(form.fields.get("min_confidence"), "min_confidence")
+        if not form.files:
+            raise ApiError(
+                422, "missing_file", f"no file uploaded: send one or more images in the multipart field '{FILE_FIELD}'"
+            )
+        clf = await model_for(modality)
+        outcomes = await anyio.to_thread.run_sync(
+            partial(_classify_files, clf, form.files, detect, min_confidence, settings.max_pixels),
+            limiter=limiter(),
+        )
+        if len(outcomes) == 1 and outcomes[0][1] is not None:
+            raise outcomes[0][1]
+        return {
+            "results": [result for result, _ in outcomes],
+            "model": registry.summary(modality),
+            "elapsed_ms": round((time.perf_counter() - started) * 1000.0, 2),
+        }
+
+    @app.get(
+        "/model-card/{modality}",
+        tags=["service"],
+        response_class=Response,
+        responses={200: {"content": {"text/html": {}}}, 404: {**_ERRORS, "description": "no card installed"}},
+    )
+    async def model_card(modality: str) -> Response:
+        """The model card (HTML) of the face or fingerprint model, if one is installed."""
+        card = _card_path(registry, modality) if modality in MODALITIES else None
+        if card is None:
+            raise ApiError(404, "not_found", f"no model card for {modality[:40]!r} is installed")
+        return FileResponse(card, media_type="text/html")
+
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for uvicorn workers: settings from ``GENDERCLASS_WEB_*`` environment variables."""
+    return create_app(WebSettings.from_env())

@@ -1,0 +1,58 @@
+"""Web app settings: one dataclass, passed to ``create_app`` or, for multi-worker uvicorn, through
+environment variables (each worker process rebuilds the same settings with ``WebSettings.from_env``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from ..config import MAX_PIXELS, MAX_UPLOAD_BYTES
+
+ENV_PREFIX = "GENDERCLASS_WEB_"
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """Everything the app needs; defaults serve the bundled models with the documented limits."""
+
+    face_model: str | None = None  # .onnx/.json or run folder; None = bundled face model (if present)
+    fingerprint_model: str | None = None  # None = bundled fingerprint model (if present)
+    max_upload_bytes: int = MAX_UPLOAD_BYTES  # whole request body
+    max_pixels: int = MAX_PIXELS  # declared width x height, checked before decoding
+    max_files: int = 20  # files per request
+    threads: int = 0  # ONNX Runtime intra-op threads per worker (0 = min(2, cores))
+    inference_concurrency: int = 1  # images classified at the same time per worker process
+    preload: bool = True  # load and warm up the models at startup (else on first use)
+
+    def __post_init__(self) -> None:
+        for name in ("max_upload_bytes", "max_pixels", "max_files", "inference_concurrency"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.threads < 0:
+            raise ValueError(f"threads must be >= 0, got {self.threads}")
+
+    def to_env(self) -> dict[str, str]:
+        """Environment variables from which ``from_env`` rebuilds these settings."""
+        env = {}
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            env[ENV_PREFIX + field.name.upper()] = "" if value is None else str(value)
+        return env
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> WebSettings:
+        environ = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for field in dataclasses.fields(cls):
+            raw = environ.get(ENV_PREFIX + field.name.upper())
+            if raw is None:
+                continue
+            if field.name in ("face_model", "fingerprint_model"):
+                values[field.name] = raw or None
+            elif field.name == "preload":
+                values[field.name] = raw.strip().lower() in ("1", "true", "yes", "on")
+            else:
+                values[field.name] = int(raw)
+        return cls(**values)

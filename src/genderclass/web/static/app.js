@@ -1,0 +1,368 @@
+"use strict";
+
+// genderclass upload page: sends each file to POST /api/v1/predict and draws the answer.
+(function () {
+  const API = "/api/v1";
+  const MAX_PARALLEL = 2;
+  const COLORS = { female: "#8a3ab9", male: "#0f7b6c", uncertain: "#6b7280" };
+
+  const els = {
+    form: document.getElementById("options"),
+    input: document.getElementById("file-input"),
+    dropzone: document.getElementById("dropzone"),
+    detect: document.getElementById("detect"),
+    face: document.getElementById("modality-face"),
+    fingerprint: document.getElementById("modality-fingerprint"),
+    fingerprintLabel: document.getElementById("fingerprint-label"),
+    modelLine: document.getElementById("model-line"),
+    cardLink: document.getElementById("card-link"),
+    limitsText: document.getElementById("limits-text"),
+    results: document.getElementById("results"),
+    empty: document.getElementById("empty"),
+    clear: document.getElementById("clear"),
+    template: document.getElementById("card-template"),
+  };
+
+  const state = { models: {}, limits: null, queue: [], active: 0 };
+
+  // ------------------------------------------------------------------ models
+  function pct(x) {
+    return (100 * x).toFixed(1) + "%";
+  }
+
+  function currentModality() {
+    return els.fingerprint.checked ? "fingerprint" : "face";
+  }
+
+  function describeModel() {
+    const modality = currentModality();
+    const entry = state.models[modality];
+    els.modelLine.classList.remove("is-error");
+    els.modelLine.textContent = "";
+    if (!entry || !entry.info) {
+      els.modelLine.classList.add("is-error");
+      els.modelLine.textContent = "No " + modality + " model is available on this server.";
+      return;
+    }
+    const info = entry.info;
+    const parts = [document.createTextNode("Model: ")];
+    const name = document.createElement("strong");
+    name.textContent = (info.name || modality) + (info.architecture ? " (" + info.architecture + ")" : "");
+    parts.push(name);
+    let tail = " · test accuracy ";
+    tail += typeof info.test_accuracy === "number" ? pct(info.test_accuracy) : "not recorded";
+    if (typeof info.test_balanced_accuracy === "number") {
+      tail += " (balanced " + pct(info.test_balanced_accuracy) + ")";
+    }
+    parts.push(document.createTextNode(tail));
+    els.modelLine.replaceChildren(...parts);
+    els.cardLink.href = "/model-card/" + modality;
+  }
+
+  function applyModality() {
+    const isFace = currentModality() === "face";
+    els.detect.disabled = !isFace;
+    describeModel();
+  }
+
+  async function loadModels() {
+    try {
+      const response = await fetch(API + "/models", { headers: { Accept: "application/json" } });
+      const data = await response.json();
+      if (!response.ok) throw new Error(errorMessage(data, response));
+      for (const entry of data.models) state.models[entry.modality] = entry;
+      state.limits = data.limits;
+      if (state.models.fingerprint) {
+        els.fingerprint.disabled = false;
+        els.fingerprintLabel.hidden = false;
+      }
+      if (!state.models.face && state.models.fingerprint) {
+        els.fingerprint.checked = true;
+        els.face.disabled = true;
+      }
+      if (state.limits) {
+        const mb = state.limits.max_upload_bytes / 1024 / 1024;
+        els.limitsText.textContent = "up to " + (Math.round(mb * 10) / 10) + " MB each";
+      }
+      applyModality();
+    } catch (err) {
+      els.modelLine.classList.add("is-error");
+      els.modelLine.textContent = "Could not load model information: " + err.message;
+    }
+  }
+
+  // ------------------------------------------------------------------ cards
+  function newCard(file) {
+    const card = els.template.content.firstElementChild.cloneNode(true);
+    const title = card.querySelector(".card-title");
+    title.textContent = file.name || "image";
+    title.title = file.name || "";
+    setBadge(card, "Analysing", "");
+    const message = card.querySelector(".message");
+    const spinner = document.createElement("span");
+    spinner.className = "spinner";
+    spinner.setAttribute("aria-hidden", "true");
+    message.replaceChildren(spinner, document.createTextNode("Analysing…"));
+    els.results.appendChild(card);
+    els.empty.hidden = true;
+    els.clear.hidden = false;
+    return card;
+  }
+
+  function setBadge(card, text, kind) {
+    const badge = card.querySelector(".badge");
+    badge.textContent = text;
+    badge.className = "badge" + (kind ? " is-" + kind : "");
+  }
+
+  function showError(card, message) {
+    card.classList.add("is-error");
+    card.setAttribute("aria-label", card.querySelector(".card-title").textContent + ": error");
+    setBadge(card, "Error", "error");
+    card.querySelector(".message").textContent = message;
+    card.querySelector(".preview").hidden = true;
+  }
+
+  function faceRow(face, index) {
+    const li = document.createElement("li");
+    li.className = "face-row";
+    const top = document.createElement("div");
+    top.className = "face-top";
+    const label = document.createElement("span");
+    label.className = "face-label " + face.label;
+    const num = document.createElement("span");
+    num.className = "num";
+    num.textContent = String(index + 1);
+    label.append(num, document.createTextNode(face.label));
+    const meta = document.createElement("span");
+    meta.className = "face-meta";
+    meta.textContent = "p(female) " + face.p_female.toFixed(2) + " · confidence " + pct(face.confidence);
+    top.append(label, meta);
+
+    const bar = document.createElement("div");
+    bar.className = "bar " + face.label;
+    bar.setAttribute("role", "img");
+    bar.setAttribute("aria-label", "probability of the label female: " + pct(face.p_female));
+    const fill = document.createElement("div");
+    fill.className = "bar-fill";
+    fill.style.width = pct(face.p_female);
+    const mid = document.createElement("div");
+    mid.className = "bar-mid";
+    bar.append(fill, mid);
+
+    const scale = document.createElement("div");
+    scale.className = "bar-scale";
+    scale.setAttribute("aria-hidden", "true");
+    const left = document.createElement("span");
+    left.textContent = "male 0";
+    const right = document.createElement("span");
+    right.textContent = "1 female";
+    scale.append(left, right);
+
+    li.append(top, bar, scale);
+    return li;
+  }
+
+  function showResult(card, result, modality) {
+    const faces = result.faces || [];
+    const message = card.querySelector(".message");
+    const list = card.querySelector(".faces");
+    message.textContent = "";
+    if (result.error) {
+      showError(card, result.error);
+      return;
+    }
+    if (faces.length === 0) {
+      card.classList.add("is-empty");
+      setBadge(card, "No face found", "warn");
+      message.textContent =
+        "No face was found. If the image is already a cropped face, uncheck “Detect faces” and try again.";
+    } else {
+      const uncertain = faces.filter((f) => f.label === "uncertain").length;
+      const noun = modality === "face" ? (faces.length === 1 ? "face" : "faces") : "image";
+      if (uncertain === faces.length) {
+        card.classList.add("is-uncertain");
+        setBadge(card, "Uncertain", "warn");
+        message.textContent =
+          "The model is not confident enough to give a label (confidence below the threshold).";
+      } else {
+        setBadge(card, modality === "face" ? faces.length + " " + noun : "Classified", "ok");
+        if (uncertain) message.textContent = uncertain + " of " + faces.length + " faces: uncertain.";
+      }
+      faces.forEach((face, i) => list.appendChild(faceRow(face, i)));
+    }
+    const summary = faces.length
+      ? faces.map((f, i) => "face " + (i + 1) + " " + f.label + ", p(female) " + f.p_female.toFixed(2)).join("; ")
+      : "no face found";
+    card.setAttribute("aria-label", card.querySelector(".card-title").textContent + ": " + summary);
+  }
+
+  // ------------------------------------------------------------------ canvas
+  function loadBitmap(file) {
+    return new Promise((resolve) => {
+      const url = URL.createObjectURL(file);
+      const img = new Image();
+      img.onload = () => resolve({ img, url });
+      img.onerror = () => {
+        URL.revokeObjectURL(url);
+        resolve(null);
+      };
+      img.src = url;
+    });
+  }
+
+  async function drawPreview(card, file, result, modality) {
+    const canvas = card.querySelector("canvas");
+    const loaded = await loadBitmap(file);
+    let width, height;
+    if (loaded) {
+      width = loaded.img.naturalWidth;
+      height = loaded.img.naturalHeight;
+    } else if (result.image_size) {
+      [width, height] = result.image_size;
+    } else {
+      card.querySelector(".preview").hidden = true;
+      return;
+    }
+    // Boxes are in the server's (EXIF-rotated) pixels; browsers also draw images EXIF-rotated.
+    const [srcW, srcH] = result.image_size || [width, height];
+    const scale = Math.min(1, 900 / Math.max(width, height));
+    canvas.width = Math.max(1, Math.round(width * scale));
+    canvas.height = Math.max(1, Math.round(height * scale));
+    const ctx = canvas.getContext("2d");
+    if (loaded) {
+      ctx.drawImage(loaded.img, 0, 0, canvas.width, canvas.height);
+      URL.revokeObjectURL(loaded.url);
+    } else {
+      ctx.fillStyle = "#e5e7eb";
+      ctx.fillRect(0, 0, canvas.width, canvas.height);
+      ctx.fillStyle = "#4b5563";
+      ctx.font = Math.max(12, canvas.width / 30) + "px system-ui, sans-serif";
+      ctx.textAlign = "center";
+      ctx.fillText("Preview not supported by this browser", canvas.width / 2, canvas.height / 2);
+    }
+    canvas.setAttribute("role", "img");
+    canvas.setAttribute("aria-label", "Preview of " + (file.name || "the image") + " with detected faces outlined");
+    const sx = canvas.width / srcW;
+    const sy = canvas.height / srcH;
+    const line = Math.max(2, Math.round(Math.max(canvas.width, canvas.height) / 250));
+    const fontSize = Math.max(13, Math.round(Math.max(canvas.width, canvas.height) / 32));
+    (result.faces || []).forEach((face, i) => {
+      if (modality !== "face") return;
+      const [x1, y1, x2, y2] = face.box;
+      const color = COLORS[face.label] || "#f59e0b";
+      ctx.lineWidth = line;
+      ctx.strokeStyle = color;
+      ctx.strokeRect(x1 * sx, y1 * sy, (x2 - x1) * sx, (y2 - y1) * sy);
+      const text = String(i + 1);
+      ctx.font = "700 " + fontSize + "px system-ui, sans-serif";
+      const tw = ctx.measureText(text).width + fontSize * 0.6;
+      const th = fontSize * 1.35;
+      const tx = Math.max(0, x1 * sx - line / 2);
+      const ty = y1 * sy - th >= 0 ? y1 * sy - th : y1 * sy;
+      ctx.fillStyle = color;
+      ctx.fillRect(tx, ty, tw, th);
+      ctx.fillStyle = "#fff";
+      ctx.textAlign = "left";
+      ctx.textBaseline = "middle";
+      ctx.fillText(text, tx + fontSize * 0.3, ty + th / 2);
+    });
+  }
+
+  // ------------------------------------------------------------------ requests
+  function errorMessage(data, response) {
+    if (data && data.error && data.error.message) return data.error.message;
+    return "The server answered " + response.status + " " + (response.statusText || "");
+  }
+
+  async function classify(file, card, options) {
+    const body = new FormData();
+    body.append("file", file, file.name || "image");
+    body.append("modality", options.modality);
+    body.append("detect", options.detect ? "true" : "false");
+    let response, data;
+    try {
+      response = await fetch(API + "/predict", { method: "POST", body, headers: { Accept: "application/json" } });
+    } catch (err) {
+      showError(card, "Could not reach the server (" + err.message + ").");
+      return;
+    }
+    try {
+      data = await response.json();
+    } catch (err) {
+      data = null;
+    }
+    if (!response.ok || !data || !Array.isArray(data.results)) {
+      showError(card, errorMessage(data, response));
+      return;
+    }
+    const result = data.results[0];
+    showResult(card, result, options.modality);
+    if (!result.error) await drawPreview(card, file, result, options.modality);
+  }
+
+  function pump() {
+    while (state.active < MAX_PARALLEL && state.queue.length) {
+      const job = state.queue.shift();
+      state.active += 1;
+      els.results.setAttribute("aria-busy", "true");
+      classify(job.file, job.card, job.options).finally(() => {
+        state.active -= 1;
+        if (!state.active && !state.queue.length) els.results.removeAttribute("aria-busy");
+        pump();
+      });
+    }
+  }
+
+  function handleFiles(fileList) {
+    const files = Array.from(fileList || []);
+    if (!files.length) return;
+    const options = { modality: currentModality(), detect: els.detect.checked };
+    const limit = state.limits ? state.limits.max_upload_bytes : null;
+    for (const file of files) {
+      const card = newCard(file);
+      if (limit && file.size > limit) {
+        const mb = Math.round((limit / 1024 / 1024) * 10) / 10;
+        showError(card, "This file is over the " + mb + " MB upload limit.");
+        continue;
+      }
+      state.queue.push({ file, card, options });
+    }
+    pump();
+  }
+
+  // ------------------------------------------------------------------ events
+  els.form.addEventListener("submit", (event) => event.preventDefault());
+  els.form.addEventListener("change", (event) => {
+    if (event.target.name === "modality") applyModality();
+  });
+  els.dropzone.addEventListener("click", () => els.input.click());
+  els.input.addEventListener("change", () => {
+    handleFiles(els.input.files);
+    els.input.value = "";
+  });
+  ["dragenter", "dragover"].forEach((type) =>
+    els.dropzone.addEventListener(type, (event) => {
+      event.preventDefault();
+      els.dropzone.classList.add("is-dragover");
+    })
+  );
+  ["dragleave", "dragend", "drop"].forEach((type) =>
+    els.dropzone.addEventListener(type, () => els.dropzone.classList.remove("is-dragover"))
+  );
+  els.dropzone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    handleFiles(event.dataTransfer && event.dataTransfer.files);
+  });
+  // A file dropped next to the zone must not make the browser navigate away.
+  window.addEventListener("dragover", (event) => event.preventDefault());
+  window.addEventListener("drop", (event) => event.preventDefault());
+  els.clear.addEventListener("click", () => {
+    els.results.replaceChildren();
+    els.empty.hidden = false;
+    els.clear.hidden = true;
+    els.dropzone.focus();
+  });
+
+  loadModels();
+})();

@@ -1,0 +1,207 @@
+"""End to end on a synthetic face-folder dataset: train -> artefacts -> ONNX parity -> predict,
+evaluate and export through the CLI."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("lightning")
+pytest.importorskip("onnx")
+
+pytestmark = pytest.mark.slow
+
+METADATA_KEYS = {
+    "name", "modality", "format_version", "labels", "positive_label", "preprocess", "input", "output",
+    "temperature", "threshold", "min_confidence", "architecture", "flip_tta", "training", "metrics",
+    "created", "software",
+}  # fmt: skip
+TRAINING_KEYS = {
+    "command", "data", "format", "data_hash", "split_sizes", "n_conflicting_groups", "best_epoch", "config",
+    "data_license",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def face_run(tmp_path_factory, face_folder_dataset, cache_dir, run_cli, train_args) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "face"
+    argv = ["train", "--data", face_folder_dataset, "--format", "folder", "--out", out, "--epochs", "2",
+            "--cache-dir", cache_dir, *train_args]  # fmt: skip
+    code, stdout = run_cli(argv)
+    assert code == 0
+    assert json.loads(stdout) == {"run": str(out), "model": str(out / "export" / "face.onnx")}
+    return out
+
+
+def _read_csv(path: Path) -> list[dict]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_run_artefacts(face_run, face_folder_dataset):
+    for rel in ("config.json", "split.csv", "metrics.csv", "checkpoints/best.ckpt", "checkpoints/last.ckpt",
+                "export/face.onnx", "export/face.json"):  # fmt: skip
+        assert (face_run / rel).is_file(), rel
+    config = json.loads((face_run / "config.json").read_text())
+    assert config["command"].startswith("genderclass train --data ")
+    assert config["train"]["epochs"] == 2 and config["train"]["preprocess"]["input_size"] == 32
+    assert config["data"]["n_images"] == 80 and config["data"]["n_unreadable"] == 0
+    assert sum(config["data"]["split_sizes"].values()) == 80
+
+
+def test_split_csv_is_leak_free_and_complete(face_run, face_folder_dataset):
+    rows = _read_csv(face_run / "split.csv")
+    assert len(rows) == 80
+    assert {Path(r["path"]).name for r in rows} == {p.name for p in face_folder_dataset.rglob("*.png")}
+    sides = defaultdict(set)
+    for row in rows:
+        sides[row["group"]].add(row["split"])
+        assert int(row["label"]) == (1 if Path(row["path"]).parent.name == "female" else 0)
+    assert all(len(s) == 1 for s in sides.values())
+    counts = {name: sum(r["split"] == name for r in rows) for name in ("train", "val", "test")}
+    assert counts["train"] > counts["test"] > 0 and counts["val"] > 0
+    for name in ("val", "test"):  # stratified: both classes on every side
+        assert {r["label"] for r in rows if r["split"] == name} == {"0", "1"}
+    config = json.loads((face_run / "config.json").read_text())
+    assert config["data"]["split_sizes"] == {**counts, "dropped": 0}
+
+
+def test_metrics_csv_has_both_epochs(face_run):
+    rows = _read_csv(face_run / "metrics.csv")
+    epochs = {int(r["epoch"]) for r in rows if r.get("val_bal_acc")}
+    assert epochs == {0, 1}
+
+
+def test_last_checkpoint_is_the_final_epoch(face_run):
+    """``--resume`` restarts from last.ckpt, so it must hold the last completed epoch, not the best one."""
+    import torch
+
+    config = json.loads((face_run / "config.json").read_text())
+    steps_per_epoch = config["data"]["split_sizes"]["train"] // config["train"]["batch_size"]  # drop_last
+    last = torch.load(face_run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert last["global_step"] == config["train"]["epochs"] * steps_per_epoch
+
+
+def test_exported_metadata(face_run):
+    meta = json.loads((face_run / "export" / "face.json").read_text())
+    assert set(meta) == METADATA_KEYS
+    assert set(meta["training"]) == TRAINING_KEYS
+    config = json.loads((face_run / "config.json").read_text())
+    assert meta["name"] == "face" and meta["modality"] == "face"
+    assert meta["labels"] == ["male", "female"] and meta["positive_label"] == "female"
+    assert meta["preprocess"] == config["train"]["preprocess"]
+    assert meta["input"] == {"name": "pixels", "layout": "NCHW", "dtype": "float32", "range": [0, 255]}
+    assert meta["threshold"] == 0.5 and meta["temperature"] > 0 and 0.5 <= meta["min_confidence"] < 1
+    assert meta["flip_tta"] is True and meta["architecture"] == "small_resnet"
+    assert meta["training"]["split_sizes"] == config["data"]["split_sizes"]
+    assert meta["training"]["data_hash"] == config["data"]["data_hash"]
+    assert meta["training"]["best_epoch"] in (0, 1)
+    for split, n in (
+        ("validation", config["data"]["split_sizes"]["val"]),
+        ("test", config["data"]["split_sizes"]["test"]),
+    ):
+        assert meta["metrics"][split]["n"] == n
+        assert {"accuracy", "balanced_accuracy", "roc_auc", "confusion_matrix", "ece"} <= set(meta["metrics"][split])
+
+
+def test_onnx_matches_torch(face_run):
+    import onnxruntime as ort
+    import torch
+
+    from genderclass.training.export import inference_model
+
+    model, cfg = inference_model(face_run)
+    x = np.random.default_rng(0).uniform(0, 255, (5, 3, 32, 32)).astype(np.float32)
+    with torch.no_grad():
+        expected = model(torch.from_numpy(x)).numpy()
+    session = ort.InferenceSession(str(face_run / "export" / "face.onnx"), providers=["CPUExecutionProvider"])
+    got = session.run(None, {"pixels": x})[0].reshape(-1)
+    np.testing.assert_allclose(got, expected, atol=1e-4, rtol=0)
+    # the graph averages the image and its mirror (flip test-time augmentation)
+    mirrored = session.run(None, {"pixels": np.ascontiguousarray(x[:, :, :, ::-1])})[0].reshape(-1)
+    np.testing.assert_allclose(mirrored, got, atol=1e-4, rtol=0)
+
+
+def test_cache_holds_the_inference_crops(face_run, face_folder_dataset, cache_dir):
+    """What the network was trained on is exactly what the predictor computes for the same file."""
+    from genderclass.config import PreprocessConfig
+    from genderclass.data.cache import load_cache
+    from genderclass.faces.detect import default_detector
+    from genderclass.imageio import load_image
+    from genderclass.preprocess import crop_chip
+
+    cfg = PreprocessConfig.from_dict(json.loads((face_run / "export" / "face.json").read_text())["preprocess"])
+    (file,) = sorted(cache_dir.glob("face-*.npz"))
+    cache = load_cache(file)
+    detector = default_detector()
+    for i in range(0, len(cache), 7):
+        crop, detected = crop_chip(load_image(str(cache.paths[i])), cfg, detector)
+        np.testing.assert_array_equal(cache.images[i], crop.pixels)
+        assert bool(cache.detected[i]) == detected
+
+
+def test_predict_with_run_folder(face_run, face_folder_dataset, run_cli):
+    image = face_folder_dataset / "female" / "female_000.png"
+    code, stdout = run_cli(["predict", image, "--model", face_run, "--no-detect"])
+    assert code == 0
+    (line,) = stdout.splitlines()
+    result = json.loads(line)
+    assert result["error"] is None and result["path"] == str(image)
+    (face,) = result["faces"]
+    assert face["box"] == [0, 0, 48, 48]
+    assert set(face) == {"box", "label", "p_female", "confidence"}
+
+
+def test_evaluate_writes_metrics_and_report(face_run, face_folder_dataset, tmp_path, run_cli):
+    out = tmp_path / "eval"
+    argv = ["evaluate", "--model", face_run, "--data", face_folder_dataset, "--format", "folder", "--no-detect",
+            "--out", out]  # fmt: skip
+    code, stdout = run_cli(argv)
+    assert code == 0
+    summary = json.loads(stdout)
+    assert summary["n"] == 80 and summary["report"] == str(out / "report.html")
+    metrics = json.loads((out / "metrics.json").read_text())
+    for key in ("accuracy", "balanced_accuracy", "roc_auc", "confusion_matrix", "predictions"):
+        assert key in metrics, key
+    assert metrics["crop_mode"] == "none"
+    assert np.array(metrics["confusion_matrix"]).sum() == 80
+    assert len(metrics["predictions"]) == 80
+    assert {p["label"] for p in metrics["predictions"]} == {"male", "female"}
+    assert metrics["roc_auc"] > 0.75  # two epochs on an easy colour cue: the ranking is learned
+    html = (out / "report.html").read_text()
+    assert html.lstrip().lower().startswith("<!doctype html") or "<html" in html.lower()
+
+
+def test_evaluate_test_split_only(face_run, face_folder_dataset, tmp_path, run_cli):
+    out = tmp_path / "eval_test"
+    argv = ["evaluate", "--model", face_run / "export" / "face.onnx", "--data", face_folder_dataset, "--format",
+            "folder", "--no-detect", "--split-file", face_run / "split.csv", "--split", "test", "--out", out]  # fmt: skip
+    code, stdout = run_cli(argv)
+    assert code == 0
+    n_test = sum(r["split"] == "test" for r in _read_csv(face_run / "split.csv"))
+    assert json.loads(stdout)["n"] == n_test
+    meta = json.loads((face_run / "export" / "face.json").read_text())
+    metrics = json.loads((out / "metrics.json").read_text())
+    # the CLI evaluation of the test split reproduces the test metrics stored at export
+    assert metrics["accuracy"] == pytest.approx(meta["metrics"]["test"]["accuracy"])
+    assert metrics["roc_auc"] == pytest.approx(meta["metrics"]["test"]["roc_auc"], abs=1e-6)
+
+
+def test_export_command(face_run, tmp_path, run_cli):
+    out = tmp_path / "dist"
+    code, stdout = run_cli(["export", face_run, "--out", out, "--name", "custom"])
+    assert code == 0
+    assert json.loads(stdout) == {"model": str(out / "custom.onnx"), "metadata": str(out / "custom.json")}
+    for name in ("custom.onnx", "custom.json", "custom.metrics.csv", "custom.split.csv"):
+        assert (out / name).is_file(), name
+    again = json.loads((out / "custom.json").read_text())
+    first = json.loads((face_run / "export" / "face.json").read_text())
+    assert again["name"] == "custom"
+    assert again["metrics"]["test"]["accuracy"] == pytest.approx(first["metrics"]["test"]["accuracy"])
+    assert again["temperature"] == pytest.approx(first["temperature"])

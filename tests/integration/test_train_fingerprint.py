@@ -1,0 +1,124 @@
+"""End to end for fingerprints from a CSV manifest with a subject column: subjects (and subjects
+linked by byte-identical prints) never straddle the split; contradictory duplicates are dropped."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("lightning")
+pytest.importorskip("onnx")
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def fingerprint_run(tmp_path_factory, fingerprint_csv_dataset, cache_dir, run_cli, train_args) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "fp"
+    argv = ["train", "--modality", "fingerprint", "--data", fingerprint_csv_dataset["manifest"], "--format", "csv",
+            "--out", out, "--epochs", "2", "--val-fraction", "0.2", "--test-fraction", "0.2",
+            "--cache-dir", cache_dir, *train_args]  # fmt: skip
+    code, stdout = run_cli(argv)
+    assert code == 0
+    assert json.loads(stdout)["model"] == str(out / "export" / "fingerprint.onnx")
+    return out
+
+
+def _split_by_subject(run: Path, dataset: dict) -> dict[str, set[str]]:
+    subject_of = {Path(r["path"]).name: r["subject"] for r in dataset["rows"]}
+    with (run / "split.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == len(dataset["rows"])
+    sides: dict[str, set[str]] = defaultdict(set)
+    for row in rows:
+        sides[subject_of[Path(row["path"]).name]].add(row["split"])
+    return sides
+
+
+def test_subjects_split_disjointly(fingerprint_run, fingerprint_csv_dataset):
+    sides = _split_by_subject(fingerprint_run, fingerprint_csv_dataset)
+    assert all(len(v) == 1 for v in sides.values()), {k: v for k, v in sides.items() if len(v) > 1}
+    # subjects linked by a byte-identical print land on the same side
+    assert sides["m_dup_a"] == sides["m_dup_b"]
+    # a print labelled male under one subject and female under another: both subjects are dropped
+    assert sides["m_conf"] == sides["f_conf"] == {"dropped"}
+    kept = {s for s, v in sides.items() if v != {"dropped"}}
+    assert len(kept) == len(sides) - 2
+    labels = fingerprint_csv_dataset["subjects"]
+    for name in ("val", "test"):
+        assert {labels[s] for s, v in sides.items() if v == {name}} == {0, 1}, name
+
+
+def test_fingerprint_export_metadata(fingerprint_run, fingerprint_csv_dataset):
+    meta = json.loads((fingerprint_run / "export" / "fingerprint.json").read_text())
+    config = json.loads((fingerprint_run / "config.json").read_text())
+    assert meta["modality"] == "fingerprint" and meta["flip_tta"] is False
+    assert meta["preprocess"]["channels"] == 1 and meta["preprocess"]["detect"] is False
+    assert config["train"]["balance"] == "class"
+    assert config["data"]["n_conflicting_groups"] == 1
+    assert config["data"]["split_sizes"]["dropped"] == 8  # both subjects of the contradictory pair
+    assert 0 < meta["threshold"] < 1
+    assert meta["training"]["format"] == "csv"
+    sides = _split_by_subject(fingerprint_run, fingerprint_csv_dataset)
+    test_subjects = {s for s, v in sides.items() if v == {"test"}}
+    assert meta["metrics"]["test_per_subject"]["n_subjects"] == len(test_subjects)
+
+
+def test_predict_and_fuse_with_trained_fingerprint_model(fingerprint_run, fingerprint_csv_dataset, run_cli):
+    images = sorted((fingerprint_csv_dataset["root"] / "images").glob("f00_*.png"))
+    code, stdout = run_cli(["predict", "--fuse", "--model", fingerprint_run, *images])
+    assert code == 0
+    *lines, fused = [json.loads(line) for line in stdout.splitlines()]
+    assert len(lines) == 4 and all(len(r["faces"]) == 1 for r in lines)
+    assert fused["n"] == 4 and fused["paths"] == [str(p) for p in images]
+
+
+def test_evaluate_reports_per_subject(fingerprint_run, fingerprint_csv_dataset, tmp_path, run_cli):
+    out = tmp_path / "eval"
+    argv = ["evaluate", "--model", fingerprint_run, "--data", fingerprint_csv_dataset["manifest"], "--format", "csv",
+            "--out", out]  # fmt: skip
+    code, stdout = run_cli(argv)
+    assert code == 0
+    summary = json.loads(stdout)
+    assert summary["n"] == len(fingerprint_csv_dataset["rows"])
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["crop_mode"] == "none"
+    # the CSV's extra column is a group attribute; subjects are fused
+    assert "finger" in metrics["groups"]
+    # m_conf and f_conf share bytes but the manifest still labels each subject consistently
+    assert metrics["per_subject"]["n_subjects"] == len(fingerprint_csv_dataset["subjects"])
+
+
+def test_resume_without_modality_reports_the_real_model(fingerprint_run, run_cli):
+    """``train --out RUN --resume`` uses the saved config: the printed model path must exist."""
+    code, stdout = run_cli(["train", "--out", fingerprint_run, "--resume"])
+    assert code == 0
+    reported = Path(json.loads(stdout)["model"])
+    assert reported == fingerprint_run / "export" / "fingerprint.onnx"
+    assert reported.is_file()
+
+
+def test_fingerprint_folder_without_subjects_exports(tmp_path, cache_dir, run_cli, train_args, make_print):
+    """Prints without subject ids (ROOT/male|female): training must still export a usable model."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(2)
+    data = tmp_path / "prints"
+    for label, name in ((0, "male"), (1, "female")):
+        (data / name).mkdir(parents=True)
+        for i in range(24):
+            Image.fromarray(make_print(label, rng.uniform(0, 180), rng), "RGBA").save(data / name / f"{i}.png")
+    out = tmp_path / "run"
+    argv = ["train", "--modality", "fingerprint", "--data", data, "--format", "folder", "--out", out,
+            "--epochs", "1", "--cache-dir", cache_dir, *train_args]  # fmt: skip
+    code, _ = run_cli(argv)
+    assert code == 0
+    meta = json.loads((out / "export" / "fingerprint.json").read_text())
+    assert "test_per_subject" not in meta["metrics"]  # no subjects, no per-subject metrics
+    assert meta["metrics"]["test"]["n"] > 0

@@ -1,0 +1,76 @@
+"""``genderclass train --resume``: an interrupted run continues from last.ckpt."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("lightning")
+pytest.importorskip("onnx")
+
+pytestmark = pytest.mark.slow
+
+
+def _epochs_logged(run: Path) -> set[int]:
+    with (run / "metrics.csv").open(newline="") as handle:
+        return {int(r["epoch"]) for r in csv.DictReader(handle) if r.get("val_bal_acc")}
+
+
+def _checkpoint(run: Path, name: str = "last.ckpt") -> dict:
+    return torch.load(run / "checkpoints" / name, map_location="cpu", weights_only=False)
+
+
+@pytest.fixture(scope="module")
+def interrupted_then_resumed(tmp_path_factory, face_folder_dataset, cache_dir, run_cli, train_args) -> dict:
+    """A run configured for 2 epochs that stopped after its first; then ``--resume``.
+
+    The interruption is simulated by training 1 epoch and then setting the saved config to 2 epochs,
+    which is what the run folder of a 2-epoch run killed after epoch 1 contains.
+    """
+    out = tmp_path_factory.mktemp("runs") / "interrupted"
+    argv = ["train", "--data", face_folder_dataset, "--format", "folder", "--out", out, "--epochs", "1",
+            "--cache-dir", cache_dir, *train_args]  # fmt: skip
+    assert run_cli(argv)[0] == 0
+    before = {"epochs": _epochs_logged(out), "ckpt": _checkpoint(out)}
+    config = json.loads((out / "config.json").read_text())
+    config["train"]["epochs"] = 2
+    (out / "config.json").write_text(json.dumps(config))
+    code, stdout = run_cli(["train", "--out", out, "--resume"])
+    assert code == 0
+    return {"out": out, "before": before, "stdout": stdout}
+
+
+def test_resume_continues_from_last_checkpoint(interrupted_then_resumed):
+    out, before = interrupted_then_resumed["out"], interrupted_then_resumed["before"]
+    assert before["epochs"] == {0}
+    steps_per_epoch = before["ckpt"]["global_step"]
+    assert steps_per_epoch > 0
+    # exactly one more epoch of optimiser steps: the run continued, it did not start over
+    assert _checkpoint(out)["global_step"] == 2 * steps_per_epoch
+    assert 1 in _epochs_logged(out)
+    config = json.loads((out / "config.json").read_text())
+    assert config["train"]["epochs"] == 2  # the saved config was used
+    assert json.loads(interrupted_then_resumed["stdout"])["model"] == str(out / "export" / "face.onnx")
+    assert (out / "export" / "face.onnx").is_file()
+
+
+def test_resume_keeps_the_metrics_history(interrupted_then_resumed):
+    """metrics.csv must still hold the epochs trained before the interruption (training curves)."""
+    assert _epochs_logged(interrupted_then_resumed["out"]) == {0, 1}
+
+
+def test_resume_with_more_epochs(tmp_path_factory, face_folder_dataset, cache_dir, run_cli, train_args):
+    """``--resume --epochs 2`` on a finished 1-epoch run trains one more epoch (the flag is not ignored)."""
+    out = tmp_path_factory.mktemp("runs") / "extend"
+    argv = ["train", "--data", face_folder_dataset, "--format", "folder", "--out", out, "--epochs", "1",
+            "--cache-dir", cache_dir, *train_args]  # fmt: skip
+    assert run_cli(argv)[0] == 0
+    steps_per_epoch = _checkpoint(out)["global_step"]
+    assert run_cli(["train", "--out", out, "--resume", "--epochs", "2"])[0] == 0
+    assert json.loads((out / "config.json").read_text())["train"]["epochs"] == 2
+    assert _checkpoint(out)["global_step"] == 2 * steps_per_epoch
+    assert 1 in _epochs_logged(out)

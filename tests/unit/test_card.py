@@ -1,0 +1,377 @@
+"""Model cards: the nine sections of Mitchell et al. 2019, filled only from stored measurements."""
+
+from __future__ import annotations
+
+import copy
+import html
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+import genderclass.inference.bundled as bundled
+from genderclass.cards import SECTIONS, render_card, render_card_html, write_card
+from genderclass.cards.card import NON_COMMERCIAL, NOT_MEASURED, OUT_OF_SCOPE
+from genderclass.cli.main import main
+
+UTK_LICENCE = "UTKFace (Zhang, Song, Qi, CVPR 2017): non-commercial research purposes only."
+SOCO_LICENCE = "SOCOFing (Shehu et al., 2018, arXiv:1807.10609): non-commercial research purposes only."
+
+
+def _stats(n, accuracy, ci, balanced, male, female):
+    return {
+        "n": n,
+        "accuracy": accuracy,
+        "ci95": ci,
+        "balanced_accuracy": balanced,
+        "balanced_accuracy_ci95": ci,
+        "recall": {"male": male, "female": female},
+        "recall_ci95": {"male": None, "female": None},
+    }
+
+
+def _split(n, accuracy, balanced, auc, ece, ece_raw, brier, brier_raw, coverage, acc_cov):
+    return {
+        "n": n,
+        "threshold": 0.5,
+        "accuracy": accuracy,
+        "accuracy_ci95": [0.9312, 0.9503],
+        "balanced_accuracy": balanced,
+        "balanced_accuracy_ci95": [0.9201, 0.9477],
+        "per_class": {
+            "male": {"precision": 0.95, "recall": 0.9517, "f1": 0.95, "support": 1100},
+            "female": {"precision": 0.93, "recall": 0.9288, "f1": 0.93, "support": 950},
+        },
+        "roc_auc": auc,
+        "confusion_matrix": [[1047, 53], [68, 882]],
+        "brier": brier,
+        "nll": 0.2,
+        "ece": ece,
+        "ece_uncalibrated": ece_raw,
+        "brier_uncalibrated": brier_raw,
+        "coverage_curve": [
+            {"min_confidence": 0.5, "coverage": 1.0, "accuracy": accuracy, "n": n},
+            {"min_confidence": 0.9, "coverage": 0.8123, "accuracy": 0.9876, "n": 1665},
+        ],
+        "coverage_at_threshold": coverage,
+        "accuracy_at_threshold": acc_cov,
+    }
+
+
+@pytest.fixture
+def face_meta() -> dict:
+    test = _split(2050, 0.9412, 0.9402, 0.9871, 0.0123, 0.0456, 0.0478, 0.0521, 0.8734, 0.9788)
+    test["groups"] = {
+        "age": {
+            "0-2": _stats(120, 0.6083, [0.5190, 0.6912], 0.6001, 0.55, 0.65),
+            "3-9": _stats(95, 0.7368, [0.6400, 0.8150], 0.7300, 0.70, 0.76),
+            "20-29": _stats(700, 0.9614, [0.9450, 0.9733], 0.9600, 0.97, 0.95),
+            "_summary": {"worst_group": "0-2", "worst_accuracy": 0.6083, "largest_gap": 0.3531, "min_n": 30},
+        },
+        "age_x_gender": {
+            "0-2/male": _stats(60, 0.55, [0.4, 0.7], 0.55, 0.55, None),
+            "_summary": {"worst_group": "0-2/male", "worst_accuracy": 0.55, "largest_gap": 0.0, "min_n": 30},
+        },
+        "race": {
+            "white": _stats(900, 0.9522, [0.9370, 0.9640], 0.9500, 0.96, 0.94),
+            "black": _stats(400, 0.9275, [0.8970, 0.9490], 0.9250, 0.95, 0.90),
+            "others": _stats(12, 0.8333, [0.5520, 0.9530], 0.8300, 0.80, 0.86),
+            "_summary": {"worst_group": "black", "worst_accuracy": 0.9275, "largest_gap": 0.0247, "min_n": 30},
+        },
+        "race_x_gender": {
+            "white/female": _stats(430, 0.9400, [0.9140, 0.9580], 0.9400, None, 0.94),
+            "black/female": _stats(190, 0.8947, [0.8430, 0.9310], 0.8947, None, 0.8947),
+            "_summary": {
+                "worst_group": "black/female",
+                "worst_accuracy": 0.8947,
+                "largest_gap": 0.0453,
+                "min_n": 30,
+            },
+        },
+    }
+    return {
+        "name": "face",
+        "modality": "face",
+        "format_version": 1,
+        "labels": ["male", "female"],
+        "positive_label": "female",
+        "preprocess": {
+            "modality": "face",
+            "input_size": 96,
+            "channels": 3,
+            "mean": [0.5, 0.5, 0.5],
+            "std": [0.25, 0.25, 0.25],
+            "detect": True,
+            "margin": 0.05,
+            "align": True,
+            "chip_pad": 0.25,
+        },
+        "input": {"name": "pixels", "layout": "NCHW", "dtype": "float32", "range": [0, 255]},
+        "output": {"name": "logit", "meaning": "log-odds of 'female' before temperature scaling"},
+        "temperature": 1.4321,
+        "threshold": 0.5,
+        "min_confidence": 0.7123,
+        "architecture": "mobilenet_v3_small",
+        "flip_tta": True,
+        "training": {
+            "command": "genderclass train --data /home/alice/secret/utkface --format utkface --out runs/face",
+            "data": "/home/alice/secret/utkface",
+            "format": "utkface",
+            "data_hash": "0123456789abcdef",
+            "split_sizes": {"train": 17001, "val": 2370, "test": 2050, "dropped": 4},
+            "n_conflicting_groups": 2,
+            "best_epoch": 23,
+            "config": {"arch": "mobilenet_v3_small", "epochs": 40, "lr": 0.003, "batch_size": 64, "seed": 0},
+            "data_license": UTK_LICENCE,
+        },
+        "metrics": {
+            "validation": _split(2370, 0.9455, 0.9444, 0.9890, 0.0101, 0.0399, 0.0450, 0.0500, 0.88, 0.98),
+            "test": test,
+        },
+        "created": "2026-01-01T00:00:00+00:00",
+        "software": {"genderclass": "0.1.0", "torch": "2.x", "python": "3.11"},
+    }
+
+
+@pytest.fixture
+def fingerprint_meta(face_meta) -> dict:
+    meta = copy.deepcopy(face_meta)
+    meta.update(name="fingerprint", modality="fingerprint", threshold=0.4321, flip_tta=False)
+    meta["preprocess"].update(modality="fingerprint", channels=1, mean=[0.5], std=[0.25], detect=False)
+    meta["training"].update(format="socofing", data_license=SOCO_LICENCE, command="genderclass train --modality fp")
+    test = _split(900, 0.8111, 0.8050, 0.8822, 0.0222, 0.0333, 0.1300, 0.1400, 0.7000, 0.8700)
+    test["groups"] = {
+        "hand": {
+            "left": _stats(450, 0.8200, [0.78, 0.85], 0.8150, 0.84, 0.79),
+            "right": _stats(450, 0.8022, [0.76, 0.84], 0.7950, 0.82, 0.77),
+            "_summary": {"worst_group": "right", "worst_accuracy": 0.8022, "largest_gap": 0.0178, "min_n": 30},
+        },
+        "finger": {
+            "thumb": _stats(180, 0.8500, [0.79, 0.89], 0.8400, 0.86, 0.82),
+            "_summary": {"worst_group": "thumb", "worst_accuracy": 0.85, "largest_gap": 0.0, "min_n": 30},
+        },
+    }
+    per_subject = _split(90, 0.9111, 0.9050, 0.9600, 0.0500, 0.0600, 0.0700, 0.0800, 0.9000, 0.9500)
+    per_subject["n_subjects"] = 90
+    meta["metrics"] = {
+        "validation": _split(800, 0.82, 0.81, 0.89, 0.02, 0.03, 0.13, 0.14, 0.7, 0.87),
+        "test": test,
+        "test_per_subject": per_subject,
+    }
+    return meta
+
+
+def _headings(markdown: str) -> list[str]:
+    return re.findall(r"^## (.+)$", markdown, flags=re.MULTILINE)
+
+
+def test_nine_sections_in_order(face_meta):
+    card = render_card(face_meta)
+    assert _headings(card) == list(SECTIONS)
+    assert len(SECTIONS) == 9
+    assert card.startswith("# Model card: face\n")
+
+
+def test_stored_numbers_appear_formatted(face_meta):
+    card = render_card(face_meta)
+    # proportions as percentages with one decimal, intervals as "lo–hi"
+    assert "94.1% (95% CI 93.1%–95.0%)" in card  # test accuracy 0.9412
+    assert "94.0% (95% CI 92.0%–94.8%)" in card  # test balanced accuracy 0.9402
+    assert "| 0.987 |" in card  # ROC-AUC, three decimals
+    assert "| 0.0456 | 0.0123 | 0.0521 | 0.0478 |" in card  # ECE and Brier before -> after calibration
+    assert "| 0.7123 | 87.3% | 97.9% |" in card  # min_confidence, coverage, accuracy on answered
+    assert "95.2%" in card and "92.9%" in card  # recall male / female
+    assert "1.4321" in card  # temperature
+    assert "96×96 pixels, RGB" in card
+    assert "`mobilenet_v3_small`" in card
+    assert "`0123456789abcdef`" in card  # data hash
+    assert "train 17,001, val 2,370, test 2,050, dropped 4" in card
+    assert "**Best epoch (checkpoint's epoch counter):** 23" in card
+    assert "| Labelled female | 68 | 882 |" in card  # confusion matrix
+
+
+def test_group_tables_and_summaries(face_meta):
+    card = render_card(face_meta)
+    assert "| white | 900 | 95.2% | 93.7%–96.4% | 95.0% | 96.0% | 94.0% |" in card
+    assert "| others | 12 † | 83.3% |" in card  # small group flagged
+    assert "| white/female | 430 | 94.0% | 91.4%–95.8% | 94.0% | n/a | 94.0% |" in card
+    assert (
+        "Worst group (n ≥ 30): **black** with accuracy 92.8%; largest gap between groups: 2.5 percentage points."
+        in card
+    )
+    assert "**black/female** with accuracy 89.5%" in card
+    assert "By race (as annotated) × labelled gender, test." in card
+    # children: the age-band numbers are cited in the caveats
+    caveats = card.split("## Caveats and Recommendations")[1]
+    assert "Children's faces are far harder" in caveats
+    assert "0-2: 60.8% (n=120); 3-9: 73.7% (n=95); 20-29: 96.1% (n=700)" in caveats
+
+
+def test_licence_and_intended_use(face_meta):
+    card = render_card(face_meta)
+    assert f"**Licence of the training data:** {UTK_LICENCE}" in card
+    assert NON_COMMERCIAL in card
+    assert "non-commercial research use only" in card
+    assert OUT_OF_SCOPE in card
+    assert OUT_OF_SCOPE.startswith("Out of scope: surveillance, identification")
+    assert "do not capture gender identity" in card
+    assert "opt-in applications" in card
+    assert "estimated by an algorithm and then checked by human annotators" in card
+    assert "other cameras" in card
+
+
+def test_no_machine_paths_in_card(face_meta):
+    card = render_card(face_meta)
+    assert "/home/alice" not in card
+    assert "`genderclass train --data …/utkface --format utkface --out runs/face`" in card
+
+
+def test_fingerprint_variant(fingerprint_meta):
+    card = render_card(fingerprint_meta)
+    assert _headings(card) == list(SECTIONS)
+    assert "| Test, fused per subject | 90 | 91.1% (95% CI 93.1%–95.0%)" in card
+    assert "subject-disjoint" in card
+    assert "single population" in card
+    assert "fused over all prints of a person 91.1% on 90 test subjects" in card
+    assert "96×96 pixels, grayscale" in card
+    assert "0.4321" in card  # fingerprint threshold chosen on validation
+    assert SOCO_LICENCE in card
+    assert "| left | 450 | 82.0% |" in card
+    assert "Worst group (n ≥ 30): **right** with accuracy 80.2%" in card
+    assert "Children" not in card
+
+
+def test_missing_metrics_say_not_measured(face_meta):
+    # nothing at all
+    empty = render_card({})
+    assert _headings(empty) == list(SECTIONS)
+    assert NOT_MEASURED in empty
+    # metrics removed, groups without summaries, a half-filled split
+    meta = copy.deepcopy(face_meta)
+    del meta["metrics"]["validation"]
+    test = meta["metrics"]["test"]
+    for key in ("accuracy_ci95", "roc_auc", "ece_uncalibrated", "coverage_at_threshold", "coverage_curve"):
+        del test[key]
+    test["accuracy"] = float("nan")
+    del test["groups"]["race"]["_summary"]
+    test["groups"]["age"] = {"_summary": {"worst_group": None, "worst_accuracy": None, "largest_gap": None}}
+    del meta["temperature"]
+    del meta["training"]["best_epoch"]
+    card = render_card(meta)
+    assert "| Validation (model selection, calibration) | not measured | not measured |" in card
+    assert "| Test (held out) | 2,050 | not measured |" in card
+    assert "**Calibration temperature:** not measured" in card
+    assert "**Best epoch (checkpoint's epoch counter):** not measured" in card
+    assert "Coverage curve (test): not measured." in card
+    assert "Worst group and largest gap: not measured." in card
+    assert "Accuracy by age band: not measured." in card
+    assert "Test accuracy is not measured" in card
+    # fingerprint without per-subject metrics
+    fp = render_card({"modality": "fingerprint", "metrics": {"test": {"accuracy": 0.8}}})
+    assert "| Test, fused per subject | not measured |" in fp
+
+
+def test_evaluation_json_is_reported(face_meta):
+    evaluation = copy.deepcopy(face_meta["metrics"]["test"])
+    evaluation.update(accuracy=0.8766, model={"name": "face", "modality": "face"}, crop_mode="detect", n=333)
+    evaluation.update(n_unreadable=1, n_no_face=7, min_confidence=0.7123)
+    evaluation["groups"]["age"]["0-2"]["accuracy"] = 0.5432
+    card = render_card(face_meta, evaluation, evaluation_name="metrics.json")
+    assert "| Evaluation (metrics.json) | 333 | 87.7% (95% CI 93.1%–95.0%)" in card
+    assert "unreadable 1; no face found 7" in card
+    assert "0-2: 54.3% (n=120)" in card  # the evaluation's age bands are cited too
+    assert "By race (as annotated), metrics.json." in card
+
+
+def test_html_is_escaped_and_complete(face_meta):
+    meta = copy.deepcopy(face_meta)
+    meta["name"] = "face<script>alert(1)</script>"
+    meta["metrics"]["test"]["groups"]["race"]["<b>x</b>"] = _stats(40, 0.9, [0.8, 0.95], 0.9, 0.9, 0.9)
+    page = render_card_html(meta)
+    assert page.startswith("<!DOCTYPE html>")
+    assert "<script>" not in page
+    assert html.escape("face<script>alert(1)</script>", quote=False) in page
+    assert "&lt;b&gt;x&lt;/b&gt;" in page and "<b>x</b>" not in page
+    for title in SECTIONS:
+        assert f">{title}</h2>" in page
+    assert "<table>" in page and "<style>" in page
+    assert '<a href="https://arxiv.org/abs/1810.03993">' in page
+    assert "<strong>black</strong>" in page
+    # the Markdown keeps the same text escaped for Markdown
+    assert r"face\<script\>alert(1)\</script\>" in render_card(meta)
+
+
+@pytest.fixture
+def model_files(tmp_path, face_meta) -> Path:
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "face.onnx").write_bytes(b"not a real onnx model")  # the card never opens it
+    (folder / "face.json").write_text(json.dumps(face_meta))
+    return folder / "face.onnx"
+
+
+def _run(capsys, argv):
+    capsys.readouterr()
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_writes_markdown_and_html(capsys, tmp_path, model_files):
+    code, out, _ = _run(capsys, ["card", "--model", str(model_files), "--out", str(tmp_path / "c.md")])
+    assert code == 0
+    paths = json.loads(out)
+    assert paths == {"markdown": str(tmp_path / "c.md"), "html": str(tmp_path / "c.html")}
+    markdown = (tmp_path / "c.md").read_text(encoding="utf-8")
+    assert _headings(markdown) == list(SECTIONS)
+    assert "94.1%" in markdown
+    page = (tmp_path / "c.html").read_text(encoding="utf-8")
+    assert "<h2" in page and "94.1%" in page
+
+
+def test_cli_default_output_next_to_model(capsys, model_files):
+    code, out, _ = _run(capsys, ["card", "--model", str(model_files.with_suffix(".json"))])
+    assert code == 0
+    assert json.loads(out)["markdown"] == str(model_files.parent / "face_card.md")
+    assert (model_files.parent / "face_card.md").is_file()
+    assert (model_files.parent / "face_card.html").is_file()
+
+
+def test_cli_with_evaluation(capsys, tmp_path, model_files, face_meta):
+    evaluation = dict(face_meta["metrics"]["test"], model={"name": "face", "modality": "face"}, n=321)
+    eval_path = tmp_path / "eval" / "metrics.json"
+    eval_path.parent.mkdir()
+    eval_path.write_text(json.dumps(evaluation))
+    argv = ["card", "--model", str(model_files.parent), "--evaluation", str(eval_path), "--out", str(tmp_path)]
+    code, out, _ = _run(capsys, argv)
+    assert code == 0
+    markdown = Path(json.loads(out)["markdown"]).read_text(encoding="utf-8")
+    assert Path(json.loads(out)["markdown"]).name == "face_card.md"
+    assert "| Evaluation (metrics.json) | 321 |" in markdown
+    assert str(tmp_path) not in markdown  # file names only, no machine paths
+
+
+def test_cli_usage_errors(capsys, caplog, tmp_path, model_files):
+    code, out, _ = _run(capsys, ["card", "--model", str(tmp_path / "missing.onnx")])
+    assert code == 2 and out == "" and "not found" in caplog.text
+    caplog.clear()
+    code, out, _ = _run(capsys, ["card", "--model", str(model_files), "--modality", "fingerprint"])
+    assert code == 2 and out == "" and "face model" in caplog.text
+    caplog.clear()
+    bad = tmp_path / "fp_metrics.json"
+    bad.write_text(json.dumps({"model": {"modality": "fingerprint"}}))
+    code, out, _ = _run(capsys, ["card", "--model", str(model_files), "--evaluation", str(bad)])
+    assert code == 2 and out == "" and "evaluates a fingerprint model" in caplog.text
+    assert not (model_files.parent / "face_card.md").exists()
+
+
+def test_bundled_model_default(monkeypatch, tmp_path, fingerprint_meta):
+    (tmp_path / "fingerprint.json").write_text(json.dumps(fingerprint_meta))
+    monkeypatch.setattr(bundled, "models_dir", lambda: tmp_path)
+    md_path, html_path = write_card(None, None, modality="fingerprint")
+    assert md_path == tmp_path / "fingerprint_card.md"
+    assert html_path == tmp_path / "fingerprint_card.html"
+    assert "Test, fused per subject" in md_path.read_text(encoding="utf-8")
+    with pytest.raises(FileNotFoundError):
+        write_card(None, None, modality="face")

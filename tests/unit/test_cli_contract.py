@@ -1,0 +1,356 @@
+"""The public CLI contract: JSON lines / CSV schema on stdout, exit codes, options, help texts."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import genderclass.faces.detect as detect_module
+from genderclass.cli import commands
+from genderclass.cli.main import build_parser, main
+from genderclass.faces.detect import Face
+
+RESULT_KEYS = {"path", "faces", "error"}
+FACE_KEYS = {"box", "label", "p_female", "confidence"}
+FUSED_KEYS = {"paths", "n", "label", "p_female", "confidence"}
+LABELS = {"male", "female", "uncertain"}
+
+
+def _run(capsys, argv: list[str]) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _json_lines(out: str) -> list[dict]:
+    lines = out.splitlines()
+    assert lines, "nothing on stdout"
+    return [json.loads(line) for line in lines]  # every stdout line must be JSON
+
+
+@pytest.fixture
+def photo_dir(tmp_path, make_colour_image, write_image) -> Path:
+    """Three good images of different sizes/formats, a corrupt JPEG, a text file named .png, and a
+    non-image extension that folder expansion ignores."""
+    folder = tmp_path / "photos"
+    write_image(folder / "a_dark.jpg", make_colour_image(64, 48, (40, 50, 60), seed=1), quality=92)
+    write_image(folder / "b_bright.png", make_colour_image(50, 90, (230, 200, 180), seed=2))
+    write_image(folder / "sub" / "c_red.bmp", make_colour_image(33, 33, (220, 30, 40), seed=3))
+    good = (folder / "a_dark.jpg").read_bytes()
+    (folder / "d_corrupt.jpg").write_bytes(good[: len(good) // 3])
+    (folder / "e_text.png").write_text("this is a text file with an image extension\n")
+    (folder / "readme.txt").write_text("not an image extension: not an input")
+    return folder
+
+
+GOOD = {"a_dark.jpg": (64, 48), "b_bright.png": (50, 90), "c_red.bmp": (33, 33)}  # name -> (width, height)
+BAD = {"d_corrupt.jpg", "e_text.png"}
+
+
+class _FakeDetector:
+    """Two faces per image, one sticking out of the frame (boxes must be clipped to the image)."""
+
+    def detect(self, rgb):
+        h, w = rgb.shape[:2]
+        marks = np.array(
+            [[w * 0.3, h * 0.3], [w * 0.15, h * 0.32], [w * 0.2, h * 0.4], [w * 0.3, h * 0.5], [w * 0.1, h * 0.5]]
+        )
+        return [
+            Face(box=(-7.6, h * 0.1, w * 0.45, h * 0.6), score=0.95, landmarks=marks),
+            Face(box=(w * 0.55, h * 0.3, w + 12.3, h + 5.0), score=0.8, landmarks=None),
+        ]
+
+
+@pytest.fixture
+def fake_detector(monkeypatch):
+    monkeypatch.setattr(detect_module, "default_detector", lambda: _FakeDetector())
+
+
+def _check_face(face: dict, width: int, height: int) -> None:
+    assert set(face) == FACE_KEYS
+    box = face["box"]
+    assert len(box) == 4 and all(type(v) is int for v in box)
+    x1, y1, x2, y2 = box
+    assert 0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height
+    assert face["label"] in LABELS
+    assert 0.0 <= face["p_female"] <= 1.0
+    assert 0.0 <= face["confidence"] <= 1.0  # below 0.5 is possible when the threshold is not 0.5
+
+
+def _decision_consistent(face: dict, threshold: float, min_confidence: float) -> None:
+    p = face["p_female"]
+    female = p >= threshold
+    assert face["confidence"] == pytest.approx(p if female else 1 - p, abs=2e-6)
+    if min_confidence and face["confidence"] < min_confidence:
+        assert face["label"] == "uncertain"
+    else:
+        assert face["label"] == ("female" if female else "male")
+
+
+def test_predict_jsonl_schema_with_detection(capsys, photo_dir, tiny_face_model, fake_detector):
+    code, out, _ = _run(capsys, ["predict", str(photo_dir), "--model", str(tiny_face_model)])
+    assert code == 1  # some inputs could not be read
+    results = _json_lines(out)
+    assert len(results) == len(GOOD) + len(BAD)  # one line per input file, readme.txt is not an input
+    names = [Path(r["path"]).name for r in results]
+    assert sorted(names) == sorted([*GOOD, *BAD])
+    meta = json.loads(tiny_face_model.with_suffix(".json").read_text())
+    for result in results:
+        assert set(result) == RESULT_KEYS
+        name = Path(result["path"]).name
+        if name in BAD:
+            assert isinstance(result["error"], str) and result["error"]
+            assert result["faces"] == []
+            continue
+        assert result["error"] is None
+        width, height = GOOD[name]
+        assert len(result["faces"]) == 2
+        for face in result["faces"]:
+            _check_face(face, width, height)
+            _decision_consistent(face, meta["threshold"], meta["min_confidence"])
+        assert result["faces"][0]["box"][0] == 0  # clipped at the left edge
+        assert result["faces"][1]["box"][2:] == [width, height]  # clipped at the right/bottom edges
+
+
+def test_predict_with_real_detector_keeps_schema(capsys, photo_dir, tiny_face_model):
+    """No faces in flat-colour images: lines still follow the schema (faces may be empty)."""
+    code, out, _ = _run(capsys, ["predict", str(photo_dir / "a_dark.jpg"), "--model", str(tiny_face_model)])
+    assert code == 0
+    (result,) = _json_lines(out)
+    assert set(result) == RESULT_KEYS and result["error"] is None
+    for face in result["faces"]:
+        _check_face(face, 64, 48)
+
+
+def test_predict_no_detect_box_is_whole_image(capsys, photo_dir, tiny_face_model, monkeypatch):
+    def no_detector():
+        raise AssertionError("--no-detect must not run the detector")
+
+    monkeypatch.setattr(detect_module, "default_detector", no_detector)
+    code, out, _ = _run(capsys, ["predict", str(photo_dir), "--model", str(tiny_face_model), "--no-detect"])
+    assert code == 1
+    for result in _json_lines(out):
+        name = Path(result["path"]).name
+        if name in GOOD:
+            (face,) = result["faces"]
+            assert face["box"] == [0, 0, *GOOD[name]]
+
+
+def test_predict_missing_file_is_an_error_line(capsys, photo_dir, tiny_face_model):
+    missing = photo_dir / "does_not_exist.jpg"
+    argv = ["predict", str(photo_dir / "a_dark.jpg"), str(missing), "--model", str(tiny_face_model), "--no-detect"]
+    code, out, _ = _run(capsys, argv)
+    assert code == 1
+    first, second = _json_lines(out)
+    assert first["error"] is None and len(first["faces"]) == 1
+    assert second["path"] == str(missing) and second["error"] and second["faces"] == []
+
+
+def test_predict_glob_pattern(capsys, photo_dir, tiny_face_model):
+    code, out, _ = _run(capsys, ["predict", str(photo_dir / "*.jpg"), "--model", str(tiny_face_model), "--no-detect"])
+    assert code == 1  # the corrupt .jpg is included
+    assert sorted(Path(r["path"]).name for r in _json_lines(out)) == ["a_dark.jpg", "d_corrupt.jpg"]
+
+
+def test_min_confidence_option(capsys, photo_dir, tiny_face_model):
+    base = ["predict", str(photo_dir), "--model", str(tiny_face_model), "--no-detect"]
+    _, out, _ = _run(capsys, [*base, "--min-confidence", "0"])
+    faces = [f for r in _json_lines(out) for f in r["faces"]]
+    assert len(faces) == 3
+    assert all(f["label"] in {"male", "female"} for f in faces)  # 0 disables abstention
+    assert all(f["confidence"] < 0.99 for f in faces)  # the fixture model is never that sure
+
+    _, out, _ = _run(capsys, [*base, "--min-confidence", "0.99"])
+    strict = [f for r in _json_lines(out) for f in r["faces"]]
+    assert [f["label"] for f in strict] == ["uncertain"] * 3
+    assert [f["p_female"] for f in strict] == [f["p_female"] for f in faces]  # only the label changes
+
+    meta = json.loads(tiny_face_model.with_suffix(".json").read_text())
+    _, out, _ = _run(capsys, base)  # default: the model's own min_confidence
+    for face in (f for r in _json_lines(out) for f in r["faces"]):
+        _decision_consistent(face, meta["threshold"], meta["min_confidence"])
+
+
+def test_predict_csv(capsys, photo_dir, tiny_face_model, fake_detector):
+    code, out, _ = _run(capsys, ["predict", str(photo_dir), "--model", str(tiny_face_model), "--format", "csv"])
+    assert code == 1
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert out.splitlines()[0].split(",") == list(commands.CSV_FIELDS)
+    by_name: dict[str, list[dict]] = {}
+    for row in rows:
+        by_name.setdefault(Path(row["path"]).name, []).append(row)
+    assert set(by_name) == {*GOOD, *BAD}
+    for name in BAD:
+        (row,) = by_name[name]
+        assert row["error"] and row["label"] == "" and row["face"] == ""
+    for name, (width, height) in GOOD.items():
+        assert [r["face"] for r in by_name[name]] == ["0", "1"]
+        for row in by_name[name]:
+            x1, y1, x2, y2 = (int(row[k]) for k in ("x1", "y1", "x2", "y2"))
+            assert 0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height
+            assert row["label"] in LABELS and 0 <= float(row["p_female"]) <= 1 and row["error"] == ""
+
+
+def test_predict_csv_matches_jsonl(capsys, photo_dir, tiny_face_model):
+    base = ["predict", str(photo_dir / "b_bright.png"), "--model", str(tiny_face_model), "--no-detect"]
+    _, out_json, _ = _run(capsys, base)
+    _, out_csv, _ = _run(capsys, [*base, "--format", "csv"])
+    (face,) = _json_lines(out_json)[0]["faces"]
+    (row,) = csv.DictReader(io.StringIO(out_csv))
+    assert float(row["p_female"]) == face["p_female"] and row["label"] == face["label"]
+    assert [int(row[k]) for k in ("x1", "y1", "x2", "y2")] == face["box"]
+
+
+def test_predict_annotate(capsys, photo_dir, tiny_face_model, fake_detector, tmp_path):
+    annotated = tmp_path / "annotated"
+    code, out, _ = _run(
+        capsys, ["predict", str(photo_dir), "--model", str(tiny_face_model), "--annotate", str(annotated)]
+    )
+    assert code == 1
+    assert len(_json_lines(out)) == 5
+    written = sorted(p.name for p in annotated.iterdir())
+    assert written == sorted(f"{Path(n).stem}.annotated.png" for n in GOOD)
+    for name, (width, height) in GOOD.items():
+        drawn = np.asarray(Image.open(annotated / f"{Path(name).stem}.annotated.png").convert("RGB"))
+        assert drawn.shape == (height, width, 3)
+        original = next(photo_dir.rglob(name))
+        assert not np.array_equal(drawn, np.asarray(Image.open(original).convert("RGB")))  # boxes drawn
+
+
+def test_predict_fuse_fingerprints(capsys, tmp_path, tiny_fingerprint_model, write_image):
+    rng = np.random.default_rng(4)
+    prints = []
+    for i, finger in enumerate(("index", "thumb", "ring")):
+        gray = rng.integers(0, 256, (103, 96), dtype=np.uint8) // (i + 1)
+        prints.append(write_image(tmp_path / f"12__M_Left_{finger}_finger.png", np.dstack([gray] * 3)))
+    bad = tmp_path / "12__M_Left_little_finger.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    argv = ["predict", "--fuse", "--model", str(tiny_fingerprint_model), *map(str, prints), str(bad)]
+    code, out, _ = _run(capsys, argv)
+    assert code == 1  # one print was unreadable; the fused line is still printed
+    lines = _json_lines(out)
+    assert len(lines) == 5
+    *per_image, fused = lines
+    assert all(set(r) == RESULT_KEYS for r in per_image)
+    assert set(fused) == FUSED_KEYS
+    assert fused["n"] == 3
+    assert fused["paths"] == [str(p) for p in prints]
+    meta = json.loads(tiny_fingerprint_model.with_suffix(".json").read_text())
+    # fusion = mean of the logits, then temperature: recover each image's logit from its p_female
+    temperature = meta["temperature"]
+    logits = [temperature * math.log(p / (1 - p)) for p in (r["faces"][0]["p_female"] for r in per_image[:3])]
+    expected = 1 / (1 + math.exp(-np.mean(logits) / temperature))
+    assert fused["p_female"] == pytest.approx(expected, abs=1e-5)
+    _decision_consistent(fused, meta["threshold"], meta["min_confidence"])
+    for result in per_image[:3]:
+        (face,) = result["faces"]
+        assert face["box"] == [0, 0, 96, 103]
+        _decision_consistent(face, meta["threshold"], meta["min_confidence"])
+
+
+def test_fuse_needs_a_fingerprint_model(capsys, photo_dir, tiny_face_model):
+    code, out, _ = _run(capsys, ["predict", "--fuse", "--model", str(tiny_face_model), str(photo_dir / "a_dark.jpg")])
+    assert code == 2
+    assert out == ""
+
+
+def test_predict_usage_errors(capsys, tmp_path, tiny_face_model):
+    code, out, _ = _run(capsys, ["predict", str(tmp_path / "x.jpg"), "--model", str(tmp_path / "missing.onnx")])
+    assert code == 2 and out == ""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, out, _ = _run(capsys, ["predict", str(empty), "--model", str(tiny_face_model)])
+    assert code == 2 and out == ""  # a folder without images is a usage error, not silent success
+
+
+def test_model_path_forms(capsys, photo_dir, tiny_face_model):
+    """A model is named by its .onnx, its .json or the folder holding it."""
+    outputs = []
+    for model in (tiny_face_model, tiny_face_model.with_suffix(".json"), tiny_face_model.parent):
+        code, out, _ = _run(capsys, ["predict", str(photo_dir / "a_dark.jpg"), "--model", str(model), "--no-detect"])
+        assert code == 0
+        outputs.append(_json_lines(out))
+    assert outputs[0] == outputs[1] == outputs[2]
+
+
+def test_info_custom_model(capsys, tiny_face_model):
+    code, out, _ = _run(capsys, ["info", "--model", str(tiny_face_model)])
+    assert code == 0
+    assert out.splitlines()[0] == f"[custom] {tiny_face_model}"
+    assert "  modality: face" in out.splitlines()
+    assert "  input_size: 32" in out.splitlines()
+    assert "  temperature: 1.5" in out.splitlines()
+    code, out, _ = _run(capsys, ["info", "--json", "--model", str(tiny_face_model)])
+    assert code == 0
+    assert json.loads(out) == {"custom": json.loads(tiny_face_model.with_suffix(".json").read_text())}
+
+
+def _subcommands() -> list[str]:
+    parser = build_parser()
+    (action,) = [a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction"]
+    return sorted(action.choices)
+
+
+def test_expected_subcommands_exist():
+    assert {"train", "export", "predict", "evaluate", "bench", "info"} <= set(_subcommands())
+
+
+@pytest.mark.parametrize("command", _subcommands())
+def test_subcommand_help(capsys, command):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "examples" in out
+    assert f"genderclass {command}" in out
+
+
+def test_top_level_help_and_version(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    assert "predict" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.startswith("genderclass ")
+
+
+def test_train_flags_override_config():
+    parser = build_parser()
+    args = parser.parse_args(
+        ["train", "--modality", "fingerprint", "--data", "d.csv", "--format", "csv", "--out", "r",
+         "--epochs", "3", "--input-size", "48", "--batch-size", "8"]
+    )  # fmt: skip
+    cfg = commands.resolve_train_config(args)
+    assert (cfg.modality, cfg.format, cfg.epochs, cfg.batch_size) == ("fingerprint", "csv", 3, 8)
+    assert cfg.preprocess.input_size == 48 and cfg.preprocess.channels == 1
+    assert cfg.balance == "class"  # imbalanced fingerprints default to class-balanced sampling
+    face = commands.resolve_train_config(parser.parse_args(["train", "--data", "d", "--out", "r", "--margin", "0.2"]))
+    assert (face.modality, face.format, face.preprocess.margin, face.balance) == ("face", "utkface", 0.2, "none")
+
+
+def test_annotate_does_not_overwrite_same_named_files(
+    capsys, tmp_path, tiny_face_model, make_colour_image, write_image
+):
+    """Two inputs with the same stem (x.jpg, x.png, or x.jpg in two folders) need two annotated copies."""
+    folder = tmp_path / "in"
+    write_image(folder / "x.jpg", make_colour_image(40, 30, (200, 50, 50)), quality=90)
+    write_image(folder / "x.png", make_colour_image(30, 40, (50, 200, 50)))
+    write_image(folder / "other" / "x.jpg", make_colour_image(50, 20, (50, 50, 200)), quality=90)
+    annotated = tmp_path / "annotated"
+    argv = ["predict", str(folder), "--model", str(tiny_face_model), "--no-detect", "--annotate", str(annotated)]
+    code, out, _ = _run(capsys, argv)
+    assert code == 0 and len(_json_lines(out)) == 3
+    written = sorted(annotated.rglob("*.png"))
+    assert len(written) == 3, [p.name for p in written]
+    shapes = sorted(np.asarray(Image.open(p)).shape[:2] for p in written)
+    assert shapes == sorted([(30, 40), (40, 30), (20, 50)])

@@ -1,0 +1,141 @@
+"""Per-person fusion (mean of logits, then temperature), decisions, and operating-point selection."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from genderclass.evaluation import metrics as M
+from genderclass.inference.classifier import GenderClassifier
+
+
+class _LogitByBrightness:
+    """A stand-in ONNX session: the logit of an image is a fixed function of its mean pixel value."""
+
+    def __init__(self, table: dict[int, float]):
+        self.table = table
+        self.batches: list[int] = []
+
+    def run(self, outputs, feed):
+        (batch,) = feed.values()
+        self.batches.append(len(batch))
+        means = batch.reshape(len(batch), -1).mean(axis=1).round().astype(int)
+        return [np.array([self.table[int(m)] for m in means], dtype=np.float32).reshape(-1, 1)]
+
+
+@pytest.fixture
+def fingerprint_classifier(tiny_fingerprint_model):
+    clf = GenderClassifier.load(tiny_fingerprint_model)
+    clf.session = _LogitByBrightness({20: 2.0, 100: -1.0, 200: 5.0, 50: -4.0})
+    clf.temperature = 2.0
+    clf.threshold = 0.5
+    clf.min_confidence = 0.0
+    return clf
+
+
+def _flat(value: int) -> np.ndarray:
+    return np.full((103, 96, 3), value, np.uint8)
+
+
+def test_predict_person_is_mean_logit_then_temperature(fingerprint_classifier):
+    clf = fingerprint_classifier
+    result = clf.predict_person([_flat(20), _flat(100), _flat(200)])
+    assert set(result) == {"paths", "n", "label", "p_female", "confidence"}
+    assert result["n"] == 3
+    assert clf.session.batches == [3]  # one batch
+    expected = 1 / (1 + math.exp(-((2.0 - 1.0 + 5.0) / 3) / 2.0))
+    assert result["p_female"] == pytest.approx(expected, abs=1e-6)
+    # not the mean of the per-image probabilities, nor temperature applied before averaging probabilities
+    mean_prob = np.mean([1 / (1 + math.exp(-z / 2.0)) for z in (2.0, -1.0, 5.0)])
+    assert abs(result["p_female"] - mean_prob) > 0.01
+    assert result["label"] == "female"
+    assert result["confidence"] == pytest.approx(expected, abs=1e-6)
+
+
+def test_predict_person_skips_unreadable_and_reports_paths(fingerprint_classifier, tmp_path):
+    clf = fingerprint_classifier
+    from PIL import Image
+
+    good = tmp_path / "1__F_Left_index_finger.png"
+    Image.fromarray(_flat(50)).save(good)
+    bad = tmp_path / "1__F_Left_thumb_finger.png"
+    bad.write_text("not a print")
+    result = clf.predict_person([str(good), str(bad), _flat(100)])
+    assert result["n"] == 2
+    assert result["paths"] == [str(good), None]  # arrays have no path
+    expected = 1 / (1 + math.exp(-((-4.0 - 1.0) / 2) / 2.0))
+    assert result["p_female"] == pytest.approx(expected, abs=1e-6)
+    assert result["label"] == "male" and result["confidence"] == pytest.approx(1 - expected, abs=1e-6)
+    with pytest.raises(ValueError):
+        clf.predict_person([str(bad)])
+
+
+def test_predict_person_min_confidence(fingerprint_classifier):
+    clf = fingerprint_classifier
+    # logits 2 and -1 -> mean 0.5 -> p = sigmoid(0.25) = 0.562: uncertain at 0.6, decided at 0 (disabled)
+    assert clf.predict_person([_flat(20), _flat(100)], min_confidence=0.6)["label"] == "uncertain"
+    assert clf.predict_person([_flat(20), _flat(100)], min_confidence=0)["label"] == "female"
+
+
+def test_decide_uses_threshold_and_min_confidence(tiny_fingerprint_model):
+    clf = GenderClassifier.load(tiny_fingerprint_model)
+    clf.threshold, clf.min_confidence = 0.4, 0.55
+    assert clf.decide(0.45, min_confidence=0) == {"label": "female", "p_female": 0.45, "confidence": 0.45}
+    assert clf.decide(0.39, min_confidence=0) == {"label": "male", "p_female": 0.39, "confidence": 0.61}
+    assert clf.decide(0.4, min_confidence=0)["label"] == "female"  # p >= threshold is female
+    assert clf.decide(0.45)["label"] == "uncertain"  # model default 0.55 applies when None
+    assert clf.decide(0.39)["label"] == "male"
+    assert clf.decide(0.123456789, min_confidence=0)["p_female"] == 0.123457
+
+
+def test_probability_applies_temperature(tiny_face_model):
+    clf = GenderClassifier.load(tiny_face_model)
+    clf.temperature = 4.0
+    np.testing.assert_allclose(clf.probability(np.array([0.0, 4.0, -8.0])), M.sigmoid(np.array([0.0, 1.0, -2.0])))
+
+
+def _balanced_accuracy(labels: np.ndarray, p: np.ndarray, t: float) -> float:
+    pred = p >= t
+    return 0.5 * (pred[labels == 1].mean() + (~pred[labels == 0]).mean())
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_choose_threshold_maximises_balanced_accuracy(seed):
+    rng = np.random.default_rng(seed)
+    n_pos, n_neg = int(rng.integers(5, 40)), int(rng.integers(40, 200))  # imbalanced like SOCOFing
+    labels = np.r_[np.ones(n_pos, int), np.zeros(n_neg, int)]
+    # scores biased low (a model trained on mostly-male data): 0.5 is not the best cut
+    p = np.clip(np.r_[rng.normal(0.4, 0.12, n_pos), rng.normal(0.25, 0.12, n_neg)], 0.001, 0.999).round(3)
+    t = M.choose_threshold(labels, p)
+    best_possible = max(_balanced_accuracy(labels, p, c) for c in np.r_[np.unique(p), 1.1])
+    assert _balanced_accuracy(labels, p, t) == pytest.approx(best_possible, abs=1e-12)
+    assert 0.0 < t < 1.0
+    assert _balanced_accuracy(labels, p, t) >= _balanced_accuracy(labels, p, 0.5)
+
+
+def test_choose_threshold_edge_cases():
+    assert M.choose_threshold([1, 1, 1], [0.2, 0.3, 0.9]) == 0.5  # one class only
+    assert M.choose_threshold([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9]) == 0.5  # 0.5 already separates: keep it
+    t = M.choose_threshold([0, 0, 1, 1], [0.05, 0.1, 0.2, 0.3])
+    assert 0.1 < t <= 0.2  # separates the classes
+
+
+def test_export_calibration_per_modality():
+    pytest.importorskip("torch")
+    from genderclass.training.export import calibrate
+
+    rng = np.random.default_rng(0)
+    labels = np.r_[np.ones(30, int), np.zeros(120, int)]
+    logits = np.r_[rng.normal(0.5, 1.5, 30), rng.normal(-2.0, 1.5, 120)] * 3  # over-confident, shifted
+    face = calibrate(labels, logits, "face")
+    fp = calibrate(labels, logits, "fingerprint")
+    assert face["threshold"] == 0.5  # faces: balanced classes, fixed threshold
+    assert face["temperature"] == pytest.approx(M.fit_temperature(logits, labels))
+    assert face["temperature"] > 1.5  # over-confident logits are softened
+    p = M.sigmoid(logits / fp["temperature"])
+    assert fp["threshold"] == pytest.approx(M.choose_threshold(labels, p))
+    assert fp["threshold"] != 0.5
+    assert 0.5 <= fp["min_confidence"] < 1.0
+    assert all(isinstance(v, float) for d in (face, fp) for v in d.values())

@@ -1,0 +1,176 @@
+"""Leak-free grouping and splitting: duplicates and subjects never straddle train/val/test."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+import pytest
+
+from genderclass.data.split import SPLITS, group_ids, read_split_csv, split_groups, write_split_csv
+
+
+def _same_group(groups: np.ndarray, *indices: int) -> bool:
+    return len({int(groups[i]) for i in indices}) == 1
+
+
+def test_group_ids_merges_byte_identical_files():
+    sha1 = ["a", "b", "a", "c", "b", "a"]
+    groups = group_ids(sha1)
+    assert groups.tolist() == [0, 1, 0, 3, 1, 0]  # id = smallest index in the group
+
+
+def test_group_ids_ignores_missing_hashes():
+    groups = group_ids(["", None, "", "x", None])
+    assert len(set(groups.tolist())) == 5
+
+
+def test_group_ids_merges_near_duplicate_phashes():
+    base = 0b1011_0110_1100_0011_0101_1010_1111_0000_1010_0101_0011_1100_0110_1001_1110_0001
+    phash = [
+        base,
+        base ^ 0b11,  # 2 bits away: near duplicate of 0
+        base ^ (0b111 << 20),  # 3 bits away: distinct
+        (base ^ 0b11) ^ (0b11 << 40),  # 2 bits from item 1 (4 from item 0): joins by transitivity
+        ~base & (2**64 - 1),  # far away
+    ]
+    groups = group_ids([f"s{i}" for i in range(5)], phash)
+    assert _same_group(groups, 0, 1, 3)
+    assert not _same_group(groups, 0, 2)
+    assert not _same_group(groups, 0, 4)
+    assert groups.tolist() == [0, 0, 2, 0, 4]
+    # max_distance is honoured
+    assert group_ids([f"s{i}" for i in range(5)], phash, max_distance=3).tolist() == [0, 0, 0, 0, 4]
+    assert group_ids([f"s{i}" for i in range(5)], phash, max_distance=0).tolist() == [0, 1, 2, 3, 4]
+
+
+def test_group_ids_near_duplicates_across_chunks():
+    rng = np.random.default_rng(3)
+    n = 2600  # more than one 2048-row block of the distance computation
+    phash = rng.integers(0, 2**63, n, dtype=np.uint64) * 2 + 1
+    phash[2500] = phash[7] ^ np.uint64(1)  # a near duplicate far away from its twin
+    groups = group_ids([f"s{i}" for i in range(n)], phash)
+    assert groups[2500] == groups[7] == 7
+    # random 64-bit hashes are essentially never within 2 bits of each other
+    assert len(set(groups.tolist())) == n - 1
+
+
+def test_group_ids_merges_subjects_and_links_them_through_duplicates():
+    sha1 = ["h1", "h2", "h3", "h4", "h2", "h5"]
+    subjects = ["A", "A", "B", "C", "D", None]
+    groups = group_ids(sha1, subjects=subjects)
+    assert _same_group(groups, 0, 1)  # same subject
+    assert _same_group(groups, 1, 4)  # same bytes under another subject id: subjects A and D merge
+    assert not _same_group(groups, 0, 2)
+    assert not _same_group(groups, 2, 3)
+    assert groups[5] == 5  # no subject, unique bytes
+
+
+def _random_dataset(seed: int, n_groups: int = 600, conflict_rate: float = 0.03):
+    """Groups of 1-6 items, ~30% female groups, a few groups with contradictory labels."""
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(1, 7, n_groups)
+    group_of = np.repeat(np.arange(n_groups), sizes)
+    group_label = (rng.random(n_groups) < 0.3).astype(int)
+    labels = group_label[group_of].copy()
+    conflicting = set()
+    for g in np.flatnonzero(sizes >= 2):
+        if rng.random() < conflict_rate:
+            members = np.flatnonzero(group_of == g)
+            labels[members[-1]] = 1 - labels[members[-1]]
+            conflicting.add(int(g))
+    order = rng.permutation(len(labels))  # groups are not contiguous in real data
+    return labels[order], group_of[order], conflicting
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_split_groups_properties(seed):
+    labels, raw_groups, conflicting = _random_dataset(seed)
+    # feed the split with the ids group_ids would produce (smallest member index)
+    groups = group_ids([f"g{g}" for g in raw_groups])
+    result = split_groups(labels, groups, val_fraction=0.1, test_fraction=0.15, seed=seed)
+    assert len(result.split) == len(labels)
+    assert set(result.split.tolist()) <= {*SPLITS, "dropped"}
+
+    sides: dict[int, set[str]] = defaultdict(set)
+    for g, s in zip(raw_groups.tolist(), result.split.tolist()):
+        sides[g].add(s)
+    assert all(len(s) == 1 for s in sides.values()), "a group sits on two sides of the split"
+
+    dropped = {g for g, s in sides.items() if s == {"dropped"}}
+    assert dropped == conflicting
+    assert result.n_conflicting_groups == len(conflicting)
+    assert result.n_dropped == int((result.split == "dropped").sum())
+    assert sum(result.sizes().values()) == len(labels)
+
+    # stratified: each label gets roughly the requested share in val and test
+    for label in (0, 1):
+        kept = (labels == label) & (result.split != "dropped")
+        total = kept.sum()
+        for name, target in (("test", 0.15), ("val", 0.1)):
+            share = ((result.split == name) & kept).sum() / total
+            assert share == pytest.approx(target, abs=0.03), (label, name, share)
+        train_share = ((result.split == "train") & kept).sum() / total
+        assert train_share == pytest.approx(0.75, abs=0.04)
+
+
+def test_split_groups_deterministic_per_seed():
+    labels, raw_groups, _ = _random_dataset(11)
+    groups = group_ids([f"g{g}" for g in raw_groups])
+    a = split_groups(labels, groups, seed=5).split
+    b = split_groups(labels, groups, seed=5).split
+    c = split_groups(labels, groups, seed=6).split
+    assert a.tolist() == b.tolist()
+    assert a.tolist() != c.tolist()
+
+
+def test_split_groups_drops_conflicting_groups():
+    labels = [0, 1, 0, 0, 1, 1]
+    groups = np.array([0, 0, 2, 3, 4, 5])  # group 0 is "male" and "female" at once
+    result = split_groups(labels, groups, seed=0)
+    assert result.split[:2].tolist() == ["dropped", "dropped"]
+    assert "dropped" not in result.split[2:].tolist()
+    assert result.n_conflicting_groups == 1
+    assert result.n_dropped == 2
+
+
+def test_split_groups_whole_duplicate_group_moves_together():
+    # one big group: it must land on exactly one side, whatever the fractions say
+    labels = [0] * 10 + [1] * 10
+    groups = np.array([0] * 10 + list(range(10, 20)))
+    for seed in range(5):
+        split = split_groups(labels, groups, seed=seed).split
+        assert len(set(split[:10].tolist())) == 1
+
+
+def test_split_csv_round_trip(tmp_path):
+    labels = [0, 1, 0, 1]
+    groups = np.array([0, 1, 0, 3])
+    result = split_groups(labels, groups, seed=0)
+    paths = ["a.jpg", "b.jpg", "dir/c.jpg", "d.jpg"]
+    file = tmp_path / "run" / "split.csv"
+    write_split_csv(file, paths, labels, result)
+    assert file.read_text().splitlines()[0] == "path,label,group,split"
+    assert read_split_csv(file) == dict(zip(paths, result.split.tolist()))
+
+
+def test_declared_numpy_floor_supports_the_split():
+    """``_union_near`` uses ``np.bitwise_count`` (NumPy >= 2.0): the declared dependency must allow
+    only NumPy versions that have it, or installs with NumPy 1.26 break at the first split."""
+    import inspect
+    import re
+    import tomllib
+    from pathlib import Path
+
+    import genderclass.data.split as split_module
+
+    if "bitwise_count" not in inspect.getsource(split_module):
+        pytest.skip("split no longer uses np.bitwise_count")
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    if not pyproject.is_file():
+        pytest.skip("not running from the source tree")
+    dependencies = tomllib.loads(pyproject.read_text())["project"]["dependencies"]
+    (spec,) = [d for d in dependencies if re.match(r"numpy\b", d)]
+    floor = re.search(r">=\s*([0-9.]+)", spec)
+    assert floor is not None, spec
+    assert int(floor.group(1).split(".")[0]) >= 2, f"declared {spec!r} but np.bitwise_count needs numpy>=2.0"

@@ -1,0 +1,121 @@
+"""The upload page in a real browser: headless Chromium driven by Playwright against ``genderclass serve``.
+
+Needs the Debian ``chromium`` package at /usr/bin/chromium and the ``playwright`` Python package (its
+own browser download, ``playwright install``, is never used). Skipped cleanly when either is missing.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from webcorpus import encode, jpeg_bytes, photo
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+REPO_ROOT = Path(__file__).resolve().parents[2]
+LABELS = ("male", "female", "uncertain")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.is_file():
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def test_upload_page_renders_results_and_errors(browser, live_server, tmp_path):
+    from PIL import Image
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    problems: list[str] = []
+
+    def on_console(msg) -> None:
+        # The browser logs every non-2xx fetch; the 415 for the non-image below is expected.
+        if msg.type == "error" and "Failed to load resource" not in msg.text:
+            problems.append(msg.text)
+
+    def on_request(request) -> None:
+        if not request.url.startswith((live_server, "blob:" + live_server, "data:")):
+            problems.append(f"request off this server: {request.url}")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    page.on("request", on_request)
+
+    page.goto(live_server + "/")
+    expect(page.locator("h1")).to_have_text("genderclass")
+    expect(page.locator("#model-line")).to_contain_text("test accuracy")
+    expect(page.get_by_text("What this is and is not for")).to_be_visible()
+    expect(page.locator("#card-link")).to_have_attribute("href", "/model-card/face")
+
+    # 1. A photo with face detection on: either faces with labels or a clear "no face found".
+    photo_jpg = tmp_path / "street-photo.jpg"
+    photo_jpg.write_bytes(jpeg_bytes(640, 480, seed=5))
+    page.set_input_files("#file-input", str(photo_jpg))
+    first = page.locator(".card").nth(0)
+    expect(first.locator(".badge")).not_to_have_text("Analysing", timeout=30_000)
+    badge = first.locator(".badge").inner_text().strip().lower()
+    if "no face" in badge:
+        expect(first.locator(".message")).to_contain_text("No face was found")
+    else:
+        assert first.locator(".face-label").count() >= 1
+        assert all(any(label in t.lower() for label in LABELS) for t in first.locator(".face-label").all_inner_texts())
+
+    # 2. Detection off: the whole image is one face, so a label and a probability bar are shown.
+    page.locator("label[for=detect]").click()
+    expect(page.locator("#detect")).not_to_be_checked()
+    crop = tmp_path / "face-crop.png"
+    crop.write_bytes(encode(Image.fromarray(photo(320, 320, seed=9)), "PNG"))
+    page.set_input_files("#file-input", str(crop))
+    second = page.locator(".card").nth(1)
+    expect(second.locator(".face-row")).to_have_count(1, timeout=30_000)
+    label = second.locator(".face-label").inner_text().lower()
+    assert any(name in label for name in LABELS), label
+    expect(second.locator(".bar-fill")).to_be_visible()
+    expect(second.locator(".face-meta")).to_contain_text("p(female)")
+    canvas = second.locator("canvas")
+    assert canvas.evaluate("c => c.width") == 320
+
+    # 3. A non-image, chosen with the keyboard only: focus the drop zone, press Enter.
+    notes = tmp_path / "notes.txt"
+    notes.write_text("this is not an image\n")
+    page.locator("#dropzone").focus()
+    expect(page.locator("#dropzone")).to_be_focused()
+    with page.expect_file_chooser() as chooser:
+        page.keyboard.press("Enter")
+    chooser.value.set_files(str(notes))
+    third = page.locator(".card").nth(2)
+    expect(third).to_have_class("card is-error", timeout=30_000)
+    expect(third.locator(".badge")).to_have_text("Error")
+    expect(third.locator(".message")).to_contain_text("not a supported image")
+
+    assert page.locator("#results").get_attribute("aria-live") == "polite"
+    page.keyboard.press("Tab")  # focus moves on, visibly
+    assert not problems, problems
+
+    screenshot = tmp_path / "web-screenshot.png"
+    page.screenshot(path=str(screenshot), full_page=True)
+    artifacts = REPO_ROOT / "artifacts"
+    artifacts.mkdir(exist_ok=True)
+    shutil.copyfile(screenshot, artifacts / "web-screenshot.png")
+    page.close()
