@@ -9,6 +9,7 @@ process and its children, from /proc) before and after, against the targets:
 p95 <= 100 ms, no errors, RSS growth < 10 %.
 
     python scripts/loadtest.py                         # 5,000 requests, bundled model, 16 clients
+    python scripts/loadtest.py --workers 2             # one server process per core
     python scripts/loadtest.py --requests 300 --model runs/face
     python scripts/loadtest.py --url http://127.0.0.1:8000 --pid 12345 --image photo.jpg
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import io
 import json
 import os
@@ -44,6 +46,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--concurrency", type=int, default=16, help="clients posting at the same time")
     p.add_argument("--warmup", type=int, default=50, help="requests before the measurement (not counted)")
     p.add_argument("--image", help="photo to post (default: a generated 640x480 JPEG)")
+    p.add_argument("--no-face", action="store_true", help="generated photo without a face (slowest detection)")
     p.add_argument("--no-detect", action="store_true", help="send detect=false (classify the whole image)")
     p.add_argument("--model", help="started server: face model (default: bundled)")
     p.add_argument("--workers", type=int, default=1, help="started server: uvicorn worker processes")
@@ -63,8 +66,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 # ------------------------------------------------------------------------------------------ image
-def generated_photo() -> bytes:
-    """A 640x480 JPEG with smooth gradients and shapes, about the size of a phone photo thumbnail."""
+def generated_photo(face: bool = True) -> bytes:
+    """A 640x480 JPEG: smooth gradients, shapes and noise, with a plain cartoon face in the middle
+    that the face detector finds (``face=False``: none, the detector's slowest case)."""
+    import cv2
     import numpy as np
     from PIL import Image
 
@@ -74,9 +79,22 @@ def generated_photo() -> bytes:
     for _ in range(8):
         cx, cy, r = rng.uniform(0, 640), rng.uniform(0, 480), rng.uniform(20, 90)
         rgb[(x - cx) ** 2 + (y - cy) ** 2 < r**2] = rng.uniform(0, 255, 3)
-    rgb += rng.normal(0, 4, rgb.shape)
+    image = np.clip(rgb, 0, 255).astype(np.uint8)
+    if face:
+        cx, cy, s = 320, 240, 380
+        cv2.ellipse(image, (cx, cy), (int(s * 0.28), int(s * 0.36)), 0, 0, 360, (215, 170, 140), -1)
+        for side in (-1, 1):
+            eye = (cx + side * int(s * 0.11), cy - int(s * 0.07))
+            cv2.ellipse(image, eye, (int(s * 0.05), int(s * 0.025)), 0, 0, 360, (255, 255, 255), -1)
+            cv2.circle(image, eye, int(s * 0.02), (20, 30, 40), -1)
+            brow = cy - int(s * 0.14)
+            cv2.line(image, (cx + side * int(s * 0.06), brow), (cx + side * int(s * 0.17), brow), (60, 50, 40), 5)
+        cv2.line(image, (cx, cy - int(s * 0.03)), (cx, cy + int(s * 0.07)), (170, 120, 100), 5)
+        cv2.ellipse(image, (cx, cy + int(s * 0.15)), (int(s * 0.08), int(s * 0.03)), 0, 0, 360, (170, 80, 80), -1)
+        image = cv2.GaussianBlur(image, (0, 0), 2.5)
+    image = np.clip(image + rng.normal(0, 4, image.shape), 0, 255).astype(np.uint8)
     buffer = io.BytesIO()
-    Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8)).save(buffer, "JPEG", quality=90)
+    Image.fromarray(image).save(buffer, "JPEG", quality=90)
     return buffer.getvalue()
 
 
@@ -84,10 +102,8 @@ def generated_photo() -> bytes:
 def _children(pid: int) -> list[int]:
     found = []
     for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
+        with contextlib.suppress(OSError):
             found += [int(c) for c in (task / "children").read_text().split()]
-        except OSError:
-            pass
     return found
 
 
@@ -153,7 +169,7 @@ def start_server(args: argparse.Namespace, log) -> tuple[subprocess.Popen, str]:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"the server exited with code {process.returncode}; see its log: {log.name}")
+            raise SystemExit(f"the server exited with code {process.returncode}; its log: {log.name}")
         try:
             if httpx.get(url + "/healthz", timeout=1).status_code == 200:
                 return process, url
@@ -221,24 +237,24 @@ def percentile(values: list[float], q: float) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    image = Path(args.image).read_bytes() if args.image else generated_photo()
+    image = Path(args.image).read_bytes() if args.image else generated_photo(face=not args.no_face)
     process = None
-    log = tempfile.NamedTemporaryFile("w+", prefix="genderclass-serve-", suffix=".log", delete=False)
-    try:
-        if args.url:
-            url, pid = args.url.rstrip("/"), args.pid
-        else:
-            process, url = start_server(args, log)
-            pid = process.pid
-        if args.warmup:
-            asyncio.run(run_load(url, image, args, args.warmup, 120.0))
-        rss_before, cpu_before, client_cpu_before = rss_mb(pid), cpu_seconds(pid), time.process_time()
-        result = asyncio.run(run_load(url, image, args, args.requests, args.duration))
-        rss_after, cpu_after, client_cpu = rss_mb(pid), cpu_seconds(pid), time.process_time() - client_cpu_before
-    finally:
-        if process is not None:
-            stop_server(process)
-        log.close()
+    log_path = Path(tempfile.mkdtemp(prefix="genderclass-loadtest-")) / "server.log"
+    with open(log_path, "w") as log:
+        try:
+            if args.url:
+                url, pid = args.url.rstrip("/"), args.pid
+            else:
+                process, url = start_server(args, log)
+                pid = process.pid
+            if args.warmup:
+                asyncio.run(run_load(url, image, args, args.warmup, 120.0))
+            rss_before, cpu_before, client_cpu_before = rss_mb(pid), cpu_seconds(pid), time.process_time()
+            result = asyncio.run(run_load(url, image, args, args.requests, args.duration))
+            rss_after, cpu_after, client_cpu = rss_mb(pid), cpu_seconds(pid), time.process_time() - client_cpu_before
+        finally:
+            if process is not None:
+                stop_server(process)
 
     latencies = result["latencies"]
     n = len(latencies)
@@ -249,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         "requests": n,
         "concurrency": args.concurrency,
         "detect": not args.no_detect,
+        "image": args.image or ("generated 640x480, no face" if args.no_face else "generated 640x480, one face"),
         "image_bytes": len(image),
         "seconds": round(result["elapsed"], 2),
         "req_per_s": round(n / result["elapsed"], 1) if result["elapsed"] else None,
@@ -292,7 +309,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"server RSS MB: before {rss['before']}  after {rss['after']}  growth {rss['growth_pct']} %")
         for name, ok in checks.items():
             print(f"  [{'ok' if ok else 'MISSED'}] {name}")
-    os.unlink(log.name)
+    log_path.unlink()
+    log_path.parent.rmdir()
     return 1 if args.strict and not all(checks.values()) else 0
 
 

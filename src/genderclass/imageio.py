@@ -10,18 +10,19 @@ from __future__ import annotations
 import io
 import warnings
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .config import MAX_PIXELS
 
-ImageSource = Union[str, Path, bytes, bytearray, np.ndarray, Image.Image]
+ImageSource = str | Path | bytes | bytearray | np.ndarray | Image.Image
 
 # We enforce our own limit from the header before decoding; PIL's own check would warn or
 # raise with a less helpful message.
 Image.MAX_IMAGE_PIXELS = None
+# Decoded by content, never by name; other formats PIL knows (EPS runs Ghostscript) are refused.
+ALLOWED_FORMATS = ("JPEG", "MPO", "PNG", "BMP", "DIB", "GIF", "WEBP", "TIFF")
 
 
 class ImageError(ValueError):
@@ -59,10 +60,10 @@ def _open(source: str | Path | bytes | bytearray) -> Image.Image:
             raise NotAnImageError("empty file")
         stream = path
     try:
-        return Image.open(stream)
+        return Image.open(stream, formats=ALLOWED_FORMATS)
     except UnidentifiedImageError:
         raise NotAnImageError("not a supported image (content is not JPEG/PNG/BMP/GIF/WebP/TIFF)") from None
-    except (OSError, ValueError, SyntaxError) as exc:
+    except Exception as exc:  # any decoder failure on hostile input is a corrupt file, never a crash
         raise CorruptImageError(f"cannot read image header: {exc}") from None
 
 
@@ -99,14 +100,12 @@ def load_image(source: ImageSource, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            if getattr(image, "is_animated", False):
-                image.seek(0)
-            image.load()
+            image.load()  # an opened animated image is at its first frame
             image = ImageOps.exif_transpose(image) or image
             return np.ascontiguousarray(_to_rgb_array(image))
     except ImageError:
         raise
-    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as exc:
+    except Exception as exc:  # hostile files raise all sorts (IndexError, struct.error, ...)
         raise CorruptImageError(f"image is truncated or corrupt: {exc}") from None
 
 

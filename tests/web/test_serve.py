@@ -10,8 +10,8 @@ from urllib.parse import urlparse
 
 import httpx
 import pytest
-from conftest import free_port, serve_args, stop, wait_until_up
 from webcorpus import jpeg_bytes
+from webtools import free_port, serve_args, stop, wait_until_up
 
 from genderclass.cli.main import build_parser, main
 from genderclass.web.settings import WebSettings

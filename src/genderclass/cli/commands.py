@@ -43,13 +43,14 @@ def resolve_train_config(args: argparse.Namespace) -> TrainConfig:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ..training.run import train
+    from ..training.run import RESUMABLE_FIELDS, train
 
     cfg = resolve_train_config(args)
     if not args.resume and not cfg.data:
         raise ValueError("--data is required (or --resume an existing run)")
-    out = train(cfg, resume=args.resume, command=args.command_line)
-    print(json.dumps({"run": str(out), "model": str(out / "export" / f"{cfg.modality}.onnx")}))
+    overrides = {k: getattr(args, k, None) for k in RESUMABLE_FIELDS}
+    onnx_path = train(cfg, resume=args.resume, command=args.command_line, overrides=overrides)
+    print(json.dumps({"run": str(cfg.out), "model": str(onnx_path)}))
     return EXIT_OK
 
 
@@ -156,7 +157,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     clf = GenderClassifier.load(args.model, modality=modality)
     samples = read_dataset(args.data, args.format).samples
     if args.split_file:
-        wanted = {Path(p).name for p, s in read_split_csv(args.split_file).items() if s == args.split}
+        if args.split_file.endswith(".txt"):  # a shipped list of file names (one split only)
+            wanted = set(Path(args.split_file).read_text().splitlines())
+        else:
+            wanted = {Path(p).name for p, s in read_split_csv(args.split_file).items() if s == args.split}
         samples = [s for s in samples if Path(s.path).name in wanted]
         log.info("%d files in the %s split of %s", len(samples), args.split, args.split_file)
     if args.limit and args.limit < len(samples):

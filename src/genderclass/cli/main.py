@@ -122,7 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub,
         "evaluate",
         "Evaluate a model on labelled data: metrics.json + report.html.",
-        "  genderclass evaluate --data ../shared/datasets/utkface --format utkface --out eval/\n"
+        "  genderclass evaluate --data ../shared/datasets/utkface --format utkface \\\n"
+        "      --split-file src/genderclass/models/face.test_files.txt --out eval/\n"
         "  genderclass evaluate --model runs/face --data my.csv --format csv --no-detect --out eval/",
     )
     p.add_argument("--model", help="model .onnx/.json or run folder (default: bundled for --modality)")
@@ -133,7 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--crop", choices=("detect", "chip", "none"), help="detect faces, treat images as face chips, or none"
     )
-    p.add_argument("--split-file", help="split.csv of a run: evaluate only the files of --split")
+    p.add_argument(
+        "--split-file", help="a run's split.csv (evaluate the files of --split) or a .txt list of file names"
+    )
     p.add_argument("--split", default="test", choices=("train", "val", "test"))
     p.add_argument("--limit", type=int, default=0, help="evaluate a random subset of N files")
     p.add_argument("--seed", type=int, default=0)

@@ -33,10 +33,11 @@ def draw_faces(rgb: np.ndarray, faces: list[dict[str, Any]]) -> np.ndarray:
 
 
 def write_annotated(path: str | Path, result: dict[str, Any], out_dir: str | Path) -> Path:
-    """Write ``out_dir/<name>.annotated.png`` for one prediction result."""
+    """Write ``out_dir/<input path, '/' -> '__'>.annotated.png`` (unique per input file)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    target = out_dir / f"{Path(path).stem}.annotated.png"
+    flat = "__".join(part for part in Path(path).parts if part not in ("/", "..", "."))
+    target = out_dir / f"{flat}.annotated.png"
     canvas = draw_faces(load_image(path), result["faces"])
     cv2.imwrite(str(target), cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR))
     return target

@@ -93,7 +93,9 @@ def split_metrics(labels: np.ndarray, logits: np.ndarray, calibration: dict, att
     result["coverage_curve"] = M.coverage_curve(labels, p_cal, threshold)
     covered = M.confidence(p_cal, threshold) >= calibration["min_confidence"]
     result["coverage_at_threshold"] = float(covered.mean())
-    result["accuracy_at_threshold"] = float((M.predict(p_cal[covered], threshold) == labels[covered]).mean()) if covered.any() else None
+    result["accuracy_at_threshold"] = (
+        float((M.predict(p_cal[covered], threshold) == labels[covered]).mean()) if covered.any() else None
+    )
     if attrs:
         keys = sorted({k for a in attrs for k in a if k != "alteration"})
         if keys:
@@ -125,7 +127,7 @@ def export_run(run_dir: str | Path, data=None, out: str | Path | None = None, na
         "validation": split_metrics(cache.labels[val], val_logits, calibration),
         "test": split_metrics(cache.labels[test], test_logits, calibration, [cache.attrs[i] for i in test]),
     }
-    if cfg.modality == "fingerprint":
+    if cfg.modality == "fingerprint" and (cache.subjects[test] != "").all():
         subjects, fused_labels, fused_logits = M.fuse_by_subject(
             cache.subjects[test].tolist(), cache.labels[test], test_logits
         )
@@ -169,9 +171,11 @@ def export_run(run_dir: str | Path, data=None, out: str | Path | None = None, na
         "software": {"genderclass": __version__, "torch": torch.__version__, "python": platform.python_version()},
     }
     write_json(onnx_path.with_suffix(".json"), metadata)
-    for extra in ("metrics.csv", "split.csv"):
-        if (run_dir / extra).exists() and out_dir != run_dir:
-            shutil.copy(run_dir / extra, out_dir / f"{name}.{extra}")
+    # The test split's file names ship with the model, so anyone can re-measure it on held-out files.
+    test_names = sorted(Path(p).name for p in cache.paths[test].tolist())
+    (out_dir / f"{name}.test_files.txt").write_text("\n".join(test_names) + "\n")
+    if (run_dir / "metrics.csv").exists() and out_dir != run_dir:
+        shutil.copy(run_dir / "metrics.csv", out_dir / f"{name}.metrics.csv")
     log.info(
         "exported %s: test accuracy %.4f, balanced %.4f",
         onnx_path,

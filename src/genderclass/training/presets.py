@@ -92,8 +92,16 @@ def random_blur(x: torch.Tensor, p: float, sigma: tuple[float, float]) -> torch.
     kernel = kernel / kernel.sum()
     channels = x.shape[1]
     blurred = x[mask]
-    blurred = F.conv2d(F.pad(blurred, (radius, radius, 0, 0), mode="replicate"), kernel.view(1, 1, 1, -1).repeat(channels, 1, 1, 1), groups=channels)
-    blurred = F.conv2d(F.pad(blurred, (0, 0, radius, radius), mode="replicate"), kernel.view(1, 1, -1, 1).repeat(channels, 1, 1, 1), groups=channels)
+    blurred = F.conv2d(
+        F.pad(blurred, (radius, radius, 0, 0), mode="replicate"),
+        kernel.view(1, 1, 1, -1).repeat(channels, 1, 1, 1),
+        groups=channels,
+    )
+    blurred = F.conv2d(
+        F.pad(blurred, (0, 0, radius, radius), mode="replicate"),
+        kernel.view(1, 1, -1, 1).repeat(channels, 1, 1, 1),
+        groups=channels,
+    )
     x = x.clone()
     x[mask] = blurred
     return x
@@ -127,7 +135,9 @@ def random_cut_lines(x: torch.Tensor, p: float, value: float = 255.0, max_thickn
     thickness = _uniform(n, 1.0, max_thickness, device)
     ys = torch.arange(height, device=device, dtype=x.dtype).view(1, -1, 1)
     xs = torch.arange(width, device=device, dtype=x.dtype).view(1, 1, -1)
-    distance = (xs - cx.view(n, 1, 1)) * torch.sin(angle).view(n, 1, 1) - (ys - cy.view(n, 1, 1)) * torch.cos(angle).view(n, 1, 1)
+    distance = (xs - cx.view(n, 1, 1)) * torch.sin(angle).view(n, 1, 1) - (ys - cy.view(n, 1, 1)) * torch.cos(
+        angle
+    ).view(n, 1, 1)
     on_line = distance.abs() < thickness.view(n, 1, 1) / 2
     return torch.where((on_line & chosen).unsqueeze(1), torch.full_like(x, value), x)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import csv
+import dataclasses
 import logging
 import sys
 from dataclasses import dataclass
@@ -55,11 +57,33 @@ def _sample_weights(cfg: TrainConfig, data: PreparedData) -> np.ndarray | None:
     return None
 
 
-def train(cfg: TrainConfig, resume: bool = False, command: str = "") -> Path:
-    """Train a model; returns the run directory (checkpoints, config, metrics, exported model)."""
+# Flags that may change when an interrupted run is resumed; anything else would change the data.
+RESUMABLE_FIELDS = ("epochs", "patience", "threads", "workers")
+
+
+def _merge_metrics(previous: list[dict[str, str]], path: Path) -> None:
+    """Put the metrics rows of earlier attempts back in front of the resumed attempt's rows."""
+    if not previous:
+        return
+    current = list(csv.DictReader(path.open())) if path.exists() else []
+    resumed_from = min((int(r["epoch"]) for r in current if r.get("epoch")), default=None)
+    kept = [r for r in previous if resumed_from is None or not r.get("epoch") or int(r["epoch"]) < resumed_from]
+    fields = list(dict.fromkeys([k for r in kept + current for k in r]))
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(kept + current)
+
+
+def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: dict | None = None) -> Path:
+    """Train a model; returns the exported ONNX path (the run folder holds checkpoints, config, metrics).
+
+    With ``resume``, the run's saved config is used; only ``RESUMABLE_FIELDS`` from ``overrides``
+    may change it.
+    """
     import lightning as L
     import torch
-    from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+    from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
     from lightning.pytorch.loggers import CSVLogger
 
     from .export import export_run
@@ -71,7 +95,12 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "") -> Path:
         saved = read_json(config_file)
         cfg = TrainConfig.from_dict(saved["train"])
         command = saved.get("command", command)
-        log.info("resuming run %s with its saved config", out)
+        changed = {k: v for k, v in (overrides or {}).items() if v is not None and getattr(cfg, k) != v}
+        refused = sorted(k for k in changed if k not in RESUMABLE_FIELDS)
+        if refused:
+            raise ValueError(f"cannot change {', '.join(refused)} when resuming; start a new run instead")
+        cfg = dataclasses.replace(cfg, **changed)
+        log.info("resuming run %s with its saved config%s", out, f" (changed: {changed})" if changed else "")
     out.mkdir(parents=True, exist_ok=True)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -106,9 +135,14 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "") -> Path:
 
     checkpoint_dir = out / "checkpoints"
     callbacks = [
-        ModelCheckpoint(dirpath=checkpoint_dir, filename="best", monitor="val_bal_acc", mode="max", save_last=True),
+        ModelCheckpoint(dirpath=checkpoint_dir, filename="best", monitor="val_bal_acc", mode="max"),
+        ModelCheckpoint(
+            dirpath=checkpoint_dir, filename="last", monitor=None, save_top_k=1, enable_version_counter=False
+        ),
         EarlyStopping(monitor="val_bal_acc", mode="max", patience=cfg.patience),
         LearningRateMonitor(logging_interval="epoch"),
+        # tqdm, not rich: rich's refresh thread took ~20% of the training process's CPU here.
+        TQDMProgressBar(refresh_rate=10),
     ]
     trainer = L.Trainer(
         max_epochs=cfg.epochs,
@@ -123,10 +157,12 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "") -> Path:
     )
     last = checkpoint_dir / "last.ckpt"
     ckpt_path = str(last) if resume and last.exists() else None
+    metrics_file = out / "metrics.csv"
+    previous = list(csv.DictReader(metrics_file.open())) if ckpt_path and metrics_file.exists() else []
     # Lightning prints to stdout; keep stdout for results only.
     with contextlib.redirect_stdout(sys.stderr):
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     if trainer.global_rank != 0:
         return out
-    export_run(out, data=data)
-    return out
+    _merge_metrics(previous, metrics_file)
+    return export_run(out, data=data)

@@ -1,0 +1,1 @@
+"""Web app and JSON API: ``genderclass serve`` (FastAPI on uvicorn) over ``GenderClassifier``."""

@@ -220,8 +220,8 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.registry = registry
     install_error_handlers(app)
-    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(SecurityHeadersMiddleware)  # added last = outermost: also on the 413s
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
 
     async def model_for(modality: str) -> GenderClassifier:

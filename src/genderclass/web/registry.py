@@ -12,21 +12,10 @@ import numpy as np
 from ..config import MODALITIES
 from ..inference.bundled import bundled_models
 from ..inference.classifier import GenderClassifier, resolve_model_path
+from .detector import server_detector
 from .settings import WebSettings
 
 log = logging.getLogger("genderclass.web")
-
-
-class _LockedDetector:
-    """Serialises calls into the face detector: the native YuNet binding makes no thread-safety promise."""
-
-    def __init__(self, detector: Any) -> None:
-        self._detector = detector
-        self._lock = threading.Lock()
-
-    def detect(self, rgb: np.ndarray) -> list:
-        with self._lock:
-            return self._detector.detect(rgb)
 
 
 class ModelRegistry:
@@ -68,14 +57,10 @@ class ModelRegistry:
             if model is None:
                 model = GenderClassifier.load(path, threads=self.settings.threads or None)
                 if model.modality != modality:
-                    raise ValueError(
-                        f"{path} is a {model.modality} model, but it was given as the {modality} model"
-                    )
+                    raise ValueError(f"{path} is a {model.modality} model, but it was given as the {modality} model")
                 if modality == "face":
-                    # Installed before first use, so every thread sees the locked wrapper.
-                    from ..faces.detect import default_detector
-
-                    model._detector = _LockedDetector(default_detector())
+                    # Installed before first use, so every thread shares the one locked, leak-free detector.
+                    model._detector = server_detector()
                 self._models[modality] = model
                 log.info("loaded %s model %s", modality, path)
         return model

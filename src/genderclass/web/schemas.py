@@ -8,9 +8,7 @@ from pydantic import BaseModel, Field
 
 
 class FaceResult(BaseModel):
-    box: list[int] = Field(
-        min_length=4, max_length=4, description="x1, y1, x2, y2 in pixels of the EXIF-rotated image"
-    )
+    box: list[int] = Field(min_length=4, max_length=4, description="x1, y1, x2, y2 in pixels of the EXIF-rotated image")
     label: Literal["male", "female", "uncertain"] = Field(
         description="'uncertain' when confidence is below min_confidence"
     )

@@ -94,13 +94,15 @@ class BodySizeLimitMiddleware:
 
         received = 0
         exceeded = False
+        body_complete = False
         response_started = False
 
         async def limited_receive() -> Message:
-            nonlocal received, exceeded
+            nonlocal received, exceeded, body_complete
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
+                body_complete = not message.get("more_body", False)
                 if received > self.max_bytes:
                     exceeded = True
                     raise _BodyTooLarge
@@ -120,8 +122,9 @@ class BodySizeLimitMiddleware:
             if not exceeded:
                 raise
         if exceeded and not response_started:
+            drain = None if body_complete else receive  # past the last chunk, receive() would wait for a disconnect
             await self._reject(
-                send, receive, 413, "request_too_large", _too_large_message(self.max_bytes), received=received
+                send, drain, 413, "request_too_large", _too_large_message(self.max_bytes), received=received
             )
 
 

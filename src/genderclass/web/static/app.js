@@ -245,8 +245,11 @@
     canvas.setAttribute("aria-label", "Preview of " + (file.name || "the image") + " with detected faces outlined");
     const sx = canvas.width / srcW;
     const sy = canvas.height / srcH;
-    const line = Math.max(2, Math.round(Math.max(canvas.width, canvas.height) / 250));
-    const fontSize = Math.max(13, Math.round(Math.max(canvas.width, canvas.height) / 32));
+    // Line and label sizes in on-screen pixels, whatever the canvas is scaled to by CSS.
+    const shown = canvas.getBoundingClientRect().width || canvas.width;
+    const k = canvas.width / Math.max(1, shown);
+    const line = Math.max(1, 2.5 * k);
+    const fontSize = Math.max(8, Math.round(12 * k));
     (result.faces || []).forEach((face, i) => {
       if (modality !== "face") return;
       const [x1, y1, x2, y2] = face.box;

@@ -1,0 +1,61 @@
+"""The server's face detector: same answers as ``yuface.detect``, no memory growth, safe from threads."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+from webcorpus import face_photo, photo
+
+from genderclass.web.detector import LeakFreeYuFace, server_detector
+
+yuface = pytest.importorskip("yuface")
+
+
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+def _images() -> list[np.ndarray]:
+    images = [face_photo(640, 480, seed) for seed in range(3)] + [face_photo(320, 320, 7), photo(320, 240, 1)]
+    cut = face_photo(640, 480, 4)[:, 250:]  # a face cut by the image border: negative coordinates
+    return [np.ascontiguousarray(image[:, :, ::-1]) for image in [*images, cut]]
+
+
+@pytest.mark.parametrize("conf", [0.0, 0.6])
+def test_same_detections_as_yuface(conf):
+    ours = LeakFreeYuFace()
+    found = 0
+    for bgr in _images():
+        expected, got = yuface.detect(bgr, conf=conf), ours(bgr, conf=conf)
+        for a, b in zip(expected, got):
+            np.testing.assert_array_equal(np.asarray(a, np.int64), np.asarray(b, np.int64))
+        found += len(got[0])
+    assert found >= 5  # the cartoon faces are found
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc")
+def test_no_memory_growth():
+    ours = LeakFreeYuFace()
+    bgr = _images()[3]
+    for _ in range(20):
+        ours(bgr)
+    before = _rss_mb()
+    for _ in range(300):
+        ours(bgr)
+    assert _rss_mb() - before < 3.0  # yuface.detect grows ~10 MB over the same 300 calls
+
+
+def test_server_detector_is_thread_safe():
+    detector = server_detector()
+    images = [face_photo(480, 360, seed) for seed in range(4)]
+    expected = [[f.box for f in detector.detect(image)] for image in images]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda i: [f.box for f in detector.detect(images[i % 4])], range(24)))
+    assert all(got[i] == expected[i % 4] for i in range(24))
+    assert all(len(boxes) == 1 for boxes in expected)
