@@ -93,6 +93,7 @@ class TrainConfig:
     # Fingerprints all look alike to a perceptual hash: only identical hashes are merged there.
     near_duplicate_distance: int = 2
     limit: int = 0  # use at most this many samples (0 = all); for smoke tests
+    init_from: str = ""  # start from this checkpoint's weights (fine-tuning), not from scratch
     workers: int = 0
     threads: int = 0  # torch threads (0 = library default)
     cache_dir: str = ".cache/genderclass"

@@ -22,7 +22,7 @@ ImageSource = str | Path | bytes | bytearray | np.ndarray | Image.Image
 # raise with a less helpful message.
 Image.MAX_IMAGE_PIXELS = None
 # Decoded by content, never by name; other formats PIL knows (EPS runs Ghostscript) are refused.
-ALLOWED_FORMATS = ("JPEG", "MPO", "PNG", "BMP", "DIB", "GIF", "WEBP", "TIFF")
+ALLOWED_FORMATS = ("JPEG", "PNG", "BMP", "DIB", "GIF", "WEBP", "TIFF")
 
 
 class ImageError(ValueError):
@@ -100,7 +100,9 @@ def load_image(source: ImageSource, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            image.load()  # an opened animated image is at its first frame
+            if getattr(image, "n_frames", 1) > 1:
+                image.seek(0)  # animated: the first frame
+            image.load()
             image = ImageOps.exif_transpose(image) or image
             return np.ascontiguousarray(_to_rgb_array(image))
     except ImageError:

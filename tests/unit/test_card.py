@@ -368,6 +368,7 @@ def test_cli_usage_errors(capsys, caplog, tmp_path, model_files):
 
 def test_bundled_model_default(monkeypatch, tmp_path, fingerprint_meta):
     (tmp_path / "fingerprint.json").write_text(json.dumps(fingerprint_meta))
+    (tmp_path / "fingerprint.onnx").write_bytes(b"")  # only its presence matters: the card reads the JSON
     monkeypatch.setattr(bundled, "models_dir", lambda: tmp_path)
     md_path, html_path = write_card(None, None, modality="fingerprint")
     assert md_path == tmp_path / "fingerprint_card.md"

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from webcorpus import face_photo, photo
 
-from genderclass.web.detector import LeakFreeYuFace, server_detector
+from genderclass.faces.detect import LeakFreeYuFace
+from genderclass.web.detector import server_detector
 
 yuface = pytest.importorskip("yuface")
 

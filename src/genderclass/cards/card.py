@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..config import AGE_BANDS, ECE_BINS, LABELS, MODALITIES
+from ..config import AGE_BANDS, ECE_BINS, LABELS
 
 NOT_MEASURED = "not measured"
 NOT_APPLICABLE = "n/a"
@@ -837,29 +837,13 @@ def to_html(blocks: Sequence[Block]) -> str:
 
 
 def metadata_path_for(model: str | Path | None, modality: str = "face") -> Path:
-    """The metadata JSON of a model: ``None`` = bundled for ``modality``; else an ``.onnx`` file, its ``.json``,
-    or a folder holding one model (a run folder's ``export/`` is searched first). Only the JSON is needed."""
-    if model is None:
-        from ..inference.bundled import models_dir
+    """The metadata JSON of a model, found the way ``GenderClassifier.load`` finds the model
+    (``None`` = bundled for ``modality``). Only the JSON is read: no ONNX session is needed."""
+    from ..inference.bundled import bundled_model_path
+    from ..inference.classifier import resolve_model_path
 
-        if modality not in MODALITIES:
-            raise ValueError(f"unknown modality {modality!r}; expected one of {MODALITIES}")
-        path = models_dir() / f"{modality}.json"
-        if not path.is_file():
-            raise FileNotFoundError(f"no bundled {modality} model metadata in this installation ({path})")
-        return path
-    path = Path(model)
-    if path.is_dir():
-        for folder in (path / "export", path):
-            if not folder.is_dir():
-                continue
-            found = sorted(p.with_suffix(".json") for p in folder.glob("*.onnx") if p.with_suffix(".json").is_file())
-            if len(found) == 1:
-                return found[0]
-            if len(found) > 1:
-                raise ValueError(f"{folder} holds several models; name the .onnx or .json file")
-        raise FileNotFoundError(f"no model (.onnx with its .json metadata) in {path}")
-    path = path.with_suffix(".json")
+    onnx_path = bundled_model_path(modality) if model is None else resolve_model_path(model)
+    path = onnx_path.with_suffix(".json")
     if not path.is_file():
         raise FileNotFoundError(f"model metadata not found: {path}")
     return path

@@ -108,6 +108,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if writer:
         writer.writeheader()
     annotate_dir = Path(args.annotate) if args.annotate else None
+    annotated_names: set[str] = set()
     failed = 0
     ok_paths: list[Path] = []
     progress = tqdm(total=len(paths), desc="predict", unit="img", disable=None if len(paths) > 1 else True)
@@ -125,7 +126,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 if annotate_dir:
                     from ..inference.annotate import write_annotated
 
-                    write_annotated(path, result, annotate_dir)
+                    write_annotated(path, result, annotate_dir, annotated_names)
             if writer:
                 _write_csv_rows(writer, result)
             else:

@@ -76,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
         ("--margin", float, "face crop margin (fraction of the box)"),
         ("--label-smoothing", float, "label smoothing"),
         ("--dropout", float, "dropout before the classifier"),
+        ("--warmup-epochs", int, "linear learning-rate warmup"),
+        ("--init-from", str, "fine-tune: start from this checkpoint's weights"),
     ):
         p.add_argument(flag, type=kind, default=None, help=f"{help_text} (default from config)")
     p.add_argument("--balance", choices=("none", "class", "group"), default=None, help="balanced sampling")

@@ -32,12 +32,19 @@ def draw_faces(rgb: np.ndarray, faces: list[dict[str, Any]]) -> np.ndarray:
     return canvas
 
 
-def write_annotated(path: str | Path, result: dict[str, Any], out_dir: str | Path) -> Path:
-    """Write ``out_dir/<input path, '/' -> '__'>.annotated.png`` (unique per input file)."""
+def write_annotated(path: str | Path, result: dict[str, Any], out_dir: str | Path, taken: set[str] | None = None) -> Path:
+    """Write ``out_dir/<stem>.annotated.png``; a stem already written in this run (``taken``) gets
+    ``-2``, ``-3``, ... so same-named inputs from different folders or formats never overwrite."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    flat = "__".join(part for part in Path(path).parts if part not in ("/", "..", "."))
-    target = out_dir / f"{flat}.annotated.png"
+    stem = Path(path).stem
+    name, counter = f"{stem}.annotated.png", 1
+    while taken is not None and name in taken:
+        counter += 1
+        name = f"{stem}-{counter}.annotated.png"
+    if taken is not None:
+        taken.add(name)
+    target = out_dir / name
     canvas = draw_faces(load_image(path), result["faces"])
     cv2.imwrite(str(target), cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR))
     return target

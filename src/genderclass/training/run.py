@@ -94,7 +94,7 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
     if resume and config_file.exists():
         saved = read_json(config_file)
         cfg = TrainConfig.from_dict(saved["train"])
-        command = saved.get("command", command)
+        command = f"{saved.get('command', '')} ; resumed with: {command}"
         changed = {k: v for k, v in (overrides or {}).items() if v is not None and getattr(cfg, k) != v}
         refused = sorted(k for k in changed if k not in RESUMABLE_FIELDS)
         if refused:
@@ -132,6 +132,10 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
     datamodule = CacheDataModule(cfg, data.cache.images, labels, splits, weights)
     steps = max(1, len(train_idx) // cfg.batch_size)
     module = GenderModule(cfg.to_dict(), pos_weight=1.0, steps_per_epoch=steps)
+    if cfg.init_from and not resume:
+        state = torch.load(cfg.init_from, map_location="cpu", weights_only=False)["state_dict"]
+        module.load_state_dict(state)
+        log.info("initialised weights from %s", cfg.init_from)
 
     checkpoint_dir = out / "checkpoints"
     callbacks = [
