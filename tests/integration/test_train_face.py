@@ -198,7 +198,7 @@ def test_export_command(face_run, tmp_path, run_cli):
     code, stdout = run_cli(["export", face_run, "--out", out, "--name", "custom"])
     assert code == 0
     assert json.loads(stdout) == {"model": str(out / "custom.onnx"), "metadata": str(out / "custom.json")}
-    for name in ("custom.onnx", "custom.json", "custom.metrics.csv", "custom.split.csv"):
+    for name in ("custom.onnx", "custom.json", "custom.metrics.csv", "custom.test_files.txt"):
         assert (out / name).is_file(), name
     again = json.loads((out / "custom.json").read_text())
     first = json.loads((face_run / "export" / "face.json").read_text())
