@@ -18,7 +18,9 @@ from pathlib import Path
 from genderclass.evaluation.metrics import wilson_interval
 
 
-def group_accuracy(metrics: dict, attribute: str, min_age: int, max_age: int, threshold: float) -> dict[str, tuple[int, int]]:
+def group_accuracy(
+    metrics: dict, attribute: str, min_age: int, max_age: int, threshold: float
+) -> dict[str, tuple[int, int]]:
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for item in metrics["predictions"]:
         age = int(item.get("age", -1))
@@ -55,7 +57,9 @@ def main() -> None:
         acc = {g: c / n for g, (c, n) in runs[name].items() if n >= 30}
         worst = min(acc, key=acc.get)
         overall = sum(c for c, _ in runs[name].values()) / max(1, sum(n for _, n in runs[name].values()))
-        print(f"{name}: overall {overall:.1%}, worst {worst} {acc[worst]:.1%}, gap {max(acc.values()) - acc[worst]:.1%}")
+        print(
+            f"{name}: overall {overall:.1%}, worst {worst} {acc[worst]:.1%}, gap {max(acc.values()) - acc[worst]:.1%}"
+        )
 
 
 if __name__ == "__main__":

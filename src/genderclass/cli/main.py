@@ -185,10 +185,12 @@ def _extra_commands() -> list[Callable]:
 def setup_logging(verbose: int, quiet: bool) -> None:
     level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose + 1, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    if quiet:
-        import os
+    if quiet:  # no progress bars either (tqdm reads its environment only at import time)
+        from functools import partialmethod
 
-        os.environ["TQDM_DISABLE"] = "1"
+        from tqdm import tqdm
+
+        tqdm.__init__ = partialmethod(tqdm.__init__, disable=True)
 
 
 def main(argv: list[str] | None = None) -> int:

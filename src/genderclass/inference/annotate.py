@@ -32,7 +32,9 @@ def draw_faces(rgb: np.ndarray, faces: list[dict[str, Any]]) -> np.ndarray:
     return canvas
 
 
-def write_annotated(path: str | Path, result: dict[str, Any], out_dir: str | Path, taken: set[str] | None = None) -> Path:
+def write_annotated(
+    path: str | Path, result: dict[str, Any], out_dir: str | Path, taken: set[str] | None = None
+) -> Path:
     """Write ``out_dir/<stem>.annotated.png``; a stem already written in this run (``taken``) gets
     ``-2``, ``-3``, ... so same-named inputs from different folders or formats never overwrite."""
     out_dir = Path(out_dir)

@@ -72,6 +72,19 @@ def export_onnx(model: nn.Module, cfg: TrainConfig, path: Path) -> None:
     )
 
 
+def simulated_alterations(images: np.ndarray, seed: int = 0) -> dict[str, np.ndarray]:
+    """Test prints damaged like SOCOFing's altered sets: obliteration patches, z-cut lines, both."""
+    from .presets import random_cut_lines, random_erasing
+
+    torch.manual_seed(seed)
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float()
+    obliterated = random_erasing(x, p=1.0, area=(0.08, 0.2), value=255.0)
+    cut = random_cut_lines(x, p=1.0, max_thickness=5.0)
+    both = random_cut_lines(obliterated, p=1.0, max_thickness=5.0)
+    to_nhwc = lambda t: t.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()  # noqa: E731
+    return {"obliteration": to_nhwc(obliterated), "zcut": to_nhwc(cut), "both": to_nhwc(both)}
+
+
 def calibrate(val_labels: np.ndarray, val_logits: np.ndarray, modality: str) -> dict:
     """Temperature, decision threshold and abstention level, all chosen on validation."""
     temperature = M.fit_temperature(val_logits, val_labels)
@@ -133,6 +146,11 @@ def export_run(run_dir: str | Path, data=None, out: str | Path | None = None, na
         )
         metrics["test_per_subject"] = split_metrics(fused_labels, fused_logits, calibration)
         metrics["test_per_subject"]["n_subjects"] = len(subjects)
+    if cfg.modality == "fingerprint":
+        for kind, altered in simulated_alterations(cache.images[test]).items():
+            metrics[f"test_altered_{kind}"] = split_metrics(
+                cache.labels[test], predict_logits(model, altered), calibration
+            )
     np.savez(
         run_dir / "test_predictions.npz",
         index=test,
