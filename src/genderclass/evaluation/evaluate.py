@@ -75,25 +75,15 @@ def evaluate_samples(
     p_cal = clf.probability(logits)
     p_raw = M.sigmoid(logits)
     threshold = clf.threshold
-
-    metrics: dict[str, Any] = {"model": clf.info(), "crop_mode": crop_mode}
-    metrics.update(M.binary_metrics(labels, p_cal, threshold))
-    metrics["n_unreadable"] = len(errors)
-    metrics["n_no_face"] = len(no_face)
-    metrics["ece"] = M.expected_calibration_error(labels, p_cal)
-    metrics["ece_uncalibrated"] = M.expected_calibration_error(labels, p_raw)
-    metrics["brier_uncalibrated"] = M.brier_score(labels, p_raw)
-    metrics["coverage_curve"] = M.coverage_curve(labels, p_cal, threshold)
-    covered = M.confidence(p_cal, threshold) >= clf.min_confidence
-    metrics["min_confidence"] = clf.min_confidence
-    metrics["coverage_at_threshold"] = float(covered.mean())
-    metrics["accuracy_at_threshold"] = (
-        float(((p_cal[covered] >= threshold).astype(int) == labels[covered]).mean()) if covered.any() else None
-    )
     attributes = sorted({key for s in kept for key in s.attrs})
     group_values = {key: [s.attrs.get(key) for s in kept] for key in attributes}
-    if group_values:
-        metrics["groups"] = M.group_metrics(labels, p_cal, group_values, threshold)
+
+    metrics: dict[str, Any] = {"model": clf.info(), "crop_mode": crop_mode}
+    metrics.update(
+        M.calibrated_metrics(labels, logits, clf.temperature, threshold, clf.min_confidence, group_values or None)
+    )
+    metrics["n_unreadable"] = len(errors)
+    metrics["n_no_face"] = len(no_face)
     subjects = [s.subject for s in kept]
     if all(subjects):
         ids, fused_labels, fused_logits = M.fuse_by_subject(subjects, labels, logits)

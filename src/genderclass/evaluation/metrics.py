@@ -646,3 +646,36 @@ def fuse_by_subject(
     else:
         fused = logit(np.bincount(inv, weights=sigmoid(z), minlength=len(ids)) / counts)
     return ids, fused_labels, fused
+
+
+# --------------------------------------------------------------------------- calibrated summary
+
+
+def calibrated_metrics(
+    labels: Any,
+    logits: Any,
+    temperature: float,
+    threshold: float,
+    min_confidence: float,
+    groups: dict[str, list[str | None]] | None = None,
+) -> dict[str, Any]:
+    """Everything measured on one labelled set from raw logits: binary metrics on calibrated
+    probabilities, ECE and Brier before/after temperature scaling, the accuracy-coverage curve and
+    the abstention point, and per-group metrics when ``groups`` is given."""
+    y = _as_labels(labels)
+    z = np.asarray(logits, dtype=np.float64).reshape(-1)
+    p_raw, p_cal = sigmoid(z), sigmoid(z / temperature)
+    result = binary_metrics(y, p_cal, threshold)
+    result["ece"] = expected_calibration_error(y, p_cal)
+    result["ece_uncalibrated"] = expected_calibration_error(y, p_raw)
+    result["brier_uncalibrated"] = brier_score(y, p_raw)
+    result["coverage_curve"] = coverage_curve(y, p_cal, threshold)
+    covered = confidence(p_cal, threshold) >= min_confidence
+    result["min_confidence"] = float(min_confidence)
+    result["coverage_at_threshold"] = float(covered.mean()) if y.size else 0.0
+    result["accuracy_at_threshold"] = (
+        float((predict(p_cal[covered], threshold) == y[covered]).mean()) if covered.any() else None
+    )
+    if groups:
+        result["groups"] = group_metrics(y, p_cal, groups, threshold)
+    return result

@@ -96,24 +96,11 @@ def calibrate(val_labels: np.ndarray, val_logits: np.ndarray, modality: str) -> 
 
 def split_metrics(labels: np.ndarray, logits: np.ndarray, calibration: dict, attrs: list[dict] | None = None) -> dict:
     """Metrics of one split with calibrated probabilities; per-group metrics when attributes are known."""
-    p_raw = M.sigmoid(logits)
-    p_cal = M.sigmoid(logits / calibration["temperature"])
-    threshold = calibration["threshold"]
-    result = M.binary_metrics(labels, p_cal, threshold)
-    result["ece"] = M.expected_calibration_error(labels, p_cal)
-    result["ece_uncalibrated"] = M.expected_calibration_error(labels, p_raw)
-    result["brier_uncalibrated"] = M.brier_score(labels, p_raw)
-    result["coverage_curve"] = M.coverage_curve(labels, p_cal, threshold)
-    covered = M.confidence(p_cal, threshold) >= calibration["min_confidence"]
-    result["coverage_at_threshold"] = float(covered.mean())
-    result["accuracy_at_threshold"] = (
-        float((M.predict(p_cal[covered], threshold) == labels[covered]).mean()) if covered.any() else None
+    keys = sorted({k for a in attrs or [] for k in a if k != "alteration"})
+    groups = {k: [a.get(k) for a in attrs] for k in keys} if attrs else None
+    return M.calibrated_metrics(
+        labels, logits, calibration["temperature"], calibration["threshold"], calibration["min_confidence"], groups
     )
-    if attrs:
-        keys = sorted({k for a in attrs for k in a if k != "alteration"})
-        if keys:
-            result["groups"] = M.group_metrics(labels, p_cal, {k: [a.get(k) for a in attrs] for k in keys}, threshold)
-    return result
 
 
 def export_run(run_dir: str | Path, data=None, out: str | Path | None = None, name: str | None = None) -> Path:
