@@ -11,6 +11,7 @@ import io
 import warnings
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -23,6 +24,8 @@ ImageSource = str | Path | bytes | bytearray | np.ndarray | Image.Image
 Image.MAX_IMAGE_PIXELS = None
 # Decoded by content, never by name; other formats PIL knows (EPS runs Ghostscript) are refused.
 ALLOWED_FORMATS = ("JPEG", "PNG", "BMP", "DIB", "GIF", "WEBP", "TIFF")
+_JPEG_EOI = b"\xff\xd9"
+_EXIF_ORIENTATION = 0x0112
 
 
 class ImageError(ValueError):
@@ -97,6 +100,9 @@ def load_image(source: ImageSource, max_pixels: int = MAX_PIXELS) -> np.ndarray:
         raise ImageTooLargeError(
             f"image is {width}x{height} = {width * height / 1e6:.1f} MP, over the {max_pixels / 1e6:.0f} MP limit"
         )
+    fast = _decode_complete_jpeg(source, image)
+    if fast is not None:
+        return fast
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -109,6 +115,32 @@ def load_image(source: ImageSource, max_pixels: int = MAX_PIXELS) -> np.ndarray:
         raise
     except Exception as exc:  # hostile files raise all sorts (IndexError, struct.error, ...)
         raise CorruptImageError(f"image is truncated or corrupt: {exc}") from None
+
+
+def _decode_complete_jpeg(source: ImageSource, image: Image.Image) -> np.ndarray | None:
+    """Decode an intact RGB/gray JPEG with OpenCV (about 3x faster than Pillow here, EXIF
+    orientation applied), or return None to take the Pillow path: other formats and modes, PIL
+    images, and any file that does not end with the JPEG end marker (truncated files must fail
+    there, not be decoded half grey)."""
+    if (
+        image.format != "JPEG"
+        or image.mode not in ("RGB", "L")
+        or not isinstance(source, (bytes, bytearray, str, Path))
+    ):
+        return None
+    data = source if isinstance(source, (bytes, bytearray)) else Path(source).read_bytes()
+    if not data.rstrip(b"\x00").endswith(_JPEG_EOI):
+        return None
+    try:
+        rgb = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR_RGB)
+        orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
+    except Exception:  # noqa: BLE001 - any failure: let Pillow decide and report
+        return None
+    width, height = image.size
+    expected = (width, height) if orientation in (5, 6, 7, 8) else (height, width)
+    if rgb is None or rgb.shape[:2] != expected:
+        return None
+    return np.ascontiguousarray(rgb)
 
 
 def _array_to_rgb(array: np.ndarray) -> np.ndarray:

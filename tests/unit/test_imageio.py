@@ -245,3 +245,16 @@ def test_numpy_bad_shape():
         load_image(np.zeros((3, 4, 2), np.uint8))
     with pytest.raises(ImageError):
         load_image(np.zeros((2, 3, 4, 3), np.uint8))
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L"])
+def test_jpeg_fast_path_matches_pillow(mode, tmp_path):
+    image = Image.fromarray(_noise()).convert(mode)
+    data = _encode(image, "JPEG", quality=90)
+    expected = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(data)
+    for source in (data, path):
+        out = load_image(source)
+        assert out.shape == expected.shape and out.dtype == np.uint8
+        assert np.abs(out.astype(int) - expected).max() <= 2
