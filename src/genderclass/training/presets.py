@@ -166,14 +166,16 @@ class FaceAugment(nn.Module):
 
 
 class FingerprintAugment(nn.Module):
-    """Rotation, zoom/shift, contrast/gamma, blur/noise, and damage like the dataset's
-    alterations: white occlusion patches (obliteration), cut lines (z-cut), dark smudges."""
+    """Mirror, rotation, shift, contrast/gamma, light blur/noise, and damage like the dataset's
+    alterations: white occlusion patches (obliteration), cut lines (z-cut), dark smudges.
+    Zoom and blur stay small: ridge spacing (density) is the main gender cue in a print, and
+    rescaling or smoothing it would teach the network to ignore it."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = random_affine(x, degrees=25, translate=0.1, scale=(0.85, 1.15), flip=False, fill=255.0)
+        x = random_affine(x, degrees=20, translate=0.08, scale=(0.96, 1.04), flip=True, fill=255.0)
         x = color_jitter(x, brightness=0.2, contrast=0.3, saturation=0.0)
         x = random_gamma(x, p=0.5)
-        x = random_blur(x, p=0.25, sigma=(0.3, 1.2))
+        x = random_blur(x, p=0.1, sigma=(0.3, 0.7))
         x = random_noise(x, p=0.3)
         x = random_cut_lines(x, p=0.3)
         x = random_erasing(x, p=0.3, area=(0.02, 0.15), value=255.0)
