@@ -76,6 +76,27 @@ class LeakFreeYuFace:
         return rows[:, 0], rows[:, 1:5], rows[:, 5:15]
 
 
+def limit_detector_threads(threads: int = 1) -> bool:
+    """Set the OpenMP thread count of the detector's own OpenMP runtime, for the calling thread.
+
+    ``OMP_NUM_THREADS`` only counts if it is set before that runtime loads; a process that forked
+    after loading it (the preprocessing pool) must call this instead. Returns False if the runtime
+    is not found (another backend or build), which is harmless.
+    """
+    import glob
+
+    import yuface
+
+    found = False
+    for path in glob.glob(os.path.join(os.path.dirname(yuface.__file__), os.pardir, "yuface.libs", "libgomp*.so*")):
+        try:
+            ctypes.CDLL(path).omp_set_num_threads(int(threads))
+            found = True
+        except (OSError, AttributeError):
+            continue
+    return found
+
+
 class YuNetDetector:
     """YuNet via ``yuface``. Large photos are downscaled to ``max_side`` first (speed); if nothing
     is found there, the image is tried once more at up to 960 px so small faces are not lost."""
