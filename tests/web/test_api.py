@@ -378,7 +378,16 @@ def test_page_and_static_assets_are_local(client):
 
 
 def test_docs_and_openapi(client):
-    assert client.get("/docs").status_code == 200
+    import re
+
+    for page in ("/docs", "/redoc"):
+        html = client.get(page)
+        assert html.status_code == 200
+        scripts = re.findall(r'(?:src|href)="([^"]+\.(?:js|css))"', html.text)
+        assert scripts, page
+        for asset in scripts:  # served by the app itself: the docs work offline
+            assert asset.startswith("/"), asset
+            assert client.get(asset).status_code == 200, asset
     spec = client.get("/openapi.json").json()
     assert {"/api/v1/predict", "/api/v1/models", "/healthz"} <= set(spec["paths"])
     body = spec["paths"]["/api/v1/predict"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]

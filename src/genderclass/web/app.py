@@ -23,6 +23,7 @@ import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
@@ -87,7 +88,7 @@ def static_dir() -> Path:
 
 class SecurityHeadersMiddleware:
     """nosniff and no-referrer everywhere; a strict CSP on the page and its assets (not on /docs,
-    whose Swagger UI FastAPI loads from a CDN)."""
+    whose Swagger UI page has an inline start-up script)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -207,7 +208,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         log.info("serving %s", ", ".join(registry.available))
         yield
 
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs and /redoc with their scripts served locally, never from a CDN
         title="genderclass",
         version=__version__,
         description=(
