@@ -51,6 +51,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--model", help="started server: face model (default: bundled)")
     p.add_argument("--workers", type=int, default=1, help="started server: uvicorn worker processes")
     p.add_argument("--threads", type=int, default=0, help="started server: ONNX Runtime threads per worker")
+    p.add_argument("--detect-max-side", type=int, help="started server: its --detect-max-side (default: its own)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--strict", action="store_true", help="exit 1 if a target is missed")
     args = p.parse_args(argv)
@@ -164,6 +165,8 @@ def start_server(args: argparse.Namespace, log) -> tuple[subprocess.Popen, str]:
         cmd += ["--threads", str(args.threads)]
     if args.model:
         cmd += ["--model", args.model]
+    if args.detect_max_side:
+        cmd += ["--detect-max-side", str(args.detect_max_side)]
     process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120

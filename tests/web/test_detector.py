@@ -53,10 +53,26 @@ def test_no_memory_growth():
 
 
 def test_server_detector_is_thread_safe():
-    detector = server_detector()
+    detector = server_detector(320)
     images = [face_photo(480, 360, seed) for seed in range(4)]
     expected = [[f.box for f in detector.detect(image)] for image in images]
     with ThreadPoolExecutor(4) as pool:
         got = list(pool.map(lambda i: [f.box for f in detector.detect(images[i % 4])], range(24)))
     assert all(got[i] == expected[i % 4] for i in range(24))
     assert all(len(boxes) == 1 for boxes in expected)
+
+
+def test_detect_max_side_trades_small_faces_for_speed():
+    """A small face beside a large one: found at the default side, not at a small one; a small face
+    alone is still found at a small side, by the full-size retry."""
+    from genderclass.faces.detect import default_detector
+
+    big = face_photo(640, 480, 1)
+    scene = big.copy()
+    small = face_photo(640, 480, 2)[::5, ::5]  # a 128x96 photo, its face ~40 px wide
+    scene[10 : 10 + small.shape[0], 10 : 10 + small.shape[1]] = small
+    assert len(default_detector(640).detect(scene)) == 2
+    assert len(default_detector(96).detect(scene)) == 1
+    alone = np.full_like(big, 128)
+    alone[200 : 200 + small.shape[0], 300 : 300 + small.shape[1]] = small
+    assert len(default_detector(96).detect(alone)) == 1

@@ -120,8 +120,12 @@ def test_serve_with_a_missing_model_is_a_usage_error(tmp_path, capsys):
 
 
 def test_settings_round_trip_through_the_environment():
-    settings = WebSettings(face_model="m/face.onnx", max_upload_bytes=123, max_pixels=456, threads=1, preload=False)
+    settings = WebSettings(
+        face_model="m/face.onnx", max_upload_bytes=123, max_pixels=456, threads=1, preload=False, detect_max_side=200
+    )
     assert WebSettings.from_env(settings.to_env()) == settings
     assert WebSettings.from_env({}) == WebSettings()
     with pytest.raises(ValueError):
         WebSettings(max_upload_bytes=0)
+    with pytest.raises(ValueError):
+        WebSettings(detect_max_side=2000)

@@ -163,5 +163,7 @@ def _suppress_overlaps(faces: list[Face], threshold: float = 0.4) -> list[Face]:
     return kept
 
 
-def default_detector() -> FaceDetector:
-    return YuNetDetector()
+def default_detector(max_side: int = DETECT_MAX_SIDE) -> FaceDetector:
+    """YuNet, looking at photos downscaled to ``max_side`` (smaller is faster, and misses smaller
+    faces unless none is found at all, which triggers the 960 px retry)."""
+    return YuNetDetector(max_side=max_side)

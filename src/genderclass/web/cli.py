@@ -6,6 +6,8 @@ import argparse
 import logging
 import os
 
+from ..config import DETECT_MAX_SIDE
+
 log = logging.getLogger("genderclass")
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -34,6 +36,13 @@ def register(sub: argparse._SubParsersAction, add) -> None:
         default=1,
         help="ONNX Runtime threads per worker process; to use more cores, add --workers instead",
     )
+    p.add_argument(
+        "--detect-max-side",
+        type=int,
+        default=DETECT_MAX_SIDE,
+        help="photos are downscaled to this long side for face detection: smaller is faster but finds only "
+        "larger faces (when none is found, the photo is searched again at up to 960 px)",
+    )
     p.add_argument("--access-log", action="store_true", help="log every request")
     p.set_defaults(func=cmd_serve)
 
@@ -54,6 +63,7 @@ def settings_from_args(args: argparse.Namespace):
         max_pixels=int(args.max_megapixels * 1_000_000),
         max_files=args.max_files,
         threads=args.threads,
+        detect_max_side=args.detect_max_side,
     )
 
 

@@ -11,9 +11,6 @@ import numpy as np
 
 log = logging.getLogger("genderclass.web")
 
-_RESULT_BYTES = 0x9000  # libfacedetection's documented result buffer size (int count + 16 shorts per face)
-_SYMBOL = "_Z14facedetect_cnnPhS_iii"  # int* facedetect_cnn(unsigned char*, unsigned char*, int, int, int)
-
 
 class LockedDetector:
     """Serialises calls into a detector whose native code makes no thread-safety promise."""
@@ -27,8 +24,8 @@ class LockedDetector:
             return self.detector.detect(rgb)
 
 
-def server_detector() -> LockedDetector:
+def server_detector(max_side: int) -> LockedDetector:
     """The default (leak-free) face detector behind a lock, shared by the server's threads."""
     from ..faces.detect import default_detector
 
-    return LockedDetector(default_detector())
+    return LockedDetector(default_detector(max_side))

@@ -60,7 +60,7 @@ class ModelRegistry:
                     raise ValueError(f"{path} is a {model.modality} model, but it was given as the {modality} model")
                 if modality == "face":
                     # Installed before first use, so every thread shares the one locked, leak-free detector.
-                    model._detector = server_detector()
+                    model._detector = server_detector(self.settings.detect_max_side)
                 self._models[modality] = model
                 log.info("loaded %s model %s", modality, path)
         return model

@@ -8,7 +8,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ..config import MAX_PIXELS, MAX_UPLOAD_BYTES
+from ..config import DETECT_MAX_SIDE, MAX_PIXELS, MAX_UPLOAD_BYTES
 
 ENV_PREFIX = "GENDERCLASS_WEB_"
 
@@ -25,11 +25,14 @@ class WebSettings:
     threads: int = 0  # ONNX Runtime intra-op threads per worker (0 = min(2, cores))
     inference_concurrency: int = 1  # images classified at the same time per worker process
     preload: bool = True  # load and warm up the models at startup (else on first use)
+    detect_max_side: int = DETECT_MAX_SIDE  # photos are downscaled to this long side for face detection
 
     def __post_init__(self) -> None:
         for name in ("max_upload_bytes", "max_pixels", "max_files", "inference_concurrency"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not 64 <= self.detect_max_side <= 960:
+            raise ValueError(f"detect_max_side must be from 64 to 960, got {self.detect_max_side}")
         if self.threads < 0:
             raise ValueError(f"threads must be >= 0, got {self.threads}")
 
