@@ -1,10 +1,16 @@
-"""The face detector as a server's threads share it: one instance, calls serialised by a lock
-(the native library makes no thread-safety promise and reuses one result buffer)."""
+"""The face detector as a server's threads share it: one detector per thread.
+
+libfacedetection (C++) keeps its network weights in process-wide arrays that it fills on the
+first call and only reads afterwards; every call works in its own buffers, and our ctypes wrapper
+gives each detector instance its own result buffer. So after one warm-up call, made here before
+any request thread exists, a detector per thread runs in parallel without a lock.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -12,20 +18,26 @@ import numpy as np
 log = logging.getLogger("genderclass.web")
 
 
-class LockedDetector:
-    """Serialises calls into a detector whose native code makes no thread-safety promise."""
+class ThreadLocalDetector:
+    """Gives each calling thread its own detector made by ``factory``."""
 
-    def __init__(self, detector: Any) -> None:
-        self.detector = detector
-        self._lock = threading.Lock()
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        self._factory = factory
+        self._local = threading.local()
+        self._local.detector = factory()
+        self._local.detector.detect(np.zeros((64, 64, 3), np.uint8))  # fills the library's weights once
 
     def detect(self, rgb: np.ndarray) -> list:
-        with self._lock:
-            return self.detector.detect(rgb)
+        detector = getattr(self._local, "detector", None)
+        if detector is None:
+            detector = self._local.detector = self._factory()
+        return detector.detect(rgb)
 
 
-def server_detector(max_side: int) -> LockedDetector:
-    """The default (leak-free) face detector behind a lock, shared by the server's threads."""
+def server_detector(max_side: int) -> ThreadLocalDetector:
+    """The default (leak-free) face detector, one instance per server thread."""
+    from functools import partial
+
     from ..faces.detect import default_detector
 
-    return LockedDetector(default_detector(max_side))
+    return ThreadLocalDetector(partial(default_detector, max_side))
