@@ -79,10 +79,9 @@ def _init_worker(cfg: PreprocessConfig) -> None:
     cv2.setNumThreads(1)
     _cfg = cfg
     if cfg.modality == "face" and cfg.detect:
-        from ..faces.detect import default_detector, limit_detector_threads
+        from ..faces.detect import default_detector
 
         _detector = default_detector()
-        limit_detector_threads(1)  # a forked worker may have inherited a loaded, 2-thread runtime
 
 
 def _process(path: str) -> tuple[str, np.ndarray | None, str, int, bool, str | None]:

@@ -53,7 +53,8 @@ class LeakFreeYuFace:
 
     ``yuface.detect`` (2023.5.1) leaks its ~36 kB result buffer on every call (~35 MB per 1,000
     detections, measured). The library it wraps, libfacedetection (in the same wheel), takes a
-    caller-owned buffer, so it is called through ctypes with one reused buffer. Not thread-safe.
+    caller-owned buffer, so it is called through ctypes with one reused buffer per instance (so one
+    instance per thread).
     """
 
     def __init__(self) -> None:
@@ -74,27 +75,6 @@ class LeakFreeYuFace:
         rows = self._buffer[4 : 4 + 32 * count].view(np.int16).reshape(count, 16).copy()
         rows = rows[rows[:, 0] > conf * 100]
         return rows[:, 0], rows[:, 1:5], rows[:, 5:15]
-
-
-def limit_detector_threads(threads: int = 1) -> bool:
-    """Set the OpenMP thread count of the detector's own OpenMP runtime, for the calling thread.
-
-    ``OMP_NUM_THREADS`` only counts if it is set before that runtime loads; a process that forked
-    after loading it (the preprocessing pool) must call this instead. Returns False if the runtime
-    is not found (another backend or build), which is harmless.
-    """
-    import glob
-
-    import yuface
-
-    found = False
-    for path in glob.glob(os.path.join(os.path.dirname(yuface.__file__), os.pardir, "yuface.libs", "libgomp*.so*")):
-        try:
-            ctypes.CDLL(path).omp_set_num_threads(int(threads))
-            found = True
-        except (OSError, AttributeError):
-            continue
-    return found
 
 
 class YuNetDetector:

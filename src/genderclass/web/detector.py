@@ -8,14 +8,11 @@ any request thread exists, a detector per thread runs in parallel without a lock
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-
-log = logging.getLogger("genderclass.web")
 
 
 class ThreadLocalDetector:
