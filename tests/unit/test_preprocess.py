@@ -56,6 +56,37 @@ def test_whole_image_crop_pads_to_square_and_keeps_aspect(width, height):
     assert crop[0, 0].min() > 200 and crop[-1, -1].min() > 200
 
 
+def _crop_via_whole_image_shrink(rgb: np.ndarray, face: Face, size: int, margin: float) -> np.ndarray:
+    """Reference for large faces: shrink the WHOLE image by the crop's whole factor, then warp."""
+    x1, y1, x2, y2 = face.box
+    cx, cy, side = (x1 + x2) / 2, (y1 + y2) / 2, max(x2 - x1, y2 - y1) * (1 + 2 * margin)
+    scale = size / side
+    matrix = cv2.getRotationMatrix2D((cx, cy), eye_angle(face.landmarks), scale)
+    matrix[:, 2] += (size / 2 - cx, size / 2 - cy)
+    k = int(np.ceil(0.5 / scale))
+    h, w = rgb.shape[:2]
+    small = cv2.resize(rgb[: h // k * k, : w // k * k], (w // k, h // k), interpolation=cv2.INTER_AREA)
+    matrix[:, 2] += matrix[:, :2] @ np.array([0.5 * k - 0.5, 0.5 * k - 0.5])
+    matrix[:, :2] *= k
+    return cv2.warpAffine(small, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+@pytest.mark.parametrize(
+    "box",
+    [(130, 30, 510, 450), (400, 300, 700, 600), (-50, -40, 300, 320), (300, 200, 620, 470)],
+    ids=["centre", "off-bottom-right", "off-top-left", "near-edge"],
+)
+def test_large_face_crop_shrinks_only_its_region_with_the_same_pixels(box):
+    """A face much larger than the input size is shrunk region-only (fast); the pixels are exactly
+    those of shrinking the whole image, including where the crop leaves the image."""
+    rgb = cv2.GaussianBlur(np.random.default_rng(1).integers(0, 256, (480, 640, 3), dtype=np.uint8), (0, 0), 3)
+    x1, y1, x2, y2 = box
+    eyes = [[x1 + 0.3 * (x2 - x1), y1 + 0.40 * (y2 - y1)], [x1 + 0.7 * (x2 - x1), y1 + 0.35 * (y2 - y1)]]
+    face = Face(box=box, score=0.9, landmarks=np.array(eyes + [[0, 0]] * 3, dtype=float))
+    crop = crop_face(rgb, face, 112, 0.05)
+    np.testing.assert_array_equal(crop, _crop_via_whole_image_shrink(rgb, face, 112, 0.05))
+
+
 def test_face_crop_is_centred_on_the_box_with_margin():
     rgb = _disc_image(300, 200, 20, centre=(200, 80))
     face = Face(box=(180, 60, 220, 100), score=0.99)  # 40 px box around the disc

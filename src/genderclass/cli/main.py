@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="run folder: config, split, checkpoints, metrics, export")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
     for flag, kind, help_text in (
-        ("--arch", str, "small_resnet | mobilenet_v3_small | resnet18"),
+        ("--arch", str, "small_resnet | small_resnet_s1 (stride-1 stem, fine detail) | mobilenet_v3_small | resnet18"),
         ("--width", float, "width multiplier"),
         ("--epochs", int, "maximum epochs"),
         ("--batch-size", int, "batch size"),

@@ -36,14 +36,36 @@ def crop_face(
     matrix = cv2.getRotationMatrix2D((cx, cy), angle, scale)
     matrix[0, 2] += size / 2.0 - cx
     matrix[1, 2] += size / 2.0 - cy
-    if scale < 0.5:  # shrink in steps: INTER_AREA is not used by warpAffine, avoid aliasing
-        factor = 0.5 / scale
-        small = cv2.resize(
-            rgb, (max(1, round(width / factor)), max(1, round(height / factor))), interpolation=cv2.INTER_AREA
-        )
-        matrix[:, :2] *= factor
-        rgb = small
+    if scale < 0.5:  # warpAffine has no INTER_AREA: shrink by a whole factor first (no aliasing)
+        rgb, matrix = _shrink_region(rgb, matrix, cx, cy, side, angle, math.ceil(0.5 / scale))
     return cv2.warpAffine(rgb, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _shrink_region(
+    rgb: np.ndarray, matrix: np.ndarray, cx: float, cy: float, side: float, angle: float, factor: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Shrink (INTER_AREA, whole ``factor``) only the part of ``rgb`` the crop samples.
+
+    The region is aligned to multiples of ``factor``, so the result equals shrinking the whole
+    image and cutting the same part out of it; ``matrix`` is adjusted to the region's pixels.
+    """
+    height, width = rgb.shape[:2]
+    rad = math.radians(angle)
+    half = side / 2.0 * (abs(math.cos(rad)) + abs(math.sin(rad))) + 2 * factor  # + bilinear support
+    usable_w, usable_h = (width // factor) * factor, (height // factor) * factor
+    x0 = int(np.clip(math.floor((cx - half) / factor) * factor, 0, max(0, usable_w - factor)))
+    y0 = int(np.clip(math.floor((cy - half) / factor) * factor, 0, max(0, usable_h - factor)))
+    x1 = int(np.clip(math.ceil((cx + half) / factor) * factor, x0 + factor, usable_w))
+    y1 = int(np.clip(math.ceil((cy + half) / factor) * factor, y0 + factor, usable_h))
+    if x1 <= x0 or y1 <= y0:  # image smaller than one factor block: nothing to shrink
+        return rgb, matrix
+    region = cv2.resize(rgb[y0:y1, x0:x1], ((x1 - x0) // factor, (y1 - y0) // factor), interpolation=cv2.INTER_AREA)
+    shrunk = matrix.copy()
+    # region pixel (u, v) = image pixel (x0 + (u + 0.5) * factor - 0.5, ...): fold that into the matrix
+    to_image = np.array([[factor, 0.0, x0 + 0.5 * factor - 0.5], [0.0, factor, y0 + 0.5 * factor - 0.5]])
+    shrunk[:, :2] = matrix[:, :2] @ to_image[:, :2]
+    shrunk[:, 2] = matrix[:, :2] @ to_image[:, 2] + matrix[:, 2]
+    return region, shrunk
 
 
 def eye_angle(landmarks: np.ndarray) -> float:

@@ -46,12 +46,19 @@ class BasicBlock(nn.Module):
 
 
 def small_resnet(
-    in_channels: int, width: float = 1.0, dropout: float = 0.2, blocks: Sequence[int] = (1, 2, 2, 1)
+    in_channels: int,
+    width: float = 1.0,
+    dropout: float = 0.2,
+    blocks: Sequence[int] = (1, 2, 2, 1),
+    stem_stride: int = 2,
 ) -> nn.Module:
-    """A compact ResNet for 64-128 px inputs: stride-2 stem, four stages, global pooling."""
+    """A compact ResNet for 64-128 px inputs: stem, four stages, global pooling.
+
+    ``stem_stride=1`` keeps full resolution in the first stage (4x the compute): fingerprint
+    ridges are only 3-4 px apart at 96 px, and a stride-2 stem averages them away."""
     widths = [max(8, int(round(c * width))) for c in (32, 64, 128, 256)]
     layers: list[nn.Module] = [
-        nn.Conv2d(in_channels, widths[0], 3, 2, 1, bias=False),
+        nn.Conv2d(in_channels, widths[0], 3, stem_stride, 1, bias=False),
         nn.BatchNorm2d(widths[0]),
         nn.ReLU(inplace=True),
     ]
@@ -86,6 +93,7 @@ def _resnet18(in_channels: int, width: float, dropout: float) -> nn.Module:
 
 ARCHITECTURES: dict[str, Callable[[int, float, float], nn.Module]] = {
     "small_resnet": lambda c, w, d: small_resnet(c, w, d),
+    "small_resnet_s1": lambda c, w, d: small_resnet(c, w, d, stem_stride=1),
     "mobilenet_v3_small": _mobilenet,
     "resnet18": _resnet18,
 }
