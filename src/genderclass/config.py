@@ -84,6 +84,9 @@ class TrainConfig:
     warmup_epochs: int = 2
     label_smoothing: float = 0.05
     dropout: float = 0.2
+    # Validate, checkpoint and export an exponential moving average of the weights (0 = off);
+    # the average spans about 1 / (1 - decay) steps.
+    ema_decay: float = 0.0
     patience: int = 8
     seed: int = 0
     val_fraction: float = 0.1

@@ -74,3 +74,27 @@ def test_resume_with_more_epochs(tmp_path_factory, face_folder_dataset, cache_di
     assert json.loads((out / "config.json").read_text())["train"]["epochs"] == 2
     assert _checkpoint(out)["global_step"] == 2 * steps_per_epoch
     assert 1 in _epochs_logged(out)
+
+
+def test_ema_weights_are_checkpointed_exported_and_resumed(
+    tmp_path_factory, face_folder_dataset, cache_dir, run_cli, train_args
+):
+    """``--ema-decay``: checkpoints hold the averaged weights (validated and exported) and the raw
+    ones; a resumed run keeps averaging from where it stopped."""
+    out = tmp_path_factory.mktemp("runs") / "ema"
+    argv = ["train", "--data", face_folder_dataset, "--format", "folder", "--out", out, "--epochs", "2",
+            "--ema-decay", "0.9", "--cache-dir", cache_dir, *train_args]  # fmt: skip
+    assert run_cli(argv)[0] == 0
+    assert json.loads((out / "config.json").read_text())["train"]["ema_decay"] == 0.9
+    ckpt = _checkpoint(out)
+    averaged, raw = ckpt["state_dict"], ckpt["current_model_state"]
+    assert averaged.keys() == raw.keys()
+    weights = [k for k in averaged if k.endswith("weight") and averaged[k].is_floating_point()]
+    assert any(not torch.equal(averaged[k], raw[k]) for k in weights)  # an average, not a copy
+    assert run_cli(["train", "--out", out, "--resume", "--epochs", "3"])[0] == 0
+    resumed = _checkpoint(out)
+    assert resumed["global_step"] == 3 * ckpt["global_step"] // 2
+    assert any(not torch.equal(resumed["state_dict"][k], averaged[k]) for k in weights)
+    # the export is the averaged model: its metadata records the setting
+    meta = json.loads((out / "export" / "face.json").read_text())
+    assert meta["training"]["config"]["ema_decay"] == 0.9

@@ -76,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("--margin", float, "face crop margin (fraction of the box)"),
         ("--label-smoothing", float, "label smoothing"),
         ("--dropout", float, "dropout before the classifier"),
+        ("--ema-decay", float, "average the weights (EMA, e.g. 0.99); 0 = off"),
         ("--warmup-epochs", int, "linear learning-rate warmup"),
         ("--init-from", str, "fine-tune: start from this checkpoint's weights"),
     ):

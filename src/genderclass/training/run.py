@@ -83,7 +83,13 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
     """
     import lightning as L
     import torch
-    from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
+    from lightning.pytorch.callbacks import (
+        EarlyStopping,
+        EMAWeightAveraging,
+        LearningRateMonitor,
+        ModelCheckpoint,
+        TQDMProgressBar,
+    )
     from lightning.pytorch.loggers import CSVLogger
 
     from .export import export_run
@@ -148,6 +154,9 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
         # tqdm, not rich: rich's refresh thread took ~20% of the training process's CPU here.
         TQDMProgressBar(refresh_rate=10),
     ]
+    if cfg.ema_decay > 0:
+        # validation, checkpoints (and so the export) see the averaged weights
+        callbacks.append(EMAWeightAveraging(decay=cfg.ema_decay, update_starting_at_step=steps))
     trainer = L.Trainer(
         max_epochs=cfg.epochs,
         accelerator="auto",
