@@ -88,6 +88,9 @@ class TrainConfig:
     # the average spans about 1 / (1 - decay) steps.
     ema_decay: float = 0.0
     patience: int = 8
+    # What picks the best checkpoint and stops early. "val_auc" ignores the 0.5 threshold, which
+    # export replaces anyway for fingerprints (chosen on validation for balanced accuracy).
+    monitor: Literal["val_bal_acc", "val_auc"] = "val_bal_acc"
     seed: int = 0
     val_fraction: float = 0.1
     test_fraction: float = 0.15

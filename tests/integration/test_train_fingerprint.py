@@ -8,6 +8,7 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.importorskip("torch")
@@ -67,6 +68,24 @@ def test_fingerprint_export_metadata(fingerprint_run, fingerprint_csv_dataset):
     sides = _split_by_subject(fingerprint_run, fingerprint_csv_dataset)
     test_subjects = {s for s, v in sides.items() if v == {"test"}}
     assert meta["metrics"]["test_per_subject"]["n_subjects"] == len(test_subjects)
+
+
+def test_fusion_temperature_is_fitted_on_validation_subjects(fingerprint_run, fingerprint_csv_dataset):
+    """The fused (per-person) score has its own temperature, fitted on the validation subjects."""
+    from genderclass.training.export import fusion_temperature
+
+    meta = json.loads((fingerprint_run / "export" / "fingerprint.json").read_text())
+    saved = np.load(fingerprint_run / "test_predictions.npz")
+    subject_of = {Path(r["path"]).name: r["subject"] for r in fingerprint_csv_dataset["rows"]}
+    with (fingerprint_run / "split.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))  # the cache's order, which the saved indices refer to
+    val_rows = [rows[i] for i in saved["val_index"]]
+    assert {r["split"] for r in val_rows} == {"val"}
+    subjects = np.array([subject_of[Path(r["path"]).name] for r in val_rows])
+    labels = np.array([int(r["label"]) for r in val_rows])
+    assert len(set(labels.tolist())) == 2 and len(set(subjects.tolist())) < len(subjects)
+    assert meta["fusion_temperature"] == pytest.approx(fusion_temperature(subjects, labels, saved["val_logits"]))
+    assert meta["fusion_temperature"] != pytest.approx(meta["temperature"])
 
 
 def test_predict_and_fuse_with_trained_fingerprint_model(fingerprint_run, fingerprint_csv_dataset, run_cli):

@@ -29,7 +29,7 @@ class _LogitByBrightness:
 def fingerprint_classifier(tiny_fingerprint_model):
     clf = GenderClassifier.load(tiny_fingerprint_model)
     clf.session = _LogitByBrightness({20: 2.0, 100: -1.0, 200: 5.0, 50: -4.0})
-    clf.temperature = 2.0
+    clf.temperature = clf.fusion_temperature = 2.0
     clf.threshold = 0.5
     clf.min_confidence = 0.0
     return clf
@@ -52,6 +52,33 @@ def test_predict_person_is_mean_logit_then_temperature(fingerprint_classifier):
     assert abs(result["p_female"] - mean_prob) > 0.01
     assert result["label"] == "female"
     assert result["confidence"] == pytest.approx(expected, abs=1e-6)
+
+
+def test_predict_person_uses_the_fusion_temperature(fingerprint_classifier):
+    """A person's mean logit has its own temperature (fitted on validation subjects); single images
+    keep the per-image one."""
+    clf = fingerprint_classifier
+    clf.fusion_temperature = 0.5
+    fused = clf.predict_person([_flat(20), _flat(100)])
+    assert fused["p_female"] == pytest.approx(1 / (1 + math.exp(-((2.0 - 1.0) / 2) / 0.5)), abs=1e-6)
+    single = clf.predict(_flat(20))["faces"][0]
+    assert single["p_female"] == pytest.approx(1 / (1 + math.exp(-2.0 / 2.0)), abs=1e-6)
+
+
+def test_fusion_temperature_is_fitted_on_subject_means():
+    """Fused scores that are under-confident get a temperature below 1 (sharper), and it is the
+    temperature of the subjects' mean logits, not of the single images."""
+    from genderclass.training.export import fusion_temperature
+
+    rng = np.random.default_rng(0)
+    subjects = np.repeat(np.arange(200).astype(str), 10)
+    labels = np.repeat(rng.integers(0, 2, 200), 10)
+    # per-image logits: a weak per-subject signal (+-0.6) buried in independent noise
+    logits = np.where(labels == 1, 0.6, -0.6) + rng.normal(0, 2.0, labels.size)
+    t_fused = fusion_temperature(subjects, labels, logits)
+    _, fused_labels, fused_logits = M.fuse_by_subject(subjects.tolist(), labels, logits)
+    assert t_fused == pytest.approx(M.fit_temperature(fused_logits, fused_labels))
+    assert t_fused < 1.0 < M.fit_temperature(logits, labels)
 
 
 def test_predict_person_skips_unreadable_and_reports_paths(fingerprint_classifier, tmp_path):

@@ -329,7 +329,8 @@ def _metrics_section(md: dict, modality: str) -> list[Block]:
     if modality == "fingerprint":
         items.append(
             "**Per-subject fused metrics**: the logits of all prints of one person are averaged into one prediction "
-            "per person."
+            "per person, calibrated with its own temperature "
+            f"{dec(md.get('fusion_temperature'), 4)} (fitted on the validation subjects)."
         )
     return [
         ("ul", items),

@@ -82,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         p.add_argument(flag, type=kind, default=None, help=f"{help_text} (default from config)")
     p.add_argument("--balance", choices=("none", "class", "group"), default=None, help="balanced sampling")
+    p.add_argument(
+        "--monitor",
+        choices=("val_bal_acc", "val_auc"),
+        default=None,
+        help="validation metric for the best checkpoint and early stopping (default from config)",
+    )
     p.set_defaults(func=C.cmd_train)
 
     p = _add(

@@ -87,7 +87,7 @@ def evaluate_samples(
     subjects = [s.subject for s in kept]
     if all(subjects):
         ids, fused_labels, fused_logits = M.fuse_by_subject(subjects, labels, logits)
-        metrics["per_subject"] = M.binary_metrics(fused_labels, clf.probability(fused_logits), threshold)
+        metrics["per_subject"] = M.binary_metrics(fused_labels, clf.probability(fused_logits, fused=True), threshold)
         metrics["per_subject"]["n_subjects"] = len(ids)
     metrics["predictions"] = [
         {"path": s.path, "label": s.label_name, "p_female": round(float(p), 6), **{k: v for k, v in s.attrs.items()}}

@@ -35,6 +35,8 @@ class GenderClassifier:
         self.modality: str = metadata.get("modality", self.preprocess.modality)
         self.threshold = float(metadata.get("threshold", 0.5))
         self.temperature = float(metadata.get("temperature", 1.0))
+        # a person's mean logit (several prints) has its own calibration; older models lack it
+        self.fusion_temperature = float(metadata.get("fusion_temperature", self.temperature))
         self.min_confidence = float(metadata.get("min_confidence", 0.0))
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or min(2, os.cpu_count() or 1)
@@ -74,9 +76,11 @@ class GenderClassifier:
             out.append(self.session.run(None, {self.input_name: batch})[0].reshape(-1))
         return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
 
-    def probability(self, logits: np.ndarray) -> np.ndarray:
-        """Calibrated P(female) (temperature scaling fitted on validation at export)."""
-        return _sigmoid(np.asarray(logits, dtype=np.float64) / self.temperature)
+    def probability(self, logits: np.ndarray, fused: bool = False) -> np.ndarray:
+        """Calibrated P(female) (temperature scaling fitted on validation at export); ``fused``:
+        for mean logits of one person's several images."""
+        temperature = self.fusion_temperature if fused else self.temperature
+        return _sigmoid(np.asarray(logits, dtype=np.float64) / temperature)
 
     def decide(self, p_female: float, min_confidence: float | None = None) -> dict[str, Any]:
         """Label and confidence for one calibrated probability; below ``min_confidence`` -> uncertain."""
@@ -145,7 +149,7 @@ class GenderClassifier:
         if not crops:
             raise ValueError("none of the given images could be read")
         fused = float(np.mean(self.logits(crops)))
-        p = float(self.probability(np.array([fused]))[0])
+        p = float(self.probability(np.array([fused]), fused=True)[0])
         return {"paths": used, "n": len(crops), **self.decide(p, min_confidence)}
 
     def info(self) -> dict[str, Any]:
@@ -159,6 +163,7 @@ class GenderClassifier:
             "labels": meta.get("labels", list(LABELS)),
             "threshold": self.threshold,
             "temperature": self.temperature,
+            "fusion_temperature": self.fusion_temperature if self.modality == "fingerprint" else None,
             "min_confidence": self.min_confidence,
             "input_size": self.preprocess.input_size,
             "architecture": meta.get("architecture"),

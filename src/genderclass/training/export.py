@@ -94,6 +94,13 @@ def calibrate(val_labels: np.ndarray, val_logits: np.ndarray, modality: str) -> 
     return {"temperature": float(temperature), "threshold": float(threshold), "min_confidence": float(min_confidence)}
 
 
+def fusion_temperature(subjects: np.ndarray, labels: np.ndarray, logits: np.ndarray) -> float:
+    """Temperature for a person's mean logit, fitted on the validation subjects: averaging several
+    prints removes noise, so the fused score needs its own scale to be calibrated."""
+    _, fused_labels, fused_logits = M.fuse_by_subject(subjects.tolist(), labels, logits)
+    return float(M.fit_temperature(fused_logits, fused_labels))
+
+
 def split_metrics(labels: np.ndarray, logits: np.ndarray, calibration: dict, attrs: list[dict] | None = None) -> dict:
     """Metrics of one split with calibrated probabilities; per-group metrics when attributes are known."""
     keys = sorted({k for a in attrs or [] for k in a if k != "alteration"})
@@ -123,6 +130,8 @@ def export_run(run_dir: str | Path, data=None, out: str | Path | None = None, na
     val_logits = predict_logits(model, cache.images[val])
     test_logits = predict_logits(model, cache.images[test])
     calibration = calibrate(cache.labels[val], val_logits, cfg.modality)
+    if cfg.modality == "fingerprint" and (cache.subjects[val] != "").all():
+        calibration["fusion_temperature"] = fusion_temperature(cache.subjects[val], cache.labels[val], val_logits)
     metrics = {
         "validation": split_metrics(cache.labels[val], val_logits, calibration),
         "test": split_metrics(cache.labels[test], test_logits, calibration, [cache.attrs[i] for i in test]),
@@ -131,7 +140,8 @@ def export_run(run_dir: str | Path, data=None, out: str | Path | None = None, na
         subjects, fused_labels, fused_logits = M.fuse_by_subject(
             cache.subjects[test].tolist(), cache.labels[test], test_logits
         )
-        metrics["test_per_subject"] = split_metrics(fused_labels, fused_logits, calibration)
+        fused_calibration = {**calibration, "temperature": calibration.get("fusion_temperature", 1.0)}
+        metrics["test_per_subject"] = split_metrics(fused_labels, fused_logits, fused_calibration)
         metrics["test_per_subject"]["n_subjects"] = len(subjects)
     if cfg.modality == "fingerprint":
         for kind, altered in simulated_alterations(cache.images[test]).items():

@@ -145,11 +145,11 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
 
     checkpoint_dir = out / "checkpoints"
     callbacks = [
-        ModelCheckpoint(dirpath=checkpoint_dir, filename="best", monitor="val_bal_acc", mode="max"),
+        ModelCheckpoint(dirpath=checkpoint_dir, filename="best", monitor=cfg.monitor, mode="max"),
         ModelCheckpoint(
             dirpath=checkpoint_dir, filename="last", monitor=None, save_top_k=1, enable_version_counter=False
         ),
-        EarlyStopping(monitor="val_bal_acc", mode="max", patience=cfg.patience),
+        EarlyStopping(monitor=cfg.monitor, mode="max", patience=cfg.patience),
         LearningRateMonitor(logging_interval="epoch"),
         # tqdm, not rich: rich's refresh thread took ~20% of the training process's CPU here.
         TQDMProgressBar(refresh_rate=10),
