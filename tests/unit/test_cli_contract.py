@@ -262,6 +262,15 @@ def test_fuse_needs_a_fingerprint_model(capsys, photo_dir, tiny_face_model):
     assert out == ""
 
 
+def test_fuse_needs_jsonl(capsys, tmp_path, tiny_fingerprint_model, write_image):
+    """The fused person line is JSON: mixing it into CSV rows is refused before any output."""
+    gray = np.random.default_rng(5).integers(0, 256, (103, 96), dtype=np.uint8)
+    image = write_image(tmp_path / "3__F_Left_index_finger.png", np.dstack([gray] * 3))
+    argv = ["predict", "--fuse", "--format", "csv", "--model", str(tiny_fingerprint_model), str(image)]
+    code, out, _ = _run(capsys, argv)
+    assert code == 2 and out == ""
+
+
 def test_predict_usage_errors(capsys, tmp_path, tiny_face_model):
     code, out, _ = _run(capsys, ["predict", str(tmp_path / "x.jpg"), "--model", str(tmp_path / "missing.onnx")])
     assert code == 2 and out == ""

@@ -100,6 +100,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     clf = GenderClassifier.load(args.model, modality=args.modality)
     if args.fuse and clf.modality != "fingerprint":
         raise ValueError("--fuse is for fingerprints (use --modality fingerprint)")
+    if args.fuse and args.format != "jsonl":
+        raise ValueError("--fuse writes a JSON line for the person: use it with --format jsonl")
     paths = expand_paths(args.paths)
     if not paths:
         raise ValueError("no input files")

@@ -20,7 +20,24 @@ log = logging.getLogger("genderclass")
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    pass
+    """Shows defaults, except where there is none or the help text already names it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default is None or action.default is False or "default" in text:
+            return text
+        return super()._get_help_string(action)
+
+
+def _train_default(flag: str) -> object:
+    """The config default behind a train flag (what an omitted flag means)."""
+    from ..config import PreprocessConfig, TrainConfig
+
+    name = flag.lstrip("-").replace("-", "_")
+    for config in (TrainConfig(), PreprocessConfig()):
+        if hasattr(config, name):
+            return getattr(config, name)
+    return None
 
 
 def _add(sub: argparse._SubParsersAction, name: str, help_text: str, examples: str) -> argparse.ArgumentParser:
@@ -54,7 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--modality", choices=MODALITIES, default=None, help="what the images show (default: face)")
     p.add_argument("--data", help="dataset folder or CSV manifest")
-    p.add_argument("--format", choices=("utkface", "socofing", "folder", "csv"), default=None)
+    p.add_argument(
+        "--format",
+        choices=("utkface", "socofing", "folder", "csv"),
+        default=None,
+        help="how labels are read (default: utkface; fingerprints: socofing)",
+    )
     p.add_argument("--out", required=True, help="run folder: config, split, checkpoints, metrics, export")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
     for flag, kind, help_text in (
@@ -69,8 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
         ("--val-fraction", float, "share of groups for validation"),
         ("--test-fraction", float, "share of groups for test"),
         ("--limit", int, "use at most N images (smoke tests)"),
-        ("--workers", int, "data-loader worker processes"),
-        ("--threads", int, "torch CPU threads"),
+        ("--workers", int, "data-loader worker processes, 0 = in the main process"),
+        ("--threads", int, "torch CPU threads, 0 = library default"),
         ("--cache-dir", str, "where preprocessed arrays are cached"),
         ("--input-size", int, "network input size in pixels"),
         ("--margin", float, "face crop margin (fraction of the box)"),
@@ -80,13 +102,20 @@ def build_parser() -> argparse.ArgumentParser:
         ("--warmup-epochs", int, "linear learning-rate warmup"),
         ("--init-from", str, "fine-tune: start from this checkpoint's weights"),
     ):
-        p.add_argument(flag, type=kind, default=None, help=f"{help_text} (default from config)")
-    p.add_argument("--balance", choices=("none", "class", "group"), default=None, help="balanced sampling")
+        default = _train_default(flag)
+        shown = "none" if default in ("", 0) and flag in ("--init-from", "--limit") else default
+        p.add_argument(flag, type=kind, default=None, help=f"{help_text} (default: {shown})")
+    p.add_argument(
+        "--balance",
+        choices=("none", "class", "group"),
+        default=None,
+        help="balanced sampling: by class or race x gender (default: none; fingerprints: class)",
+    )
     p.add_argument(
         "--monitor",
         choices=("val_bal_acc", "val_auc"),
         default=None,
-        help="validation metric for the best checkpoint and early stopping (default from config)",
+        help="validation metric for the best checkpoint and early stopping (default: val_bal_acc)",
     )
     p.set_defaults(func=C.cmd_train)
 
@@ -119,9 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="below this, label 'uncertain'; 0 disables (default: model's)",
     )
-    p.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    p.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="output: JSON lines or CSV rows")
     p.add_argument("--annotate", metavar="DIR", help="write copies with boxes, labels and probabilities drawn")
-    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
+    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="crops per network call")
     p.add_argument(
         "--fuse", action="store_true", help="fingerprints: all inputs are one person; print a fused line last"
     )
@@ -137,8 +166,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--model", help="model .onnx/.json or run folder (default: bundled for --modality)")
     p.add_argument("--modality", choices=MODALITIES, default=None, help="which bundled model (default: from --format)")
-    p.add_argument("--data", required=True)
-    p.add_argument("--format", choices=("utkface", "socofing", "folder", "csv"), required=True)
+    p.add_argument("--data", required=True, help="labelled dataset folder or CSV manifest")
+    p.add_argument(
+        "--format", choices=("utkface", "socofing", "folder", "csv"), required=True, help="how labels are read"
+    )
     p.add_argument("--no-detect", action="store_true", help="whole images are the crops (same as --crop none)")
     p.add_argument(
         "--crop", choices=("detect", "chip", "none"), help="detect faces, treat images as face chips, or none"
@@ -147,9 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--split-file", help="a run's split.csv (evaluate the files of --split) or a .txt list of file names"
     )
     p.add_argument("--split", default="test", choices=("train", "val", "test"))
-    p.add_argument("--limit", type=int, default=0, help="evaluate a random subset of N files")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True)
+    p.add_argument("--limit", type=int, default=0, help="evaluate a random subset of N files; 0 = all")
+    p.add_argument("--seed", type=int, default=0, help="seed of the --limit subset")
+    p.add_argument("--out", required=True, help="folder for metrics.json and report.html")
     p.set_defaults(func=C.cmd_evaluate)
 
     p = _add(
@@ -161,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="model (default: bundled face model)")
     p.add_argument("--modality", choices=MODALITIES, default="face")
     p.add_argument("--image", help="a 640x480-ish photo with one face for the end-to-end number")
-    p.add_argument("--repeat", type=int, default=100)
+    p.add_argument("--repeat", type=int, default=100, help="timed calls per measurement (medians reported)")
     p.add_argument("--no-cold-start", action="store_true", help="skip the cold-start subprocess timing")
     p.set_defaults(func=C.cmd_bench)
 
