@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("--seed", int, "seed for split, init and augmentation"),
         ("--val-fraction", float, "share of groups for validation"),
         ("--test-fraction", float, "share of groups for test"),
-        ("--limit", int, "use at most N images (smoke tests)"),
+        ("--limit", int, "use at most N images, 0 = all (smoke tests)"),
         ("--workers", int, "data-loader worker processes, 0 = in the main process"),
         ("--threads", int, "torch CPU threads, 0 = library default"),
         ("--cache-dir", str, "where preprocessed arrays are cached"),
@@ -103,8 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
         ("--init-from", str, "fine-tune: start from this checkpoint's weights"),
     ):
         default = _train_default(flag)
-        shown = "none" if default in ("", 0) and flag in ("--init-from", "--limit") else default
-        p.add_argument(flag, type=kind, default=None, help=f"{help_text} (default: {shown})")
+        p.add_argument(
+            flag, type=kind, default=None, help=f"{help_text} (default: {default if default != '' else 'none'})"
+        )
     p.add_argument(
         "--balance",
         choices=("none", "class", "group"),
