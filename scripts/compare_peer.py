@@ -21,10 +21,9 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
-from genderclass.evaluation.metrics import wilson_interval
+from genderclass.evaluation.metrics import binary_metrics
 
 
 def peer_p_female(predictor, path: str) -> float | None:
@@ -40,14 +39,13 @@ def peer_p_female(predictor, path: str) -> float | None:
 
 
 def summary(items: list[dict], threshold: float) -> str:
-    y = np.array([item["label"] == "female" for item in items])
-    pred = np.array([item["p_female"] >= threshold for item in items])
-    correct = int((y == pred).sum())
-    lo, hi = wilson_interval(correct, len(items))
-    recalls = [float((pred[y == c] == c).mean()) for c in (False, True) if (y == c).any()]
+    """One line of headline metrics (``genderclass.evaluation.metrics.binary_metrics``)."""
+    m = binary_metrics([int(x["label"] == "female") for x in items], [x["p_female"] for x in items], threshold)
+    lo, hi = m["accuracy_ci95"]
+    recall = {name: m["per_class"][name]["recall"] for name in ("male", "female")}
     return (
-        f"n={len(items):5d}  accuracy {correct / len(items):.1%} [{lo:.1%}, {hi:.1%}]  "
-        f"balanced {np.mean(recalls):.1%}  recall m/f {recalls[0]:.1%}/{recalls[-1]:.1%}"
+        f"n={m['n']:5d}  accuracy {m['accuracy']:.1%} [{lo:.1%}, {hi:.1%}]  "
+        f"balanced {m['balanced_accuracy']:.1%}  recall m/f {recall['male']:.1%}/{recall['female']:.1%}"
     )
 
 

@@ -140,7 +140,11 @@ def export_run(run_dir: str | Path, data=None, out: str | Path | None = None, na
         subjects, fused_labels, fused_logits = M.fuse_by_subject(
             cache.subjects[test].tolist(), cache.labels[test], test_logits
         )
-        fused_calibration = {**calibration, "temperature": calibration.get("fusion_temperature", 1.0)}
+        # as at prediction: without validation subjects, the per-print temperature
+        fused_calibration = {
+            **calibration,
+            "temperature": calibration.get("fusion_temperature", calibration["temperature"]),
+        }
         metrics["test_per_subject"] = split_metrics(fused_labels, fused_logits, fused_calibration)
         metrics["test_per_subject"]["n_subjects"] = len(subjects)
     if cfg.modality == "fingerprint":
