@@ -133,3 +133,26 @@ def test_detector_finds_the_face_in_real_chips(utkface):
             assert 0 <= x1 < x2 <= 200 and 0 <= y1 < y2 <= 200
             assert (x2 - x1) > 50  # a face, not a speck
     assert found >= 17
+
+
+def test_onnx_detector_crops_real_chips_like_the_library_it_came_from(utkface):
+    """The bundled model was trained on crops from the C++ library; the ONNX graph that now runs by
+    default must give the very same crops (200 random chips, all ages)."""
+    pytest.importorskip("yuface")
+    from genderclass.config import PreprocessConfig
+    from genderclass.faces.detect import default_detector
+    from genderclass.imageio import load_image
+    from genderclass.preprocess import crop_chip
+
+    rng = np.random.default_rng(1)
+    chosen = [utkface.samples[i] for i in rng.choice(len(utkface.samples), 200, replace=False)]
+    onnx_graph, native = default_detector(backend="onnx"), default_detector(backend="libfacedetection")
+    cfg = PreprocessConfig()
+    detected = 0
+    for sample in chosen:
+        rgb = load_image(sample.path)
+        (a, found_a), (b, found_b) = crop_chip(rgb, cfg, onnx_graph), crop_chip(rgb, cfg, native)
+        assert found_a == found_b and a.box == b.box, sample.path
+        np.testing.assert_array_equal(a.pixels, b.pixels)
+        detected += found_a
+    assert detected >= 180

@@ -1,4 +1,5 @@
-"""The server's face detector: same answers as ``yuface.detect``, no memory growth, safe from threads."""
+"""The face detector: the bundled ONNX graph and our ctypes call give the same answers as
+``yuface.detect``; no memory growth; safe from threads."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 from webcorpus import face_photo, photo
 
-from genderclass.faces.detect import LeakFreeYuFace
+from genderclass.faces.detect import LeakFreeYuFace, OnnxYuNet, face_detector_onnx_path
 from genderclass.web.detector import server_detector
 
 yuface = pytest.importorskip("yuface")
@@ -38,6 +39,31 @@ def test_same_detections_as_yuface(conf):
             np.testing.assert_array_equal(np.asarray(a, np.int64), np.asarray(b, np.int64))
         found += len(got[0])
     assert found >= 5  # the cartoon faces are found
+
+
+@pytest.mark.parametrize("conf", [0.3, 0.6])
+def test_onnx_graph_gives_the_libraries_detections(conf):
+    """Same network, same post-processing: identical integer boxes, landmarks and scores."""
+    native, onnx_graph = LeakFreeYuFace(), OnnxYuNet()
+    found = 0
+    for bgr in _images():
+        expected, got = native(bgr, conf=conf), onnx_graph(bgr, conf=conf)
+        for a, b in zip(expected, got):
+            np.testing.assert_array_equal(np.asarray(a, np.int64), np.asarray(b, np.int64))
+        found += len(got[0])
+    assert found >= 5
+
+
+def test_bundled_detector_graph_is_what_the_build_script_writes(repo_root):
+    """The shipped ONNX file is reproducible from the yuface wheel with the project's script."""
+    pytest.importorskip("onnx")
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("build_fd", repo_root / "scripts" / "build_face_detector_onnx.py")
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    rebuilt = build.build_model(build.read_layers()).SerializeToString()
+    assert rebuilt == face_detector_onnx_path().read_bytes()
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc")
