@@ -76,6 +76,18 @@ class CacheDataModule(L.LightningDataModule):
         return DataLoader(self.val_set, batch_size=256, num_workers=0)
 
 
+def load_teacher(checkpoint: str) -> tuple[GenderNet, int]:
+    """A trained network of ours, frozen, and the input size it was trained at."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    cfg = TrainConfig.from_dict(state["hyper_parameters"]["config"])
+    pre = cfg.preprocess
+    net = GenderNet(cfg.arch, pre.channels, pre.mean, pre.std, cfg.width, cfg.dropout)
+    net.load_state_dict({k.removeprefix("model."): v for k, v in state["state_dict"].items() if k.startswith("model.")})
+    for param in net.parameters():
+        param.requires_grad_(False)
+    return net.eval(), pre.input_size
+
+
 class GenderModule(L.LightningModule):
     """Binary classifier with label smoothing, optional positive-class weight, AdamW + warmup/cosine."""
 
@@ -90,9 +102,17 @@ class GenderModule(L.LightningModule):
         self.val_metrics = torch.nn.ModuleDict(
             {"acc": BinaryAccuracy(), "auc": BinaryAUROC(), "recall_f": BinaryRecall(), "recall_m": BinarySpecificity()}
         )
+        # loaded when training starts (export never needs it); kept in a tuple, not as a submodule,
+        # so it is never trained, saved in checkpoints or exported
+        self._teacher: tuple[GenderNet, int] | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
+
+    def on_fit_start(self) -> None:
+        if self.cfg.teacher and self._teacher is None:
+            net, size = load_teacher(self.cfg.teacher)
+            self._teacher = (net.to(self.device), size)
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         """Batch-level augmentation (see presets), training only."""
@@ -107,9 +127,24 @@ class GenderModule(L.LightningModule):
         target = y * (1 - eps) + eps / 2
         return torch.nn.functional.binary_cross_entropy_with_logits(logits, target, pos_weight=self.pos_weight)
 
+    def _distill_loss(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Binary knowledge distillation (Hinton et al. 2015): cross-entropy between the softened
+        teacher and student probabilities, scaled by T^2 to keep its gradient comparable."""
+        teacher, size = self._teacher
+        if x.shape[-1] != size:
+            x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True)
+        with torch.no_grad():
+            target = torch.sigmoid(teacher(x) / self.cfg.distill_temperature)
+        t = self.cfg.distill_temperature
+        return t * t * torch.nn.functional.binary_cross_entropy_with_logits(logits / t, target)
+
     def training_step(self, batch, batch_idx):
         x, y = batch
-        loss = self._loss(self(x), y)
+        logits = self(x)
+        loss = self._loss(logits, y)
+        if self.cfg.teacher:  # loaded by on_fit_start; never skipped silently
+            w = self.cfg.distill_weight
+            loss = (1 - w) * loss + w * self._distill_loss(logits, x)
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True)
         return loss
 

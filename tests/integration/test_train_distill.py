@@ -1,0 +1,79 @@
+"""``genderclass train --teacher CKPT``: knowledge distillation from one of our own checkpoints."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("lightning")
+pytest.importorskip("onnx")
+
+from genderclass.config import TrainConfig  # noqa: E402
+from genderclass.training.module import GenderModule, load_teacher  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+def _module(teacher: torch.nn.Module, size: int, **overrides) -> GenderModule:
+    cfg = TrainConfig(arch="small_resnet", width=0.25, teacher="unused.ckpt", **overrides)
+    cfg.preprocess.input_size = 32
+    module = GenderModule(cfg.to_dict())
+    module._teacher = (teacher.eval(), size)
+    return module
+
+
+class _FixedLogits(torch.nn.Module):
+    """A stand-in teacher: returns the given logits and remembers the input size it saw."""
+
+    def __init__(self, logits: torch.Tensor) -> None:
+        super().__init__()
+        self.logits = logits
+        self.anchor = torch.nn.Parameter(torch.zeros(1))
+        self.seen: tuple[int, ...] = ()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.seen = tuple(x.shape)
+        return self.logits
+
+
+def test_distillation_loss_is_softened_cross_entropy_with_the_teacher():
+    teacher_logits = torch.tensor([2.0, -1.0, 0.5, -3.0])
+    teacher = _FixedLogits(teacher_logits)
+    module = _module(teacher, size=24, distill_temperature=2.0)
+    x = torch.rand(4, 3, 32, 32) * 255
+    # gradient is zero when the student already matches the teacher, and points towards it otherwise
+    student = teacher_logits.clone().requires_grad_(True)
+    module._distill_loss(student, x).backward()
+    assert torch.allclose(student.grad, torch.zeros(4), atol=1e-6)
+    assert teacher.seen == (4, 3, 24, 24)  # the batch is resized to the teacher's own input size
+    student = torch.zeros(4, requires_grad=True)
+    loss = module._distill_loss(student, x)
+    loss.backward()
+    assert torch.all(torch.sign(-student.grad) == torch.sign(teacher_logits))
+    target = torch.sigmoid(teacher_logits / 2.0)
+    expected = 4.0 * torch.nn.functional.binary_cross_entropy(torch.full((4,), 0.5), target)
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_training_with_a_teacher(tmp_path_factory, face_folder_dataset, cache_dir, run_cli, train_args):
+    """A teacher trained at another input size teaches a student; the student's checkpoint and export
+    hold only the student, and the export works without the teacher file."""
+    runs = tmp_path_factory.mktemp("runs")
+    base = ["train", "--data", face_folder_dataset, "--format", "folder", "--epochs", "1", "--cache-dir", cache_dir]
+    teacher_args = [a if a != "32" else "40" for a in train_args]  # --input-size 40
+    assert run_cli([*base, "--out", runs / "teacher", *teacher_args])[0] == 0
+    teacher_ckpt = runs / "teacher" / "checkpoints" / "best.ckpt"
+    net, size = load_teacher(str(teacher_ckpt))
+    assert size == 40 and not net.training and not any(p.requires_grad for p in net.parameters())
+
+    code, stdout = run_cli([*base, "--out", runs / "student", *train_args, "--teacher", teacher_ckpt])
+    assert code == 0
+    config = json.loads((runs / "student" / "config.json").read_text())["train"]
+    assert config["teacher"] == str(teacher_ckpt) and config["distill_weight"] == 0.5
+    state = torch.load(runs / "student" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert all(k.startswith(("model.", "pos_weight", "val_metrics")) for k in state["state_dict"])
+    teacher_ckpt.unlink()  # exporting the student never needs its teacher
+    assert run_cli(["export", runs / "student"])[0] == 0
+    assert (runs / "student" / "export" / "face.onnx").is_file()
