@@ -57,10 +57,11 @@ def test_distillation_loss_is_softened_cross_entropy_with_the_teacher():
     assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
 
 
-def test_training_with_a_teacher(tmp_path_factory, face_folder_dataset, cache_dir, run_cli, train_args):
+def test_training_with_a_teacher(tmp_path_factory, face_folder_dataset, run_cli, train_args):
     """A teacher trained at another input size teaches a student; the student's checkpoint and export
     hold only the student, and the export works without the teacher file."""
     runs = tmp_path_factory.mktemp("runs")
+    cache_dir = tmp_path_factory.mktemp("distill-cache")  # its own: other tests count the shared cache's files
     base = ["train", "--data", face_folder_dataset, "--format", "folder", "--epochs", "1", "--cache-dir", cache_dir]
     teacher_args = [a if a != "32" else "40" for a in train_args]  # --input-size 40
     assert run_cli([*base, "--out", runs / "teacher", *teacher_args])[0] == 0
