@@ -191,6 +191,8 @@ def test_evaluate_test_split_only(face_run, face_folder_dataset, tmp_path, run_c
     # the CLI evaluation of the test split reproduces the test metrics stored at export
     assert metrics["accuracy"] == pytest.approx(meta["metrics"]["test"]["accuracy"])
     assert metrics["roc_auc"] == pytest.approx(meta["metrics"]["test"]["roc_auc"], abs=1e-6)
+    # the exported model's training curves (face.metrics.csv beside face.onnx) are in the report
+    assert (out / "figures" / "training_curves.png").is_file()
 
 
 def test_export_command(face_run, tmp_path, run_cli):

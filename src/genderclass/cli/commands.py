@@ -170,9 +170,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         keep = np.sort(np.random.default_rng(args.seed).choice(len(samples), args.limit, replace=False))
         samples = [samples[i] for i in keep]
     crop_mode = "none" if args.no_detect else (args.crop or default_crop_mode(args.format, clf.modality))
-    training_csv = None
+    # training curves: a run folder's metrics.csv, or the NAME.metrics.csv export writes beside NAME.onnx
+    training_csv = clf.path.with_name(f"{clf.path.stem}.metrics.csv")
     if args.model and Path(args.model).is_dir() and (Path(args.model) / "metrics.csv").exists():
         training_csv = Path(args.model) / "metrics.csv"
+    training_csv = training_csv if training_csv.is_file() else None
     metrics = evaluate_samples(clf, samples, args.out, crop_mode=crop_mode, training_metrics_csv=training_csv)
     summary = {
         k: metrics.get(k) for k in ("n", "accuracy", "balanced_accuracy", "roc_auc", "ece", "n_unreadable", "n_no_face")
