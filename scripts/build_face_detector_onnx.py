@@ -173,8 +173,8 @@ def build_model(layers: list[dict]):
         opset_imports=[helper.make_opsetid("", 17)],
         producer_name="genderclass scripts/build_face_detector_onnx.py",
         doc_string=(
-            "YuNet face detector, weights from libfacedetection (yuface 2023.5.1), BSD-3-Clause, "
-            "Copyright (c) 2018-2023 Shiqi Yu. Input: BGR float 0-255, NCHW, H and W multiples of 32."
+            "YuNet face detector, weights from libfacedetection (yuface 2023.5.1), 3-clause BSD licence, "
+            "Copyright (c) 2023-2025 Shiqi Yu. Input: BGR float 0-255, NCHW, H and W multiples of 32."
         ),
     )
     model.ir_version = 8

@@ -10,7 +10,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("lightning")
 pytest.importorskip("onnx")
 
-from genderclass.config import TrainConfig  # noqa: E402
+from genderclass.config import PreprocessConfig, TrainConfig  # noqa: E402
 from genderclass.training.module import GenderModule, load_teacher  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -68,6 +68,9 @@ def test_training_with_a_teacher(tmp_path_factory, face_folder_dataset, run_cli,
     teacher_ckpt = runs / "teacher" / "checkpoints" / "best.ckpt"
     net, size = load_teacher(str(teacher_ckpt))
     assert size == 40 and not net.training and not any(p.requires_grad for p in net.parameters())
+    gray = PreprocessConfig.for_modality("face", channels=1, mean=(0.5,), std=(0.25,))
+    with pytest.raises(ValueError, match="channels, mean, std"):
+        load_teacher(str(teacher_ckpt), gray)  # a teacher must see what the student sees
 
     code, stdout = run_cli([*base, "--out", runs / "student", *train_args, "--teacher", teacher_ckpt])
     assert code == 0

@@ -25,8 +25,13 @@ from ..config import DETECT_MAX_SIDE, DETECT_MIN_SCORE
 YUNET_MAX_SIDE = 960  # the backend degrades above this size
 _RESULT_BYTES = 0x9000  # libfacedetection's result buffer size (int count + 16 shorts per face)
 _SYMBOL = "_Z14facedetect_cnnPhS_iii"  # int* facedetect_cnn(unsigned char*, unsigned char*, int, int, int)
-_NMS_IOU = 0.3  # libfacedetection's own non-maximum suppression ...
-_NMS_TOP_K = 1000  # ... over at most this many best candidates
+# libfacedetection's detection_output(cls, reg, kps, obj, 0.45f, 0.2f, 1000, 512) in the yuface wheel
+# (constants read from its machine code): candidates scoring >= 0.2, greedy NMS at IoU 0.45 over the
+# 1000 best, at most 512 faces kept.
+_CANDIDATE_SCORE = 0.2
+_NMS_IOU = 0.45
+_NMS_TOP_K = 1000
+_KEEP_TOP_K = 512
 _STRIDES = (8, 16, 32)
 DetectorBackend = Literal["onnx", "libfacedetection"]
 log = logging.getLogger(__name__)
@@ -107,9 +112,10 @@ def _shared_session() -> Any:
 class OnnxYuNet:
     """``(bgr, conf) -> (confs, boxes XYWH, landmarks)`` like ``LeakFreeYuFace``, run by ONNX Runtime.
 
-    Reproduces libfacedetection's post-processing: zero padding to multiples of 32, score =
-    sqrt(cls * obj), boxes and landmarks decoded on each stride's grid, greedy NMS at IoU 0.3, and
-    integer results (scores in percent, pixels truncated like its C++ casts).
+    Reproduces libfacedetection's post-processing (its ``detection_output``, BSD-3, Shiqi Yu): zero
+    padding to multiples of 32, score = sqrt(cls * obj), boxes and landmarks decoded on each
+    stride's grid, candidates from 0.2, greedy NMS at IoU 0.45, integer results (scores in percent,
+    pixels truncated like its C++ casts), then ``score% > conf * 100`` as the yuface wrapper does.
     """
 
     def __init__(self) -> None:
@@ -123,7 +129,7 @@ class OnnxYuNet:
         scores, boxes, marks = [], [], []
         for level, stride in enumerate(_STRIDES):
             score, bbox, kps = (o[0] for o in outputs[3 * level : 3 * level + 3])
-            ys, xs = np.nonzero(score[0] >= conf)
+            ys, xs = np.nonzero(score[0] >= _CANDIDATE_SCORE)
             if len(ys) == 0:
                 continue
             grid = np.stack([xs, ys], axis=1).astype(np.float32) * stride
@@ -135,20 +141,35 @@ class OnnxYuNet:
         if not scores:
             return np.zeros(0, np.int16), np.zeros((0, 4), np.int16), np.zeros((0, 10), np.int16)
         score_all, box_all, mark_all = np.concatenate(scores), np.concatenate(boxes), np.concatenate(marks)
-        keep = _nms(box_all, score_all, _NMS_IOU)
+        keep = nms(box_all, score_all, _NMS_IOU, _NMS_TOP_K)[:_KEEP_TOP_K]
         box_all, mark_all = box_all[keep], mark_all[keep]
         xywh = np.concatenate([box_all[:, :2], box_all[:, 2:] - box_all[:, :2]], axis=1)
-        as_int = lambda a: np.trunc(a).astype(np.int16)  # noqa: E731 - C++ float -> int casts
-        return as_int(score_all[keep] * 100), as_int(xywh), as_int(mark_all)
+        percent, xywh, mark_all = _c_int(score_all[keep] * 100), _c_int(xywh), _c_int(mark_all)
+        chosen = percent > conf * 100
+        return percent[chosen], xywh[chosen], mark_all[chosen]
 
 
-def _nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> list[int]:
-    """Greedy non-maximum suppression (stable order for equal scores), as libfacedetection does."""
-    order = np.argsort(-scores, kind="stable")[:_NMS_TOP_K]
+def _c_int(values: np.ndarray) -> np.ndarray:
+    """C++'s float -> int cast (truncation towards zero)."""
+    return np.trunc(values).astype(np.int16)
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float, top_k: int) -> list[int]:
+    """Greedy non-maximum suppression over the ``top_k`` best (stable order for equal scores):
+    a box is kept unless its IoU with a kept box exceeds ``threshold``. Returns indices, best first."""
+    order = np.argsort(-scores, kind="stable")[:top_k]
+    x1, y1, x2, y2 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
+    area = (x2 - x1) * (y2 - y1)
     kept: list[int] = []
-    for index in order.tolist():
-        if all(_iou(tuple(boxes[index]), tuple(boxes[k])) <= threshold for k in kept):
-            kept.append(index)
+    while order.size:
+        best, rest = order[0], order[1:]
+        kept.append(int(best))
+        width = np.minimum(x2[best], x2[rest]) - np.maximum(x1[best], x1[rest])
+        height = np.minimum(y2[best], y2[rest]) - np.maximum(y1[best], y1[rest])
+        inter = np.where((width > 0) & (height > 0), width * height, 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            iou = np.where(inter > 0, inter / (area[best] + area[rest] - inter), 0)
+        order = rest[iou <= threshold]
     return kept
 
 
@@ -165,6 +186,8 @@ class YuNetDetector:
         max_side: int = DETECT_MAX_SIDE,
         backend: DetectorBackend = "onnx",
     ) -> None:
+        if backend not in ("onnx", "libfacedetection"):
+            raise ValueError(f"unknown detector backend {backend!r}; expected 'onnx' or 'libfacedetection'")
         self._detect = OnnxYuNet() if backend == "onnx" else _native_yunet()
         self.min_score = min_score
         self.max_side = max_side

@@ -10,7 +10,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 from torchmetrics.classification import BinaryAccuracy, BinaryAUROC, BinaryRecall, BinarySpecificity
 
-from ..config import TrainConfig
+from ..config import PreprocessConfig, TrainConfig
 from .models import GenderNet
 from .presets import to_float, train_augment
 
@@ -76,11 +76,16 @@ class CacheDataModule(L.LightningDataModule):
         return DataLoader(self.val_set, batch_size=256, num_workers=0)
 
 
-def load_teacher(checkpoint: str) -> tuple[GenderNet, int]:
-    """A trained network of ours, frozen, and the input size it was trained at."""
+def load_teacher(checkpoint: str, student: PreprocessConfig | None = None) -> tuple[GenderNet, int]:
+    """A trained network of ours, frozen, and the input size it was trained at. With ``student``,
+    the teacher must have been trained on the same preprocessing (only the input size may differ)."""
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
     cfg = TrainConfig.from_dict(state["hyper_parameters"]["config"])
     pre = cfg.preprocess
+    if student is not None:
+        mismatched = sorted(k for k, v in pre.to_dict().items() if k != "input_size" and v != student.to_dict().get(k))
+        if mismatched:
+            raise ValueError(f"teacher {checkpoint} was trained on other preprocessing: {', '.join(mismatched)}")
     net = GenderNet(cfg.arch, pre.channels, pre.mean, pre.std, cfg.width, cfg.dropout)
     net.load_state_dict({k.removeprefix("model."): v for k, v in state["state_dict"].items() if k.startswith("model.")})
     for param in net.parameters():
@@ -111,7 +116,7 @@ class GenderModule(L.LightningModule):
 
     def on_fit_start(self) -> None:
         if self.cfg.teacher and self._teacher is None:
-            net, size = load_teacher(self.cfg.teacher)
+            net, size = load_teacher(self.cfg.teacher, self.cfg.preprocess)
             self._teacher = (net.to(self.device), size)
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):

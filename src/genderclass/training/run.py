@@ -107,6 +107,8 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
             raise ValueError(f"cannot change {', '.join(refused)} when resuming; start a new run instead")
         cfg = dataclasses.replace(cfg, **changed)
         log.info("resuming run %s with its saved config%s", out, f" (changed: {changed})" if changed else "")
+    elif cfg.teacher:  # absolute, so that resuming from another working directory finds it
+        cfg = dataclasses.replace(cfg, teacher=str(Path(cfg.teacher).resolve()))
     out.mkdir(parents=True, exist_ok=True)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)

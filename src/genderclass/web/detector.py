@@ -1,9 +1,11 @@
 """The face detector as a server's threads share it: one detector per thread.
 
-libfacedetection (C++) keeps its network weights in process-wide arrays that it fills on the
-first call and only reads afterwards; every call works in its own buffers, and our ctypes wrapper
-gives each detector instance its own result buffer. So after one warm-up call, made here before
-any request thread exists, a detector per thread runs in parallel without a lock.
+The default backend (ONNX Runtime) shares one session, whose ``run`` is thread-safe, so a detector
+per thread costs little. The C++ backend (libfacedetection) keeps its network weights in
+process-wide arrays that it fills on the first call and only reads afterwards; every call works in
+its own buffers, and our ctypes wrapper gives each detector instance its own result buffer. So
+after one warm-up call, made here before any request thread exists, a detector per thread runs in
+parallel without a lock with either backend.
 """
 
 from __future__ import annotations
