@@ -170,11 +170,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         keep = np.sort(np.random.default_rng(args.seed).choice(len(samples), args.limit, replace=False))
         samples = [samples[i] for i in keep]
     crop_mode = "none" if args.no_detect else (args.crop or default_crop_mode(args.format, clf.modality))
-    # training curves: a run folder's metrics.csv, or the NAME.metrics.csv export writes beside NAME.onnx
-    training_csv = clf.path.with_name(f"{clf.path.stem}.metrics.csv")
-    if args.model and Path(args.model).is_dir() and (Path(args.model) / "metrics.csv").exists():
-        training_csv = Path(args.model) / "metrics.csv"
-    training_csv = training_csv if training_csv.is_file() else None
+    # training curves: a run folder's metrics.csv, else the NAME.metrics.csv export writes beside NAME.onnx
+    curves = [Path(args.model) / "metrics.csv"] if args.model else []
+    curves.append(clf.path.with_name(f"{clf.path.stem}.metrics.csv"))
+    training_csv = next((path for path in curves if path.is_file()), None)
     metrics = evaluate_samples(clf, samples, args.out, crop_mode=crop_mode, training_metrics_csv=training_csv)
     summary = {
         k: metrics.get(k) for k in ("n", "accuracy", "balanced_accuracy", "roc_auc", "ece", "n_unreadable", "n_no_face")

@@ -79,17 +79,13 @@ class CacheDataModule(L.LightningDataModule):
 def load_teacher(checkpoint: str, student: PreprocessConfig | None = None) -> tuple[GenderNet, int]:
     """A trained network of ours, frozen, and the input size it was trained at. With ``student``,
     the teacher must have been trained on the same preprocessing (only the input size may differ)."""
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    cfg = TrainConfig.from_dict(state["hyper_parameters"]["config"])
-    pre = cfg.preprocess
+    module = GenderModule.load_from_checkpoint(checkpoint, map_location="cpu")
+    pre = module.cfg.preprocess
     if student is not None:
         mismatched = sorted(k for k, v in pre.to_dict().items() if k != "input_size" and v != student.to_dict().get(k))
         if mismatched:
             raise ValueError(f"teacher {checkpoint} was trained on other preprocessing: {', '.join(mismatched)}")
-    net = GenderNet(cfg.arch, pre.channels, pre.mean, pre.std, cfg.width, cfg.dropout)
-    net.load_state_dict({k.removeprefix("model."): v for k, v in state["state_dict"].items() if k.startswith("model.")})
-    for param in net.parameters():
-        param.requires_grad_(False)
+    net = module.model.requires_grad_(False)
     return net.eval(), pre.input_size
 
 
@@ -138,9 +134,9 @@ class GenderModule(L.LightningModule):
         teacher, size = self._teacher
         if x.shape[-1] != size:
             x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True)
-        with torch.no_grad():
-            target = torch.sigmoid(teacher(x) / self.cfg.distill_temperature)
         t = self.cfg.distill_temperature
+        with torch.no_grad():
+            target = torch.sigmoid(teacher(x) / t)
         return t * t * torch.nn.functional.binary_cross_entropy_with_logits(logits / t, target)
 
     def training_step(self, batch, batch_idx):
