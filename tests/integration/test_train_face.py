@@ -207,3 +207,24 @@ def test_export_command(face_run, tmp_path, run_cli):
     assert again["name"] == "custom"
     assert again["metrics"]["test"]["accuracy"] == pytest.approx(first["metrics"]["test"]["accuracy"])
     assert again["temperature"] == pytest.approx(first["temperature"])
+
+
+def test_export_without_flip_tta(face_run, tmp_path, run_cli):
+    """--no-flip-tta exports the bare network: one pass, mirror images score differently."""
+    import onnxruntime as ort
+    import torch
+
+    from genderclass.training.export import FlipAveraged, inference_model
+
+    code, _ = run_cli(["export", face_run, "--out", tmp_path, "--no-flip-tta"])
+    assert code == 0
+    assert json.loads((tmp_path / "face.json").read_text())["flip_tta"] is False
+    model, _ = inference_model(face_run, flip_tta=False)
+    assert not isinstance(model, FlipAveraged)
+    x = np.random.default_rng(1).uniform(0, 255, (4, 3, 32, 32)).astype(np.float32)
+    session = ort.InferenceSession(str(tmp_path / "face.onnx"), providers=["CPUExecutionProvider"])
+    got = session.run(None, {"pixels": x})[0].reshape(-1)
+    with torch.no_grad():
+        np.testing.assert_allclose(got, model(torch.from_numpy(x)).numpy().reshape(-1), atol=1e-4, rtol=0)
+    mirrored = session.run(None, {"pixels": np.ascontiguousarray(x[:, :, :, ::-1])})[0].reshape(-1)
+    assert np.abs(mirrored - got).max() > 1e-3

@@ -127,11 +127,18 @@ def build_parser() -> argparse.ArgumentParser:
         sub,
         "export",
         "Export a run's best checkpoint to ONNX + metadata JSON.",
-        "  genderclass export runs/face\n  genderclass export runs/face --out dist/ --name face",
+        "  genderclass export runs/face\n  genderclass export runs/face --out dist/ --name face\n"
+        "  genderclass export runs/face-resnet --no-flip-tta",
     )
     p.add_argument("run", help="run folder written by 'train'")
     p.add_argument("--out", help="output folder (default RUN/export)")
     p.add_argument("--name", help="file stem (default: the modality)")
+    p.add_argument(
+        "--flip-tta",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="average each image with its mirror image inside the ONNX graph (default: on for faces, off for prints)",
+    )
     p.set_defaults(func=C.cmd_export)
 
     p = _add(

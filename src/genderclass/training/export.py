@@ -36,13 +36,16 @@ class FlipAveraged(nn.Module):
         return 0.5 * (self.model(pixels) + self.model(torch.flip(pixels, dims=[3])))
 
 
-def inference_model(run_dir: Path, checkpoint: str = "best.ckpt") -> tuple[nn.Module, TrainConfig]:
+def inference_model(
+    run_dir: Path, checkpoint: str = "best.ckpt", flip_tta: bool | None = None
+) -> tuple[nn.Module, TrainConfig]:
+    """The run's network in eval mode; ``flip_tta`` (default: on for faces) wraps it in :class:`FlipAveraged`."""
     from .module import GenderModule
 
     module = GenderModule.load_from_checkpoint(run_dir / "checkpoints" / checkpoint, map_location="cpu")
     cfg = module.cfg
     model: nn.Module = module.model
-    if cfg.modality == "face":
+    if cfg.modality == "face" if flip_tta is None else flip_tta:
         model = FlipAveraged(model)
     return model.eval(), cfg
 
@@ -110,13 +113,23 @@ def split_metrics(labels: np.ndarray, logits: np.ndarray, calibration: dict, att
     )
 
 
-def export_run(run_dir: str | Path, data=None, out: str | Path | None = None, name: str | None = None) -> Path:
-    """Export a run's best checkpoint; returns the ONNX path (metadata JSON sits next to it)."""
+def export_run(
+    run_dir: str | Path,
+    data=None,
+    out: str | Path | None = None,
+    name: str | None = None,
+    flip_tta: bool | None = None,
+) -> Path:
+    """Export a run's best checkpoint; returns the ONNX path (metadata JSON sits next to it).
+
+    ``flip_tta`` (default: on for faces) averages each image with its mirror image inside the graph:
+    twice the compute for a usually small gain, so a larger network may do better without it.
+    """
     from .run import prepare_data
 
     run_dir = Path(run_dir)
     saved = read_json(run_dir / "config.json")
-    model, cfg = inference_model(run_dir)
+    model, cfg = inference_model(run_dir, flip_tta=flip_tta)
     if data is None:
         data = prepare_data(cfg)
     out_dir = Path(out) if out else run_dir / "export"
@@ -173,7 +186,7 @@ def export_run(run_dir: str | Path, data=None, out: str | Path | None = None, na
         "output": {"name": "logit", "meaning": "log-odds of 'female' before temperature scaling"},
         **calibration,
         "architecture": cfg.arch,
-        "flip_tta": cfg.modality == "face",
+        "flip_tta": isinstance(model, FlipAveraged),
         "training": {
             "command": saved.get("command", ""),
             "data": cfg.data,
