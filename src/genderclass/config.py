@@ -66,6 +66,11 @@ class PreprocessConfig:
         data["mean"], data["std"] = list(self.mean), list(self.std)
         return data
 
+    def differences(self, other: PreprocessConfig, ignore: tuple[str, ...] = ("input_size",)) -> list[str]:
+        """Names of the settings that differ from ``other`` (apart from ``ignore``), sorted."""
+        mine, theirs = self.to_dict(), other.to_dict()
+        return sorted(k for k in mine if k not in ignore and mine[k] != theirs[k])
+
 
 @dataclass
 class TrainConfig:

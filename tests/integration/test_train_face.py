@@ -228,3 +228,46 @@ def test_export_without_flip_tta(face_run, tmp_path, run_cli):
         np.testing.assert_allclose(got, model(torch.from_numpy(x)).numpy().reshape(-1), atol=1e-4, rtol=0)
     mirrored = session.run(None, {"pixels": np.ascontiguousarray(x[:, :, :, ::-1])})[0].reshape(-1)
     assert np.abs(mirrored - got).max() > 1e-3
+
+
+def test_export_ensemble(face_run, face_folder_dataset, tmp_path_factory, run_cli, train_args):
+    """Two runs on one split export one graph: each member sees its own input size, logits averaged;
+    a run split differently is refused."""
+    import onnxruntime as ort
+    import torch
+    from torch.nn import functional as F
+
+    from genderclass.training.export import inference_model
+
+    runs, cache_dir = tmp_path_factory.mktemp("ensemble"), tmp_path_factory.mktemp("ensemble-cache")
+    base = ["train", "--data", face_folder_dataset, "--format", "folder", "--epochs", "1", "--cache-dir", cache_dir]
+    wider = [a if a != "32" else "40" for a in train_args]  # --input-size 40
+    assert run_cli([*base, "--out", runs / "wide", *wider])[0] == 0
+    out = runs / "dist"
+    code, _ = run_cli(["export", face_run, runs / "wide", "--out", out, "--name", "face"])
+    assert code == 0
+    meta = json.loads((out / "face.json").read_text())
+    assert meta["preprocess"]["input_size"] == 40 and meta["flip_tta"] is True
+    assert meta["architecture"] == "small_resnet + small_resnet" and meta["training"]["best_epoch"] is None
+    members = meta["training"]["members"]
+    assert [m["input_size"] for m in members] == [32, 40] and [m["run"] for m in members] == [
+        str(face_run),
+        str(runs / "wide"),
+    ]
+    assert not (out / "face.metrics.csv").exists()  # an ensemble has no single training curve
+
+    x = np.random.default_rng(2).uniform(0, 255, (3, 3, 40, 40)).astype(np.float32)
+    small, _ = inference_model(face_run)
+    large, _ = inference_model(runs / "wide")
+    with torch.no_grad():
+        pixels = torch.from_numpy(x)
+        resized = F.interpolate(pixels, size=(32, 32), mode="bilinear", align_corners=False)
+        expected = ((small(resized) + large(pixels)) / 2).numpy()
+    session = ort.InferenceSession(str(out / "face.onnx"), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(session.run(None, {"pixels": x})[0].reshape(-1), expected, atol=1e-4, rtol=0)
+
+    assert run_cli([*base, "--out", runs / "other-split", *train_args, "--seed", "1"])[0] == 0
+    with pytest.raises(ValueError, match="split differently"):
+        from genderclass.training.export import export_run
+
+        export_run([face_run, runs / "other-split"], out=runs / "refused")

@@ -128,9 +128,14 @@ def build_parser() -> argparse.ArgumentParser:
         "export",
         "Export a run's best checkpoint to ONNX + metadata JSON.",
         "  genderclass export runs/face\n  genderclass export runs/face --out dist/ --name face\n"
-        "  genderclass export runs/face-resnet --no-flip-tta",
+        "  genderclass export runs/face-resnet --no-flip-tta\n"
+        "  genderclass export runs/face-a runs/face-b --name face   # one ensemble graph (mean logit)",
     )
-    p.add_argument("run", help="run folder written by 'train'")
+    p.add_argument(
+        "run",
+        nargs="+",
+        help="run folder written by 'train'; several runs on the same split export one ensemble (mean logit)",
+    )
     p.add_argument("--out", help="output folder (default RUN/export)")
     p.add_argument("--name", help="file stem (default: the modality)")
     p.add_argument(

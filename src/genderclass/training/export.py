@@ -1,5 +1,7 @@
 """``genderclass export``: best checkpoint -> ONNX + metadata JSON (preprocessing, labels,
-threshold, temperature, min_confidence, training command, data hash, validation/test metrics)."""
+threshold, temperature, min_confidence, training command, data hash, validation/test metrics).
+
+Several runs trained on the same split export as one ensemble graph (mean of their logits)."""
 
 from __future__ import annotations
 
@@ -7,11 +9,13 @@ import datetime as dt
 import logging
 import platform
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from .. import __version__
 from ..config import LABELS, TrainConfig, read_json, write_json
@@ -48,6 +52,51 @@ def inference_model(
     if cfg.modality == "face" if flip_tta is None else flip_tta:
         model = FlipAveraged(model)
     return model.eval(), cfg
+
+
+class MeanLogit(nn.Module):
+    """An ensemble in one graph: each member sees the input resized to its own input size, and the
+    members' logits are averaged."""
+
+    def __init__(self, members: Sequence[nn.Module], sizes: Sequence[int]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        self.sizes = list(sizes)
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        logits = []
+        for member, size in zip(self.members, self.sizes, strict=True):
+            x = pixels
+            if pixels.shape[-1] != size:  # bilinear, no antialias: ONNX opset 17 has none
+                x = F.interpolate(pixels, size=(size, size), mode="bilinear", align_corners=False)
+            logits.append(member(x))
+        return torch.stack(logits).mean(dim=0)
+
+
+def ensemble_model(run_dirs: Sequence[Path], flip_tta: bool | None = None) -> tuple[MeanLogit, TrainConfig]:
+    """Several runs as one :class:`MeanLogit`; its config is the member with the largest input.
+
+    Members must share the preprocessing (apart from input size) and the split, so that the
+    ensemble is calibrated on validation files and measured on test files that none of them saw.
+    """
+    loaded = [inference_model(run_dir, flip_tta=flip_tta) for run_dir in run_dirs]
+    base = max((cfg for _, cfg in loaded), key=lambda cfg: cfg.preprocess.input_size)
+    split = (run_dirs[0] / "split.csv").read_bytes()
+    for run_dir, (_, cfg) in zip(run_dirs, loaded, strict=True):
+        mismatched = cfg.preprocess.differences(base.preprocess)
+        if mismatched:
+            raise ValueError(f"{run_dir} uses other preprocessing than the ensemble: {', '.join(mismatched)}")
+        if (run_dir / "split.csv").read_bytes() != split:
+            raise ValueError(
+                f"{run_dir} was split differently from {run_dirs[0]} (data, seed or fractions differ); "
+                "an ensemble needs one split so that its test files stay unseen"
+            )
+    ensemble = MeanLogit([model for model, _ in loaded], [cfg.preprocess.input_size for _, cfg in loaded])
+    return ensemble.eval(), base
+
+
+def uses_flip_tta(model: nn.Module) -> bool:
+    return any(isinstance(m, FlipAveraged) for m in model.modules())
 
 
 @torch.no_grad()
@@ -113,8 +162,23 @@ def split_metrics(labels: np.ndarray, logits: np.ndarray, calibration: dict, att
     )
 
 
+def _member_info(run_dir: Path, flip_tta: bool | None) -> dict:
+    """What a run contributes to an export: its command, architecture, input size and best epoch."""
+    saved = read_json(run_dir / "config.json")
+    train = saved["train"]
+    best = torch.load(run_dir / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=False)
+    return {
+        "run": str(run_dir),
+        "command": saved.get("command", ""),
+        "architecture": train["arch"],
+        "input_size": train["preprocess"]["input_size"],
+        "flip_tta": train["modality"] == "face" if flip_tta is None else flip_tta,
+        "best_epoch": best.get("epoch"),
+    }
+
+
 def export_run(
-    run_dir: str | Path,
+    run_dir: str | Path | Sequence[str | Path],
     data=None,
     out: str | Path | None = None,
     name: str | None = None,
@@ -124,12 +188,20 @@ def export_run(
 
     ``flip_tta`` (default: on for faces) averages each image with its mirror image inside the graph:
     twice the compute for a usually small gain, so a larger network may do better without it.
+    Several run folders export one ensemble (:func:`ensemble_model`), by default into the first's
+    ``export`` folder.
     """
     from .run import prepare_data
 
-    run_dir = Path(run_dir)
+    run_dirs = [Path(run_dir)] if isinstance(run_dir, str | Path) else [Path(r) for r in run_dir]
+    if not run_dirs:
+        raise ValueError("no run folder to export")
+    run_dir = run_dirs[0]
     saved = read_json(run_dir / "config.json")
-    model, cfg = inference_model(run_dir, flip_tta=flip_tta)
+    if len(run_dirs) == 1:
+        model, cfg = inference_model(run_dir, flip_tta=flip_tta)
+    else:
+        model, cfg = ensemble_model(run_dirs, flip_tta=flip_tta)
     if data is None:
         data = prepare_data(cfg)
     out_dir = Path(out) if out else run_dir / "export"
@@ -166,7 +238,7 @@ def export_run(
                 cache.labels[test], predict_logits(model, altered), calibration
             )
     np.savez(
-        run_dir / "test_predictions.npz",
+        run_dir / "test_predictions.npz" if len(run_dirs) == 1 else out_dir / f"{name}.test_predictions.npz",
         index=test,
         paths=cache.paths[test],
         labels=cache.labels[test],
@@ -174,7 +246,7 @@ def export_run(
         val_index=val,
         val_logits=val_logits,
     )
-    best_epoch = torch.load(run_dir / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=False).get("epoch")
+    members = [_member_info(r, flip_tta) for r in run_dirs]
     metadata = {
         "name": name,
         "modality": cfg.modality,
@@ -185,18 +257,19 @@ def export_run(
         "input": {"name": "pixels", "layout": "NCHW", "dtype": "float32", "range": [0, 255]},
         "output": {"name": "logit", "meaning": "log-odds of 'female' before temperature scaling"},
         **calibration,
-        "architecture": cfg.arch,
-        "flip_tta": isinstance(model, FlipAveraged),
+        "architecture": " + ".join(m["architecture"] for m in members),
+        "flip_tta": uses_flip_tta(model),
         "training": {
-            "command": saved.get("command", ""),
+            "command": " ; ".join(m["command"] for m in members),
             "data": cfg.data,
             "format": cfg.format,
             "data_hash": saved["data"]["data_hash"],
             "split_sizes": saved["data"]["split_sizes"],
             "n_conflicting_groups": saved["data"]["n_conflicting_groups"],
-            "best_epoch": best_epoch,
+            "best_epoch": members[0]["best_epoch"] if len(members) == 1 else None,
             "config": cfg.to_dict(),
             "data_license": DATA_LICENSES.get(cfg.format, "see the training data's own licence"),
+            **({"members": members} if len(members) > 1 else {}),
         },
         "metrics": metrics,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -206,7 +279,7 @@ def export_run(
     # The test split's file names ship with the model, so anyone can re-measure it on held-out files.
     test_names = sorted(Path(p).name for p in cache.paths[test].tolist())
     (out_dir / f"{name}.test_files.txt").write_text("\n".join(test_names) + "\n")
-    if (run_dir / "metrics.csv").exists() and out_dir != run_dir:
+    if len(run_dirs) == 1 and (run_dir / "metrics.csv").exists() and out_dir != run_dir:
         shutil.copy(run_dir / "metrics.csv", out_dir / f"{name}.metrics.csv")
     log.info(
         "exported %s: test accuracy %.4f, balanced %.4f",

@@ -82,7 +82,7 @@ def load_teacher(checkpoint: str, student: PreprocessConfig | None = None) -> tu
     module = GenderModule.load_from_checkpoint(checkpoint, map_location="cpu")
     pre = module.cfg.preprocess
     if student is not None:
-        mismatched = sorted(k for k, v in pre.to_dict().items() if k != "input_size" and v != student.to_dict().get(k))
+        mismatched = pre.differences(student)
         if mismatched:
             raise ValueError(f"teacher {checkpoint} was trained on other preprocessing: {', '.join(mismatched)}")
     net = module.model.requires_grad_(False)
