@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 METADATA_KEYS = {
     "name", "modality", "format_version", "labels", "positive_label", "preprocess", "input", "output",
-    "temperature", "threshold", "min_confidence", "architecture", "flip_tta", "training", "metrics",
+    "temperature", "threshold", "min_confidence", "architecture", "flip_tta", "quantization", "training", "metrics",
     "created", "software",
 }  # fmt: skip
 TRAINING_KEYS = {
@@ -98,7 +98,7 @@ def test_exported_metadata(face_run):
     assert meta["preprocess"] == config["train"]["preprocess"]
     assert meta["input"] == {"name": "pixels", "layout": "NCHW", "dtype": "float32", "range": [0, 255]}
     assert meta["threshold"] == 0.5 and meta["temperature"] > 0 and 0.5 <= meta["min_confidence"] < 1
-    assert meta["flip_tta"] is True and meta["architecture"] == "small_resnet"
+    assert meta["flip_tta"] is True and meta["architecture"] == "small_resnet" and meta["quantization"] is None
     assert meta["training"]["split_sizes"] == config["data"]["split_sizes"]
     assert meta["training"]["data_hash"] == config["data"]["data_hash"]
     assert meta["training"]["best_epoch"] in (0, 1)
@@ -271,3 +271,37 @@ def test_export_ensemble(face_run, face_folder_dataset, tmp_path_factory, run_cl
         from genderclass.training.export import export_run
 
         export_run([face_run, runs / "other-split"], out=runs / "refused")
+
+
+def test_export_int8(face_run, tmp_path, run_cli, cache_dir):
+    """--quantize int8 writes a quantized graph whose logits follow the float model's, and the
+    metadata's metrics are those of the quantized file."""
+    import onnx
+    import onnxruntime as ort
+
+    from genderclass.data.cache import load_cache
+    from genderclass.evaluation import metrics as M
+
+    code, _ = run_cli(["export", face_run, "--out", tmp_path, "--quantize", "int8"])
+    assert code == 0
+    meta = json.loads((tmp_path / "face.json").read_text())
+    assert meta["quantization"]["type"] == "int8" and meta["quantization"]["calibration"].endswith("training crops")
+    ops = {node.op_type for node in onnx.load(str(tmp_path / "face.onnx")).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+
+    (file,) = sorted(cache_dir.glob("face-*.npz"))
+    cache = load_cache(file)
+    split = {Path(r["path"]).name: r["split"] for r in _read_csv(face_run / "split.csv")}
+    test = np.array([i for i, p in enumerate(cache.paths) if split[Path(p).name] == "test"])
+    pixels = np.ascontiguousarray(cache.images[test].transpose(0, 3, 1, 2).astype(np.float32))
+
+    def logits(path: Path) -> np.ndarray:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return session.run(None, {"pixels": pixels})[0].reshape(-1)
+
+    quantized, float32 = logits(tmp_path / "face.onnx"), logits(face_run / "export" / "face.onnx")
+    assert not np.allclose(quantized, float32, atol=1e-4)  # really quantized
+    assert np.corrcoef(quantized, float32)[0, 1] > 0.98 and np.abs(quantized - float32).max() < 0.25
+    stored = meta["metrics"]["test"]
+    assert stored["accuracy"] == pytest.approx(np.mean((quantized > 0) == cache.labels[test]))
+    assert stored["roc_auc"] == pytest.approx(M.roc_auc(cache.labels[test], quantized))

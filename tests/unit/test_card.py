@@ -189,6 +189,9 @@ def test_stored_numbers_appear_formatted(face_meta):
     assert "train 17,001, val 2,370, test 2,050, dropped 4" in card
     assert "**Best epoch (checkpoint's epoch counter):** 23" in card
     assert "| Labelled female | 68 | 882 |" in card  # confusion matrix
+    assert "**Weights:** 32-bit float" in card
+    quantized = {**face_meta, "quantization": {"type": "int8", "method": "static", "calibration": "512 training crops"}}
+    assert "**Weights:** int8 (static; calibration data: 512 training crops)" in render_card(quantized)
 
 
 def test_group_tables_and_summaries(face_meta):

@@ -219,6 +219,13 @@ def _model_details(md: dict, modality: str) -> list[Block]:
             if md.get("flip_tta") is None
             else ("mean of the logits of the image and its mirror image" if md.get("flip_tta") else "none")
         ),
+        "**Weights:** "
+        + (
+            f"{esc(quantization.get('type'))} ({esc(quantization.get('method'))}; "
+            f"calibration data: {esc(quantization.get('calibration'))}); all metrics below are of this file"
+            if isinstance(quantization := md.get("quantization"), dict)
+            else "32-bit float"
+        ),
         f"**Output:** {_or(_get(md, 'output', 'meaning'))}; labels {_or(', '.join(labels) if labels else None)} "
         f"(positive class {_or(md.get('positive_label'))})",
         f"**Calibration temperature:** {dec(temperature, 4)} (p_female = sigmoid(logit / T), fitted on validation)",

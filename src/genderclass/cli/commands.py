@@ -57,7 +57,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from ..training.export import export_run
 
-    path = export_run(args.run, out=args.out, name=args.name, flip_tta=args.flip_tta)
+    path = export_run(args.run, out=args.out, name=args.name, flip_tta=args.flip_tta, quantize=args.quantize)
     print(json.dumps({"model": str(path), "metadata": str(path.with_suffix(".json"))}))
     return EXIT_OK
 

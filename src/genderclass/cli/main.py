@@ -129,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
         "Export a run's best checkpoint to ONNX + metadata JSON.",
         "  genderclass export runs/face\n  genderclass export runs/face --out dist/ --name face\n"
         "  genderclass export runs/face-resnet --no-flip-tta\n"
-        "  genderclass export runs/face-a runs/face-b --name face   # one ensemble graph (mean logit)",
+        "  genderclass export runs/face-a runs/face-b --name face   # one ensemble graph (mean logit)\n"
+        "  genderclass export runs/face --quantize int8",
     )
     p.add_argument(
         "run",
@@ -143,6 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="average each image with its mirror image inside the ONNX graph (default: on for faces, off for prints)",
+    )
+    p.add_argument(
+        "--quantize",
+        choices=("int8",),
+        help="store an INT8 model (ONNX Runtime static quantization, calibrated on training crops): "
+        "2-3x faster on CPUs; the metadata's metrics are measured on the quantized file",
     )
     p.set_defaults(func=C.cmd_export)
 

@@ -20,8 +20,12 @@ from torch.nn import functional as F
 from .. import __version__
 from ..config import LABELS, TrainConfig, read_json, write_json
 from ..evaluation import metrics as M
+from .quantize import METHOD as QUANTIZATION_METHOD
+from .quantize import quantize_int8
 
 log = logging.getLogger(__name__)
+
+CALIBRATION_CROPS = 512  # training crops that calibrate an INT8 model's activations
 
 DATA_LICENSES = {
     "utkface": "UTKFace (Zhang, Song, Qi, CVPR 2017): non-commercial research purposes only.",
@@ -62,12 +66,13 @@ class MeanLogit(nn.Module):
         super().__init__()
         self.members = nn.ModuleList(members)
         self.sizes = list(sizes)
+        self.input_size = max(self.sizes)  # what the ensemble is given; smaller members get a resize
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         logits = []
         for member, size in zip(self.members, self.sizes, strict=True):
             x = pixels
-            if pixels.shape[-1] != size:  # bilinear, no antialias: ONNX opset 17 has none
+            if size != self.input_size:  # bilinear, no antialias: ONNX opset 17 has none
                 x = F.interpolate(pixels, size=(size, size), mode="bilinear", align_corners=False)
             logits.append(member(x))
         return torch.stack(logits).mean(dim=0)
@@ -97,16 +102,6 @@ def ensemble_model(run_dirs: Sequence[Path], flip_tta: bool | None = None) -> tu
 
 def uses_flip_tta(model: nn.Module) -> bool:
     return any(isinstance(m, FlipAveraged) for m in model.modules())
-
-
-@torch.no_grad()
-def predict_logits(model: nn.Module, images: np.ndarray, batch_size: int = 512) -> np.ndarray:
-    """Logits for cached uint8 NHWC crops."""
-    out = []
-    for start in range(0, len(images), batch_size):
-        batch = torch.from_numpy(images[start : start + batch_size]).permute(0, 3, 1, 2).float()
-        out.append(model(batch).numpy())
-    return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
 
 
 def export_onnx(model: nn.Module, cfg: TrainConfig, path: Path) -> None:
@@ -183,8 +178,12 @@ def export_run(
     out: str | Path | None = None,
     name: str | None = None,
     flip_tta: bool | None = None,
+    quantize: str | None = None,
 ) -> Path:
     """Export a run's best checkpoint; returns the ONNX path (metadata JSON sits next to it).
+
+    Every metric in the metadata is measured on the written file by the predict service itself.
+    ``quantize="int8"`` stores an INT8 model (:mod:`.quantize`), calibrated on training crops.
 
     ``flip_tta`` (default: on for faces) averages each image with its mirror image inside the graph:
     twice the compute for a usually small gain, so a larger network may do better without it.
@@ -212,8 +211,21 @@ def export_run(
 
     cache = data.cache
     val, test = data.indices("val"), data.indices("test")
-    val_logits = predict_logits(model, cache.images[val])
-    test_logits = predict_logits(model, cache.images[test])
+    if quantize is not None:
+        if quantize != "int8":
+            raise ValueError(f"unknown quantization {quantize!r}; supported: int8")
+        train = data.indices("train")
+        chosen = np.random.default_rng(cfg.seed).choice(train, min(CALIBRATION_CROPS, len(train)), replace=False)
+        quantize_int8(onnx_path, cache.images[np.sort(chosen)])
+    from ..inference.classifier import GenderClassifier
+
+    shipped = GenderClassifier(onnx_path, {"modality": cfg.modality, "preprocess": cfg.preprocess.to_dict()})
+
+    def predict_logits(images: np.ndarray) -> np.ndarray:
+        return shipped.logits(images, batch_size=256)
+
+    val_logits = predict_logits(cache.images[val])
+    test_logits = predict_logits(cache.images[test])
     calibration = calibrate(cache.labels[val], val_logits, cfg.modality)
     if cfg.modality == "fingerprint" and (cache.subjects[val] != "").all():
         calibration["fusion_temperature"] = fusion_temperature(cache.subjects[val], cache.labels[val], val_logits)
@@ -234,9 +246,7 @@ def export_run(
         metrics["test_per_subject"]["n_subjects"] = len(subjects)
     if cfg.modality == "fingerprint":
         for kind, altered in simulated_alterations(cache.images[test]).items():
-            metrics[f"test_altered_{kind}"] = split_metrics(
-                cache.labels[test], predict_logits(model, altered), calibration
-            )
+            metrics[f"test_altered_{kind}"] = split_metrics(cache.labels[test], predict_logits(altered), calibration)
     np.savez(
         run_dir / "test_predictions.npz" if len(run_dirs) == 1 else out_dir / f"{name}.test_predictions.npz",
         index=test,
@@ -259,6 +269,9 @@ def export_run(
         **calibration,
         "architecture": " + ".join(m["architecture"] for m in members),
         "flip_tta": uses_flip_tta(model),
+        "quantization": None
+        if quantize is None
+        else {"type": quantize, "method": QUANTIZATION_METHOD, "calibration": f"{len(chosen)} training crops"},
         "training": {
             "command": " ; ".join(m["command"] for m in members),
             "data": cfg.data,
