@@ -305,3 +305,8 @@ def test_export_int8(face_run, tmp_path, run_cli, cache_dir):
     stored = meta["metrics"]["test"]
     assert stored["accuracy"] == pytest.approx(np.mean((quantized > 0) == cache.labels[test]))
     assert stored["roc_auc"] == pytest.approx(M.roc_auc(cache.labels[test], quantized))
+    with pytest.raises(ValueError, match="unknown quantization"):
+        from genderclass.training.export import export_run
+
+        export_run(face_run, out=tmp_path / "int4", quantize="int4")
+    assert not (tmp_path / "int4").exists()  # refused before anything is written

@@ -195,6 +195,8 @@ def export_run(
     run_dirs = [Path(run_dir)] if isinstance(run_dir, str | Path) else [Path(r) for r in run_dir]
     if not run_dirs:
         raise ValueError("no run folder to export")
+    if quantize not in (None, "int8"):
+        raise ValueError(f"unknown quantization {quantize!r}; supported: int8")
     run_dir = run_dirs[0]
     saved = read_json(run_dir / "config.json")
     if len(run_dirs) == 1:
@@ -211,12 +213,12 @@ def export_run(
 
     cache = data.cache
     val, test = data.indices("val"), data.indices("test")
-    if quantize is not None:
-        if quantize != "int8":
-            raise ValueError(f"unknown quantization {quantize!r}; supported: int8")
+    quantization = None
+    if quantize == "int8":
         train = data.indices("train")
         chosen = np.random.default_rng(cfg.seed).choice(train, min(CALIBRATION_CROPS, len(train)), replace=False)
         quantize_int8(onnx_path, cache.images[np.sort(chosen)])
+        quantization = {"type": quantize, "method": QUANTIZATION_METHOD, "calibration": f"{len(chosen)} training crops"}
     from ..inference.classifier import GenderClassifier
 
     shipped = GenderClassifier(onnx_path, {"modality": cfg.modality, "preprocess": cfg.preprocess.to_dict()})
@@ -269,9 +271,7 @@ def export_run(
         **calibration,
         "architecture": " + ".join(m["architecture"] for m in members),
         "flip_tta": uses_flip_tta(model),
-        "quantization": None
-        if quantize is None
-        else {"type": quantize, "method": QUANTIZATION_METHOD, "calibration": f"{len(chosen)} training crops"},
+        "quantization": quantization,
         "training": {
             "command": " ; ".join(m["command"] for m in members),
             "data": cfg.data,
