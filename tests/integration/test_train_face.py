@@ -302,11 +302,73 @@ def test_export_int8(face_run, tmp_path, run_cli, cache_dir):
     quantized, float32 = logits(tmp_path / "face.onnx"), logits(face_run / "export" / "face.onnx")
     assert not np.allclose(quantized, float32, atol=1e-4)  # really quantized
     assert np.corrcoef(quantized, float32)[0, 1] > 0.98 and np.abs(quantized - float32).max() < 0.25
-    stored = meta["metrics"]["test"]
-    assert stored["accuracy"] == pytest.approx(np.mean((quantized > 0) == cache.labels[test]))
-    assert stored["roc_auc"] == pytest.approx(M.roc_auc(cache.labels[test], quantized))
+    # the stored predictions and the temperature come from the quantized file, not the float model
+    saved = np.load(tmp_path / "face.test_predictions.npz")
+    order = np.argsort(saved["index"])
+    np.testing.assert_allclose(saved["logits"][order], quantized, atol=1e-5, rtol=0)
+    assert meta["temperature"] == pytest.approx(
+        M.fit_temperature(saved["val_logits"], cache.labels[saved["val_index"]]), rel=1e-6
+    )
     with pytest.raises(ValueError, match="unknown quantization"):
         from genderclass.training.export import export_run
 
         export_run(face_run, out=tmp_path / "int4", quantize="int4")
     assert not (tmp_path / "int4").exists()  # refused before anything is written
+
+
+def test_int8_calibration_uses_training_crops_only(face_run, tmp_path, monkeypatch, cache_dir):
+    from genderclass.data.cache import load_cache
+    from genderclass.training import export
+
+    seen = []
+    monkeypatch.setattr(export, "quantize_int8", lambda path, crops: seen.append(crops))
+    export.export_run(face_run, out=tmp_path, quantize="int8")
+    (file,) = sorted(cache_dir.glob("face-*.npz"))
+    cache = load_cache(file)
+    split = {Path(r["path"]).name: r["split"] for r in _read_csv(face_run / "split.csv")}
+    train = {cache.images[i].tobytes() for i, p in enumerate(cache.paths) if split[Path(p).name] == "train"}
+    (crops,) = seen
+    assert len(crops) == min(export.CALIBRATION_CROPS, len(train))
+    assert all(crop.tobytes() in train for crop in crops)
+
+
+def test_failed_export_keeps_the_previous_model(face_run, tmp_path, monkeypatch):
+    """A failure after the graph is written leaves the earlier ONNX + JSON pair as it was."""
+    from genderclass.training import export
+
+    export.export_run(face_run, out=tmp_path)
+    before = {name: (tmp_path / name).read_bytes() for name in ("face.onnx", "face.json")}
+
+    def broken(path, crops):
+        raise RuntimeError("quantization failed")
+
+    monkeypatch.setattr(export, "quantize_int8", broken)
+    with pytest.raises(RuntimeError, match="quantization failed"):
+        export.export_run(face_run, out=tmp_path, quantize="int8")
+    assert {name: (tmp_path / name).read_bytes() for name in before} == before
+    assert not list(tmp_path.glob(".*partial"))
+
+
+def test_ensemble_refuses_other_preprocessing(face_run, monkeypatch):
+    import dataclasses
+
+    from torch import nn
+
+    from genderclass.training import export
+
+    real = export.inference_model
+
+    def with_margin(run_dir, flip_tta=None):
+        model, cfg = real(run_dir, flip_tta=flip_tta)
+        if run_dir.name == "other":
+            cfg = dataclasses.replace(cfg, preprocess=dataclasses.replace(cfg.preprocess, margin=0.3))
+        return nn.Identity(), cfg
+
+    monkeypatch.setattr(export, "inference_model", with_margin)
+    other = face_run.parent / "other"
+    other.symlink_to(face_run)
+    try:
+        with pytest.raises(ValueError, match="other preprocessing than the ensemble: margin"):
+            export.ensemble_model([face_run, other])
+    finally:
+        other.unlink()

@@ -75,7 +75,7 @@ def test_fusion_temperature_is_fitted_on_validation_subjects(fingerprint_run, fi
     from genderclass.training.export import fusion_temperature
 
     meta = json.loads((fingerprint_run / "export" / "fingerprint.json").read_text())
-    saved = np.load(fingerprint_run / "test_predictions.npz")
+    saved = np.load(fingerprint_run / "export" / "fingerprint.test_predictions.npz")
     subject_of = {Path(r["path"]).name: r["subject"] for r in fingerprint_csv_dataset["rows"]}
     with (fingerprint_run / "split.csv").open(newline="") as handle:
         rows = list(csv.DictReader(handle))  # the cache's order, which the saved indices refer to

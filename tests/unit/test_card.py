@@ -192,6 +192,17 @@ def test_stored_numbers_appear_formatted(face_meta):
     assert "**Weights:** 32-bit float" in card
     quantized = {**face_meta, "quantization": {"type": "int8", "method": "static", "calibration": "512 training crops"}}
     assert "**Weights:** int8 (static; calibration data: 512 training crops)" in render_card(quantized)
+    members = [
+        {"architecture": "small_resnet", "input_size": 112},
+        {"architecture": "mobilenet_v3_small", "input_size": 96, "resized_in_graph_from": 112},
+    ]
+    ensemble = {**face_meta, "training": {**face_meta["training"], "members": members}}
+    assert (
+        "**Ensemble members (mean logit):** `small_resnet` at 112 px; `mobilenet_v3_small` at 96 px "
+        "(resized in the graph from 112 px)" in render_card(ensemble)
+    )
+    assert "Hyper-parameters (of the member with the largest input)" in render_card(ensemble)
+    assert "Ensemble members" not in card
 
 
 def test_group_tables_and_summaries(face_meta):

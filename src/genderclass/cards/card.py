@@ -222,7 +222,7 @@ def _model_details(md: dict, modality: str) -> list[Block]:
         "**Weights:** "
         + (
             f"{esc(quantization.get('type'))} ({esc(quantization.get('method'))}; "
-            f"calibration data: {esc(quantization.get('calibration'))}); all metrics below are of this file"
+            f"calibration data: {esc(quantization.get('calibration'))})"
             if isinstance(quantization := md.get("quantization"), dict)
             else "32-bit float"
         ),
@@ -410,6 +410,7 @@ def _training_data(md: dict) -> list[Block]:
     training = md.get("training") if isinstance(md.get("training"), dict) else {}
     sizes = training.get("split_sizes") if isinstance(training.get("split_sizes"), dict) else {}
     config = training.get("config") if isinstance(training.get("config"), dict) else {}
+    members = [m for m in training.get("members") or [] if isinstance(m, dict)]
     split_text = ", ".join(f"{esc(k)} {count(v)}" for k, v in sizes.items()) if sizes else NOT_MEASURED
     hyper = ", ".join(code(f"{k}={config[k]}") for k in _HYPERPARAMETERS if k in config) or NOT_MEASURED
     return [
@@ -422,7 +423,23 @@ def _training_data(md: dict) -> list[Block]:
                 f"**Split sizes:** {split_text}",
                 f"**Duplicate groups dropped for conflicting labels:** {count(training.get('n_conflicting_groups'))}",
                 f"**Training command:** {_or(public(training['command']) if training.get('command') else None, code)}",
-                f"**Hyper-parameters:** {hyper}",
+                f"**Hyper-parameters{' (of the member with the largest input)' if members else ''}:** {hyper}",
+                *(
+                    [
+                        "**Ensemble members (mean logit):** "
+                        + "; ".join(
+                            f"{_or(m.get('architecture'), code)} at {count(m.get('input_size'))} px"
+                            + (
+                                f" (resized in the graph from {count(m['resized_in_graph_from'])} px)"
+                                if m.get("resized_in_graph_from")
+                                else ""
+                            )
+                            for m in members
+                        )
+                    ]
+                    if members
+                    else []
+                ),
                 f"**Best epoch (checkpoint's epoch counter):** {count(training.get('best_epoch'))}",
                 f"**Licence of the training data:** {_or(training.get('data_license'))}",
             ],

@@ -5,11 +5,13 @@ Several runs trained on the same split export as one ensemble graph (mean of the
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
+import os
 import platform
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +55,8 @@ def inference_model(
     module = GenderModule.load_from_checkpoint(run_dir / "checkpoints" / checkpoint, map_location="cpu")
     cfg = module.cfg
     model: nn.Module = module.model
-    if cfg.modality == "face" if flip_tta is None else flip_tta:
+    mirror = cfg.modality == "face" if flip_tta is None else flip_tta
+    if mirror:
         model = FlipAveraged(model)
     return model.eval(), cfg
 
@@ -87,13 +90,15 @@ def ensemble_model(run_dirs: Sequence[Path], flip_tta: bool | None = None) -> tu
     loaded = [inference_model(run_dir, flip_tta=flip_tta) for run_dir in run_dirs]
     base = max((cfg for _, cfg in loaded), key=lambda cfg: cfg.preprocess.input_size)
     split = (run_dirs[0] / "split.csv").read_bytes()
+    data_hash = read_json(run_dirs[0] / "config.json")["data"]["data_hash"]
     for run_dir, (_, cfg) in zip(run_dirs, loaded, strict=True):
         mismatched = cfg.preprocess.differences(base.preprocess)
         if mismatched:
             raise ValueError(f"{run_dir} uses other preprocessing than the ensemble: {', '.join(mismatched)}")
-        if (run_dir / "split.csv").read_bytes() != split:
+        same_data = read_json(run_dir / "config.json")["data"]["data_hash"] == data_hash
+        if (run_dir / "split.csv").read_bytes() != split or not same_data:
             raise ValueError(
-                f"{run_dir} was split differently from {run_dirs[0]} (data, seed or fractions differ); "
+                f"{run_dir} was split differently from {run_dirs[0]} (data, paths, seed or fractions differ); "
                 "an ensemble needs one split so that its test files stay unseen"
             )
     ensemble = MeanLogit([model for model, _ in loaded], [cfg.preprocess.input_size for _, cfg in loaded])
@@ -157,7 +162,7 @@ def split_metrics(labels: np.ndarray, logits: np.ndarray, calibration: dict, att
     )
 
 
-def _member_info(run_dir: Path, flip_tta: bool | None) -> dict:
+def _member_info(run_dir: Path, model: nn.Module) -> dict:
     """What a run contributes to an export: its command, architecture, input size and best epoch."""
     saved = read_json(run_dir / "config.json")
     train = saved["train"]
@@ -167,9 +172,21 @@ def _member_info(run_dir: Path, flip_tta: bool | None) -> dict:
         "command": saved.get("command", ""),
         "architecture": train["arch"],
         "input_size": train["preprocess"]["input_size"],
-        "flip_tta": train["modality"] == "face" if flip_tta is None else flip_tta,
+        "flip_tta": uses_flip_tta(model),
         "best_epoch": best.get("epoch"),
     }
+
+
+@contextlib.contextmanager
+def _replaced_on_success(path: Path) -> Iterator[Path]:
+    """A temporary file beside ``path`` that replaces it only when the block succeeds: a failed
+    export never leaves a new model beside an old model's metadata."""
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        yield partial
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def export_run(
@@ -184,12 +201,11 @@ def export_run(
 
     Every metric in the metadata is measured on the written file by the predict service itself.
     ``quantize="int8"`` stores an INT8 model (:mod:`.quantize`), calibrated on training crops.
-
     ``flip_tta`` (default: on for faces) averages each image with its mirror image inside the graph:
-    twice the compute for a usually small gain, so a larger network may do better without it.
-    Several run folders export one ensemble (:func:`ensemble_model`), by default into the first's
-    ``export`` folder.
+    twice the compute for a usually small gain. Several run folders export one ensemble
+    (:func:`ensemble_model`), by default into the first's ``export`` folder.
     """
+    from ..inference.classifier import GenderClassifier
     from .run import prepare_data
 
     run_dirs = [Path(run_dir)] if isinstance(run_dir, str | Path) else [Path(r) for r in run_dir]
@@ -197,60 +213,103 @@ def export_run(
         raise ValueError("no run folder to export")
     if quantize not in (None, "int8"):
         raise ValueError(f"unknown quantization {quantize!r}; supported: int8")
-    run_dir = run_dirs[0]
-    saved = read_json(run_dir / "config.json")
     if len(run_dirs) == 1:
-        model, cfg = inference_model(run_dir, flip_tta=flip_tta)
+        model, cfg = inference_model(run_dirs[0], flip_tta=flip_tta)
+        members = [_member_info(run_dirs[0], model)]
     else:
         model, cfg = ensemble_model(run_dirs, flip_tta=flip_tta)
+        members = [_member_info(r, m) for r, m in zip(run_dirs, model.members, strict=True)]
+        for member in members:
+            if member["input_size"] != cfg.preprocess.input_size:  # see MeanLogit
+                member["resized_in_graph_from"] = cfg.preprocess.input_size
+    # the member whose config the export uses (largest input); members share data and split (checked)
+    base_dir = run_dirs[[m["input_size"] for m in members].index(cfg.preprocess.input_size)]
+    saved = read_json(base_dir / "config.json")
     if data is None:
         data = prepare_data(cfg)
-    out_dir = Path(out) if out else run_dir / "export"
+    out_dir = Path(out) if out else run_dirs[0] / "export"
     out_dir.mkdir(parents=True, exist_ok=True)
     name = name or cfg.modality
     onnx_path = out_dir / f"{name}.onnx"
-    export_onnx(model, cfg, onnx_path)
-
     cache = data.cache
     val, test = data.indices("val"), data.indices("test")
-    quantization = None
-    if quantize == "int8":
-        train = data.indices("train")
-        chosen = np.random.default_rng(cfg.seed).choice(train, min(CALIBRATION_CROPS, len(train)), replace=False)
-        quantize_int8(onnx_path, cache.images[np.sort(chosen)])
-        quantization = {"type": quantize, "method": QUANTIZATION_METHOD, "calibration": f"{len(chosen)} training crops"}
-    from ..inference.classifier import GenderClassifier
 
-    shipped = GenderClassifier(onnx_path, {"modality": cfg.modality, "preprocess": cfg.preprocess.to_dict()})
+    with _replaced_on_success(onnx_path) as partial:
+        export_onnx(model, cfg, partial)
+        quantization = None
+        if quantize == "int8":
+            train = data.indices("train")
+            chosen = np.random.default_rng(cfg.seed).choice(train, min(CALIBRATION_CROPS, len(train)), replace=False)
+            quantize_int8(partial, cache.images[np.sort(chosen)])
+            quantization = {
+                "type": quantize,
+                "method": QUANTIZATION_METHOD,
+                "calibration": f"{len(chosen)} training crops",
+            }
+        shipped = GenderClassifier(partial, {"modality": cfg.modality, "preprocess": cfg.preprocess.to_dict()})
 
-    def predict_logits(images: np.ndarray) -> np.ndarray:
-        return shipped.logits(images, batch_size=256)
+        def predict_logits(images: np.ndarray) -> np.ndarray:
+            return shipped.logits(images, batch_size=256)
 
-    val_logits = predict_logits(cache.images[val])
-    test_logits = predict_logits(cache.images[test])
-    calibration = calibrate(cache.labels[val], val_logits, cfg.modality)
-    if cfg.modality == "fingerprint" and (cache.subjects[val] != "").all():
-        calibration["fusion_temperature"] = fusion_temperature(cache.subjects[val], cache.labels[val], val_logits)
-    metrics = {
-        "validation": split_metrics(cache.labels[val], val_logits, calibration),
-        "test": split_metrics(cache.labels[test], test_logits, calibration, [cache.attrs[i] for i in test]),
-    }
-    if cfg.modality == "fingerprint" and (cache.subjects[test] != "").all():
-        subjects, fused_labels, fused_logits = M.fuse_by_subject(
-            cache.subjects[test].tolist(), cache.labels[test], test_logits
-        )
-        # as at prediction: without validation subjects, the per-print temperature
-        fused_calibration = {
-            **calibration,
-            "temperature": calibration.get("fusion_temperature", calibration["temperature"]),
+        val_logits = predict_logits(cache.images[val])
+        test_logits = predict_logits(cache.images[test])
+        calibration = calibrate(cache.labels[val], val_logits, cfg.modality)
+        if cfg.modality == "fingerprint" and (cache.subjects[val] != "").all():
+            calibration["fusion_temperature"] = fusion_temperature(cache.subjects[val], cache.labels[val], val_logits)
+        metrics = {
+            "validation": split_metrics(cache.labels[val], val_logits, calibration),
+            "test": split_metrics(cache.labels[test], test_logits, calibration, [cache.attrs[i] for i in test]),
         }
-        metrics["test_per_subject"] = split_metrics(fused_labels, fused_logits, fused_calibration)
-        metrics["test_per_subject"]["n_subjects"] = len(subjects)
-    if cfg.modality == "fingerprint":
-        for kind, altered in simulated_alterations(cache.images[test]).items():
-            metrics[f"test_altered_{kind}"] = split_metrics(cache.labels[test], predict_logits(altered), calibration)
+        if cfg.modality == "fingerprint" and (cache.subjects[test] != "").all():
+            subjects, fused_labels, fused_logits = M.fuse_by_subject(
+                cache.subjects[test].tolist(), cache.labels[test], test_logits
+            )
+            # as at prediction: without validation subjects, the per-print temperature
+            fused_calibration = {
+                **calibration,
+                "temperature": calibration.get("fusion_temperature", calibration["temperature"]),
+            }
+            metrics["test_per_subject"] = split_metrics(fused_labels, fused_logits, fused_calibration)
+            metrics["test_per_subject"]["n_subjects"] = len(subjects)
+        if cfg.modality == "fingerprint":
+            for kind, altered in simulated_alterations(cache.images[test]).items():
+                metrics[f"test_altered_{kind}"] = split_metrics(
+                    cache.labels[test], predict_logits(altered), calibration
+                )
+        metadata = {
+            "name": name,
+            "modality": cfg.modality,
+            "format_version": 1,
+            "labels": list(LABELS),
+            "positive_label": LABELS[1],
+            "preprocess": cfg.preprocess.to_dict(),
+            "input": {"name": "pixels", "layout": "NCHW", "dtype": "float32", "range": [0, 255]},
+            "output": {"name": "logit", "meaning": "log-odds of 'female' before temperature scaling"},
+            **calibration,
+            "architecture": " + ".join(m["architecture"] for m in members),
+            "flip_tta": uses_flip_tta(model),
+            "quantization": quantization,
+            "training": {
+                "command": " ; ".join(m["command"] for m in members),
+                "data": cfg.data,
+                "format": cfg.format,
+                "data_hash": saved["data"]["data_hash"],
+                "split_sizes": saved["data"]["split_sizes"],
+                "n_conflicting_groups": saved["data"]["n_conflicting_groups"],
+                "best_epoch": members[0]["best_epoch"] if len(members) == 1 else None,
+                "config": cfg.to_dict(),
+                "data_license": DATA_LICENSES.get(cfg.format, "see the training data's own licence"),
+                **({"members": members} if len(members) > 1 else {}),
+            },
+            "metrics": metrics,
+            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "software": {"genderclass": __version__, "torch": torch.__version__, "python": platform.python_version()},
+        }
+        write_json(onnx_path.with_suffix(".json"), metadata)
+
+    # Predictions of the exported file, beside it (git-ignored); test paths stay on this machine.
     np.savez(
-        run_dir / "test_predictions.npz" if len(run_dirs) == 1 else out_dir / f"{name}.test_predictions.npz",
+        out_dir / f"{name}.test_predictions.npz",
         index=test,
         paths=cache.paths[test],
         labels=cache.labels[test],
@@ -258,42 +317,11 @@ def export_run(
         val_index=val,
         val_logits=val_logits,
     )
-    members = [_member_info(r, flip_tta) for r in run_dirs]
-    metadata = {
-        "name": name,
-        "modality": cfg.modality,
-        "format_version": 1,
-        "labels": list(LABELS),
-        "positive_label": LABELS[1],
-        "preprocess": cfg.preprocess.to_dict(),
-        "input": {"name": "pixels", "layout": "NCHW", "dtype": "float32", "range": [0, 255]},
-        "output": {"name": "logit", "meaning": "log-odds of 'female' before temperature scaling"},
-        **calibration,
-        "architecture": " + ".join(m["architecture"] for m in members),
-        "flip_tta": uses_flip_tta(model),
-        "quantization": quantization,
-        "training": {
-            "command": " ; ".join(m["command"] for m in members),
-            "data": cfg.data,
-            "format": cfg.format,
-            "data_hash": saved["data"]["data_hash"],
-            "split_sizes": saved["data"]["split_sizes"],
-            "n_conflicting_groups": saved["data"]["n_conflicting_groups"],
-            "best_epoch": members[0]["best_epoch"] if len(members) == 1 else None,
-            "config": cfg.to_dict(),
-            "data_license": DATA_LICENSES.get(cfg.format, "see the training data's own licence"),
-            **({"members": members} if len(members) > 1 else {}),
-        },
-        "metrics": metrics,
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "software": {"genderclass": __version__, "torch": torch.__version__, "python": platform.python_version()},
-    }
-    write_json(onnx_path.with_suffix(".json"), metadata)
     # The test split's file names ship with the model, so anyone can re-measure it on held-out files.
     test_names = sorted(Path(p).name for p in cache.paths[test].tolist())
     (out_dir / f"{name}.test_files.txt").write_text("\n".join(test_names) + "\n")
-    if len(run_dirs) == 1 and (run_dir / "metrics.csv").exists() and out_dir != run_dir:
-        shutil.copy(run_dir / "metrics.csv", out_dir / f"{name}.metrics.csv")
+    if len(run_dirs) == 1 and (run_dirs[0] / "metrics.csv").exists() and out_dir != run_dirs[0]:
+        shutil.copy(run_dirs[0] / "metrics.csv", out_dir / f"{name}.metrics.csv")
     log.info(
         "exported %s: test accuracy %.4f, balanced %.4f",
         onnx_path,

@@ -2,7 +2,7 @@
 
 Activations are calibrated on training crops (never validation or test), weights are quantized per
 channel with a reduced 7-bit range, which avoids the saturation of ONNX Runtime's u8s8 kernels on
-x86 CPUs without VNNI, so the model scores the same on any x86 machine.
+x86 CPUs without VNNI (results elsewhere can still differ by rounding).
 """
 
 from __future__ import annotations
