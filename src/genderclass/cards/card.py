@@ -406,6 +406,19 @@ _HYPERPARAMETERS = (
 )
 
 
+def _members_line(members: list[dict]) -> list[str]:
+    """One line naming an ensemble's members (none for a single model)."""
+    if not members:
+        return []
+    described = []
+    for member in members:
+        text = f"{_or(member.get('architecture'), code)} at {count(member.get('input_size'))} px"
+        if member.get("resized_in_graph_from"):
+            text += f" (resized in the graph from {count(member['resized_in_graph_from'])} px)"
+        described.append(text)
+    return ["**Ensemble members (mean logit):** " + "; ".join(described)]
+
+
 def _training_data(md: dict) -> list[Block]:
     training = md.get("training") if isinstance(md.get("training"), dict) else {}
     sizes = training.get("split_sizes") if isinstance(training.get("split_sizes"), dict) else {}
@@ -424,22 +437,7 @@ def _training_data(md: dict) -> list[Block]:
                 f"**Duplicate groups dropped for conflicting labels:** {count(training.get('n_conflicting_groups'))}",
                 f"**Training command:** {_or(public(training['command']) if training.get('command') else None, code)}",
                 f"**Hyper-parameters{' (of the member with the largest input)' if members else ''}:** {hyper}",
-                *(
-                    [
-                        "**Ensemble members (mean logit):** "
-                        + "; ".join(
-                            f"{_or(m.get('architecture'), code)} at {count(m.get('input_size'))} px"
-                            + (
-                                f" (resized in the graph from {count(m['resized_in_graph_from'])} px)"
-                                if m.get("resized_in_graph_from")
-                                else ""
-                            )
-                            for m in members
-                        )
-                    ]
-                    if members
-                    else []
-                ),
+                *_members_line(members),
                 f"**Best epoch (checkpoint's epoch counter):** {count(training.get('best_epoch'))}",
                 f"**Licence of the training data:** {_or(training.get('data_license'))}",
             ],

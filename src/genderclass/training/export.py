@@ -177,6 +177,35 @@ def _member_info(run_dir: Path, model: nn.Module) -> dict:
     }
 
 
+def _measure(shipped, data, val_logits: np.ndarray, test_logits: np.ndarray) -> tuple[dict, dict]:
+    """Calibration fitted on validation, and the metrics of every split, for the exported file."""
+    cache, modality = data.cache, shipped.modality
+    val, test = data.indices("val"), data.indices("test")
+    calibration = calibrate(cache.labels[val], val_logits, modality)
+    if modality == "fingerprint" and (cache.subjects[val] != "").all():
+        calibration["fusion_temperature"] = fusion_temperature(cache.subjects[val], cache.labels[val], val_logits)
+    metrics = {
+        "validation": split_metrics(cache.labels[val], val_logits, calibration),
+        "test": split_metrics(cache.labels[test], test_logits, calibration, [cache.attrs[i] for i in test]),
+    }
+    if modality == "fingerprint" and (cache.subjects[test] != "").all():
+        subjects, fused_labels, fused_logits = M.fuse_by_subject(
+            cache.subjects[test].tolist(), cache.labels[test], test_logits
+        )
+        # as at prediction: without validation subjects, the per-print temperature
+        fused_calibration = {
+            **calibration,
+            "temperature": calibration.get("fusion_temperature", calibration["temperature"]),
+        }
+        metrics["test_per_subject"] = split_metrics(fused_labels, fused_logits, fused_calibration)
+        metrics["test_per_subject"]["n_subjects"] = len(subjects)
+    if modality == "fingerprint":
+        for kind, altered in simulated_alterations(cache.images[test]).items():
+            altered_logits = shipped.logits(altered, batch_size=256)
+            metrics[f"test_altered_{kind}"] = split_metrics(cache.labels[test], altered_logits, calibration)
+    return calibration, metrics
+
+
 @contextlib.contextmanager
 def _replaced_on_success(path: Path) -> Iterator[Path]:
     """A temporary file beside ``path`` that replaces it only when the block succeeds: a failed
@@ -247,35 +276,9 @@ def export_run(
                 "calibration": f"{len(chosen)} training crops",
             }
         shipped = GenderClassifier(partial, {"modality": cfg.modality, "preprocess": cfg.preprocess.to_dict()})
-
-        def predict_logits(images: np.ndarray) -> np.ndarray:
-            return shipped.logits(images, batch_size=256)
-
-        val_logits = predict_logits(cache.images[val])
-        test_logits = predict_logits(cache.images[test])
-        calibration = calibrate(cache.labels[val], val_logits, cfg.modality)
-        if cfg.modality == "fingerprint" and (cache.subjects[val] != "").all():
-            calibration["fusion_temperature"] = fusion_temperature(cache.subjects[val], cache.labels[val], val_logits)
-        metrics = {
-            "validation": split_metrics(cache.labels[val], val_logits, calibration),
-            "test": split_metrics(cache.labels[test], test_logits, calibration, [cache.attrs[i] for i in test]),
-        }
-        if cfg.modality == "fingerprint" and (cache.subjects[test] != "").all():
-            subjects, fused_labels, fused_logits = M.fuse_by_subject(
-                cache.subjects[test].tolist(), cache.labels[test], test_logits
-            )
-            # as at prediction: without validation subjects, the per-print temperature
-            fused_calibration = {
-                **calibration,
-                "temperature": calibration.get("fusion_temperature", calibration["temperature"]),
-            }
-            metrics["test_per_subject"] = split_metrics(fused_labels, fused_logits, fused_calibration)
-            metrics["test_per_subject"]["n_subjects"] = len(subjects)
-        if cfg.modality == "fingerprint":
-            for kind, altered in simulated_alterations(cache.images[test]).items():
-                metrics[f"test_altered_{kind}"] = split_metrics(
-                    cache.labels[test], predict_logits(altered), calibration
-                )
+        val_logits = shipped.logits(cache.images[val], batch_size=256)
+        test_logits = shipped.logits(cache.images[test], batch_size=256)
+        calibration, metrics = _measure(shipped, data, val_logits, test_logits)
         metadata = {
             "name": name,
             "modality": cfg.modality,

@@ -11,41 +11,37 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from ..preprocess import to_batch
 
 METHOD = "int8 static, QDQ, per-channel weights (reduced range), activations calibrated with min-max"
 
 
-class _Crops:
-    """ONNX Runtime calibration reader over uint8 NHWC crops."""
+class CropReader(CalibrationDataReader):
+    """Calibration batches of uint8 NHWC crops, as the network's float NCHW input."""
 
     def __init__(self, crops: np.ndarray, batch_size: int) -> None:
-        self._batches = iter([crops[i : i + batch_size] for i in range(0, len(crops), batch_size)])
+        self._batches = iter(range(0, len(crops), batch_size))
+        self._crops, self._batch_size = crops, batch_size
 
     def get_next(self) -> dict[str, np.ndarray] | None:
-        batch = next(self._batches, None)
-        return None if batch is None else {"pixels": to_batch(list(batch))}
+        start = next(self._batches, None)
+        return None if start is None else {"pixels": to_batch(list(self._crops[start : start + self._batch_size]))}
 
 
 def quantize_int8(onnx_path: Path, calibration_crops: np.ndarray, batch_size: int = 32) -> None:
     """Replace the float model at ``onnx_path`` by its INT8 version, calibrated on the given crops."""
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
     if len(calibration_crops) == 0:
         raise ValueError("quantization needs calibration crops")
-
-    class Reader(_Crops, CalibrationDataReader):
-        pass
-
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(onnx_path), str(prepared))
         quantize_static(
             str(prepared),
             str(onnx_path),
-            Reader(calibration_crops, batch_size),
+            CropReader(calibration_crops, batch_size),
             quant_format=QuantFormat.QDQ,
             per_channel=True,
             reduce_range=True,
