@@ -97,6 +97,9 @@ class TrainConfig:
     # export replaces anyway for fingerprints (chosen on validation for balanced accuracy).
     monitor: Literal["val_bal_acc", "val_auc"] = "val_bal_acc"
     seed: int = 0
+    # Seed of the train/validation/test split (and of the --limit subset); -1 = the same as ``seed``.
+    # Set it to keep one split while ``seed`` varies init and augmentation (ensemble members).
+    split_seed: int = -1
     val_fraction: float = 0.1
     test_fraction: float = 0.15
     balance: Literal["none", "class", "group"] = "none"
@@ -114,6 +117,10 @@ class TrainConfig:
     threads: int = 0  # torch threads (0 = library default)
     cache_dir: str = ".cache/genderclass"
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+
+    @property
+    def resolved_split_seed(self) -> int:
+        return self.seed if self.split_seed < 0 else self.split_seed
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -232,7 +232,8 @@ def test_export_without_flip_tta(face_run, tmp_path, run_cli):
 
 def test_export_ensemble(face_run, face_folder_dataset, tmp_path_factory, run_cli, train_args):
     """Two runs on one split export one graph: each member sees its own input size, logits averaged;
-    a run split differently is refused."""
+    a run split differently is refused. The second member varies --seed but keeps the split
+    with --split-seed."""
     import onnxruntime as ort
     import torch
     from torch.nn import functional as F
@@ -242,7 +243,9 @@ def test_export_ensemble(face_run, face_folder_dataset, tmp_path_factory, run_cl
     runs, cache_dir = tmp_path_factory.mktemp("ensemble"), tmp_path_factory.mktemp("ensemble-cache")
     base = ["train", "--data", face_folder_dataset, "--format", "folder", "--epochs", "1", "--cache-dir", cache_dir]
     wider = [a if a != "32" else "40" for a in train_args]  # --input-size 40
-    assert run_cli([*base, "--out", runs / "wide", *wider])[0] == 0
+    assert run_cli([*base, "--out", runs / "wide", *wider, "--seed", "1", "--split-seed", "0"])[0] == 0
+    assert (runs / "wide" / "split.csv").read_bytes() == (face_run / "split.csv").read_bytes()
+    assert json.loads((runs / "wide" / "config.json").read_text())["train"]["seed"] == 1
     out = runs / "dist"
     code, _ = run_cli(["export", face_run, runs / "wide", "--out", out, "--name", "face"])
     assert code == 0

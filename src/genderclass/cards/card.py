@@ -399,6 +399,7 @@ _HYPERPARAMETERS = (
     "patience",
     "balance",
     "seed",
+    "split_seed",
     "val_fraction",
     "test_fraction",
     "near_duplicate_distance",

@@ -88,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("--weight-decay", float, "AdamW weight decay"),
         ("--patience", int, "early-stopping patience in epochs"),
         ("--seed", int, "seed for split, init and augmentation"),
+        ("--split-seed", int, "seed for the split alone, -1 = --seed (vary --seed, keep the split)"),
         ("--val-fraction", float, "share of groups for validation"),
         ("--test-fraction", float, "share of groups for test"),
         ("--limit", int, "use at most N images, 0 = all (smoke tests)"),

@@ -34,12 +34,12 @@ def prepare_data(cfg: TrainConfig) -> PreparedData:
     result = read_dataset(cfg.data, cfg.format)
     samples = result.samples
     if cfg.limit and cfg.limit < len(samples):
-        keep = np.sort(np.random.default_rng(cfg.seed).choice(len(samples), cfg.limit, replace=False))
+        keep = np.sort(np.random.default_rng(cfg.resolved_split_seed).choice(len(samples), cfg.limit, replace=False))
         samples = [samples[i] for i in keep]
     cache = build_cache(samples, cfg.preprocess, cfg.cache_dir)
     subjects = cache.subjects if (cache.subjects != "").any() else None
     groups = group_ids(cache.sha1, cache.phash, subjects, max_distance=cfg.near_duplicate_distance)
-    split = split_groups(cache.labels, groups, cfg.val_fraction, cfg.test_fraction, cfg.seed)
+    split = split_groups(cache.labels, groups, cfg.val_fraction, cfg.test_fraction, cfg.resolved_split_seed)
     return PreparedData(cache=cache, split=split)
 
 
