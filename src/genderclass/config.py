@@ -74,15 +74,18 @@ class PreprocessConfig:
 
 @dataclass
 class TrainConfig:
-    """Training hyper-parameters; CLI flags override these, the run saves the result."""
+    """Training hyper-parameters; CLI flags override these, the run saves the result.
+
+    The defaults are the first stage of the bundled face model's recipe; ``for_modality`` holds
+    the fingerprint ones."""
 
     modality: str = "face"
     data: str = ""
     format: str = "utkface"
     out: str = "runs/face"
-    arch: str = "mobilenet_v3_small"
-    width: float = 1.0
-    epochs: int = 40
+    arch: str = "small_resnet"
+    width: float = 0.75
+    epochs: int = 30
     batch_size: int = 64
     lr: float = 3e-3
     weight_decay: float = 0.05
@@ -117,6 +120,20 @@ class TrainConfig:
     threads: int = 0  # torch threads (0 = library default)
     cache_dir: str = ".cache/genderclass"
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+
+    @classmethod
+    def for_modality(cls, modality: str, **overrides: Any) -> TrainConfig:
+        """The defaults of one modality (its bundled model's recipe); ``overrides`` win."""
+        if modality == "fingerprint":
+            # Fingerprints all look alike to a perceptual hash: only identical hashes are merged.
+            base = cls(modality=modality, format="socofing", out="runs/fingerprint", width=0.5, patience=12)
+            base = dataclasses.replace(base, balance="class", near_duplicate_distance=0)
+        elif modality == "face":
+            base = cls()
+        else:
+            raise ValueError(f"unknown modality {modality!r}; expected one of {MODALITIES}")
+        base.preprocess = PreprocessConfig.for_modality(modality)
+        return dataclasses.replace(base, **overrides)
 
     @property
     def resolved_split_seed(self) -> int:

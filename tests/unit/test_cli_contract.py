@@ -347,6 +347,34 @@ def test_train_flags_override_config():
     assert (face.modality, face.format, face.preprocess.margin, face.balance) == ("face", "utkface", 0.2, "none")
 
 
+def test_train_defaults_are_the_bundled_recipes():
+    """Omitted flags mean the first stage of each bundled model's recipe (see the README)."""
+    parser = build_parser()
+    face = commands.resolve_train_config(parser.parse_args(["train", "--data", "d", "--out", "r"]))
+    assert (face.arch, face.width, face.epochs, face.patience, face.preprocess.input_size) == (
+        "small_resnet",
+        0.75,
+        30,
+        8,
+        96,
+    )
+    fp = commands.resolve_train_config(parser.parse_args(["train", "--modality", "fingerprint", "--out", "r"]))
+    assert (fp.format, fp.arch, fp.width, fp.epochs, fp.patience, fp.balance) == (
+        "socofing",
+        "small_resnet",
+        0.5,
+        30,
+        12,
+        "class",
+    )
+    assert fp.near_duplicate_distance == 0 and fp.preprocess.channels == 1
+    wide = commands.resolve_train_config(parser.parse_args(["train", "--modality", "fingerprint", "--out", "r",
+                                                            "--width", "1.0", "--balance", "none"]))  # fmt: skip
+    assert (wide.width, wide.balance) == (1.0, "none")
+    help_text = parser._subparsers._group_actions[0].choices["train"].format_help()
+    assert "faces: 0.75; fingerprints: 0.5" in " ".join(help_text.split())
+
+
 def test_annotate_does_not_overwrite_same_named_files(
     capsys, tmp_path, tiny_face_model, make_colour_image, write_image
 ):

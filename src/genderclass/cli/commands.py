@@ -22,23 +22,18 @@ EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
 
 # ------------------------------------------------------------------------------------------ train
 def resolve_train_config(args: argparse.Namespace) -> TrainConfig:
-    """Defaults from ``TrainConfig``; every flag given on the command line overrides its field."""
+    """The modality's defaults (``TrainConfig.for_modality``); every flag given overrides its field."""
     modality = args.modality or "face"
-    cfg = TrainConfig(modality=modality, format="socofing" if modality == "fingerprint" else "utkface")
-    overrides = {}
-    for field in dataclasses.fields(TrainConfig):
-        value = getattr(args, field.name, None)
-        if value is not None and field.name not in ("preprocess",):
-            overrides[field.name] = value
-    cfg = dataclasses.replace(cfg, **overrides)
+    overrides = {
+        field.name: getattr(args, field.name)
+        for field in dataclasses.fields(TrainConfig)
+        if field.name not in ("modality", "preprocess") and getattr(args, field.name, None) is not None
+    }
+    cfg = TrainConfig.for_modality(modality, **overrides)
     pre_overrides = {
         key: getattr(args, key) for key in ("input_size", "margin") if getattr(args, key, None) is not None
     }
     cfg.preprocess = PreprocessConfig.for_modality(modality, **pre_overrides)
-    if modality == "fingerprint":
-        if args.balance is None:
-            cfg.balance = "class"
-        cfg.near_duplicate_distance = 0
     return cfg
 
 

@@ -30,14 +30,22 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
 
 
 def _train_default(flag: str) -> object:
-    """The config default behind a train flag (what an omitted flag means)."""
-    from ..config import PreprocessConfig, TrainConfig
+    """The config default behind a train flag (what an omitted flag means), per modality if they differ."""
+    from ..config import TrainConfig
 
     name = flag.lstrip("-").replace("-", "_")
-    for config in (TrainConfig(), PreprocessConfig()):
-        if hasattr(config, name):
-            return getattr(config, name)
-    return None
+    values = {}
+    for modality in MODALITIES:
+        config = TrainConfig.for_modality(modality)
+        for source in (config, config.preprocess):
+            if hasattr(source, name):
+                values[modality] = getattr(source, name)
+                break
+    if not values:
+        return None
+    if len(set(map(repr, values.values()))) == 1:
+        return values["face"]
+    return "; ".join(f"{modality}s: {value}" for modality, value in values.items())
 
 
 def _add(sub: argparse._SubParsersAction, name: str, help_text: str, examples: str) -> argparse.ArgumentParser:
