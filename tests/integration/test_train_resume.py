@@ -63,6 +63,16 @@ def test_resume_keeps_the_metrics_history(interrupted_then_resumed):
     assert _epochs_logged(interrupted_then_resumed["out"]) == {0, 1}
 
 
+@pytest.mark.parametrize("flag", [["--split-seed", "3"], ["--lr", "0.1"], ["--input-size", "40"]])
+def test_resume_refuses_flags_that_change_the_run(interrupted_then_resumed, run_cli, flag, caplog):
+    """A flag that would change the data, split or recipe is refused, not silently ignored."""
+    out = interrupted_then_resumed["out"]
+    saved = (out / "config.json").read_bytes()
+    code, stdout = run_cli(["train", "--out", out, "--resume", *flag])
+    assert code != 0 and stdout == "" and "cannot change" in caplog.text
+    assert (out / "config.json").read_bytes() == saved
+
+
 def test_resume_with_more_epochs(tmp_path_factory, face_folder_dataset, cache_dir, run_cli, train_args):
     """``--resume --epochs 2`` on a finished 1-epoch run trains one more epoch (the flag is not ignored)."""
     out = tmp_path_factory.mktemp("runs") / "extend"

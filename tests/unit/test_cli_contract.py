@@ -15,6 +15,7 @@ from PIL import Image
 import genderclass.faces.detect as detect_module
 from genderclass.cli import commands
 from genderclass.cli.main import build_parser, main
+from genderclass.config import TrainConfig
 from genderclass.faces.detect import Face
 
 RESULT_KEYS = {"path", "faces", "error"}
@@ -373,6 +374,17 @@ def test_train_defaults_are_the_bundled_recipes():
     assert (wide.width, wide.balance) == (1.0, "none")
     help_text = parser._subparsers._group_actions[0].choices["train"].format_help()
     assert "faces: 0.75; fingerprints: 0.5" in " ".join(help_text.split())
+
+
+def test_split_seed_defaults_to_seed():
+    """--split-seed fixes the split while --seed varies; omitted (and in old run configs) it follows --seed."""
+    parser = build_parser()
+    cfg = commands.resolve_train_config(parser.parse_args(["train", "--out", "r", "--seed", "4"]))
+    assert (cfg.seed, cfg.split_seed, cfg.resolved_split_seed) == (4, -1, 4)
+    cfg = commands.resolve_train_config(parser.parse_args(["train", "--out", "r", "--seed", "4", "--split-seed", "0"]))
+    assert (cfg.seed, cfg.resolved_split_seed) == (4, 0)
+    old_run = {k: v for k, v in cfg.to_dict().items() if k != "split_seed"}
+    assert TrainConfig.from_dict(old_run).resolved_split_seed == 4
 
 
 def test_annotate_does_not_overwrite_same_named_files(

@@ -21,30 +21,35 @@ EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
 
 
 # ------------------------------------------------------------------------------------------ train
+PREPROCESS_FLAGS = ("input_size", "margin")
+
+
+def given_train_flags(args: argparse.Namespace) -> dict[str, object]:
+    """The training settings given on the command line (omitted flags are ``None`` and left out)."""
+    names = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in ("modality", "preprocess")]
+    return {name: getattr(args, name) for name in (*names, *PREPROCESS_FLAGS) if getattr(args, name, None) is not None}
+
+
 def resolve_train_config(args: argparse.Namespace) -> TrainConfig:
     """The modality's defaults (``TrainConfig.for_modality``); every flag given overrides its field."""
     modality = args.modality or "face"
-    overrides = {
-        field.name: getattr(args, field.name)
-        for field in dataclasses.fields(TrainConfig)
-        if field.name not in ("modality", "preprocess") and getattr(args, field.name, None) is not None
-    }
-    cfg = TrainConfig.for_modality(modality, **overrides)
-    pre_overrides = {
-        key: getattr(args, key) for key in ("input_size", "margin") if getattr(args, key, None) is not None
-    }
-    cfg.preprocess = PreprocessConfig.for_modality(modality, **pre_overrides)
+    given = given_train_flags(args)
+    cfg = TrainConfig.for_modality(modality, **{k: v for k, v in given.items() if k not in PREPROCESS_FLAGS})
+    cfg.preprocess = PreprocessConfig.for_modality(
+        modality, **{k: v for k, v in given.items() if k in PREPROCESS_FLAGS}
+    )
     return cfg
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ..training.run import RESUMABLE_FIELDS, train
+    from ..training.run import train
 
     cfg = resolve_train_config(args)
     if not args.resume and not cfg.data:
         raise ValueError("--data is required (or --resume an existing run)")
-    overrides = {k: getattr(args, k, None) for k in RESUMABLE_FIELDS}
-    onnx_path = train(cfg, resume=args.resume, command=args.command_line, overrides=overrides)
+    # A resumed run checks every flag given against its saved config (only some may change).
+    given = {k: v for k, v in given_train_flags(args).items() if k != "out"}
+    onnx_path = train(cfg, resume=args.resume, command=args.command_line, overrides=given)
     print(json.dumps({"run": str(cfg.out), "model": str(onnx_path)}))
     return EXIT_OK
 

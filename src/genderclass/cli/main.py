@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("--lr", float, "peak learning rate (AdamW)"),
         ("--weight-decay", float, "AdamW weight decay"),
         ("--patience", int, "early-stopping patience in epochs"),
-        ("--seed", int, "seed for split, init and augmentation"),
+        ("--seed", int, "seed for init and augmentation, and for the split unless --split-seed"),
         ("--split-seed", int, "seed for the split alone, -1 = --seed (vary --seed, keep the split)"),
         ("--val-fraction", float, "share of groups for validation"),
         ("--test-fraction", float, "share of groups for test"),

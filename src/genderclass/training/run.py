@@ -58,7 +58,12 @@ def _sample_weights(cfg: TrainConfig, data: PreparedData) -> np.ndarray | None:
 
 
 # Flags that may change when an interrupted run is resumed; anything else would change the data.
-RESUMABLE_FIELDS = ("epochs", "patience", "threads", "workers")
+RESUMABLE_FIELDS = ("epochs", "patience", "threads", "workers", "cache_dir")
+
+
+def _setting(cfg: TrainConfig, name: str) -> object:
+    """A training setting by flag name; preprocessing flags (input size, margin) live in ``cfg.preprocess``."""
+    return getattr(cfg, name) if hasattr(cfg, name) else getattr(cfg.preprocess, name)
 
 
 def _merge_metrics(previous: list[dict[str, str]], path: Path) -> None:
@@ -101,7 +106,7 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
         saved = read_json(config_file)
         cfg = TrainConfig.from_dict(saved["train"])
         command = f"{saved.get('command', '')} ; resumed with: {command}"
-        changed = {k: v for k, v in (overrides or {}).items() if v is not None and getattr(cfg, k) != v}
+        changed = {k: v for k, v in (overrides or {}).items() if v is not None and _setting(cfg, k) != v}
         refused = sorted(k for k in changed if k not in RESUMABLE_FIELDS)
         if refused:
             raise ValueError(f"cannot change {', '.join(refused)} when resuming; start a new run instead")
