@@ -125,9 +125,15 @@ class TrainConfig:
     def for_modality(cls, modality: str, **overrides: Any) -> TrainConfig:
         """The defaults of one modality (its bundled model's recipe); ``overrides`` win."""
         if modality == "fingerprint":
-            # Fingerprints all look alike to a perceptual hash: only identical hashes are merged.
-            base = cls(modality=modality, format="socofing", out="runs/fingerprint", width=0.5, patience=12)
-            base = dataclasses.replace(base, balance="class", near_duplicate_distance=0)
+            base = cls(
+                modality=modality,
+                format="socofing",
+                out="runs/fingerprint",
+                width=0.5,
+                patience=12,
+                balance="class",  # about 4:1 male
+                near_duplicate_distance=0,
+            )
         elif modality == "face":
             base = cls()
         else:
