@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..config import PreprocessConfig, TrainConfig
+from ..config import TrainConfig
 from ..data.readers import is_image_file
 
 log = logging.getLogger("genderclass")
@@ -35,9 +35,7 @@ def resolve_train_config(args: argparse.Namespace) -> TrainConfig:
     modality = args.modality or "face"
     given = given_train_flags(args)
     cfg = TrainConfig.for_modality(modality, **{k: v for k, v in given.items() if k not in PREPROCESS_FLAGS})
-    cfg.preprocess = PreprocessConfig.for_modality(
-        modality, **{k: v for k, v in given.items() if k in PREPROCESS_FLAGS}
-    )
+    cfg.preprocess = dataclasses.replace(cfg.preprocess, **{k: v for k, v in given.items() if k in PREPROCESS_FLAGS})
     return cfg
 
 

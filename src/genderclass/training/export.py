@@ -13,6 +13,7 @@ import platform
 import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -24,6 +25,10 @@ from ..config import LABELS, TrainConfig, read_json, write_json
 from ..evaluation import metrics as M
 from .quantize import METHOD as QUANTIZATION_METHOD
 from .quantize import quantize_int8
+
+if TYPE_CHECKING:
+    from ..inference.classifier import GenderClassifier
+    from .run import PreparedData
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +182,9 @@ def _member_info(run_dir: Path, model: nn.Module) -> dict:
     }
 
 
-def _measure(shipped, data, val_logits: np.ndarray, test_logits: np.ndarray) -> tuple[dict, dict]:
+def _measure(
+    shipped: GenderClassifier, data: PreparedData, val_logits: np.ndarray, test_logits: np.ndarray
+) -> tuple[dict, dict]:
     """Calibration fitted on validation, and the metrics of every split, for the exported file."""
     cache, modality = data.cache, shipped.modality
     val, test = data.indices("val"), data.indices("test")
