@@ -116,6 +116,10 @@ class TrainConfig:
     teacher: str = ""
     distill_weight: float = 0.5  # share of the teacher term in the loss
     distill_temperature: float = 2.0
+    # Multi-task training: share of an auxiliary age-regression loss (L1 on log age) from the same
+    # features; training only, never exported. Needs an ``age`` attribute (UTKFace names, a CSV
+    # column); images without one add no age loss. 0 = off.
+    age_weight: float = 0.0
     workers: int = 0
     threads: int = 0  # torch threads (0 = library default)
     cache_dir: str = ".cache/genderclass"

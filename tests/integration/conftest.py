@@ -60,6 +60,12 @@ def synthetic_print(label: int, angle: float, rng: np.random.Generator, size: in
 
 
 @pytest.fixture(scope="session")
+def make_face():
+    """``make_face(label, rng)`` -> RGB uint8 synthetic face."""
+    return synthetic_face
+
+
+@pytest.fixture(scope="session")
 def make_print():
     """``make_print(label, angle, rng)`` -> RGBA uint8 synthetic print."""
     return synthetic_print

@@ -113,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("--teacher", str, "distil from this checkpoint of ours (a larger network), on the same batches"),
         ("--distill-weight", float, "share of the teacher's soft targets in the loss"),
         ("--distill-temperature", float, "temperature that softens teacher and student logits"),
+        ("--age-weight", float, "multi-task: share of an auxiliary age loss (needs ages, e.g. UTKFace); 0 = off"),
     ):
         default = _train_default(flag)
         p.add_argument(

@@ -14,20 +14,38 @@ from ..config import PreprocessConfig, TrainConfig
 from .models import GenderNet
 from .presets import to_float, train_augment
 
+AGE_SCALE = math.log1p(100.0)  # the age head predicts log1p(years) / AGE_SCALE, about 0..1
+
 
 class CachedImages(Dataset):
-    """Cached uint8 HxWxC crops -> transformed float tensors."""
+    """Cached uint8 HxWxC crops -> (transformed float tensor, label, age); age is NaN when unknown."""
 
-    def __init__(self, images: np.ndarray, labels: np.ndarray, transform) -> None:
+    def __init__(self, images: np.ndarray, labels: np.ndarray, transform, ages: np.ndarray | None = None) -> None:
         self.images = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
         self.labels = torch.from_numpy(labels.astype(np.float32))
+        self.ages = (
+            torch.full_like(self.labels, math.nan) if ages is None else torch.from_numpy(ages.astype(np.float32))
+        )
         self.transform = transform
 
     def __len__(self) -> int:
         return len(self.labels)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.transform(self.images[index]), self.labels[index]
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.transform(self.images[index]), self.labels[index], self.ages[index]
+
+
+def ages_of(attrs: list[dict[str, str]]) -> np.ndarray:
+    """The ``age`` attribute of each sample as float32 years; NaN where missing or not a number."""
+
+    def age(values: dict[str, str]) -> float:
+        try:
+            years = float(values.get("age", "nan"))
+        except ValueError:
+            return math.nan
+        return years if years >= 0 else math.nan
+
+    return np.array([age(a) for a in attrs], dtype=np.float32)
 
 
 def balanced_weights(labels: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
@@ -47,12 +65,17 @@ class CacheDataModule(L.LightningDataModule):
         labels: np.ndarray,
         splits: dict[str, np.ndarray],
         sample_weights: np.ndarray | None = None,
+        ages: np.ndarray | None = None,
     ) -> None:
         super().__init__()
         self.cfg = cfg
         pre = cfg.preprocess
-        self.train_set = CachedImages(images[splits["train"]], labels[splits["train"]], to_float(pre))
-        self.val_set = CachedImages(images[splits["val"]], labels[splits["val"]], to_float(pre))
+
+        def subset(name: str) -> CachedImages:
+            index = splits[name]
+            return CachedImages(images[index], labels[index], to_float(pre), None if ages is None else ages[index])
+
+        self.train_set, self.val_set = subset("train"), subset("val")
         self.sample_weights = sample_weights
 
     def train_dataloader(self) -> DataLoader:
@@ -106,6 +129,12 @@ class GenderModule(L.LightningModule):
         # loaded when training starts (export never needs it); kept in a tuple, not as a submodule,
         # so it is never trained, saved in checkpoints or exported
         self._teacher: tuple[GenderNet, int] | None = None
+        # multi-task: an age head on the features that feed the gender logit (saved in checkpoints,
+        # never exported: export takes ``self.model`` only)
+        features = self._classifier().in_features
+        self.age_head = torch.nn.Linear(features, 1) if self.cfg.age_weight > 0 else None
+        self._features: torch.Tensor | None = None
+        self._feature_hook = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
@@ -114,13 +143,27 @@ class GenderModule(L.LightningModule):
         if self.cfg.teacher and self._teacher is None:
             net, size = load_teacher(self.cfg.teacher, self.cfg.preprocess)
             self._teacher = (net.to(self.device), size)
+        if self.age_head is not None and self._feature_hook is None:  # only while fitting: export traces no hook
+            self._feature_hook = self._classifier().register_forward_hook(self._keep_features)
+
+    def on_fit_end(self) -> None:
+        if self._feature_hook is not None:
+            self._feature_hook.remove()
+            self._feature_hook, self._features = None, None
+
+    def _classifier(self) -> torch.nn.Linear:
+        """The layer that makes the gender logit (the network's last linear layer)."""
+        return [m for m in self.model.modules() if isinstance(m, torch.nn.Linear)][-1]
+
+    def _keep_features(self, module: torch.nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        self._features = inputs[0]
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         """Batch-level augmentation (see presets), training only."""
         if self.trainer is not None and self.trainer.training:
-            x, y = batch
+            x, *targets = batch
             with torch.no_grad():
-                batch = (self.augment(x), y)
+                batch = (self.augment(x), *targets)
         return batch
 
     def _loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -139,20 +182,36 @@ class GenderModule(L.LightningModule):
             target = torch.sigmoid(teacher(x) / t)
         return t * t * torch.nn.functional.binary_cross_entropy_with_logits(logits / t, target)
 
+    def _age_error(self, age: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Absolute errors of the age head on the last batch: (on the log1p scale, in years), known ages only."""
+        known = ~torch.isnan(age)
+        predicted = self.age_head(self._features[known]).squeeze(1)
+        years = age[known]
+        log_error = (predicted - torch.log1p(years) / AGE_SCALE).abs()
+        return log_error, (torch.expm1(predicted.clamp(max=1.5) * AGE_SCALE) - years).abs()
+
     def training_step(self, batch, batch_idx):
-        x, y = batch
+        x, y, age = batch
         logits = self(x)
         loss = self._loss(logits, y)
         if self.cfg.teacher:  # loaded by on_fit_start; never skipped silently
             w = self.cfg.distill_weight
             loss = (1 - w) * loss + w * self._distill_loss(logits, x)
+        if self.age_head is not None:
+            log_error, _ = self._age_error(age)
+            if len(log_error):
+                loss = loss + self.cfg.age_weight * log_error.mean()
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True)
         return loss
 
     def validation_step(self, batch, batch_idx):
-        x, y = batch
+        x, y, age = batch
         logits = self(x)
         self.log("val_loss", self._loss(logits, y), on_epoch=True, prog_bar=True)
+        if self.age_head is not None and self._features is not None:
+            _, years = self._age_error(age)
+            if len(years):
+                self.log("val_age_mae", years.mean(), on_epoch=True, batch_size=len(years))
         probs, target = torch.sigmoid(logits), y.int()
         for metric in self.val_metrics.values():
             metric.update(probs, target)
@@ -167,7 +226,7 @@ class GenderModule(L.LightningModule):
 
     def configure_optimizers(self):
         decay, no_decay = [], []
-        for name, param in self.model.named_parameters():
+        for name, param in self.named_parameters():  # the network and, when on, the age head
             (no_decay if param.ndim <= 1 or name.endswith(".bias") else decay).append(param)
         optimizer = torch.optim.AdamW(
             [{"params": decay, "weight_decay": self.cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],

@@ -98,7 +98,7 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
     from lightning.pytorch.loggers import CSVLogger
 
     from .export import export_run
-    from .module import CacheDataModule, GenderModule
+    from .module import CacheDataModule, GenderModule, ages_of
 
     out = Path(cfg.out)
     config_file = out / "config.json"
@@ -142,12 +142,21 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
     train_idx = data.indices("train")
     splits = {"train": train_idx, "val": data.indices("val")}
     weights = _sample_weights(cfg, data)
-    datamodule = CacheDataModule(cfg, data.cache.images, labels, splits, weights)
+    ages = ages_of(data.cache.attrs) if cfg.age_weight > 0 else None
+    if ages is not None and np.isnan(ages[train_idx]).all():
+        raise ValueError(
+            "--age-weight needs ages: no training image has an 'age' attribute (UTKFace names, a CSV column)"
+        )
+    datamodule = CacheDataModule(cfg, data.cache.images, labels, splits, weights, ages)
     steps = max(1, len(train_idx) // cfg.batch_size)
     module = GenderModule(cfg.to_dict(), pos_weight=1.0, steps_per_epoch=steps)
     if cfg.init_from and not resume:
         state = torch.load(cfg.init_from, map_location="cpu", weights_only=False)["state_dict"]
-        module.load_state_dict(state)
+        # the auxiliary age head may be new or dropped; the network itself must match exactly
+        missing, unexpected = module.load_state_dict(state, strict=False)
+        mismatched = [k for k in (*missing, *unexpected) if not k.startswith("age_head.")]
+        if mismatched:
+            raise ValueError(f"{cfg.init_from} does not fit this network: {', '.join(mismatched[:5])}")
         log.info("initialised weights from %s", cfg.init_from)
 
     checkpoint_dir = out / "checkpoints"
