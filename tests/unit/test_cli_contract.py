@@ -374,6 +374,7 @@ def test_train_defaults_are_the_bundled_recipes():
     assert (wide.width, wide.balance) == (1.0, "none")
     help_text = parser._subparsers._group_actions[0].choices["train"].format_help()
     assert "faces: 0.75; fingerprints: 0.5" in " ".join(help_text.split())
+    assert "faces only: crop margin (fraction of the box) (default: 0.05)" in " ".join(help_text.split())
 
 
 def test_split_seed_defaults_to_seed():

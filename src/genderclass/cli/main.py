@@ -29,13 +29,16 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
         return super()._get_help_string(action)
 
 
+FACE_ONLY_FLAGS = ("--margin",)  # fingerprints have no crop
+
+
 def _train_default(flag: str) -> object:
     """The config default behind a train flag (what an omitted flag means), per modality if they differ."""
     from ..config import TrainConfig
 
     name = flag.lstrip("-").replace("-", "_")
     values = {}
-    for modality in MODALITIES:
+    for modality in ("face",) if flag in FACE_ONLY_FLAGS else MODALITIES:
         config = TrainConfig.for_modality(modality)
         for source in (config, config.preprocess):
             if hasattr(source, name):
@@ -104,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("--threads", int, "torch CPU threads, 0 = library default"),
         ("--cache-dir", str, "where preprocessed arrays are cached"),
         ("--input-size", int, "network input size in pixels"),
-        ("--margin", float, "face crop margin (fraction of the box)"),
+        ("--margin", float, "faces only: crop margin (fraction of the box)"),
         ("--label-smoothing", float, "label smoothing"),
         ("--dropout", float, "dropout before the classifier"),
         ("--ema-decay", float, "average the weights (EMA, e.g. 0.99); 0 = off"),
