@@ -116,10 +116,11 @@ class TrainConfig:
     teacher: str = ""
     distill_weight: float = 0.5  # share of the teacher term in the loss
     distill_temperature: float = 2.0
-    # Multi-task training: share of an auxiliary age-regression loss (L1 on log age) from the same
-    # features; training only, never exported. Needs an ``age`` attribute (UTKFace names, a CSV
-    # column); images without one add no age loss. 0 = off.
-    age_weight: float = 0.0
+    # Multi-task training (training/auxiliary.py): a second head on the same features predicts
+    # "age" (UTKFace names, a CSV column) or "finger" (SOCOFing names, a CSV column); its loss,
+    # times ``aux_weight``, joins the gender loss. Never exported. "" = off.
+    aux_task: Literal["", "age", "finger"] = ""
+    aux_weight: float = 0.5
     workers: int = 0
     threads: int = 0  # torch threads (0 = library default)
     cache_dir: str = ".cache/genderclass"

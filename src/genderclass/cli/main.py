@@ -116,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("--teacher", str, "distil from this checkpoint of ours (a larger network), on the same batches"),
         ("--distill-weight", float, "share of the teacher's soft targets in the loss"),
         ("--distill-temperature", float, "temperature that softens teacher and student logits"),
-        ("--age-weight", float, "multi-task: share of an auxiliary age loss (needs ages, e.g. UTKFace); 0 = off"),
+        ("--aux-weight", float, "weight of the --aux-task loss next to the gender loss"),
     ):
         default = _train_default(flag)
         p.add_argument(
@@ -127,6 +127,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("none", "class", "group"),
         default=None,
         help="balanced sampling: by class or race x gender (default: none; fingerprints: class)",
+    )
+    p.add_argument(
+        "--aux-task",
+        choices=("age", "finger"),
+        default=None,
+        help="multi-task: a second head learns this attribute from the same features, training only "
+        "(ages: UTKFace names; fingers: SOCOFing names; or a CSV column) (default: none)",
     )
     p.add_argument(
         "--monitor",

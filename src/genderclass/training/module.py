@@ -11,41 +11,25 @@ from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 from torchmetrics.classification import BinaryAccuracy, BinaryAUROC, BinaryRecall, BinarySpecificity
 
 from ..config import PreprocessConfig, TrainConfig
+from .auxiliary import AUXILIARY_TASKS
 from .models import GenderNet
 from .presets import to_float, train_augment
 
-AGE_SCALE = math.log1p(100.0)  # the age head predicts log1p(years) / AGE_SCALE, about 0..1
-
 
 class CachedImages(Dataset):
-    """Cached uint8 HxWxC crops -> (transformed float tensor, label, age); age is NaN when unknown."""
+    """Cached uint8 HxWxC crops -> (transformed float tensor, label, auxiliary target or NaN)."""
 
-    def __init__(self, images: np.ndarray, labels: np.ndarray, transform, ages: np.ndarray | None = None) -> None:
+    def __init__(self, images: np.ndarray, labels: np.ndarray, transform, aux: np.ndarray | None = None) -> None:
         self.images = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
         self.labels = torch.from_numpy(labels.astype(np.float32))
-        self.ages = (
-            torch.full_like(self.labels, math.nan) if ages is None else torch.from_numpy(ages.astype(np.float32))
-        )
+        self.aux = torch.full_like(self.labels, math.nan) if aux is None else torch.from_numpy(aux.astype(np.float32))
         self.transform = transform
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        return self.transform(self.images[index]), self.labels[index], self.ages[index]
-
-
-def ages_of(attrs: list[dict[str, str]]) -> np.ndarray:
-    """The ``age`` attribute of each sample as float32 years; NaN where missing or not a number."""
-
-    def age(values: dict[str, str]) -> float:
-        try:
-            years = float(values.get("age", "nan"))
-        except ValueError:
-            return math.nan
-        return years if years >= 0 else math.nan
-
-    return np.array([age(a) for a in attrs], dtype=np.float32)
+        return self.transform(self.images[index]), self.labels[index], self.aux[index]
 
 
 def balanced_weights(labels: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
@@ -65,7 +49,7 @@ class CacheDataModule(L.LightningDataModule):
         labels: np.ndarray,
         splits: dict[str, np.ndarray],
         sample_weights: np.ndarray | None = None,
-        ages: np.ndarray | None = None,
+        aux_targets: np.ndarray | None = None,
     ) -> None:
         super().__init__()
         self.cfg = cfg
@@ -73,7 +57,8 @@ class CacheDataModule(L.LightningDataModule):
 
         def subset(name: str) -> CachedImages:
             index = splits[name]
-            return CachedImages(images[index], labels[index], to_float(pre), None if ages is None else ages[index])
+            aux = None if aux_targets is None else aux_targets[index]
+            return CachedImages(images[index], labels[index], to_float(pre), aux)
 
         self.train_set, self.val_set = subset("train"), subset("val")
         self.sample_weights = sample_weights
@@ -129,10 +114,11 @@ class GenderModule(L.LightningModule):
         # loaded when training starts (export never needs it); kept in a tuple, not as a submodule,
         # so it is never trained, saved in checkpoints or exported
         self._teacher: tuple[GenderNet, int] | None = None
-        # multi-task: an age head on the features that feed the gender logit (saved in checkpoints,
-        # never exported: export takes ``self.model`` only)
+        # multi-task: an auxiliary head on the features that feed the gender logit (saved in
+        # checkpoints, never exported: export takes ``self.model`` only)
+        self.aux_task = AUXILIARY_TASKS[self.cfg.aux_task] if self.cfg.aux_task else None
         features = self._classifier().in_features
-        self.age_head = torch.nn.Linear(features, 1) if self.cfg.age_weight > 0 else None
+        self.aux_head = torch.nn.Linear(features, self.aux_task.outputs) if self.aux_task else None
         self._features: torch.Tensor | None = None
         self._feature_hook = None
 
@@ -143,7 +129,7 @@ class GenderModule(L.LightningModule):
         if self.cfg.teacher and self._teacher is None:
             net, size = load_teacher(self.cfg.teacher, self.cfg.preprocess)
             self._teacher = (net.to(self.device), size)
-        if self.age_head is not None and self._feature_hook is None:  # only while fitting: export traces no hook
+        if self.aux_head is not None and self._feature_hook is None:  # only while fitting: export traces no hook
             self._feature_hook = self._classifier().register_forward_hook(self._keep_features)
 
     def on_fit_end(self) -> None:
@@ -182,36 +168,34 @@ class GenderModule(L.LightningModule):
             target = torch.sigmoid(teacher(x) / t)
         return t * t * torch.nn.functional.binary_cross_entropy_with_logits(logits / t, target)
 
-    def _age_error(self, age: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Absolute errors of the age head on the last batch: (on the log1p scale, in years), known ages only."""
-        known = ~torch.isnan(age)
-        predicted = self.age_head(self._features[known]).squeeze(1)
-        years = age[known]
-        log_error = (predicted - torch.log1p(years) / AGE_SCALE).abs()
-        return log_error, (torch.expm1(predicted.clamp(max=1.5) * AGE_SCALE) - years).abs()
+    def _aux_outputs(self, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The auxiliary head on the last batch's features, and its targets, known targets only."""
+        known = ~torch.isnan(target)
+        return self.aux_head(self._features[known]), target[known]
 
     def training_step(self, batch, batch_idx):
-        x, y, age = batch
+        x, y, aux = batch
         logits = self(x)
         loss = self._loss(logits, y)
         if self.cfg.teacher:  # loaded by on_fit_start; never skipped silently
             w = self.cfg.distill_weight
             loss = (1 - w) * loss + w * self._distill_loss(logits, x)
-        if self.age_head is not None:
-            log_error, _ = self._age_error(age)
-            if len(log_error):
-                loss = loss + self.cfg.age_weight * log_error.mean()
+        if self.aux_head is not None:
+            predicted, target = self._aux_outputs(aux)
+            if len(target):
+                loss = loss + self.cfg.aux_weight * self.aux_task.loss(predicted, target)
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True)
         return loss
 
     def validation_step(self, batch, batch_idx):
-        x, y, age = batch
+        x, y, aux = batch
         logits = self(x)
         self.log("val_loss", self._loss(logits, y), on_epoch=True, prog_bar=True)
-        if self.age_head is not None and self._features is not None:
-            _, years = self._age_error(age)
-            if len(years):
-                self.log("val_age_mae", years.mean(), on_epoch=True, batch_size=len(years))
+        if self.aux_head is not None and self._features is not None:
+            predicted, target = self._aux_outputs(aux)
+            if len(target):
+                value = self.aux_task.measure(predicted, target)
+                self.log(f"val_{self.aux_task.metric}", value, on_epoch=True, batch_size=len(target))
         probs, target = torch.sigmoid(logits), y.int()
         for metric in self.val_metrics.values():
             metric.update(probs, target)
@@ -226,7 +210,7 @@ class GenderModule(L.LightningModule):
 
     def configure_optimizers(self):
         decay, no_decay = [], []
-        for name, param in self.named_parameters():  # the network and, when on, the age head
+        for name, param in self.named_parameters():  # the network and, when on, the auxiliary head
             (no_decay if param.ndim <= 1 or name.endswith(".bias") else decay).append(param)
         optimizer = torch.optim.AdamW(
             [{"params": decay, "weight_decay": self.cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],

@@ -97,8 +97,9 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
     )
     from lightning.pytorch.loggers import CSVLogger
 
+    from .auxiliary import AUXILIARY_TASKS
     from .export import export_run
-    from .module import CacheDataModule, GenderModule, ages_of
+    from .module import CacheDataModule, GenderModule
 
     out = Path(cfg.out)
     config_file = out / "config.json"
@@ -142,19 +143,17 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
     train_idx = data.indices("train")
     splits = {"train": train_idx, "val": data.indices("val")}
     weights = _sample_weights(cfg, data)
-    ages = ages_of(data.cache.attrs) if cfg.age_weight > 0 else None
-    if ages is not None and np.isnan(ages[train_idx]).all():
-        raise ValueError(
-            "--age-weight needs ages: no training image has an 'age' attribute (UTKFace names, a CSV column)"
-        )
-    datamodule = CacheDataModule(cfg, data.cache.images, labels, splits, weights, ages)
+    aux_targets = AUXILIARY_TASKS[cfg.aux_task].targets(data.cache.attrs) if cfg.aux_task else None
+    if aux_targets is not None and np.isnan(aux_targets[train_idx]).all():
+        raise ValueError(f"--aux-task {cfg.aux_task}: no training image has a valid {cfg.aux_task!r} attribute")
+    datamodule = CacheDataModule(cfg, data.cache.images, labels, splits, weights, aux_targets)
     steps = max(1, len(train_idx) // cfg.batch_size)
     module = GenderModule(cfg.to_dict(), pos_weight=1.0, steps_per_epoch=steps)
     if cfg.init_from and not resume:
         state = torch.load(cfg.init_from, map_location="cpu", weights_only=False)["state_dict"]
-        # the auxiliary age head may be new or dropped; the network itself must match exactly
+        # training-only parts (an auxiliary head) may be new or dropped; the network must match exactly
         missing, unexpected = module.load_state_dict(state, strict=False)
-        mismatched = [k for k in (*missing, *unexpected) if not k.startswith("age_head.")]
+        mismatched = [k for k in (*missing, *unexpected) if k.startswith("model.")]
         if mismatched:
             raise ValueError(f"{cfg.init_from} does not fit this network: {', '.join(mismatched[:5])}")
         log.info("initialised weights from %s", cfg.init_from)
