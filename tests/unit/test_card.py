@@ -203,6 +203,12 @@ def test_stored_numbers_appear_formatted(face_meta):
     )
     assert "Hyper-parameters (of the member with the largest input)" in render_card(ensemble)
     assert "Ensemble members" not in card
+    # the auxiliary task's weight is listed only when there is an auxiliary task
+    config = face_meta["training"]["config"]
+    for aux_task, listed in (("", False), ("age", True)):
+        training = {**face_meta["training"], "config": {**config, "aux_task": aux_task, "aux_weight": 0.5}}
+        text = render_card({**face_meta, "training": training})
+        assert ("`aux_task=age`, `aux_weight=0.5`" in text) is listed and ("aux_weight" in text) is listed
 
 
 def test_group_tables_and_summaries(face_meta):

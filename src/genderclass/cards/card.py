@@ -398,6 +398,8 @@ _HYPERPARAMETERS = (
     "dropout",
     "patience",
     "balance",
+    "aux_task",
+    "aux_weight",
     "seed",
     "split_seed",
     "val_fraction",
@@ -426,7 +428,8 @@ def _training_data(md: dict) -> list[Block]:
     config = training.get("config") if isinstance(training.get("config"), dict) else {}
     members = [m for m in training.get("members") or [] if isinstance(m, dict)]
     split_text = ", ".join(f"{esc(k)} {count(v)}" for k, v in sizes.items()) if sizes else NOT_MEASURED
-    hyper = ", ".join(code(f"{k}={config[k]}") for k in _HYPERPARAMETERS if k in config) or NOT_MEASURED
+    shown = [k for k in _HYPERPARAMETERS if k in config and (config.get("aux_task") or not k.startswith("aux_"))]
+    hyper = ", ".join(code(f"{k}={config[k]}") for k in shown) or NOT_MEASURED
     return [
         (
             "ul",
