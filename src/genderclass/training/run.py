@@ -57,6 +57,21 @@ def _sample_weights(cfg: TrainConfig, data: PreparedData) -> np.ndarray | None:
     return None
 
 
+def _auxiliary_targets(cfg: TrainConfig, data: PreparedData) -> tuple[TrainConfig, np.ndarray | None]:
+    """The auxiliary task's targets for every cached image. A dataset that does not name the
+    attribute (a folder of faces has no ages) trains without the auxiliary head, with a warning,
+    and the run's saved config says so."""
+    from .auxiliary import AUXILIARY_TASKS
+
+    if not cfg.aux_task:
+        return cfg, None
+    targets = AUXILIARY_TASKS[cfg.aux_task].targets(data.cache.attrs)
+    if np.isnan(targets[data.indices("train")]).all():
+        log.warning("no training image has a valid %r attribute: training without --aux-task", cfg.aux_task)
+        return dataclasses.replace(cfg, aux_task=""), None
+    return cfg, targets
+
+
 # Flags that may change when an interrupted run is resumed; anything else would change the data.
 RESUMABLE_FIELDS = ("epochs", "patience", "threads", "workers", "cache_dir")
 
@@ -97,7 +112,6 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
     )
     from lightning.pytorch.loggers import CSVLogger
 
-    from .auxiliary import AUXILIARY_TASKS
     from .export import export_run
     from .module import CacheDataModule, GenderModule
 
@@ -121,6 +135,7 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
     L.seed_everything(cfg.seed, workers=True, verbose=False)
 
     data = prepare_data(cfg)
+    cfg, aux_targets = _auxiliary_targets(cfg, data)
     write_split_csv(out / "split.csv", data.cache.paths.tolist(), data.cache.labels.tolist(), data.split)
     sizes = data.split.sizes()
     log.info("split sizes %s (groups with conflicting labels dropped: %d)", sizes, data.split.n_conflicting_groups)
@@ -143,9 +158,6 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
     train_idx = data.indices("train")
     splits = {"train": train_idx, "val": data.indices("val")}
     weights = _sample_weights(cfg, data)
-    aux_targets = AUXILIARY_TASKS[cfg.aux_task].targets(data.cache.attrs) if cfg.aux_task else None
-    if aux_targets is not None and np.isnan(aux_targets[train_idx]).all():
-        raise ValueError(f"--aux-task {cfg.aux_task}: no training image has a valid {cfg.aux_task!r} attribute")
     datamodule = CacheDataModule(cfg, data.cache.images, labels, splits, weights, aux_targets)
     steps = max(1, len(train_idx) // cfg.batch_size)
     module = GenderModule(cfg.to_dict(), pos_weight=1.0, steps_per_epoch=steps)
