@@ -138,6 +138,8 @@ class TrainConfig:
                 patience=12,
                 balance="class",  # about 4:1 male
                 near_duplicate_distance=0,
+                aux_task="finger",  # SOCOFing names the finger; other data trains without the head
+                monitor="val_auc",  # the threshold is chosen at export, so rank quality picks the epoch
             )
         elif modality == "face":
             base = cls()

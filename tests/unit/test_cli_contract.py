@@ -369,12 +369,16 @@ def test_train_defaults_are_the_bundled_recipes():
         "class",
     )
     assert fp.near_duplicate_distance == 0 and fp.preprocess.channels == 1
+    assert (fp.aux_task, fp.monitor, face.aux_task, face.monitor) == ("finger", "val_auc", "", "val_bal_acc")
     wide = commands.resolve_train_config(parser.parse_args(["train", "--modality", "fingerprint", "--out", "r",
                                                             "--width", "1.0", "--balance", "none"]))  # fmt: skip
     assert (wide.width, wide.balance) == (1.0, "none")
     help_text = parser._subparsers._group_actions[0].choices["train"].format_help()
     assert "faces: 0.75; fingerprints: 0.5" in " ".join(help_text.split())
     assert "faces only: crop margin (fraction of the box) (default: 0.05)" in " ".join(help_text.split())
+    for default in ("faces: none; fingerprints: finger", "faces: val_bal_acc; fingerprints: val_auc",
+                    "faces: none; fingerprints: class", "(default: none)"):  # fmt: skip
+        assert default in " ".join(help_text.split())
 
 
 def test_split_seed_defaults_to_seed():

@@ -46,9 +46,10 @@ def _train_default(flag: str) -> object:
                 break
     if not values:
         return None
-    if len(set(map(repr, values.values()))) == 1:
-        return values["face"]
-    return "; ".join(f"{modality}s: {value}" for modality, value in values.items())
+    shown = {modality: "none" if value == "" else value for modality, value in values.items()}
+    if len(set(map(repr, shown.values()))) == 1:
+        return shown["face"]
+    return "; ".join(f"{modality}s: {value}" for modality, value in shown.items())
 
 
 def _add(sub: argparse._SubParsersAction, name: str, help_text: str, examples: str) -> argparse.ArgumentParser:
@@ -119,27 +120,25 @@ def build_parser() -> argparse.ArgumentParser:
         ("--aux-weight", float, "weight of the --aux-task loss next to the gender loss"),
     ):
         default = _train_default(flag)
-        p.add_argument(
-            flag, type=kind, default=None, help=f"{help_text} (default: {default if default != '' else 'none'})"
-        )
+        p.add_argument(flag, type=kind, default=None, help=f"{help_text} (default: {default})")
     p.add_argument(
         "--balance",
         choices=("none", "class", "group"),
         default=None,
-        help="balanced sampling: by class or race x gender (default: none; fingerprints: class)",
+        help=f"balanced sampling: by class or race x gender (default: {_train_default('--balance')})",
     )
     p.add_argument(
         "--aux-task",
         choices=("age", "finger"),
         default=None,
         help="multi-task: a second head learns this attribute from the same features, training only "
-        "(ages: UTKFace names; fingers: SOCOFing names; or a CSV column) (default: none)",
+        f"(ages: UTKFace names; fingers: SOCOFing names; or a CSV column) (default: {_train_default('--aux-task')})",
     )
     p.add_argument(
         "--monitor",
         choices=("val_bal_acc", "val_auc"),
         default=None,
-        help="validation metric for the best checkpoint and early stopping (default: val_bal_acc)",
+        help=f"validation metric for the best checkpoint and early stopping (default: {_train_default('--monitor')})",
     )
     p.set_defaults(func=C.cmd_train)
 
