@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
-import math
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -14,89 +14,13 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("lightning")
 pytest.importorskip("onnx")
 
-from genderclass.config import TrainConfig  # noqa: E402
-from genderclass.training.auxiliary import AGE_SCALE, AUXILIARY_TASKS  # noqa: E402
-from genderclass.training.module import GenderModule  # noqa: E402
-
 pytestmark = pytest.mark.slow
-
-
-def test_targets_read_valid_values_and_mark_the_rest_missing():
-    ages = AUXILIARY_TASKS["age"].targets(
-        [{"age": "26"}, {"age": "0"}, {}, {"age": "unknown"}, {"age": "-3"}, {"race": "asian"}]
-    )
-    assert ages.dtype == np.float32
-    assert ages[:2].tolist() == [26.0, 0.0]
-    assert np.isnan(ages[2:]).all()
-    fingers = AUXILIARY_TASKS["finger"].targets([{"finger": "thumb"}, {"finger": "Little"}, {"finger": "toe"}, {}])
-    assert fingers[:2].tolist() == [0.0, 4.0] and np.isnan(fingers[2:]).all()
-
-
-def test_finger_loss_and_accuracy():
-    task = AUXILIARY_TASKS["finger"]
-    predicted = torch.tensor([[5.0, 0, 0, 0, 0], [0, 0, 0, 0, 5.0], [5.0, 0, 0, 0, 0]])
-    target = torch.tensor([0.0, 4.0, 2.0])
-    assert task.measure(predicted, target).item() == pytest.approx(2 / 3)
-    expected = torch.nn.functional.cross_entropy(predicted, target.long())
-    assert task.loss(predicted, target).item() == pytest.approx(expected.item())
-    years = AUXILIARY_TASKS["age"].measure(
-        torch.log1p(torch.tensor([[10.0], [40.0]])) / AGE_SCALE, torch.tensor([12.0, 40])
-    )
-    assert years.item() == pytest.approx(1.0, abs=1e-4)  # mean absolute error in years
-
-
-def _module(aux_task: str, aux_weight: float = 0.5) -> GenderModule:
-    cfg = TrainConfig(arch="small_resnet", width=0.25, aux_task=aux_task, aux_weight=aux_weight, label_smoothing=0.0)
-    cfg.preprocess.input_size = 32
-    return GenderModule(cfg.to_dict())
-
-
-def test_age_loss_is_added_for_known_ages_only(monkeypatch):
-    module = _module("age", aux_weight=0.5)
-    monkeypatch.setattr(module, "log", lambda *args, **kwargs: None)  # no trainer here
-    module.on_fit_start()  # registers the hook that keeps the classifier's input features
-    module.eval()  # no dropout: the same batch gives the same features every time
-    x, y = torch.rand(4, 3, 32, 32) * 255, torch.tensor([0.0, 1.0, 1.0, 0.0])
-    ages = torch.tensor([30.0, 2.0, math.nan, 61.0])
-
-    with torch.no_grad():
-        loss = module.training_step((x, y, ages), 0)
-        logits = module(x)
-        predicted = module.aux_head(module._features).squeeze(1)
-    gender = torch.nn.functional.binary_cross_entropy_with_logits(logits, y)
-    known = ~torch.isnan(ages)
-    age_term = (predicted[known] - torch.log1p(ages[known]) / AGE_SCALE).abs().mean()
-    assert loss.item() == pytest.approx((gender + 0.5 * age_term).item(), rel=1e-5)
-    with torch.no_grad():
-        unknown = module.training_step((x, y, torch.full((4,), math.nan)), 0)
-    assert unknown.item() == pytest.approx(gender.item(), rel=1e-5)  # no age, no age loss
-
-    # the age loss trains the shared features, not only its own head
-    module.zero_grad()
-    module.training_step((x, torch.zeros(4), ages), 0).backward()
-    with_age = module._classifier().weight.grad.clone(), module.model.backbone[0].weight.grad.clone()
-    assert module.aux_head.weight.grad.abs().sum() > 0
-    module.zero_grad()
-    module.training_step((x, torch.zeros(4), torch.full((4,), math.nan)), 0).backward()
-    assert torch.allclose(module._classifier().weight.grad, with_age[0])  # the gender head is unaffected
-    assert not torch.allclose(module.model.backbone[0].weight.grad, with_age[1])
-
-    module.on_fit_end()  # the hook is gone: export traces a plain network
-    module._features = None
-    module(x)
-    assert module._features is None
-
-
-def test_without_an_auxiliary_task_there_is_no_auxiliary_head():
-    module = _module("")
-    assert module.aux_head is None
-    assert not any(k.startswith("aux_head.") for k in module.state_dict())
-    assert _module("finger").aux_head.out_features == 5
 
 
 @pytest.fixture(scope="module")
 def aged_faces(tmp_path_factory, make_face) -> Path:
-    """A CSV manifest of 64 synthetic faces whose brightness grows with their ``age`` column."""
+    """A CSV manifest of 64 synthetic faces whose brightness grows with their ``age`` column (and a
+    ``finger`` column, meaningless here, to switch auxiliary tasks between runs)."""
     from PIL import Image
 
     root = tmp_path_factory.mktemp("aged_faces")
@@ -106,9 +30,10 @@ def aged_faces(tmp_path_factory, make_face) -> Path:
         label, age = i % 2, int(rng.integers(1, 90))
         face = np.clip(make_face(label, rng).astype(np.float32) * (0.4 + age / 120), 0, 255).astype(np.uint8)
         Image.fromarray(face).save(root / f"face_{i:03d}.png")
-        rows.append({"path": f"face_{i:03d}.png", "label": "female" if label else "male", "age": age})
+        rows.append({"path": f"face_{i:03d}.png", "label": "female" if label else "male", "age": age,
+                     "finger": ("thumb", "index", "middle", "ring", "little")[i % 5]})  # fmt: skip
     with (root / "faces.csv").open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["path", "label", "age"])
+        writer = csv.DictWriter(handle, fieldnames=["path", "label", "age", "finger"])
         writer.writeheader()
         writer.writerows(rows)
     return root / "faces.csv"
@@ -146,6 +71,14 @@ def test_training_with_an_age_head(tmp_path_factory, aged_faces, face_folder_dat
     assert run_cli([*base, *plain])[0] == 0
     again = ["--out", runs / "again", "--epochs", "1", "--aux-task", "age"]
     assert run_cli([*base, *again, "--init-from", runs / "plain" / "checkpoints" / "best.ckpt"])[0] == 0
+    # another auxiliary task: the network's weights carry over, the head (another shape) starts fresh
+    finger = ["--out", runs / "finger", "--epochs", "1", "--aux-task", "finger", "--init-from", checkpoint]
+    caplog.set_level(logging.INFO, logger="genderclass")
+    assert run_cli([*base, *finger])[0] == 0
+    assert "the auxiliary finger head starts fresh" in caplog.text
+    started = torch.load(checkpoint, map_location="cpu", weights_only=False)["state_dict"]
+    head = torch.load(runs / "finger" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert tuple(head["state_dict"]["aux_head.weight"].shape) == (5, started["aux_head.weight"].shape[1])
     other = [*base, "--arch", "mobilenet_v3_small", "--out", runs / "other", "--init-from", checkpoint]
     assert run_cli(other)[0] == 2
     assert "does not fit this network" in caplog.text
@@ -158,6 +91,9 @@ def test_training_with_an_age_head(tmp_path_factory, aged_faces, face_folder_dat
     assert json.loads((runs / "no-ages" / "config.json").read_text())["train"]["aux_task"] == ""
     state = torch.load(runs / "no-ages" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     assert not any(k.startswith("aux_head.") for k in state["state_dict"])
+    # resuming with the same command is no change of task
+    assert run_cli([*no_ages, "--resume", "--epochs", "2"])[0] == 0
+    assert json.loads((runs / "no-ages" / "config.json").read_text())["train"]["epochs"] == 2
 
 
 def test_fingerprint_training_with_a_finger_head(tmp_path_factory, fingerprint_csv_dataset, run_cli, train_args):
@@ -173,3 +109,9 @@ def test_fingerprint_training_with_a_finger_head(tmp_path_factory, fingerprint_c
     state = torch.load(out / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=False)["state_dict"]
     classifier = [k for k in state if k.startswith("model.") and k.endswith(".weight")][-1]  # the gender logit's
     assert tuple(state["aux_head.weight"].shape) == (5, state[classifier].shape[1])
+
+    # the fingerprint default (a finger head) can be switched off
+    plain = [a if a != "finger" else "none" for a in argv]
+    plain[plain.index(out)] = out.parent / "plain"
+    assert run_cli([*plain, "--epochs", "1"])[0] == 0
+    assert json.loads((out.parent / "plain" / "config.json").read_text())["train"]["aux_task"] == ""

@@ -209,6 +209,8 @@ def test_stored_numbers_appear_formatted(face_meta):
         training = {**face_meta["training"], "config": {**config, "aux_task": aux_task, "aux_weight": 0.5}}
         text = render_card({**face_meta, "training": training})
         assert ("`aux_task=age`, `aux_weight=0.5`" in text) is listed and ("aux_weight" in text) is listed
+    training = {**face_meta["training"], "config": {**config, "monitor": "val_auc"}}
+    assert "monitor=" not in card and "`monitor=val_auc`" in render_card({**face_meta, "training": training})
 
 
 def test_group_tables_and_summaries(face_meta):

@@ -376,9 +376,17 @@ def test_train_defaults_are_the_bundled_recipes():
     help_text = parser._subparsers._group_actions[0].choices["train"].format_help()
     assert "faces: 0.75; fingerprints: 0.5" in " ".join(help_text.split())
     assert "faces only: crop margin (fraction of the box) (default: 0.05)" in " ".join(help_text.split())
-    for default in ("faces: none; fingerprints: finger", "faces: val_bal_acc; fingerprints: val_auc",
-                    "faces: none; fingerprints: class", "(default: none)"):  # fmt: skip
+    for default in ("column; data without it trains without the head (default: faces: none; fingerprints: finger)",
+                    "early stopping (default: faces: val_bal_acc; fingerprints: val_auc)",
+                    "(faces: race; prints: finger) (default: faces: none; fingerprints: class)",
+                    "next to the gender loss (default: 0.5)"):  # fmt: skip
         assert default in " ".join(help_text.split())
+    off = commands.resolve_train_config(
+        parser.parse_args(["train", "--modality", "fingerprint", "--out", "r", "--aux-task", "none"])
+    )
+    assert off.aux_task == ""
+    with pytest.raises(SystemExit):
+        parser.parse_args(["train", "--out", "r", "--aux-weight", "-1"])
 
 
 def test_split_seed_defaults_to_seed():

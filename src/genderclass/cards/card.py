@@ -397,6 +397,7 @@ _HYPERPARAMETERS = (
     "label_smoothing",
     "dropout",
     "patience",
+    "monitor",
     "balance",
     "aux_task",
     "aux_weight",

@@ -32,6 +32,13 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
 FACE_ONLY_FLAGS = ("--margin",)  # fingerprints have no crop
 
 
+def _non_negative(value: str) -> float:
+    number = float(value)
+    if not number >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return number
+
+
 def _train_default(flag: str) -> object:
     """The config default behind a train flag (what an omitted flag means), per modality if they differ."""
     from ..config import TrainConfig
@@ -117,7 +124,6 @@ def build_parser() -> argparse.ArgumentParser:
         ("--teacher", str, "distil from this checkpoint of ours (a larger network), on the same batches"),
         ("--distill-weight", float, "share of the teacher's soft targets in the loss"),
         ("--distill-temperature", float, "temperature that softens teacher and student logits"),
-        ("--aux-weight", float, "weight of the --aux-task loss next to the gender loss"),
     ):
         default = _train_default(flag)
         p.add_argument(flag, type=kind, default=None, help=f"{help_text} (default: {default})")
@@ -125,14 +131,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--balance",
         choices=("none", "class", "group"),
         default=None,
-        help=f"balanced sampling: by class or race x gender (default: {_train_default('--balance')})",
+        help="balanced sampling: by class, or by class x group (faces: race; prints: finger) "
+        f"(default: {_train_default('--balance')})",
     )
     p.add_argument(
         "--aux-task",
-        choices=("age", "finger"),
+        type=lambda value: "" if value == "none" else value,
+        choices=("", "age", "finger"),
+        metavar="{none,age,finger}",
         default=None,
-        help="multi-task: a second head learns this attribute from the same features, training only "
-        f"(ages: UTKFace names; fingers: SOCOFing names; or a CSV column) (default: {_train_default('--aux-task')})",
+        help="multi-task: a second head learns this attribute from the same features, training only; "
+        "ages come from UTKFace names or an 'age' CSV column, fingers from SOCOFing names or a 'finger' "
+        f"column; data without it trains without the head (default: {_train_default('--aux-task')})",
+    )
+    p.add_argument(
+        "--aux-weight",
+        type=_non_negative,
+        default=None,
+        help=f"weight of the --aux-task loss next to the gender loss (default: {_train_default('--aux-weight')})",
     )
     p.add_argument(
         "--monitor",

@@ -9,6 +9,7 @@ alone, so prediction never needs the attribute.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,26 +18,29 @@ import torch
 from torch.nn import functional as F
 
 AGE_SCALE = math.log1p(100.0)  # the age head predicts log1p(years) / AGE_SCALE, about 0..1
+MAX_SCALED_AGE = 1.5  # about 1,000 years: an untrained head's output is clamped before exp()
 FINGERS = ("thumb", "index", "middle", "ring", "little")
 
 
 @dataclass(frozen=True)
-class AuxiliaryTask:
+class AuxiliaryTask(ABC):
     """What the auxiliary head predicts, its loss, and the validation number it logs."""
 
     attribute: str
     outputs: int
     metric: str  # logged on validation as ``val_<metric>``
 
+    @abstractmethod
     def target(self, value: str) -> float:
         """The head's target for one attribute value; NaN when unknown."""
-        raise NotImplementedError
 
+    @abstractmethod
     def loss(self, predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """Mean loss over a batch of known targets."""
 
+    @abstractmethod
     def measure(self, predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """The validation number over a batch of known targets."""
 
     def targets(self, attrs: Sequence[dict[str, str]]) -> np.ndarray:
         """Targets of every sample as float32; NaN where the attribute is missing or invalid."""
@@ -51,21 +55,21 @@ class AgeRegression(AuxiliaryTask):
             years = float(value)
         except ValueError:
             return math.nan
-        return years if years >= 0 else math.nan
+        return years if math.isfinite(years) and years >= 0 else math.nan
 
     def loss(self, predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return (predicted.squeeze(1) - torch.log1p(target) / AGE_SCALE).abs().mean()
 
     def measure(self, predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Mean absolute error in years."""
-        return (torch.expm1(predicted.squeeze(1).clamp(max=1.5) * AGE_SCALE) - target).abs().mean()
+        return (torch.expm1(predicted.squeeze(1).clamp(max=MAX_SCALED_AGE) * AGE_SCALE) - target).abs().mean()
 
 
 class FingerClassification(AuxiliaryTask):
     """Which finger (thumb ... little, either hand), cross-entropy."""
 
     def target(self, value: str) -> float:
-        value = value.lower()
+        value = value.strip().lower()
         return float(FINGERS.index(value)) if value in FINGERS else math.nan
 
     def loss(self, predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

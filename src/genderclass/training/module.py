@@ -114,8 +114,9 @@ class GenderModule(L.LightningModule):
         # loaded when training starts (export never needs it); kept in a tuple, not as a submodule,
         # so it is never trained, saved in checkpoints or exported
         self._teacher: tuple[GenderNet, int] | None = None
-        # multi-task: an auxiliary head on the features that feed the gender logit (saved in
-        # checkpoints, never exported: export takes ``self.model`` only)
+        # multi-task: an auxiliary head on the features that feed the gender logit, i.e. the input
+        # of its linear layer, after dropout (saved in checkpoints; never exported: export takes
+        # ``self.model`` only)
         self.aux_task = AUXILIARY_TASKS[self.cfg.aux_task] if self.cfg.aux_task else None
         features = self._classifier().in_features
         self.aux_head = torch.nn.Linear(features, self.aux_task.outputs) if self.aux_task else None
@@ -129,7 +130,7 @@ class GenderModule(L.LightningModule):
         if self.cfg.teacher and self._teacher is None:
             net, size = load_teacher(self.cfg.teacher, self.cfg.preprocess)
             self._teacher = (net.to(self.device), size)
-        if self.aux_head is not None and self._feature_hook is None:  # only while fitting: export traces no hook
+        if self.aux_head is not None and self._feature_hook is None:  # removed again by on_fit_end
             self._feature_hook = self._classifier().register_forward_hook(self._keep_features)
 
     def on_fit_end(self) -> None:
@@ -173,6 +174,14 @@ class GenderModule(L.LightningModule):
         known = ~torch.isnan(target)
         return self.aux_head(self._features[known]), target[known]
 
+    def _aux_loss(self, target: torch.Tensor) -> torch.Tensor:
+        """The auxiliary loss of the last batch; zero, with the head still in the graph (as
+        distributed training requires of every parameter), when no target in it is known."""
+        predicted, known = self._aux_outputs(target)
+        if not len(known):
+            return self.aux_head(self._features).sum() * 0.0
+        return self.aux_task.loss(predicted, known)
+
     def training_step(self, batch, batch_idx):
         x, y, aux = batch
         logits = self(x)
@@ -181,9 +190,10 @@ class GenderModule(L.LightningModule):
             w = self.cfg.distill_weight
             loss = (1 - w) * loss + w * self._distill_loss(logits, x)
         if self.aux_head is not None:
-            predicted, target = self._aux_outputs(aux)
-            if len(target):
-                loss = loss + self.cfg.aux_weight * self.aux_task.loss(predicted, target)
+            aux_loss = self._aux_loss(aux)
+            self.log("train_gender_loss", loss, on_step=False, on_epoch=True)
+            self.log(f"train_{self.cfg.aux_task}_loss", aux_loss, on_step=False, on_epoch=True)
+            loss = loss + self.cfg.aux_weight * aux_loss
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True)
         return loss
 

@@ -72,6 +72,29 @@ def _auxiliary_targets(cfg: TrainConfig, data: PreparedData) -> tuple[TrainConfi
     return cfg, targets
 
 
+def _initialise_from(module, cfg: TrainConfig) -> None:
+    """Fine-tuning: the network's weights from ``cfg.init_from`` (they must fit exactly); the
+    auxiliary head's too when the checkpoint trained the same auxiliary task, otherwise it starts fresh."""
+    import torch
+
+    checkpoint = torch.load(cfg.init_from, map_location="cpu", weights_only=False)
+    state = checkpoint["state_dict"]
+    network = {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
+    try:
+        module.model.load_state_dict(network)
+    except RuntimeError as exc:
+        raise ValueError(f"{cfg.init_from} does not fit this network: {str(exc).splitlines()[0]}") from exc
+    trained_task = checkpoint.get("hyper_parameters", {}).get("config", {}).get("aux_task", "")
+    head = {k.removeprefix("aux_head."): v for k, v in state.items() if k.startswith("aux_head.")}
+    if module.aux_head is not None and trained_task == cfg.aux_task and head:
+        module.aux_head.load_state_dict(head)
+    elif module.aux_head is not None:
+        log.info(
+            "the auxiliary %s head starts fresh (%s trained %s)", cfg.aux_task, cfg.init_from, trained_task or "none"
+        )
+    log.info("initialised weights from %s", cfg.init_from)
+
+
 # Flags that may change when an interrupted run is resumed; anything else would change the data.
 RESUMABLE_FIELDS = ("epochs", "patience", "threads", "workers", "cache_dir")
 
@@ -121,7 +144,13 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
         saved = read_json(config_file)
         cfg = TrainConfig.from_dict(saved["train"])
         command = f"{saved.get('command', '')} ; resumed with: {command}"
-        changed = {k: v for k, v in (overrides or {}).items() if v is not None and _setting(cfg, k) != v}
+        # an auxiliary task the data could not feed was saved as off; asking for it again is no change
+        unavailable = saved.get("data", {}).get("aux_task_unavailable")
+        changed = {
+            k: v
+            for k, v in (overrides or {}).items()
+            if v is not None and _setting(cfg, k) != v and not (k == "aux_task" and v == unavailable)
+        }
         refused = sorted(k for k in changed if k not in RESUMABLE_FIELDS)
         if refused:
             raise ValueError(f"cannot change {', '.join(refused)} when resuming; start a new run instead")
@@ -135,6 +164,7 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
     L.seed_everything(cfg.seed, workers=True, verbose=False)
 
     data = prepare_data(cfg)
+    requested_aux_task = cfg.aux_task
     cfg, aux_targets = _auxiliary_targets(cfg, data)
     write_split_csv(out / "split.csv", data.cache.paths.tolist(), data.cache.labels.tolist(), data.split)
     sizes = data.split.sizes()
@@ -150,6 +180,7 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
                 "n_conflicting_groups": data.split.n_conflicting_groups,
                 "split_sizes": sizes,
                 "data_hash": data.cache.data_hash(),
+                **({"aux_task_unavailable": requested_aux_task} if requested_aux_task != cfg.aux_task else {}),
             },
         },
     )
@@ -162,13 +193,7 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
     steps = max(1, len(train_idx) // cfg.batch_size)
     module = GenderModule(cfg.to_dict(), pos_weight=1.0, steps_per_epoch=steps)
     if cfg.init_from and not resume:
-        state = torch.load(cfg.init_from, map_location="cpu", weights_only=False)["state_dict"]
-        # training-only parts (an auxiliary head) may be new or dropped; the network must match exactly
-        missing, unexpected = module.load_state_dict(state, strict=False)
-        mismatched = [k for k in (*missing, *unexpected) if k.startswith("model.")]
-        if mismatched:
-            raise ValueError(f"{cfg.init_from} does not fit this network: {', '.join(mismatched[:5])}")
-        log.info("initialised weights from %s", cfg.init_from)
+        _initialise_from(module, cfg)
 
     checkpoint_dir = out / "checkpoints"
     callbacks = [
