@@ -93,7 +93,13 @@ def test_training_with_an_age_head(tmp_path_factory, aged_faces, face_folder_dat
     assert not any(k.startswith("aux_head.") for k in state["state_dict"])
     # resuming with the same command is no change of task
     assert run_cli([*no_ages, "--resume", "--epochs", "2"])[0] == 0
-    assert json.loads((runs / "no-ages" / "config.json").read_text())["train"]["epochs"] == 2
+    assert run_cli([*no_ages, "--resume", "--epochs", "3"])[0] == 0  # and again: the request is kept
+    saved = json.loads((runs / "no-ages" / "config.json").read_text())
+    assert (saved["train"]["epochs"], saved["train"]["aux_task"], saved["data"]["aux_task_unavailable"]) == (
+        3,
+        "",
+        "age",
+    )
 
 
 def test_fingerprint_training_with_a_finger_head(tmp_path_factory, fingerprint_csv_dataset, run_cli, train_args):

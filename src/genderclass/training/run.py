@@ -9,6 +9,7 @@ import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,6 +17,9 @@ from ..config import TrainConfig, read_json, write_json
 from ..data.cache import DatasetCache, build_cache
 from ..data.readers import read_dataset
 from ..data.split import SplitResult, group_ids, split_groups, write_split_csv
+
+if TYPE_CHECKING:
+    from .module import GenderModule
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +76,7 @@ def _auxiliary_targets(cfg: TrainConfig, data: PreparedData) -> tuple[TrainConfi
     return cfg, targets
 
 
-def _initialise_from(module, cfg: TrainConfig) -> None:
+def _initialise_from(module: GenderModule, cfg: TrainConfig) -> None:
     """Fine-tuning: the network's weights from ``cfg.init_from`` (they must fit exactly); the
     auxiliary head's too when the checkpoint trained the same auxiliary task, otherwise it starts fresh."""
     import torch
@@ -140,6 +144,7 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
 
     out = Path(cfg.out)
     config_file = out / "config.json"
+    unavailable = None  # an auxiliary task asked for that the data cannot feed (kept across resumes)
     if resume and config_file.exists():
         saved = read_json(config_file)
         cfg = TrainConfig.from_dict(saved["train"])
@@ -164,7 +169,7 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
     L.seed_everything(cfg.seed, workers=True, verbose=False)
 
     data = prepare_data(cfg)
-    requested_aux_task = cfg.aux_task
+    requested_aux_task = unavailable or cfg.aux_task
     cfg, aux_targets = _auxiliary_targets(cfg, data)
     write_split_csv(out / "split.csv", data.cache.paths.tolist(), data.cache.labels.tolist(), data.split)
     sizes = data.split.sizes()
