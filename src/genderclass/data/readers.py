@@ -20,8 +20,9 @@ log = logging.getLogger(__name__)
 FORMATS = ("utkface", "socofing", "folder", "csv")
 UTK_RACES = ("white", "black", "asian", "indian", "others")
 _UTK_NAME = re.compile(r"^(\d{1,3})_([01])_(?:([0-4])_)?(\d{12,20})\s*\.?jpg\.chip\.jpg$", re.IGNORECASE)
+FINGERS = ("thumb", "index", "middle", "ring", "little")
 _SOCOFING_NAME = re.compile(
-    r"^(\d+)__([MF])_(Left|Right)_(thumb|index|middle|ring|little)_finger(?:_(Obl|CR|Zcut))?\.(bmp|png)$",
+    rf"^(\d+)__([MF])_(Left|Right)_({'|'.join(FINGERS)})_finger(?:_(Obl|CR|Zcut))?\.(bmp|png)$",
     re.IGNORECASE,
 )
 _LABEL_WORDS = {

@@ -17,9 +17,10 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from ..data.readers import FINGERS
+
 AGE_SCALE = math.log1p(100.0)  # the age head predicts log1p(years) / AGE_SCALE, about 0..1
 MAX_SCALED_AGE = 1.5  # about 1,000 years: an untrained head's output is clamped before exp()
-FINGERS = ("thumb", "index", "middle", "ring", "little")
 
 
 @dataclass(frozen=True)
