@@ -72,6 +72,14 @@ class PreprocessConfig:
         return sorted(k for k in mine if k not in ignore and mine[k] != theirs[k])
 
 
+def check_folds(folds: int, fold: int) -> None:
+    """Cross-validation settings: ``folds`` 0 (off) or K >= 2, and ``fold`` one of 0..K-1."""
+    if folds == 1 or folds < 0:
+        raise ValueError(f"folds must be 0 (off) or at least 2, got {folds}")
+    if not 0 <= fold < max(folds, 1):
+        raise ValueError(f"fold must be in 0..{max(folds - 1, 0)} (with folds = {folds}), got {fold}")
+
+
 @dataclass
 class TrainConfig:
     """Training hyper-parameters; CLI flags override these, the run saves the result.
@@ -105,6 +113,10 @@ class TrainConfig:
     split_seed: int = -1
     val_fraction: float = 0.1
     test_fraction: float = 0.15
+    # Cross-validation: with folds = K >= 2 the non-test groups form K folds and fold ``fold`` is
+    # validation (val_fraction unused; the test split is unchanged). 0 = one validation split.
+    folds: int = 0
+    fold: int = 0
     balance: Literal["none", "class", "group"] = "none"
     # Perceptual-hash Hamming distance that counts as a near-duplicate (-1 = exact bytes only).
     # Fingerprints all look alike to a perceptual hash: only identical hashes are merged there.
@@ -125,6 +137,9 @@ class TrainConfig:
     threads: int = 0  # torch threads (0 = library default)
     cache_dir: str = ".cache/genderclass"
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+
+    def __post_init__(self) -> None:
+        check_folds(self.folds, self.fold)
 
     @classmethod
     def for_modality(cls, modality: str, **overrides: Any) -> TrainConfig:

@@ -211,6 +211,15 @@ def test_stored_numbers_appear_formatted(face_meta):
         assert ("`aux_task=age`, `aux_weight=0.5`" in text) is listed and ("aux_weight" in text) is listed
     training = {**face_meta["training"], "config": {**config, "monitor": "val_auc"}}
     assert "monitor=" not in card and "`monitor=val_auc`" in render_card({**face_meta, "training": training})
+    # cross-validation members: the folds replace val_fraction, and validation is described as out-of-fold
+    assert "folds=" not in card and "out-of-fold" not in card and "**Validation split:** 2,370 images" in card
+    folds = [{"architecture": "small_resnet", "input_size": 96, "fold": k, "folds": 2} for k in (0, 1)]
+    training = {**face_meta["training"], "config": {**config, "folds": 2, "fold": 0}, "members": folds,
+                "cross_validation": {"members": 2, "validation_files_per_member": [1185, 1185]}}  # fmt: skip
+    text = render_card({**face_meta, "training": training})
+    assert "`folds=2`" in text and "val_fraction" not in text
+    assert "`small_resnet` at 96 px, validated on fold 0 of 2; `small_resnet` at 96 px, validated on fold 1" in text
+    assert "the 2,370 non-test images form 2 folds" in text and "(out-of-fold)" in text
 
 
 def test_group_tables_and_summaries(face_meta):

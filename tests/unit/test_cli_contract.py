@@ -416,3 +416,14 @@ def test_annotate_does_not_overwrite_same_named_files(
     assert len(written) == 3, [p.name for p in written]
     shapes = sorted(np.asarray(Image.open(p)).shape[:2] for p in written)
     assert shapes == sorted([(30, 40), (40, 30), (20, 50)])
+
+
+def test_cross_validation_flags(capsys, caplog):
+    """--folds/--fold reach the config (old run configs have neither) and are checked before any work."""
+    parser = build_parser()
+    cfg = commands.resolve_train_config(parser.parse_args(["train", "--out", "r", "--folds", "5", "--fold", "3"]))
+    assert (cfg.folds, cfg.fold) == (5, 3)
+    old_run = {k: v for k, v in cfg.to_dict().items() if k not in ("folds", "fold")}
+    assert (TrainConfig.from_dict(old_run).folds, TrainConfig.from_dict(old_run).fold) == (0, 0)
+    code, out, err = _run(capsys, ["train", "--data", "nowhere", "--out", "r", "--folds", "5", "--fold", "5"])
+    assert code == 2 and out == "" and "fold must be in 0..4" in caplog.text

@@ -174,3 +174,38 @@ def test_declared_numpy_floor_supports_the_split():
     floor = re.search(r">=\s*([0-9.]+)", spec)
     assert floor is not None, spec
     assert int(floor.group(1).split(".")[0]) >= 2, f"declared {spec!r} but np.bitwise_count needs numpy>=2.0"
+
+
+def _subject_groups(n_subjects: int, prints: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    sex = (rng.random(n_subjects) < 0.2).astype(int)  # about 4:1, like SOCOFing
+    subjects = [str(s) for s in range(n_subjects) for _ in range(prints)]
+    labels = np.repeat(sex, prints)
+    return labels, group_ids([None] * len(subjects), subjects=subjects)
+
+
+def test_cross_validation_folds_keep_the_test_split_and_cover_the_rest_once():
+    labels, groups = _subject_groups(300, 10, seed=5)
+    plain = split_groups(labels, groups, seed=4)
+    folds = [split_groups(labels, groups, seed=4, folds=5, fold=k) for k in range(5)]
+    val_counts = np.zeros(len(labels), dtype=int)
+    for result in folds:
+        assert np.array_equal(result.split == "test", plain.split == "test")
+        assert set(result.split.tolist()) == {"train", "val", "test"}
+        val_counts += result.split == "val"
+        for g in np.unique(groups):  # a subject never straddles a fold's train and validation
+            assert len(set(result.split[groups == g].tolist())) == 1
+    # every non-test file is validation in exactly one fold
+    assert np.array_equal(val_counts, (plain.split != "test").astype(int))
+    # folds are stratified: each holds about a fifth of each class
+    pool = plain.split != "test"
+    for label in (0, 1):
+        share = [((r.split == "val") & (labels == label)).sum() / (pool & (labels == label)).sum() for r in folds]
+        assert max(share) - min(share) <= 10 / (pool & (labels == label)).sum() + 1e-9  # one subject apart
+
+
+@pytest.mark.parametrize(("folds", "fold"), [(1, 0), (-2, 0), (5, 5), (5, -1), (0, 1)])
+def test_cross_validation_settings_are_checked(folds: int, fold: int):
+    labels, groups = _subject_groups(20, 2, seed=0)
+    with pytest.raises(ValueError, match="fold"):
+        split_groups(labels, groups, folds=folds, fold=fold)

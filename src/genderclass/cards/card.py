@@ -349,6 +349,21 @@ def _metrics_section(md: dict, modality: str) -> list[Block]:
     ]
 
 
+def _validation_item(md: dict, sizes: dict) -> str:
+    cross_validation = _get(md, "training", "cross_validation")
+    if isinstance(cross_validation, dict):
+        return (
+            f"**Validation (cross-validation):** the {count(_get(sizes, 'val'))} non-test images form "
+            f"{count(cross_validation.get('members'))} folds; each member trained on the others and picked its best "
+            "epoch on its own fold, and every image is scored by the member that held it out (out-of-fold). "
+            "These scores fit the temperature, threshold and abstention level (their numbers are optimistic)."
+        )
+    return (
+        f"**Validation split:** {count(_get(sizes, 'val'))} images, used to pick the best epoch and to fit the "
+        "temperature, threshold and abstention level (its numbers are optimistic)."
+    )
+
+
 def _evaluation_data(md: dict, evaluation: dict | None, modality: str, source_name: str) -> list[Block]:
     sizes = _get(md, "training", "split_sizes") or {}
     grouping = (
@@ -359,8 +374,7 @@ def _evaluation_data(md: dict, evaluation: dict | None, modality: str, source_na
     items = [
         f"**Test split:** {count(_get(sizes, 'test'))} images of {_dataset_ref(md)}, held out from training; "
         f"{grouping}; stratified by label.",
-        f"**Validation split:** {count(_get(sizes, 'val'))} images, used to pick the best epoch and to fit the "
-        "temperature, threshold and abstention level (its numbers are optimistic).",
+        _validation_item(md, sizes),
         f"**Data hash:** {_or(_get(md, 'training', 'data_hash'), code)}",
     ]
     if modality == "fingerprint":
@@ -404,6 +418,7 @@ _HYPERPARAMETERS = (
     "seed",
     "split_seed",
     "val_fraction",
+    "folds",
     "test_fraction",
     "near_duplicate_distance",
     "limit",
@@ -419,6 +434,8 @@ def _members_line(members: list[dict]) -> list[str]:
         text = f"{_or(member.get('architecture'), code)} at {count(member.get('input_size'))} px"
         if member.get("resized_in_graph_from"):
             text += f" (resized in the graph from {count(member['resized_in_graph_from'])} px)"
+        if member.get("folds"):
+            text += f", validated on fold {member['fold']} of {member['folds']}"
         described.append(text)
     return ["**Ensemble members (mean logit):** " + "; ".join(described)]
 
@@ -429,7 +446,14 @@ def _training_data(md: dict) -> list[Block]:
     config = training.get("config") if isinstance(training.get("config"), dict) else {}
     members = [m for m in training.get("members") or [] if isinstance(m, dict)]
     split_text = ", ".join(f"{esc(k)} {count(v)}" for k, v in sizes.items()) if sizes else NOT_MEASURED
-    shown = [k for k in _HYPERPARAMETERS if k in config and (config.get("aux_task") or not k.startswith("aux_"))]
+    # listed only when they apply; with cross-validation the folds replace val_fraction
+    applies = {
+        "aux_task": config.get("aux_task"),
+        "aux_weight": config.get("aux_task"),
+        "folds": config.get("folds"),
+        "val_fraction": not config.get("folds"),
+    }
+    shown = [k for k in _HYPERPARAMETERS if k in config and applies.get(k, True)]
     hyper = ", ".join(code(f"{k}={config[k]}") for k in shown) or NOT_MEASURED
     return [
         (

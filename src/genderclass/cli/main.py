@@ -86,7 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
         "Train a model (needs the 'train' extra).",
         "  genderclass train --modality face --data ../shared/datasets/utkface --format utkface --out runs/face\n"
         "  genderclass train --modality fingerprint --data DATA/socofing --format socofing --out runs/fp\n"
-        "  genderclass train --out runs/face --resume",
+        "  genderclass train --out runs/face --resume\n"
+        "  genderclass train --modality fingerprint --data DATA/socofing --folds 5 --fold 0 --out runs/fp-k0\n"
+        "      # one of 5 cross-validation runs; export all 5 as one ensemble (see 'export --help')",
     )
     p.add_argument("--modality", choices=MODALITIES, default=None, help="what the images show (default: face)")
     p.add_argument("--data", help="dataset folder or CSV manifest")
@@ -108,8 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
         ("--patience", int, "early-stopping patience in epochs"),
         ("--seed", int, "seed for init and augmentation, and for the split unless --split-seed"),
         ("--split-seed", int, "seed for the split alone, -1 = --seed (vary --seed, keep the split)"),
-        ("--val-fraction", float, "share of groups for validation"),
+        ("--val-fraction", float, "share of groups for validation (unused with --folds)"),
         ("--test-fraction", float, "share of groups for test"),
+        ("--folds", int, "cross-validation: split the non-test groups into K folds (test unchanged); 0 = off"),
+        ("--fold", int, "with --folds: the fold used for validation, 0..K-1"),
         ("--limit", int, "use at most N images, 0 = all (smoke tests)"),
         ("--workers", int, "data-loader worker processes, 0 = in the main process"),
         ("--threads", int, "torch CPU threads, 0 = library default"),

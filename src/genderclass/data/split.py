@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config import check_folds
+
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
@@ -99,8 +101,16 @@ def split_groups(
     val_fraction: float = 0.1,
     test_fraction: float = 0.15,
     seed: int = 0,
+    folds: int = 0,
+    fold: int = 0,
 ) -> SplitResult:
-    """Assign whole groups to train/val/test, stratified by label; drop label-conflicting groups."""
+    """Assign whole groups to train/val/test, stratified by label; drop label-conflicting groups.
+
+    With ``folds`` = K (>= 2), the test groups are exactly those of ``folds=0``; the other groups
+    are dealt into K folds of near-equal size per label, fold ``fold`` is validation and the rest
+    is training (``val_fraction`` is then unused). K runs with ``fold`` 0..K-1 see every non-test
+    group once as validation: out-of-fold predictions (see ``export``) calibrate their ensemble."""
+    check_folds(folds, fold)
     labels = np.asarray(labels)
     members: dict[int, list[int]] = defaultdict(list)
     for i, g in enumerate(groups.tolist()):
@@ -120,12 +130,17 @@ def split_groups(
         order = sorted(by_label[label])
         rng.shuffle(order)
         total = sum(len(members[g]) for g in order)
-        targets = {"test": test_fraction * total, "val": val_fraction * total}
+        targets = {"test": test_fraction * total, "val": 0.0 if folds else val_fraction * total}
         filled = {"test": 0, "val": 0}
+        fold_sizes = [0] * folds
         for g in order:
             name = next((s for s in ("test", "val") if filled[s] < targets[s]), "train")
             if name != "train":
                 filled[name] += len(members[g])
+            elif folds:  # the smallest fold so far takes the group
+                chosen = fold_sizes.index(min(fold_sizes))
+                fold_sizes[chosen] += len(members[g])
+                name = "val" if chosen == fold else "train"
             split[members[g]] = name
     n_dropped = int((split == "dropped").sum())
     if conflicting:

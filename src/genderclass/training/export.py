@@ -6,6 +6,8 @@ Several runs trained on the same split export as one ensemble graph (mean of the
 from __future__ import annotations
 
 import contextlib
+import csv
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -86,28 +88,77 @@ class MeanLogit(nn.Module):
         return torch.stack(logits).mean(dim=0)
 
 
+def _split_columns(run_dirs: Sequence[Path]) -> np.ndarray:
+    """Each run's split name per file (runs x files), after checking that the runs share the data
+    and the test files: an ensemble's test files must stay unseen by every member."""
+    data_hash = read_json(run_dirs[0] / "config.json")["data"]["data_hash"]
+    columns, paths = [], None
+    for run_dir in run_dirs:
+        with (run_dir / "split.csv").open(newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        these = [row["path"] for row in rows]
+        column = np.array([row["split"] for row in rows])
+        same_data = read_json(run_dir / "config.json")["data"]["data_hash"] == data_hash and these == (paths or these)
+        if not same_data or (columns and not np.array_equal(column == "test", columns[0] == "test")):
+            raise ValueError(
+                f"{run_dir} was split differently from {run_dirs[0]} (data, paths, seed or fractions differ); "
+                "an ensemble needs one test split that none of its members saw"
+            )
+        paths = these
+        columns.append(column)
+    return np.stack(columns)
+
+
+def validation_layout(run_dirs: Sequence[Path]) -> np.ndarray | None:
+    """``None`` when the members share one validation split; for cross-validation runs (``--folds``)
+    whose validation folds are disjoint, each file's holding-out member (-1 = none), so that every
+    validation file is scored by a member that never trained on it (out-of-fold)."""
+    columns = _split_columns(run_dirs)
+    is_val = columns == "val"
+    if (is_val == is_val[0]).all():
+        return None
+    if (is_val.sum(axis=0) > 1).any():
+        raise ValueError(
+            "the members' validation sets overlap without being equal: export either runs of one split "
+            "or cross-validation runs of distinct folds (train --folds K --fold k)"
+        )
+    return np.where(is_val.any(axis=0), is_val.argmax(axis=0), -1)
+
+
 def ensemble_model(run_dirs: Sequence[Path], flip_tta: bool | None = None) -> tuple[MeanLogit, TrainConfig]:
     """Several runs as one :class:`MeanLogit`; its config is the member with the largest input.
 
-    Members must share the preprocessing (apart from input size) and the split, so that the
-    ensemble is calibrated on validation files and measured on test files that none of them saw.
+    Members must share the preprocessing (apart from input size), the data and the test files
+    (:func:`_split_columns`), and either the validation files or disjoint cross-validation folds
+    (:func:`validation_layout`), so that the ensemble is calibrated on files each score comes
+    from a member that did not train on, and measured on test files that none of them saw.
     """
     loaded = [inference_model(run_dir, flip_tta=flip_tta) for run_dir in run_dirs]
     base = max((cfg for _, cfg in loaded), key=lambda cfg: cfg.preprocess.input_size)
-    split = (run_dirs[0] / "split.csv").read_bytes()
-    data_hash = read_json(run_dirs[0] / "config.json")["data"]["data_hash"]
     for run_dir, (_, cfg) in zip(run_dirs, loaded, strict=True):
         mismatched = cfg.preprocess.differences(base.preprocess)
         if mismatched:
             raise ValueError(f"{run_dir} uses other preprocessing than the ensemble: {', '.join(mismatched)}")
-        same_data = read_json(run_dir / "config.json")["data"]["data_hash"] == data_hash
-        if (run_dir / "split.csv").read_bytes() != split or not same_data:
-            raise ValueError(
-                f"{run_dir} was split differently from {run_dirs[0]} (data, paths, seed or fractions differ); "
-                "an ensemble needs one split so that its test files stay unseen"
-            )
+    validation_layout(run_dirs)
     ensemble = MeanLogit([model for model, _ in loaded], [cfg.preprocess.input_size for _, cfg in loaded])
     return ensemble.eval(), base
+
+
+def out_of_fold(
+    ensemble: MeanLogit, holder: np.ndarray, images: np.ndarray, split: np.ndarray, batch_size: int = 256
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cross-validation members on their own validation folds (float, in torch): the out-of-fold
+    indices and logits, and the ensemble's split with every such file as validation."""
+    index = np.flatnonzero(holder >= 0)
+    logits = np.empty(len(index), dtype=np.float32)
+    with torch.no_grad():
+        for m, member in enumerate(ensemble.members):
+            mine = np.flatnonzero(holder[index] == m)
+            for start in range(0, len(mine), batch_size):
+                chunk = mine[start : start + batch_size]
+                pixels = torch.from_numpy(images[index[chunk]]).permute(0, 3, 1, 2).float()
+                logits[chunk] = member(pixels).reshape(-1).numpy()
+    return index, logits, np.where(holder >= 0, "val", split)
 
 
 def uses_flip_tta(model: nn.Module) -> bool:
@@ -179,6 +230,7 @@ def _member_info(run_dir: Path, model: nn.Module) -> dict:
         "input_size": train["preprocess"]["input_size"],
         "flip_tta": uses_flip_tta(model),
         "best_epoch": best.get("epoch"),
+        **({"fold": train["fold"], "folds": train["folds"]} if train.get("folds") else {}),
     }
 
 
@@ -213,6 +265,15 @@ def _measure(
     return calibration, metrics
 
 
+def _cross_validation_info(holder: np.ndarray) -> dict:
+    return {
+        "members": int(holder.max()) + 1,
+        "validation_files_per_member": np.bincount(holder[holder >= 0]).tolist(),
+        "validation": "out-of-fold: each validation file is scored by the one member (float32) that "
+        "held it out; temperature and threshold are fitted on these scores",
+    }
+
+
 @contextlib.contextmanager
 def _replaced_on_success(path: Path) -> Iterator[Path]:
     """A temporary file beside ``path`` that replaces it only when the block succeeds: a failed
@@ -235,7 +296,8 @@ def export_run(
 ) -> Path:
     """Export a run's best checkpoint; returns the ONNX path (metadata JSON sits next to it).
 
-    Every metric in the metadata is measured on the written file by the predict service itself.
+    Every metric in the metadata is measured on the written file by the predict service itself,
+    apart from the out-of-fold validation scores of cross-validation members (:func:`out_of_fold`).
     ``quantize="int8"`` stores an INT8 model (:mod:`.quantize`), calibrated on training crops.
     ``flip_tta`` (default: on for faces) averages each image with its mirror image inside the graph:
     twice the compute for a usually small gain. Several run folders export one ensemble
@@ -268,13 +330,17 @@ def export_run(
     name = name or cfg.modality
     onnx_path = out_dir / f"{name}.onnx"
     cache = data.cache
+    holder = validation_layout(run_dirs) if len(run_dirs) > 1 else None
+    if holder is not None:  # cross-validation members: validation = every fold, scored out-of-fold
+        _, out_of_fold_logits, split = out_of_fold(model, holder, cache.images, data.split.split)
+        data = dataclasses.replace(data, split=dataclasses.replace(data.split, split=split))
     val, test = data.indices("val"), data.indices("test")
 
     with _replaced_on_success(onnx_path) as partial:
         export_onnx(model, cfg, partial)
         quantization = None
         if quantize == "int8":
-            train = data.indices("train")
+            train = data.indices("train") if len(data.indices("train")) else val  # all folds: all trained on
             chosen = np.random.default_rng(cfg.seed).choice(train, min(CALIBRATION_CROPS, len(train)), replace=False)
             quantize_int8(partial, cache.images[np.sort(chosen)])
             quantization = {
@@ -283,7 +349,7 @@ def export_run(
                 "calibration": f"{len(chosen)} training crops",
             }
         shipped = GenderClassifier(partial, {"modality": cfg.modality, "preprocess": cfg.preprocess.to_dict()})
-        val_logits = shipped.logits(cache.images[val], batch_size=256)
+        val_logits = shipped.logits(cache.images[val], batch_size=256) if holder is None else out_of_fold_logits
         test_logits = shipped.logits(cache.images[test], batch_size=256)
         calibration, metrics = _measure(shipped, data, val_logits, test_logits)
         metadata = {
@@ -304,7 +370,8 @@ def export_run(
                 "data": cfg.data,
                 "format": cfg.format,
                 "data_hash": saved["data"]["data_hash"],
-                "split_sizes": saved["data"]["split_sizes"],
+                "split_sizes": data.split.sizes(),
+                **({"cross_validation": _cross_validation_info(holder)} if holder is not None else {}),
                 "n_conflicting_groups": saved["data"]["n_conflicting_groups"],
                 "best_epoch": members[0]["best_epoch"] if len(members) == 1 else None,
                 "config": cfg.to_dict(),

@@ -43,7 +43,9 @@ def prepare_data(cfg: TrainConfig) -> PreparedData:
     cache = build_cache(samples, cfg.preprocess, cfg.cache_dir)
     subjects = cache.subjects if (cache.subjects != "").any() else None
     groups = group_ids(cache.sha1, cache.phash, subjects, max_distance=cfg.near_duplicate_distance)
-    split = split_groups(cache.labels, groups, cfg.val_fraction, cfg.test_fraction, cfg.resolved_split_seed)
+    split = split_groups(
+        cache.labels, groups, cfg.val_fraction, cfg.test_fraction, cfg.resolved_split_seed, cfg.folds, cfg.fold
+    )
     return PreparedData(cache=cache, split=split)
 
 
