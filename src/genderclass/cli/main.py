@@ -169,12 +169,14 @@ def build_parser() -> argparse.ArgumentParser:
         "  genderclass export runs/face\n  genderclass export runs/face --out dist/ --name face\n"
         "  genderclass export runs/face-resnet --no-flip-tta\n"
         "  genderclass export runs/face-a runs/face-b --name face   # one ensemble graph (mean logit)\n"
+        "  genderclass export runs/fp-k0 runs/fp-k1 runs/fp-k2   # 'train --folds 3' runs: calibrated out-of-fold\n"
         "  genderclass export runs/face --quantize int8",
     )
     p.add_argument(
         "run",
         nargs="+",
-        help="run folder written by 'train'; several runs on the same split export one ensemble (mean logit)",
+        help="run folder written by 'train'; several runs on the same split, or cross-validation runs of distinct "
+        "folds, export one ensemble (mean logit)",
     )
     p.add_argument("--out", help="output folder (default RUN/export)")
     p.add_argument("--name", help="file stem (default: the modality)")
