@@ -78,14 +78,15 @@ class MeanLogit(nn.Module):
         self.sizes = list(sizes)
         self.input_size = max(self.sizes)  # what the ensemble is given; smaller members get a resize
 
+    def member_logits(self, index: int, pixels: torch.Tensor) -> torch.Tensor:
+        """One member's logits for the ensemble's input."""
+        size = self.sizes[index]
+        if size != self.input_size:  # bilinear, no antialias: ONNX opset 17 has none
+            pixels = F.interpolate(pixels, size=(size, size), mode="bilinear", align_corners=False)
+        return self.members[index](pixels)
+
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        logits = []
-        for member, size in zip(self.members, self.sizes, strict=True):
-            x = pixels
-            if size != self.input_size:  # bilinear, no antialias: ONNX opset 17 has none
-                x = F.interpolate(pixels, size=(size, size), mode="bilinear", align_corners=False)
-            logits.append(member(x))
-        return torch.stack(logits).mean(dim=0)
+        return torch.stack([self.member_logits(i, pixels) for i in range(len(self.members))]).mean(dim=0)
 
 
 def _split_columns(run_dirs: Sequence[Path]) -> np.ndarray:
@@ -152,12 +153,12 @@ def out_of_fold(
     index = np.flatnonzero(holder >= 0)
     logits = np.empty(len(index), dtype=np.float32)
     with torch.no_grad():
-        for m, member in enumerate(ensemble.members):
+        for m in range(len(ensemble.members)):
             mine = np.flatnonzero(holder[index] == m)
             for start in range(0, len(mine), batch_size):
                 chunk = mine[start : start + batch_size]
                 pixels = torch.from_numpy(images[index[chunk]]).permute(0, 3, 1, 2).float()
-                logits[chunk] = member(pixels).reshape(-1).numpy()
+                logits[chunk] = ensemble.member_logits(m, pixels).reshape(-1).numpy()
     return index, logits, np.where(holder >= 0, "val", split)
 
 
