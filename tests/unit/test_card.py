@@ -220,6 +220,11 @@ def test_stored_numbers_appear_formatted(face_meta):
     assert "`folds=2`" in text and "val_fraction" not in text
     assert "`small_resnet` at 96 px, validated on fold 0 of 2; `small_resnet` at 96 px, validated on fold 1" in text
     assert "the 2,370 non-test images form 2 folds" in text and "(out-of-fold)" in text
+    training["split_sizes"] = {"train": 0, "val": 2370, "test": 2050, "dropped": 4}
+    training["cross_validation"]["validation_files_per_member"] = [1180, 1190]
+    text = render_card({**face_meta, "training": training})
+    assert "**Split sizes:** 2-fold cross-validation over 2,370 (each member validates on 1,180–1,190 and trains on " \
+           "the rest), test 2,050, dropped 4" in text  # fmt: skip
 
 
 def test_group_tables_and_summaries(face_meta):
