@@ -84,8 +84,9 @@ def check_folds(folds: int, fold: int) -> None:
 class TrainConfig:
     """Training hyper-parameters; CLI flags override these, the run saves the result.
 
-    The defaults are the first stage of the bundled face model's recipe; ``for_modality`` holds
-    the fingerprint ones."""
+    ``for_modality`` gives each modality's defaults, the bundled model's recipe (for faces: its
+    first stage). The field defaults here are what older saved configs lacked: they must keep
+    meaning "off" (no auxiliary task, no folds)."""
 
     modality: str = "face"
     data: str = ""
@@ -157,7 +158,7 @@ class TrainConfig:
                 monitor="val_auc",  # the threshold is chosen at export, so rank quality picks the epoch
             )
         elif modality == "face":
-            base = cls()
+            base = cls(aux_task="age")  # UTKFace names the age; other data trains without the head
         else:
             raise ValueError(f"unknown modality {modality!r}; expected one of {MODALITIES}")
         base.preprocess = PreprocessConfig.for_modality(modality)

@@ -67,7 +67,7 @@ def test_training_with_an_age_head(tmp_path_factory, aged_faces, face_folder_dat
 
     # fine-tuning drops or adds the age head; the network itself must still match
     checkpoint = runs / "age" / "checkpoints" / "best.ckpt"
-    plain = ["--out", runs / "plain", "--epochs", "1", "--init-from", checkpoint]
+    plain = ["--out", runs / "plain", "--epochs", "1", "--init-from", checkpoint, "--aux-task", "none"]
     assert run_cli([*base, *plain])[0] == 0
     again = ["--out", runs / "again", "--epochs", "1", "--aux-task", "age"]
     assert run_cli([*base, *again, "--init-from", runs / "plain" / "checkpoints" / "best.ckpt"])[0] == 0

@@ -369,14 +369,14 @@ def test_train_defaults_are_the_bundled_recipes():
         "class",
     )
     assert fp.near_duplicate_distance == 0 and fp.preprocess.channels == 1
-    assert (fp.aux_task, fp.monitor, face.aux_task, face.monitor) == ("finger", "val_auc", "", "val_bal_acc")
+    assert (fp.aux_task, fp.monitor, face.aux_task, face.monitor) == ("finger", "val_auc", "age", "val_bal_acc")
     wide = commands.resolve_train_config(parser.parse_args(["train", "--modality", "fingerprint", "--out", "r",
                                                             "--width", "1.0", "--balance", "none"]))  # fmt: skip
     assert (wide.width, wide.balance) == (1.0, "none")
     help_text = parser._subparsers._group_actions[0].choices["train"].format_help()
     assert "faces: 0.75; fingerprints: 0.5" in " ".join(help_text.split())
     assert "faces only: crop margin (fraction of the box) (default: 0.05)" in " ".join(help_text.split())
-    for default in ("column; data without it trains without the head (default: faces: none; fingerprints: finger)",
+    for default in ("column; data without it trains without the head (default: faces: age; fingerprints: finger)",
                     "early stopping (default: faces: val_bal_acc; fingerprints: val_auc)",
                     "(faces: race; prints: finger) (default: faces: none; fingerprints: class)",
                     "next to the gender loss (default: 0.5)"):  # fmt: skip
