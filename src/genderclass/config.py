@@ -76,6 +76,8 @@ def check_folds(folds: int, fold: int) -> None:
     """Cross-validation settings: ``folds`` 0 (off) or K >= 2, and ``fold`` one of 0..K-1."""
     if folds == 1 or folds < 0:
         raise ValueError(f"folds must be 0 (off) or at least 2, got {folds}")
+    if fold and not folds:
+        raise ValueError(f"fold {fold} needs folds (cross-validation is off with folds = 0)")
     if not 0 <= fold < max(folds, 1):
         raise ValueError(f"fold must be in 0..{max(folds - 1, 0)} (with folds = {folds}), got {fold}")
 

@@ -71,10 +71,10 @@ def test_fold_ensemble_is_calibrated_out_of_fold(fold_runs, run_cli, tmp_path):
     np.testing.assert_allclose(saved["logits"], np.mean(test_logits, axis=0), atol=1e-4)
 
 
-def test_ensemble_refuses_partly_overlapping_validation(fold_runs, fingerprint_csv_dataset, cache_dir, run_cli,
+def test_ensemble_refuses_validation_sets_that_are_not_folds_of_one_split(fold_runs, fingerprint_csv_dataset, cache_dir, run_cli,
                                                         train_args, tmp_path, caplog):  # fmt: skip
     """A plain run of the same split seed shares the test files but its validation set overlaps a
-    fold's only in part: neither one validation split nor disjoint folds, so it is refused."""
+    fold's only in part, and a fold of another K is no fold of this split: both are refused."""
     plain = tmp_path / "plain"
     argv = ["train", "--modality", "fingerprint", "--data", fingerprint_csv_dataset["manifest"], "--format", "csv",
             "--out", plain, "--epochs", "1", "--test-fraction", "0.2", "--val-fraction", "0.3", "--seed", "0",
@@ -82,4 +82,13 @@ def test_ensemble_refuses_partly_overlapping_validation(fold_runs, fingerprint_c
     assert run_cli(argv)[0] == 0
     code, stdout = run_cli(["export", fold_runs[0], plain, "--out", tmp_path / "mixed"])
     assert code != 0 and stdout == ""
-    assert "validation sets overlap" in caplog.text
+    assert "validation sets differ" in caplog.text
+    # folds of another K share the test files, and even a disjoint validation set does not make them folds
+    other_k = tmp_path / "other-k"
+    argv = ["train", "--modality", "fingerprint", "--data", fingerprint_csv_dataset["manifest"], "--format", "csv",
+            "--out", other_k, "--epochs", "1", "--test-fraction", "0.2", "--folds", "3", "--fold", "2",
+            "--split-seed", "0", "--cache-dir", cache_dir, *train_args]  # fmt: skip
+    assert run_cli(argv)[0] == 0
+    caplog.clear()
+    assert run_cli(["export", fold_runs[0], other_k, "--out", tmp_path / "mixed-k"])[0] != 0
+    assert "of one --folds K and split seed with distinct --fold values" in caplog.text

@@ -225,6 +225,8 @@ def test_stored_numbers_appear_formatted(face_meta):
     text = render_card({**face_meta, "training": training})
     assert "**Split sizes:** 2-fold cross-validation over 2,370 (each member validates on 1,180–1,190 and trains on " \
            "the rest), test 2,050, dropped 4" in text  # fmt: skip
+    del training["cross_validation"]["validation_files_per_member"]  # partial metadata still renders
+    assert "2-fold cross-validation over 2,370" in render_card({**face_meta, "training": training})
 
 
 def test_group_tables_and_summaries(face_meta):

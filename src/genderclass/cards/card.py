@@ -448,11 +448,13 @@ def _training_data(md: dict) -> list[Block]:
     split_text = ", ".join(f"{esc(k)} {count(v)}" for k, v in sizes.items()) if sizes else NOT_MEASURED
     cross_validation = training.get("cross_validation")
     if isinstance(cross_validation, dict) and sizes:
-        per_member = cross_validation.get("validation_files_per_member") or []
+        per_member = [n for n in cross_validation.get("validation_files_per_member") or [] if isinstance(n, int)]
+        bounds = dict.fromkeys([min(per_member), max(per_member)]) if per_member else {}
+        fold_sizes = "–".join(count(n) for n in bounds) or NOT_MEASURED
         split_text = (
             f"{count(cross_validation.get('members'))}-fold cross-validation over {count(sizes.get('val'))} "
-            f"(each member validates on {'–'.join(count(n) for n in sorted({min(per_member), max(per_member)}))} and "
-            f"trains on the rest), test {count(sizes.get('test'))}, dropped {count(sizes.get('dropped'))}"
+            f"(each member validates on {fold_sizes} and trains on the rest), test {count(sizes.get('test'))}, "
+            f"dropped {count(sizes.get('dropped'))}"
         )
     # listed only when they apply; with cross-validation the folds replace val_fraction
     applies = {

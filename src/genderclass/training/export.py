@@ -89,9 +89,10 @@ class MeanLogit(nn.Module):
         return torch.stack([self.member_logits(i, pixels) for i in range(len(self.members))]).mean(dim=0)
 
 
-def _split_columns(run_dirs: Sequence[Path]) -> np.ndarray:
-    """Each run's split name per file (runs x files), after checking that the runs share the data
-    and the test files: an ensemble's test files must stay unseen by every member."""
+def _split_columns(run_dirs: Sequence[Path]) -> tuple[list[str], np.ndarray]:
+    """The runs' file paths and each run's split name per file (runs x files), after checking
+    that the runs share the data and the test files: an ensemble's test files must stay unseen by
+    every member."""
     data_hash = read_json(run_dirs[0] / "config.json")["data"]["data_hash"]
     columns, paths = [], None
     for run_dir in run_dirs:
@@ -107,22 +108,32 @@ def _split_columns(run_dirs: Sequence[Path]) -> np.ndarray:
             )
         paths = these
         columns.append(column)
-    return np.stack(columns)
+    return paths or [], np.stack(columns)
 
 
-def validation_layout(run_dirs: Sequence[Path]) -> np.ndarray | None:
+def validation_layout(run_dirs: Sequence[Path], paths: Sequence[str] | None = None) -> np.ndarray | None:
     """``None`` when the members share one validation split; for cross-validation runs (``--folds``)
-    whose validation folds are disjoint, each file's holding-out member (-1 = none), so that every
-    validation file is scored by a member that never trained on it (out-of-fold)."""
-    columns = _split_columns(run_dirs)
+    of one K and distinct folds, each file's holding-out member (-1 = none), so that every
+    validation file is scored by a member that never trained on it (out-of-fold). ``paths``: the
+    files as prepared now, which must be those the runs were split on (in the same order)."""
+    split_paths, columns = _split_columns(run_dirs)
     is_val = columns == "val"
     if (is_val == is_val[0]).all():
         return None
-    if (is_val.sum(axis=0) > 1).any():
+    trained = [read_json(run_dir / "config.json")["train"] for run_dir in run_dirs]
+    folds = {
+        (t.get("folds", 0), t.get("split_seed", -1) if t.get("split_seed", -1) >= 0 else t["seed"]) for t in trained
+    }
+    fold_ids = [t.get("fold", 0) for t in trained]
+    if len(folds) != 1 or next(iter(folds))[0] < 2 or len(set(fold_ids)) != len(fold_ids):
         raise ValueError(
-            "the members' validation sets overlap without being equal: export either runs of one split "
-            "or cross-validation runs of distinct folds (train --folds K --fold k)"
+            "the members' validation sets differ: export either runs of one split, or cross-validation runs "
+            "of one --folds K and split seed with distinct --fold values"
         )
+    if (is_val.sum(axis=0) > 1).any():  # cannot happen for folds of one split; guards hand-edited runs
+        raise ValueError("the members' validation folds overlap")
+    if paths is not None and list(paths) != split_paths:
+        raise ValueError("the data differs from the files the runs were split on: cannot score them out-of-fold")
     return np.where(is_val.any(axis=0), is_val.argmax(axis=0), -1)
 
 
@@ -266,12 +277,12 @@ def _measure(
     return calibration, metrics
 
 
-def _cross_validation_info(holder: np.ndarray) -> dict:
+def _cross_validation_info(holder: np.ndarray, members: int) -> dict:
     return {
-        "members": int(holder.max()) + 1,
-        "validation_files_per_member": np.bincount(holder[holder >= 0]).tolist(),
-        "validation": "out-of-fold: each validation file is scored by the one member (float32) that "
-        "held it out; temperature and threshold are fitted on these scores",
+        "members": members,
+        "validation_files_per_member": np.bincount(holder[holder >= 0], minlength=members).tolist(),
+        "validation": "out-of-fold: each validation file is scored by the one member (float32) that held it "
+        "out; temperature, threshold, abstention level and fusion temperature are fitted on these scores",
     }
 
 
@@ -331,7 +342,7 @@ def export_run(
     name = name or cfg.modality
     onnx_path = out_dir / f"{name}.onnx"
     cache = data.cache
-    holder = validation_layout(run_dirs) if len(run_dirs) > 1 else None
+    holder = validation_layout(run_dirs, cache.paths.tolist()) if len(run_dirs) > 1 else None
     if holder is not None:  # cross-validation members: validation = every fold, scored out-of-fold
         _, out_of_fold_logits, split = out_of_fold(model, holder, cache.images, data.split.split)
         data = dataclasses.replace(data, split=dataclasses.replace(data.split, split=split))
@@ -372,7 +383,7 @@ def export_run(
                 "format": cfg.format,
                 "data_hash": saved["data"]["data_hash"],
                 "split_sizes": data.split.sizes(),
-                **({"cross_validation": _cross_validation_info(holder)} if holder is not None else {}),
+                **({"cross_validation": _cross_validation_info(holder, len(run_dirs))} if holder is not None else {}),
                 "n_conflicting_groups": saved["data"]["n_conflicting_groups"],
                 "best_epoch": members[0]["best_epoch"] if len(members) == 1 else None,
                 "config": cfg.to_dict(),
