@@ -93,22 +93,20 @@ def _split_columns(run_dirs: Sequence[Path]) -> tuple[list[str], np.ndarray]:
     """The runs' file paths and each run's split name per file (runs x files), after checking
     that the runs share the data and the test files: an ensemble's test files must stay unseen by
     every member."""
-    data_hash = read_json(run_dirs[0] / "config.json")["data"]["data_hash"]
-    columns, paths = [], None
+    runs = []  # (data hash, paths, split names) per run
     for run_dir in run_dirs:
         with (run_dir / "split.csv").open(newline="") as handle:
             rows = list(csv.DictReader(handle))
-        these = [row["path"] for row in rows]
-        column = np.array([row["split"] for row in rows])
-        same_data = read_json(run_dir / "config.json")["data"]["data_hash"] == data_hash and these == (paths or these)
-        if not same_data or (columns and not np.array_equal(column == "test", columns[0] == "test")):
+        data_hash = read_json(run_dir / "config.json")["data"]["data_hash"]
+        runs.append((data_hash, [row["path"] for row in rows], np.array([row["split"] for row in rows])))
+    first_hash, paths, first_split = runs[0]
+    for run_dir, (data_hash, these, split) in zip(run_dirs, runs, strict=True):
+        if data_hash != first_hash or these != paths or not np.array_equal(split == "test", first_split == "test"):
             raise ValueError(
                 f"{run_dir} was split differently from {run_dirs[0]} (data, paths, seed or fractions differ); "
                 "an ensemble needs one test split that none of its members saw"
             )
-        paths = these
-        columns.append(column)
-    return paths or [], np.stack(columns)
+    return paths, np.stack([split for _, _, split in runs])
 
 
 def validation_layout(run_dirs: Sequence[Path], paths: Sequence[str] | None = None) -> np.ndarray | None:
@@ -120,11 +118,9 @@ def validation_layout(run_dirs: Sequence[Path], paths: Sequence[str] | None = No
     is_val = columns == "val"
     if (is_val == is_val[0]).all():
         return None
-    trained = [read_json(run_dir / "config.json")["train"] for run_dir in run_dirs]
-    folds = {
-        (t.get("folds", 0), t.get("split_seed", -1) if t.get("split_seed", -1) >= 0 else t["seed"]) for t in trained
-    }
-    fold_ids = [t.get("fold", 0) for t in trained]
+    trained = [TrainConfig.from_dict(read_json(run_dir / "config.json")["train"]) for run_dir in run_dirs]
+    folds = {(t.folds, t.resolved_split_seed) for t in trained}
+    fold_ids = [t.fold for t in trained]
     if len(folds) != 1 or next(iter(folds))[0] < 2 or len(set(fold_ids)) != len(fold_ids):
         raise ValueError(
             "the members' validation sets differ: export either runs of one split, or cross-validation runs "
@@ -158,9 +154,9 @@ def ensemble_model(run_dirs: Sequence[Path], flip_tta: bool | None = None) -> tu
 
 def out_of_fold(
     ensemble: MeanLogit, holder: np.ndarray, images: np.ndarray, split: np.ndarray, batch_size: int = 256
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray]:
     """Cross-validation members on their own validation folds (float, in torch): the out-of-fold
-    indices and logits, and the ensemble's split with every such file as validation."""
+    logits, in file order, and the ensemble's split with every such file as validation."""
     index = np.flatnonzero(holder >= 0)
     logits = np.empty(len(index), dtype=np.float32)
     with torch.no_grad():
@@ -170,7 +166,7 @@ def out_of_fold(
                 chunk = mine[start : start + batch_size]
                 pixels = torch.from_numpy(images[index[chunk]]).permute(0, 3, 1, 2).float()
                 logits[chunk] = ensemble.member_logits(m, pixels).reshape(-1).numpy()
-    return index, logits, np.where(holder >= 0, "val", split)
+    return logits, np.where(holder >= 0, "val", split)
 
 
 def uses_flip_tta(model: nn.Module) -> bool:
@@ -344,7 +340,7 @@ def export_run(
     cache = data.cache
     holder = validation_layout(run_dirs, cache.paths.tolist()) if len(run_dirs) > 1 else None
     if holder is not None:  # cross-validation members: validation = every fold, scored out-of-fold
-        _, out_of_fold_logits, split = out_of_fold(model, holder, cache.images, data.split.split)
+        out_of_fold_logits, split = out_of_fold(model, holder, cache.images, data.split.split)
         data = dataclasses.replace(data, split=dataclasses.replace(data.split, split=split))
     val, test = data.indices("val"), data.indices("test")
 
@@ -352,7 +348,8 @@ def export_run(
         export_onnx(model, cfg, partial)
         quantization = None
         if quantize == "int8":
-            train = data.indices("train") if len(data.indices("train")) else val  # all folds: all trained on
+            train = data.indices("train")
+            train = train if len(train) else val  # cross-validation over all folds: every file was trained on
             chosen = np.random.default_rng(cfg.seed).choice(train, min(CALIBRATION_CROPS, len(train)), replace=False)
             quantize_int8(partial, cache.images[np.sort(chosen)])
             quantization = {
