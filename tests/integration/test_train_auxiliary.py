@@ -71,6 +71,12 @@ def test_training_with_an_age_head(tmp_path_factory, aged_faces, face_folder_dat
     assert run_cli([*base, *plain])[0] == 0
     again = ["--out", runs / "again", "--epochs", "1", "--aux-task", "age"]
     assert run_cli([*base, *again, "--init-from", runs / "plain" / "checkpoints" / "best.ckpt"])[0] == 0
+    # the export names both earlier stages, oldest first, with the commands that trained them
+    stages = json.loads((runs / "again" / "export" / "face.json").read_text())["training"]["earlier_stages"]
+    assert [s["checkpoint"] for s in stages] == [str(checkpoint), str(runs / "plain" / "checkpoints" / "best.ckpt")]
+    assert [s["command"] for s in stages] == [
+        json.loads((runs / name / "config.json").read_text())["command"] for name in ("age", "plain")
+    ]
     # another auxiliary task: the network's weights carry over, the head (another shape) starts fresh
     finger = ["--out", runs / "finger", "--epochs", "1", "--aux-task", "finger", "--init-from", checkpoint]
     caplog.set_level(logging.INFO, logger="genderclass")

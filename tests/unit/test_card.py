@@ -414,3 +414,23 @@ def test_bundled_model_default(monkeypatch, tmp_path, fingerprint_meta):
     assert "Test, fused per subject" in md_path.read_text(encoding="utf-8")
     with pytest.raises(FileNotFoundError):
         write_card(None, None, modality="face")
+
+
+def test_earlier_stages_are_listed(face_meta):
+    stages = [
+        {"checkpoint": "runs/s1/checkpoints/best.ckpt", "command": "genderclass train --out runs/s1", "epoch": 21},
+        {"checkpoint": "runs/s2/checkpoints/best.ckpt", "command": None, "epoch": 19},
+    ]
+    card = render_card({**face_meta, "training": {**face_meta["training"], "earlier_stages": stages}})
+    assert (
+        "**Earlier stages (oldest first; each fine-tuned from the one before):** `genderclass train --out runs/s1` "
+        "(checkpoint `runs/s1/checkpoints/best.ckpt`, epoch counter 21); then command not recorded "
+        "(checkpoint `runs/s2/checkpoints/best.ckpt`, epoch counter 19)"
+    ) in card
+    assert "**Training command (last stage):**" in card
+    plain = render_card(face_meta)
+    assert "Earlier stages" not in plain and "**Training command:**" in plain
+    member = {"architecture": "small_resnet", "input_size": 128, "earlier_stages": stages[:1]}
+    training = {**face_meta["training"], "members": [member, {"architecture": "small_resnet", "input_size": 128}]}
+    text = render_card({**face_meta, "training": training})
+    assert "`small_resnet` at 128 px, fine-tuned from: `genderclass train --out runs/s1`" in text

@@ -425,6 +425,21 @@ _HYPERPARAMETERS = (
 )
 
 
+def _stages_text(stages: Any) -> str | None:
+    """Earlier ``--init-from`` stages, oldest first: each one's command and best epoch."""
+    if not isinstance(stages, list) or not stages:
+        return None
+    described = []
+    for stage in stages:
+        stage = stage if isinstance(stage, dict) else {}
+        command = public(stage["command"]) if stage.get("command") else None
+        described.append(
+            f"{code(command) if command else 'command not recorded'} (checkpoint {_or(public(stage.get('checkpoint') or ''), code)}, "
+            f"epoch counter {count(stage.get('epoch'))})"
+        )
+    return "; then ".join(described)
+
+
 def _members_line(members: list[dict]) -> list[str]:
     """One line naming an ensemble's members (none for a single model)."""
     if not members:
@@ -436,6 +451,8 @@ def _members_line(members: list[dict]) -> list[str]:
             text += f" (resized in the graph from {count(member['resized_in_graph_from'])} px)"
         if member.get("folds"):
             text += f", validated on fold {member['fold']} of {member['folds']}"
+        if stages := _stages_text(member.get("earlier_stages")):
+            text += f", fine-tuned from: {stages}"
         described.append(text)
     return ["**Ensemble members (mean logit):** " + "; ".join(described)]
 
@@ -445,6 +462,7 @@ def _training_data(md: dict) -> list[Block]:
     sizes = training.get("split_sizes") if isinstance(training.get("split_sizes"), dict) else {}
     config = training.get("config") if isinstance(training.get("config"), dict) else {}
     members = [m for m in training.get("members") or [] if isinstance(m, dict)]
+    stages = _stages_text(training.get("earlier_stages"))
     split_text = ", ".join(f"{esc(k)} {count(v)}" for k, v in sizes.items()) if sizes else NOT_MEASURED
     cross_validation = training.get("cross_validation")
     if isinstance(cross_validation, dict) and sizes:
@@ -474,7 +492,12 @@ def _training_data(md: dict) -> list[Block]:
                 f"**Data hash:** {_or(training.get('data_hash'), code)}",
                 f"**Split sizes:** {split_text}",
                 f"**Duplicate groups dropped for conflicting labels:** {count(training.get('n_conflicting_groups'))}",
-                f"**Training command:** {_or(public(training['command']) if training.get('command') else None, code)}",
+                *(
+                    [f"**Earlier stages (oldest first; each fine-tuned from the one before):** {stages}"]
+                    if stages
+                    else []
+                ),
+                f"**Training command{' (last stage)' if stages else ''}:** {_or(public(training['command']) if training.get('command') else None, code)}",
                 f"**Hyper-parameters{' (of the member with the largest input)' if members else ''}:** {hyper}",
                 *_members_line(members),
                 f"**Best epoch (checkpoint's epoch counter):** {count(training.get('best_epoch'))}",

@@ -226,14 +226,42 @@ def split_metrics(labels: np.ndarray, logits: np.ndarray, calibration: dict, att
     )
 
 
+MAX_EARLIER_STAGES = 20  # guards against a checkpoint chain that loops
+
+
+def earlier_stages(init_from: str) -> list[dict]:
+    """The stages a run was fine-tuned from (``--init-from``), oldest first.
+
+    Each gives the checkpoint, the command that trained it (from its run folder's config.json,
+    None when that folder is gone) and its epoch counter; the chain follows each checkpoint's own
+    stored ``init_from``. A checkpoint that no longer exists ends the chain with what is known."""
+    stages: list[dict] = []
+    seen: set[str] = set()
+    while init_from and init_from not in seen and len(stages) < MAX_EARLIER_STAGES:
+        seen.add(init_from)
+        path = Path(init_from)
+        if not path.is_file():
+            stages.append({"checkpoint": init_from, "command": None, "epoch": None})
+            break
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        run_config = path.parent.parent / "config.json"
+        command = read_json(run_config).get("command") if run_config.is_file() else None
+        stages.append({"checkpoint": init_from, "command": command, "epoch": checkpoint.get("epoch")})
+        init_from = (checkpoint.get("hyper_parameters") or {}).get("config", {}).get("init_from") or ""
+    return stages[::-1]
+
+
 def _member_info(run_dir: Path, model: nn.Module) -> dict:
-    """What a run contributes to an export: its command, architecture, input size and best epoch."""
+    """What a run contributes to an export: its command (and earlier stages), architecture, input
+    size and best epoch."""
     saved = read_json(run_dir / "config.json")
     train = saved["train"]
     best = torch.load(run_dir / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=False)
+    stages = earlier_stages(train.get("init_from") or "")
     return {
         "run": str(run_dir),
         "command": saved.get("command", ""),
+        **({"earlier_stages": stages} if stages else {}),
         "architecture": train["arch"],
         "input_size": train["preprocess"]["input_size"],
         "flip_tta": uses_flip_tta(model),
@@ -331,6 +359,7 @@ def export_run(
     # the member whose config the export uses (largest input); members share data and split (checked)
     base_dir = run_dirs[[m["input_size"] for m in members].index(cfg.preprocess.input_size)]
     saved = read_json(base_dir / "config.json")
+    stages = members[0].get("earlier_stages") if len(members) == 1 else None  # an ensemble's are per member
     if data is None:
         data = prepare_data(cfg)
     out_dir = Path(out) if out else run_dirs[0] / "export"
@@ -376,6 +405,7 @@ def export_run(
             "quantization": quantization,
             "training": {
                 "command": " ; ".join(m["command"] for m in members),
+                **({"earlier_stages": stages} if stages else {}),
                 "data": cfg.data,
                 "format": cfg.format,
                 "data_hash": saved["data"]["data_hash"],
