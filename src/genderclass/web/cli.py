@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction, add) -> None:
     p.add_argument("--workers", type=int, default=1, help="worker processes; each loads the models once")
     p.add_argument("--model", help="face model .onnx/.json or run folder; unset = the bundled face model")
     p.add_argument("--fingerprint-model", help="fingerprint model; unset = the bundled one, if installed")
-    p.add_argument("--max-upload-mb", type=float, default=10.0, help="largest request body accepted, in MB")
+    p.add_argument("--max-upload-mb", type=float, default=10.0, help="largest request body accepted, in MiB")
     p.add_argument("--max-megapixels", type=float, default=40.0, help="largest image accepted (width x height)")
     p.add_argument("--max-files", type=int, default=20, help="files per request")
     p.add_argument(

@@ -20,7 +20,7 @@ from .errors import ApiError, error_body
 
 
 def _too_large_message(limit: int) -> str:
-    return f"request body is over the {limit / 1024 / 1024:g} MB upload limit"
+    return f"request body is over the {limit / 1024 / 1024:g} MiB upload limit"
 
 
 class _BodyTooLarge(Exception):
@@ -216,19 +216,17 @@ def _parse_multipart(body: bytes, boundary: bytes, file_field: str, max_files: i
     def on_end() -> None:
         state["ended"] = True
 
-    parser = MultipartParser(
-        boundary,
-        {
-            "on_part_begin": on_part_begin,
-            "on_part_data": on_part_data,
-            "on_part_end": on_part_end,
-            "on_header_field": on_header_field,
-            "on_header_value": on_header_value,
-            "on_header_end": on_header_end,
-            "on_end": on_end,
-        },
-    )
-    try:
+    callbacks = {
+        "on_part_begin": on_part_begin,
+        "on_part_data": on_part_data,
+        "on_part_end": on_part_end,
+        "on_header_field": on_header_field,
+        "on_header_value": on_header_value,
+        "on_header_end": on_header_end,
+        "on_end": on_end,
+    }
+    try:  # the parser refuses some boundaries (e.g. over 256 bytes) already when it is built
+        parser = MultipartParser(boundary, callbacks)
         parser.write(body)
         parser.finalize()
     except FormParserError as exc:

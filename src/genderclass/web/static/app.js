@@ -82,7 +82,7 @@
       }
       if (state.limits) {
         const mb = state.limits.max_upload_bytes / 1024 / 1024;
-        els.limitsText.textContent = "up to " + (Math.round(mb * 10) / 10) + " MB each";
+        els.limitsText.textContent = "up to " + (Math.round(mb * 10) / 10) + " MiB each";
       }
       applyModality();
     } catch (err) {
@@ -326,7 +326,7 @@
       const card = newCard(file);
       if (limit && file.size > limit) {
         const mb = Math.round((limit / 1024 / 1024) * 10) / 10;
-        showError(card, "This file is over the " + mb + " MB upload limit.");
+        showError(card, "This file is over the " + mb + " MiB upload limit.");
         continue;
       }
       state.queue.push({ file, card, options });
