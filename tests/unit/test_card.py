@@ -213,12 +213,18 @@ def test_stored_numbers_appear_formatted(face_meta):
     assert "monitor=" not in card and "`monitor=val_auc`" in render_card({**face_meta, "training": training})
     # cross-validation members: the folds replace val_fraction, and validation is described as out-of-fold
     assert "folds=" not in card and "out-of-fold" not in card and "**Validation split:** 2,370 images" in card
-    folds = [{"architecture": "small_resnet", "input_size": 96, "fold": k, "folds": 2} for k in (0, 1)]
+    folds = [
+        {"architecture": "small_resnet", "input_size": 96, "fold": k, "folds": 2, "best_epoch": 9 + k} for k in (0, 1)
+    ]
     training = {**face_meta["training"], "config": {**config, "folds": 2, "fold": 0}, "members": folds,
                 "cross_validation": {"members": 2, "validation_files_per_member": [1185, 1185]}}  # fmt: skip
     text = render_card({**face_meta, "training": training})
     assert "`folds=2`" in text and "val_fraction" not in text
-    assert "`small_resnet` at 96 px, validated on fold 0 of 2; `small_resnet` at 96 px, validated on fold 1" in text
+    assert (
+        "`small_resnet` at 96 px, validated on fold 0 of 2, best epoch counter 9; "
+        "`small_resnet` at 96 px, validated on fold 1 of 2, best epoch counter 10"
+    ) in text
+    assert "**Best epoch" not in text  # an ensemble has one per member
     assert "the 2,370 non-test images form 2 folds" in text and "(out-of-fold)" in text
     training["split_sizes"] = {"train": 0, "val": 2370, "test": 2050, "dropped": 4}
     training["cross_validation"]["validation_files_per_member"] = [1180, 1190]
@@ -408,9 +414,14 @@ def test_bundled_model_default(monkeypatch, tmp_path, fingerprint_meta):
     (tmp_path / "fingerprint.json").write_text(json.dumps(fingerprint_meta))
     (tmp_path / "fingerprint.onnx").write_bytes(b"")  # only its presence matters: the card reads the JSON
     monkeypatch.setattr(bundled, "models_dir", lambda: tmp_path)
+    elsewhere = tmp_path / "here"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
     md_path, html_path = write_card(None, None, modality="fingerprint")
-    assert md_path == tmp_path / "fingerprint_card.md"
-    assert html_path == tmp_path / "fingerprint_card.html"
+    # the bundled model's own card is never overwritten by default: the new one goes to the current folder
+    assert md_path.resolve() == elsewhere.resolve() / "fingerprint_card.md"
+    assert html_path.resolve() == elsewhere.resolve() / "fingerprint_card.html"
+    assert not (tmp_path / "fingerprint_card.md").exists()
     assert "Test, fused per subject" in md_path.read_text(encoding="utf-8")
     with pytest.raises(FileNotFoundError):
         write_card(None, None, modality="face")

@@ -83,13 +83,15 @@ def _check_face(face: dict, width: int, height: int) -> None:
     assert 0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height
     assert face["label"] in LABELS
     assert 0.0 <= face["p_female"] <= 1.0
-    assert 0.0 <= face["confidence"] <= 1.0  # below 0.5 is possible when the threshold is not 0.5
+    assert 0.5 <= face["confidence"] <= 1.0  # 0.5 at the decision threshold, whatever the threshold
 
 
 def _decision_consistent(face: dict, threshold: float, min_confidence: float) -> None:
     p = face["p_female"]
     female = p >= threshold
-    assert face["confidence"] == pytest.approx(p if female else 1 - p, abs=2e-6)
+    # the predicted label's probability with the log-odds shifted so that the threshold sits at 0.5
+    shifted = 1.0 / (1.0 + np.exp(-(np.log(p / (1 - p)) - np.log(threshold / (1 - threshold)))))
+    assert face["confidence"] == pytest.approx(shifted if female else 1 - shifted, abs=2e-6)
     if min_confidence and face["confidence"] < min_confidence:
         assert face["label"] == "uncertain"
     else:
@@ -427,3 +429,81 @@ def test_cross_validation_flags(capsys, caplog):
     assert (TrainConfig.from_dict(old_run).folds, TrainConfig.from_dict(old_run).fold) == (0, 0)
     code, out, err = _run(capsys, ["train", "--data", "nowhere", "--out", "r", "--folds", "5", "--fold", "5"])
     assert code == 2 and out == "" and "fold must be in 0..4" in caplog.text
+
+
+@pytest.mark.parametrize("value", ["5", "-1", "nan", "x"])
+def test_min_confidence_must_be_a_probability(capsys, photo_dir, tiny_face_model, value):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["predict", str(photo_dir / "a_dark.jpg"), "--model", str(tiny_face_model), "--min-confidence", value])
+    assert exit_info.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "--min-confidence" in err
+
+
+def test_bad_models_and_annotate_target_are_usage_errors(capsys, caplog, photo_dir, tiny_face_model, tmp_path):
+    image = str(photo_dir / "a_dark.jpg")
+    target = tmp_path / "a-file"
+    target.write_text("")
+    code, out, _ = _run(capsys, ["predict", image, "--model", str(tiny_face_model), "--annotate", str(target)])
+    assert (code, out) == (2, "") and "--annotate needs a folder" in caplog.text
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "m.onnx").write_bytes(b"not a model")
+    (broken / "m.json").write_text(tiny_face_model.with_suffix(".json").read_text())
+    code, out, _ = _run(capsys, ["predict", image, "--model", str(broken / "m.onnx")])
+    assert (code, out) == (2, "") and f"{broken / 'm.onnx'} is not a usable ONNX model" in caplog.text
+    (broken / "m.json").write_text("{not json")
+    code, out, _ = _run(capsys, ["predict", image, "--model", str(broken / "m.onnx")])
+    assert (code, out) == (2, "") and f"model metadata {broken / 'm.json'} is not valid JSON" in caplog.text
+
+
+def test_a_missing_file_with_glob_characters_is_an_error_line(capsys, photo_dir, tiny_face_model):
+    missing = str(photo_dir / "photo[1].jpg")
+    argv = ["predict", str(photo_dir / "a_dark.jpg"), missing, "--model", str(tiny_face_model), "--no-detect"]
+    code, out, _ = _run(capsys, argv)
+    assert code == 1
+    assert [(r["path"], r["error"] is None) for r in _json_lines(out)][1] == (missing, False)
+
+
+def test_fuse_counts_a_print_given_twice_once(capsys, tmp_path, tiny_fingerprint_model, write_image):
+    gray = np.random.default_rng(6).integers(0, 256, (103, 96), dtype=np.uint8)
+    image = write_image(tmp_path / "prints" / "3__F_Left_index_finger.png", np.dstack([gray] * 3))
+    argv = ["predict", "--fuse", "--model", str(tiny_fingerprint_model), str(tmp_path / "prints"), str(image)]
+    code, out, _ = _run(capsys, argv)
+    lines = _json_lines(out)
+    assert code == 0 and len(lines) == 3  # one line per input given, then the person
+    assert lines[-1]["n"] == 1 and lines[-1]["paths"] == [str(image)]
+
+
+def test_logging_levels(monkeypatch):
+    import logging
+
+    from tqdm import tqdm
+
+    from genderclass.cli.main import setup_logging
+
+    own, root = logging.getLogger("genderclass"), logging.getLogger()
+    monkeypatch.setattr(own, "level", own.level)  # all restored after the test
+    monkeypatch.setattr(root, "level", root.level)
+    monkeypatch.setattr(root, "handlers", [])
+    monkeypatch.setattr(tqdm, "__init__", tqdm.__init__)  # -q switches progress bars off
+    cases = {(0, False): (logging.INFO, logging.WARNING), (1, False): (logging.DEBUG, logging.WARNING),
+             (2, False): (logging.DEBUG, logging.DEBUG), (0, True): (logging.ERROR, logging.ERROR)}  # fmt: skip
+    for (verbose, quiet), expected in cases.items():
+        root.handlers = []  # basicConfig sets the level only while the root logger has no handler
+        setup_logging(verbose, quiet)
+        assert (own.level, root.level) == expected, (verbose, quiet)
+
+
+def test_stdout_closed_early_exits_quietly(photo_dir, tiny_face_model):
+    import subprocess
+    import sys
+
+    image = str(photo_dir / "a_dark.jpg")  # given 3,000 times: far more output than a pipe buffers
+    argv = [sys.executable, "-m", "genderclass.cli.main", "-q", "predict", *[image] * 3000,
+            "--model", str(tiny_face_model), "--no-detect"]  # fmt: skip
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert json.loads(process.stdout.readline())["error"] is None
+    process.stdout.close()  # like '| head -1'
+    _, err = process.communicate(timeout=300)
+    assert process.returncode == 141 and b"Traceback" not in err, err.decode()

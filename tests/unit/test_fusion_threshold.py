@@ -108,12 +108,14 @@ def test_predict_person_min_confidence(fingerprint_classifier):
 
 def test_decide_uses_threshold_and_min_confidence(tiny_fingerprint_model):
     clf = GenderClassifier.load(tiny_fingerprint_model)
-    clf.threshold, clf.min_confidence = 0.4, 0.55
-    assert clf.decide(0.45, min_confidence=0) == {"label": "female", "p_female": 0.45, "confidence": 0.45}
-    assert clf.decide(0.39, min_confidence=0) == {"label": "male", "p_female": 0.39, "confidence": 0.61}
-    assert clf.decide(0.4, min_confidence=0)["label"] == "female"  # p >= threshold is female
-    assert clf.decide(0.45)["label"] == "uncertain"  # model default 0.55 applies when None
-    assert clf.decide(0.39)["label"] == "male"
+    clf.threshold, clf.min_confidence = 0.4, 0.6
+    # confidence: the label's probability with the log-odds shifted so that the threshold sits at 0.5
+    # (0.45 -> 0.45*0.6 / (0.45*0.6 + 0.55*0.4) = 0.551; 0.39 -> 1 - 0.234 / 0.478 = 0.510)
+    assert clf.decide(0.45, min_confidence=0) == {"label": "female", "p_female": 0.45, "confidence": 0.55102}
+    assert clf.decide(0.39, min_confidence=0) == {"label": "male", "p_female": 0.39, "confidence": 0.510460}
+    assert clf.decide(0.4, min_confidence=0) == {"label": "female", "p_female": 0.4, "confidence": 0.5}
+    assert clf.decide(0.45)["label"] == "uncertain"  # model default 0.6 applies when None
+    assert clf.decide(0.2) == {"label": "male", "p_female": 0.2, "confidence": 0.727273}
     assert clf.decide(0.123456789, min_confidence=0)["p_female"] == 0.123457
 
 

@@ -261,3 +261,17 @@ def test_input_validation():
         M.binary_metrics([0, 1], [0.1])
     with pytest.raises(ValueError):
         M.binary_metrics([0, 1], [0.1, 1.2])
+
+
+def test_confidence_is_one_half_at_the_threshold():
+    p = np.array([0.0, 0.1, 0.3616, 0.38, 0.5, 0.9, 1.0])
+    np.testing.assert_array_equal(M.confidence(p), np.maximum(p, 1 - p))  # threshold 0.5: max(p, 1 - p)
+    conf = M.confidence(p, threshold=0.3616)
+    assert conf[2] == pytest.approx(0.5) and (conf >= 0.5).all() and (conf <= 1.0).all()
+    # a print called female at p = 0.38 is barely past the threshold: just over one half, never below
+    assert 0.5 < conf[3] < 0.53 and conf[0] == 1.0 and conf[-1] == 1.0
+    # monotone away from the threshold on both sides
+    grid = np.linspace(0, 1, 101)
+    c = M.confidence(grid, 0.3616)
+    below, above = grid < 0.3616, grid >= 0.3616
+    assert (np.diff(c[below]) <= 0).all() and (np.diff(c[above]) >= 0).all()

@@ -146,3 +146,22 @@ def test_import_does_not_need_matplotlib():
     env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
     code = "import sys, genderclass.evaluation.report; assert 'matplotlib' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
+
+
+def test_report_names_the_files_left_out(tmp_path, toy):
+    labels, p, _, metrics, _ = toy
+    left_out = {**metrics, "unreadable": {"data/bad.jpg": "truncated"}, "no_face": [f"d/{i}.jpg" for i in range(7)]}
+    text = R.write_report(tmp_path / "r", left_out, labels, p).read_text(encoding="utf-8")
+    assert "Not scored, so in none of the numbers below: 1 unreadable (bad.jpg); 7 without a detected face" in text
+    assert "0.jpg, 1.jpg, 2.jpg, 3.jpg, 4.jpg and 2 more" in text
+    assert "Not scored" not in R.write_report(tmp_path / "plain", metrics, labels, p).read_text(encoding="utf-8")
+
+
+def test_without_matplotlib_nothing_is_written(tmp_path, toy, monkeypatch):
+    labels, p, _, metrics, _ = toy
+    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import fails as if it were not installed
+    with pytest.raises(RuntimeError, match=r'pip install "genderclass\[report\]"'):
+        R.write_report(tmp_path / "r", metrics, labels, p)
+    assert not (tmp_path / "r").exists()

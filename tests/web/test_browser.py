@@ -100,6 +100,25 @@ def test_upload_page_renders_results_and_errors(browser, live_server, tmp_path):
     expect(cards.nth(2).locator(".face-row")).to_have_count(1, timeout=30_000)
     page.locator("label[for=detect]").click()  # back on, as a visitor would leave it
 
+    # 2b. Fingerprints: the model line quotes balanced accuracy, the bar marks the model's own threshold.
+    import json
+    from urllib.request import urlopen
+
+    with urlopen(live_server + "/api/v1/models") as response:
+        models = {m["modality"]: m for m in json.load(response)["models"]}
+    if "fingerprint" in models:
+        page.locator("label[for=modality-fingerprint]").click()
+        expect(page.locator("#model-line")).to_contain_text("test balanced accuracy per print")
+        print_png = tmp_path / "print.png"
+        print_png.write_bytes(encode(Image.fromarray(photo(96, 103, seed=4)), "PNG"))
+        page.set_input_files("#file-input", str(print_png))
+        row = cards.nth(3).locator(".face-row")
+        expect(row).to_have_count(1, timeout=30_000)
+        threshold = models["fingerprint"]["info"]["threshold"]
+        left = row.locator(".bar-mid").evaluate("el => el.style.left")
+        assert left == f"{100 * threshold:.1f}%", (left, threshold)
+        page.locator("label[for=modality-face]").click()
+
     # 3. A non-image, chosen with the keyboard only: focus the drop zone, press Enter.
     notes = tmp_path / "notes.txt"
     notes.write_text("this is not an image\n")
@@ -116,7 +135,7 @@ def test_upload_page_renders_results_and_errors(browser, live_server, tmp_path):
             continue
     assert chooser is not None, "Enter on the focused drop zone never opened the file chooser"
     chooser.set_files(str(notes))
-    error_card = cards.nth(3)
+    error_card = cards.nth(4 if "fingerprint" in models else 3)
     expect(error_card).to_have_class("card is-error", timeout=30_000)
     expect(error_card.locator(".badge")).to_have_text("Error")
     expect(error_card.locator(".message")).to_contain_text("not a supported image")

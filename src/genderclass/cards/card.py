@@ -231,7 +231,13 @@ def _model_details(md: dict, modality: str) -> list[Block]:
         f"**Calibration temperature:** {dec(temperature, 4)} (p_female = sigmoid(logit / T), fitted on validation)",
         f"**Decision threshold:** {dec(threshold, 4)} (predict female when the calibrated p_female ≥ threshold)",
         f"**Abstention (min_confidence):** {dec(min_conf, 4)} (below this confidence in the predicted label "
-        "the answer is “uncertain”)",
+        "the answer is “uncertain”; "
+        + (
+            "confidence is max(p_female, 1 − p_female))"
+            if _number(threshold) in (None, 0.5)
+            else "confidence is the predicted label's probability with the log-odds shifted so that the decision "
+            "threshold sits at 0.5, i.e. with both labels weighted equally, as the threshold weights them)"
+        ),
         f"**Created:** {_or(md.get('created'))}; metadata format version {_or(md.get('format_version'))}",
         "**Software:** " + (", ".join(f"{esc(k)} {esc(v)}" for k, v in software.items()) or NOT_MEASURED),
         f"**Licence of the training data:** {_or(licence)}",
@@ -451,6 +457,8 @@ def _members_line(members: list[dict]) -> list[str]:
             text += f" (resized in the graph from {count(member['resized_in_graph_from'])} px)"
         if member.get("folds"):
             text += f", validated on fold {member['fold']} of {member['folds']}"
+        if member.get("best_epoch") is not None:
+            text += f", best epoch counter {count(member['best_epoch'])}"
         if stages := _stages_text(member.get("earlier_stages")):
             text += f", fine-tuned from: {stages}"
         described.append(text)
@@ -500,7 +508,11 @@ def _training_data(md: dict) -> list[Block]:
                 f"**Training command{' (last stage)' if stages else ''}:** {_or(public(training['command']) if training.get('command') else None, code)}",
                 f"**Hyper-parameters{' (of the member with the largest input)' if members else ''}:** {hyper}",
                 *_members_line(members),
-                f"**Best epoch (checkpoint's epoch counter):** {count(training.get('best_epoch'))}",
+                *(
+                    []
+                    if members
+                    else [f"**Best epoch (checkpoint's epoch counter):** {count(training.get('best_epoch'))}"]
+                ),
                 f"**Licence of the training data:** {_or(training.get('data_license'))}",
             ],
         )
@@ -953,8 +965,9 @@ def write_card(
     """Write ``<out>.md`` and ``<out>.html``; returns both paths.
 
     ``model`` is as for :func:`metadata_path_for` (``None`` = the bundled model of ``modality``).
-    By default the card goes next to the model as ``<modality>_card.md`` / ``<modality>_card.html``;
-    ``out`` may name the Markdown file or an existing folder.
+    By default the card goes next to the model as ``<modality>_card.md`` / ``<modality>_card.html``
+    (for the bundled model: into the current folder); ``out`` may name the Markdown file or an
+    existing folder.
     """
     meta_path = metadata_path_for(model, modality)
     metadata = _read_json(meta_path, "model metadata")
@@ -973,8 +986,8 @@ def write_card(
             )
         evaluation_name = eval_path.name
     default_name = f"{model_modality}_card.md"
-    if out is None:
-        md_path = meta_path.parent / default_name
+    if out is None:  # never into the installed package: the shipped card stays as shipped
+        md_path = (Path.cwd() if model is None else meta_path.parent) / default_name
     else:
         md_path = Path(out)
         if md_path.is_dir():

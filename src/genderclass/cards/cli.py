@@ -24,7 +24,8 @@ def register(sub: argparse._SubParsersAction, add) -> None:
     p.add_argument(
         "--out",
         metavar="FILE.md",
-        help="Markdown output (or a folder); the HTML goes next to it. Omitted: <modality>_card.md next to the model",
+        help="Markdown output (or a folder); the HTML goes next to it. Omitted: <modality>_card.md next to the "
+        "model, or in the current folder for a bundled model",
     )
     p.set_defaults(func=cmd_card)
 

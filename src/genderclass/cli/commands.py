@@ -70,10 +70,9 @@ def expand_paths(patterns: list[str]) -> list[Path]:
             found.extend(sorted(p for p in path.rglob("*") if is_image_file(p)))
         elif path.exists():
             found.append(path)
-        elif glob.has_magic(pattern):
-            matches = sorted(Path(p) for p in glob.glob(pattern, recursive=True))
+        elif glob.has_magic(pattern) and (matches := sorted(Path(p) for p in glob.glob(pattern, recursive=True))):
             found.extend(p for p in matches if p.is_file())
-        else:
+        else:  # includes a glob that matches nothing, or a missing file whose name has [ ] * ?
             found.append(path)  # reported as an error line, like any unreadable file
     return found
 
@@ -103,6 +102,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     paths = expand_paths(args.paths)
     if not paths:
         raise ValueError("no input files")
+    if args.annotate and Path(args.annotate).exists() and not Path(args.annotate).is_dir():
+        raise ValueError(f"--annotate needs a folder, but {args.annotate} is a file")
     detect = False if args.no_detect else None
     writer = csv.DictWriter(sys.stdout, fieldnames=CSV_FIELDS) if args.format == "csv" else None
     if writer:
@@ -135,6 +136,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
         progress.update(len(chunk))
     progress.close()
     if args.fuse:
+        distinct: dict[Path, Path] = {}
+        for path in ok_paths:  # a print given twice (say, by a folder and a glob) counts once
+            distinct.setdefault(path.resolve(), path)
+        if len(distinct) < len(ok_paths):
+            log.warning("%d prints were given more than once; each is fused once", len(ok_paths) - len(distinct))
+        ok_paths = list(distinct.values())
         if ok_paths:
             fused = clf.predict_person([str(p) for p in ok_paths], min_confidence=args.min_confidence)
             sys.stdout.write(json.dumps(fused) + "\n")
@@ -163,7 +170,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         else:
             wanted = {Path(p).name for p, s in read_split_csv(args.split_file).items() if s == args.split}
         samples = [s for s in samples if Path(s.path).name in wanted]
-        log.info("%d files in the %s split of %s", len(samples), args.split, args.split_file)
+        where = "listed in" if args.split_file.endswith(".txt") else f"in the {args.split} split of"
+        log.info("%d files of the data %s %s", len(samples), where, args.split_file)
+        if not samples:
+            raise ValueError(f"no file of {args.data} is {where} {args.split_file}")
     if args.limit and args.limit < len(samples):
         keep = np.sort(np.random.default_rng(args.seed).choice(len(samples), args.limit, replace=False))
         samples = [samples[i] for i in keep]
@@ -178,7 +188,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     }
     if "per_subject" in metrics:
         summary["per_subject_balanced_accuracy"] = metrics["per_subject"]["balanced_accuracy"]
-    summary["report"] = str(Path(args.out) / "report.html")
+    report = Path(args.out) / "report.html"
+    summary["report"] = str(report) if report.is_file() else None
     print(json.dumps(summary))
     return EXIT_OK
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shlex
 import sys
 from collections.abc import Callable
@@ -37,6 +38,23 @@ def _non_negative(value: str) -> float:
     if not number >= 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
     return number
+
+
+def _probability(value: str) -> float:
+    number = float(value)
+    if not 0.0 <= number <= 1.0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, got {value}")
+    return number
+
+
+def _count(minimum: int):
+    def parse(value: str) -> int:
+        number = int(value)
+        if number < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {value}")
+        return number
+
+    return parse
 
 
 def _train_default(flag: str) -> object:
@@ -76,7 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"genderclass {__version__}")
     verbosity = parser.add_mutually_exclusive_group()
-    verbosity.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    verbosity.add_argument(
+        "-v", "--verbose", action="count", default=0, help="debug messages (-vv: also from the libraries used)"
+    )
     verbosity.add_argument("-q", "--quiet", action="store_true", help="only errors; no progress bars")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -203,18 +223,18 @@ def build_parser() -> argparse.ArgumentParser:
         "  genderclass predict --modality fingerprint --fuse 12__M_Left_*.BMP",
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="files, folders (recursive) or glob patterns")
-    p.add_argument("--modality", choices=MODALITIES, default="face")
+    p.add_argument("--modality", choices=MODALITIES, default="face", help="which bundled model (default: face)")
     p.add_argument("--model", help="model .onnx/.json or run folder (default: bundled)")
     p.add_argument("--no-detect", action="store_true", help="each whole image is one pre-cropped face")
     p.add_argument(
         "--min-confidence",
-        type=float,
+        type=_probability,
         default=None,
-        help="below this, label 'uncertain'; 0 disables (default: model's)",
+        help="0-1: below this confidence, label 'uncertain'; 0 disables (default: the model's)",
     )
     p.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="output: JSON lines or CSV rows")
     p.add_argument("--annotate", metavar="DIR", help="write copies with boxes, labels and probabilities drawn")
-    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="crops per network call")
+    p.add_argument("--batch-size", type=_count(1), default=DEFAULT_BATCH_SIZE, help="crops per network call")
     p.add_argument(
         "--fuse", action="store_true", help="fingerprints: all inputs are one person; print a fused line last"
     )
@@ -236,13 +256,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-detect", action="store_true", help="whole images are the crops (same as --crop none)")
     p.add_argument(
-        "--crop", choices=("detect", "chip", "none"), help="detect faces, treat images as face chips, or none"
+        "--crop",
+        choices=("detect", "chip", "none"),
+        help="faces: detect them in each image, crop each image as a training chip is cropped (padded, then "
+        "detected), or none (whole images); default: chip for --format utkface, detect otherwise",
     )
     p.add_argument(
         "--split-file", help="a run's split.csv (evaluate the files of --split) or a .txt list of file names"
     )
-    p.add_argument("--split", default="test", choices=("train", "val", "test"))
-    p.add_argument("--limit", type=int, default=0, help="evaluate a random subset of N files; 0 = all")
+    p.add_argument(
+        "--split",
+        default="test",
+        choices=("train", "val", "test"),
+        help="which split of a --split-file split.csv to evaluate (default: test; a .txt list is one split)",
+    )
+    p.add_argument("--limit", type=_count(0), default=0, help="evaluate a random subset of N files; 0 = all")
     p.add_argument("--seed", type=int, default=0, help="seed of the --limit subset")
     p.add_argument("--out", required=True, help="folder for metrics.json and report.html")
     p.set_defaults(func=C.cmd_evaluate)
@@ -256,7 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="model (default: bundled face model)")
     p.add_argument("--modality", choices=MODALITIES, default="face")
     p.add_argument("--image", help="a 640x480-ish photo with one face for the end-to-end number")
-    p.add_argument("--repeat", type=int, default=100, help="timed calls per measurement (medians reported)")
+    p.add_argument("--repeat", type=_count(1), default=100, help="timed calls per measurement (medians reported)")
     p.add_argument("--no-cold-start", action="store_true", help="skip the cold-start subprocess timing")
     p.set_defaults(func=C.cmd_bench)
 
@@ -285,8 +313,15 @@ def _extra_commands() -> list[Callable]:
 
 
 def setup_logging(verbose: int, quiet: bool) -> None:
-    level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose + 1, 2)]
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    """Default: genderclass's own progress messages (INFO) and every library's warnings; ``-v``:
+    genderclass's debug messages too; ``-vv``: every library's as well; ``-q``: errors only."""
+    if quiet:
+        own, libraries = logging.ERROR, logging.ERROR
+    else:
+        own = logging.DEBUG if verbose else logging.INFO
+        libraries = logging.DEBUG if verbose >= 2 else logging.WARNING
+    logging.basicConfig(level=libraries, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("genderclass").setLevel(own)
     if quiet:  # no progress bars either (tqdm reads its environment only at import time)
         from functools import partialmethod
 
@@ -312,6 +347,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         log.error("interrupted")
         return 130
+    except BrokenPipeError:  # the reader of stdout went away (e.g. '| head -1'): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 141  # 128 + SIGPIPE, as a shell reports a command killed by it
 
 
 if __name__ == "__main__":

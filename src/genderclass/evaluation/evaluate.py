@@ -98,24 +98,23 @@ def evaluate_samples(
     write_json(out_dir / "metrics.json", metrics)
 
     thumbs = [_thumbnail(c) for c in crops]
+    from .report import write_report
+
+    report = out_dir / "report.html"
+    report.unlink(missing_ok=True)  # an old run's report must not pass for this one's
     try:
-        from .report import write_report
-    except ImportError:  # pragma: no cover - report extra missing
-        write_report = None
-    if write_report is not None:
-        try:
-            write_report(
-                out_dir,
-                metrics,
-                labels,
-                p_cal,
-                p_uncalibrated=p_raw,
-                thumbnails=thumbs,
-                training_metrics_csv=training_metrics_csv,
-                group_of=group_values,
-            )
-        except RuntimeError as exc:
-            log.warning("report.html not written: %s", exc)
+        write_report(
+            out_dir,
+            metrics,
+            labels,
+            p_cal,
+            p_uncalibrated=p_raw,
+            thumbnails=thumbs,
+            training_metrics_csv=training_metrics_csv,
+            group_of=group_values,
+        )
+    except RuntimeError as exc:
+        log.warning("report.html not written: %s", exc)
     return metrics
 
 

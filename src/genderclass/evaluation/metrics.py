@@ -93,12 +93,19 @@ def logit(p: Any, eps: float = 1e-7) -> np.ndarray:
 
 
 def confidence(p_female: Any, threshold: float = 0.5) -> np.ndarray:
-    """Probability of the predicted label: ``p`` where called female (``p >= threshold``), else ``1 - p``.
+    """How sure a prediction is: 0.5 at the decision threshold, rising to 1 on either side.
 
-    With the default threshold 0.5 this is ``max(p, 1 - p)``.
+    The probability of the predicted label once the log-odds are shifted so that ``threshold``
+    maps to 0.5 (``q = p(1-t) / (p(1-t) + (1-p)t)``, then ``max(q, 1 - q)``): for a threshold
+    chosen for balanced accuracy, the probability with both labels weighted equally. With the
+    default threshold 0.5 this is ``max(p, 1 - p)``, the probability of the predicted label.
     """
     p = np.asarray(p_female, dtype=np.float64)
-    return np.where(p >= threshold, p, 1.0 - p)
+    t = float(threshold)
+    if t != 0.5:
+        female, male = p * (1.0 - t), (1.0 - p) * t
+        p = np.divide(female, female + male, out=np.full_like(p, 0.5), where=female + male > 0)
+    return np.maximum(p, 1.0 - p)
 
 
 def predict(p_female: Any, threshold: float = 0.5) -> np.ndarray:
@@ -407,7 +414,7 @@ def coverage_curve(
     threshold: float = 0.5,
     min_confidences: Sequence[float] | None = None,
 ) -> list[dict[str, Any]]:
-    """Accuracy when only items with confidence ``max(p, 1 - p) >= c`` are answered.
+    """Accuracy when only items with :func:`confidence` ``>= c`` are answered.
 
     Returns ``[{"min_confidence", "coverage", "accuracy", "n"}]`` per ``c`` (sorted ascending);
     ``accuracy`` is None when nothing is covered.

@@ -20,7 +20,7 @@ import numpy as np
 from genderclass.config import LABELS
 from genderclass.evaluation import metrics as M
 
-INSTALL_HINT = 'matplotlib is required for evaluation reports: pip install "genderclass[train]"'
+INSTALL_HINT = 'matplotlib is required for evaluation reports: pip install "genderclass[report]"'
 FIG_DIR = "figures"
 SMALL_GROUP_N = 30
 
@@ -429,6 +429,20 @@ def _gallery_groups(values: list[str | None], y: np.ndarray, pred: np.ndarray, l
     return [name for _, _, name in sorted(stats)[:limit]]
 
 
+def _not_scored(metrics: dict[str, Any], shown: int = 5) -> list[str]:
+    """A warning naming the files left out of every number (unreadable, or no face found)."""
+    parts = []
+    for key, what in (("unreadable", "unreadable"), ("no_face", "without a detected face")):
+        files = metrics.get(key) or {}
+        if files:
+            names = ", ".join(html.escape(Path(f).name) for f in list(files)[:shown])
+            more = f" and {len(files) - shown} more" if len(files) > shown else ""
+            parts.append(f"{len(files)} {what} ({names}{more})")
+    if not parts:
+        return []
+    return [f'<p class="note">Not scored, so in none of the numbers below: {"; ".join(parts)}.</p>']
+
+
 def write_report(
     out_dir: str | Path,
     metrics: dict[str, Any],
@@ -453,6 +467,7 @@ def write_report(
     attribute to per-item values (ages for ``"age"``) to add galleries for up to
     ``max_group_galleries`` worst groups per attribute. Images are embedded as base64 data URIs.
     """
+    _figure(1.0, 1.0)  # fails with the install hint before anything is written
     out = Path(out_dir)
     figs = out / FIG_DIR
     figs.mkdir(parents=True, exist_ok=True)
@@ -467,6 +482,7 @@ def write_report(
         f'<p class="muted">{int(y.size)} items; female is the positive class; '
         f"an item is called female when p_female &ge; {html.escape(_fmt(threshold))}.</p>"
     )
+    body += _not_scored(metrics)
 
     body.append("<h2>Summary</h2>")
     body.append(_table(["metric", "value"], _summary_rows(m)))

@@ -14,13 +14,10 @@ from typing import Any
 import numpy as np
 
 from ..config import LABELS, UNCERTAIN, PreprocessConfig, read_json
+from ..evaluation import metrics as M
 from ..imageio import ImageError, ImageSource, load_image
 from ..preprocess import Crop, crops_for_image, to_batch
 from .bundled import bundled_model_path
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(x, -60, 60)))
 
 
 class GenderClassifier:
@@ -42,7 +39,10 @@ class GenderClassifier:
         options.intra_op_num_threads = threads or min(2, os.cpu_count() or 1)
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
-        self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        try:
+            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own types for missing, corrupt or invalid files
+            raise ValueError(f"{self.path} is not a usable ONNX model: {str(exc).splitlines()[0]}") from exc
         self.input_name = self.session.get_inputs()[0].name
         self._detector = None
 
@@ -57,7 +57,11 @@ class GenderClassifier:
         metadata_path = onnx_path.with_suffix(".json")
         if not metadata_path.is_file():
             raise FileNotFoundError(f"model metadata not found next to the model: {metadata_path}")
-        return cls(onnx_path, read_json(metadata_path), threads=threads)
+        try:
+            metadata = read_json(metadata_path)
+        except ValueError as exc:  # json.JSONDecodeError, UnicodeDecodeError
+            raise ValueError(f"model metadata {metadata_path} is not valid JSON: {exc}") from exc
+        return cls(onnx_path, metadata, threads=threads)
 
     @property
     def detector(self):
@@ -80,13 +84,13 @@ class GenderClassifier:
         """Calibrated P(female) (temperature scaling fitted on validation at export); ``fused``:
         for mean logits of one person's several images."""
         temperature = self.fusion_temperature if fused else self.temperature
-        return _sigmoid(np.asarray(logits, dtype=np.float64) / temperature)
+        return M.sigmoid(np.asarray(logits, dtype=np.float64) / temperature)
 
     def decide(self, p_female: float, min_confidence: float | None = None) -> dict[str, Any]:
         """Label and confidence for one calibrated probability; below ``min_confidence`` -> uncertain."""
         min_confidence = self.min_confidence if min_confidence is None else min_confidence
         is_female = p_female >= self.threshold
-        confidence = p_female if is_female else 1.0 - p_female
+        confidence = float(M.confidence(p_female, self.threshold))
         label = LABELS[1] if is_female else LABELS[0]
         if min_confidence and confidence < min_confidence:
             label = UNCERTAIN

@@ -49,10 +49,17 @@
     const name = document.createElement("strong");
     name.textContent = (info.name || modality) + (info.architecture ? " (" + info.architecture + ")" : "");
     parts.push(name);
-    let tail = " · test accuracy ";
-    tail += typeof info.test_accuracy === "number" ? pct(info.test_accuracy) : "not recorded";
-    if (typeof info.test_balanced_accuracy === "number") {
-      tail += " (balanced " + pct(info.test_balanced_accuracy) + ")";
+    let tail;
+    if (modality === "fingerprint") {
+      // 4 in 5 prints are male: plain accuracy would flatter a model that always answers "male"
+      tail = " · test balanced accuracy per print ";
+      tail += typeof info.test_balanced_accuracy === "number" ? pct(info.test_balanced_accuracy) : "not recorded";
+    } else {
+      tail = " · test accuracy ";
+      tail += typeof info.test_accuracy === "number" ? pct(info.test_accuracy) : "not recorded";
+      if (typeof info.test_balanced_accuracy === "number") {
+        tail += " (balanced " + pct(info.test_balanced_accuracy) + ")";
+      }
     }
     parts.push(document.createTextNode(tail));
     els.modelLine.replaceChildren(...parts);
@@ -123,7 +130,7 @@
     card.querySelector(".preview").hidden = true;
   }
 
-  function faceRow(face, index) {
+  function faceRow(face, index, threshold) {
     const li = document.createElement("li");
     li.className = "face-row";
     const top = document.createElement("div");
@@ -147,7 +154,9 @@
     fill.className = "bar-fill";
     fill.style.width = pct(face.p_female);
     const mid = document.createElement("div");
-    mid.className = "bar-mid";
+    mid.className = "bar-mid";  // the model's decision threshold (0.5 unless chosen on validation)
+    mid.style.left = pct(threshold);
+    mid.title = "decision threshold p(female) = " + threshold.toFixed(2);
     bar.append(fill, mid);
 
     const scale = document.createElement("div");
@@ -189,7 +198,9 @@
         setBadge(card, modality === "face" ? faces.length + " " + noun : "Classified", "ok");
         if (uncertain) message.textContent = uncertain + " of " + faces.length + " faces: uncertain.";
       }
-      faces.forEach((face, i) => list.appendChild(faceRow(face, i)));
+      const entry = state.models[modality];
+      const threshold = entry && entry.info && typeof entry.info.threshold === "number" ? entry.info.threshold : 0.5;
+      faces.forEach((face, i) => list.appendChild(faceRow(face, i, threshold)));
     }
     const summary = faces.length
       ? faces.map((f, i) => "face " + (i + 1) + " " + f.label + ", p(female) " + f.p_female.toFixed(2)).join("; ")
