@@ -144,6 +144,8 @@ def _decode_complete_jpeg(source: ImageSource, image: Image.Image) -> np.ndarray
 
 
 def _array_to_rgb(array: np.ndarray) -> np.ndarray:
+    if array.ndim in (2, 3) and 0 in array.shape[:2]:
+        raise CorruptImageError(f"image has no pixels (array shape {array.shape})")
     if array.ndim == 2:
         array = np.repeat(array[:, :, None], 3, axis=2)
     if array.ndim != 3 or array.shape[2] not in (1, 3, 4):

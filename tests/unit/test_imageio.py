@@ -245,6 +245,9 @@ def test_numpy_bad_shape():
         load_image(np.zeros((3, 4, 2), np.uint8))
     with pytest.raises(ImageError):
         load_image(np.zeros((2, 3, 4, 3), np.uint8))
+    for empty in (np.zeros((0, 10, 3), np.uint8), np.zeros((5, 0)), np.zeros((0, 0, 1), np.float32)):
+        with pytest.raises(ImageError, match="no pixels"):
+            load_image(empty)
 
 
 @pytest.mark.parametrize("mode", ["RGB", "L"])
