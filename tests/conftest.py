@@ -99,6 +99,7 @@ def build_tiny_model(modality: str, out_dir: Path, input_size: int = 32) -> Path
         "temperature": TINY_TEMPERATURE,
         "threshold": threshold,
         "min_confidence": TINY_MIN_CONFIDENCE,
+        "confidence_scale": "threshold-centred",
         "architecture": "small_resnet",
         "flip_tta": modality == "face",
         "training": {

@@ -19,8 +19,8 @@ pytestmark = pytest.mark.slow
 
 METADATA_KEYS = {
     "name", "modality", "format_version", "labels", "positive_label", "preprocess", "input", "output",
-    "temperature", "threshold", "min_confidence", "architecture", "flip_tta", "quantization", "training", "metrics",
-    "created", "software",
+    "temperature", "threshold", "min_confidence", "confidence_scale", "architecture", "flip_tta", "quantization",
+    "training", "metrics", "created", "software",
 }  # fmt: skip
 TRAINING_KEYS = {
     "command", "data", "format", "data_hash", "split_sizes", "n_conflicting_groups", "best_epoch", "config",

@@ -422,6 +422,10 @@ def test_bundled_model_default(monkeypatch, tmp_path, fingerprint_meta):
     assert md_path.resolve() == elsewhere.resolve() / "fingerprint_card.md"
     assert html_path.resolve() == elsewhere.resolve() / "fingerprint_card.html"
     assert not (tmp_path / "fingerprint_card.md").exists()
+    # the same when the package's model is named explicitly
+    md_path, _ = write_card(tmp_path / "fingerprint.onnx", None, modality="fingerprint")
+    assert md_path.resolve() == elsewhere.resolve() / "fingerprint_card.md"
+    assert not (tmp_path / "fingerprint_card.md").exists()
     assert "Test, fused per subject" in md_path.read_text(encoding="utf-8")
     with pytest.raises(FileNotFoundError):
         write_card(None, None, modality="face")

@@ -90,7 +90,7 @@ def _decision_consistent(face: dict, threshold: float, min_confidence: float) ->
     p = face["p_female"]
     female = p >= threshold
     # the predicted label's probability with the log-odds shifted so that the threshold sits at 0.5
-    shifted = 1.0 / (1.0 + np.exp(-(np.log(p / (1 - p)) - np.log(threshold / (1 - threshold)))))
+    shifted = p * (1 - threshold) / (p * (1 - threshold) + (1 - p) * threshold)
     assert face["confidence"] == pytest.approx(shifted if female else 1 - shifted, abs=2e-6)
     if min_confidence and face["confidence"] < min_confidence:
         assert face["label"] == "uncertain"

@@ -9,7 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from genderclass.training.export import earlier_stages  # noqa: E402
+from genderclass.training.export import earlier_stages, training_folder  # noqa: E402
 
 
 def _stage(root: Path, name: str, init_from: str = "", epoch: int = 3, config_file: bool = True) -> str:
@@ -48,3 +48,30 @@ def test_a_looping_chain_stops(tmp_path):
     b = _stage(tmp_path, "b", init_from=str(a))
     _stage(tmp_path, "a", init_from=b)
     assert [s["command"] for s in earlier_stages(b)] == ["genderclass train --out a", "genderclass train --out b"]
+
+
+def test_relative_paths_resolve_against_the_training_folder(tmp_path, monkeypatch):
+    project = tmp_path / "project"
+    monkeypatch.chdir(project.parent)
+    first = _stage(project, "runs/s1", epoch=7)
+    second = _stage(project, "runs/s2", init_from=str(Path(first).relative_to(project)), epoch=8)
+    run = project / "runs" / "s3"
+    run.mkdir(parents=True)
+    assert training_folder(run, "runs/s3") == project.resolve()
+    assert training_folder(run, "other/s3") is None and training_folder(run, "../s3") is None
+    monkeypatch.chdir(tmp_path / "project" / "runs")  # exported from somewhere else
+    stages = earlier_stages(str(Path(second).relative_to(project)), base=training_folder(run, "runs/s3"))
+    assert [s["epoch"] for s in stages] == [7, 8]
+    assert [s["command"] for s in stages] == ["genderclass train --out runs/s1", "genderclass train --out runs/s2"]
+    assert stages[0]["checkpoint"] == "runs/s1/checkpoints/best.ckpt"  # as recorded, no machine path
+
+
+def test_an_unreadable_checkpoint_ends_the_chain(tmp_path):
+    first = _stage(tmp_path, "s1")
+    second = _stage(tmp_path, "s2", init_from=first, epoch=4)
+    Path(first).write_bytes(b"not a checkpoint")
+    stages = earlier_stages(second)
+    assert stages == [
+        {"checkpoint": first, "command": "genderclass train --out s1", "epoch": None},
+        {"checkpoint": second, "command": "genderclass train --out s2", "epoch": 4},
+    ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import math
 
 import numpy as np
@@ -168,3 +170,18 @@ def test_export_calibration_per_modality():
     assert fp["threshold"] != 0.5
     assert 0.5 <= fp["min_confidence"] < 1.0
     assert all(isinstance(v, float) for d in (face, fp) for v in d.values())
+
+
+def test_a_model_fitted_on_the_old_confidence_scale_warns(tiny_fingerprint_model, caplog):
+    """Exports before the threshold-centred confidence fitted min_confidence on max(p, 1 - p)."""
+    metadata = json.loads(tiny_fingerprint_model.with_suffix(".json").read_text())
+    assert metadata["threshold"] != 0.5
+    caplog.set_level(logging.WARNING, logger="genderclass")
+    GenderClassifier(tiny_fingerprint_model, metadata)
+    assert "export it again" not in caplog.text
+    del metadata["confidence_scale"]
+    GenderClassifier(tiny_fingerprint_model, metadata)
+    assert "was exported before confidence was centred on its threshold" in caplog.text
+    caplog.clear()
+    GenderClassifier(tiny_fingerprint_model, {**metadata, "threshold": 0.5})  # the scale is the same there
+    assert "export it again" not in caplog.text

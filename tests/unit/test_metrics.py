@@ -275,3 +275,7 @@ def test_confidence_is_one_half_at_the_threshold():
     c = M.confidence(grid, 0.3616)
     below, above = grid < 0.3616, grid >= 0.3616
     assert (np.diff(c[below]) <= 0).all() and (np.diff(c[above]) >= 0).all()
+    # scalars, and the extreme thresholds (everything female at 0, everything male at 1)
+    assert float(M.confidence(0.38, 0.3616)) == pytest.approx(conf[3])
+    assert M.confidence(grid, 0.0)[1:].tolist() == [1.0] * 100 and M.confidence(0.0, 0.0) == 0.5
+    assert M.confidence(grid, 1.0)[:-1].tolist() == [1.0] * 100 and M.confidence(1.0, 1.0) == 0.5

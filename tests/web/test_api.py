@@ -54,7 +54,10 @@ def assert_predict_schema(body: dict, n_files: int) -> None:
             assert 0 <= x1 <= x2 <= width and 0 <= y1 <= y2 <= height
             assert face["label"] in LABELS
             assert 0.0 <= face["p_female"] <= 1.0 and 0.5 <= face["confidence"] <= 1.0
-            assert math.isclose(face["confidence"], max(face["p_female"], 1 - face["p_female"]), abs_tol=1e-5)
+            # the label's probability with the log-odds shifted so the model's threshold sits at 0.5
+            p, t = face["p_female"], body["model"]["threshold"]
+            q = p * (1 - t) / (p * (1 - t) + (1 - p) * t)
+            assert math.isclose(face["confidence"], max(q, 1 - q), abs_tol=1e-5)
 
 
 # ------------------------------------------------------------------------------ one file per request
@@ -216,6 +219,7 @@ def test_fingerprint_modality(client):
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["model"]["modality"] == "fingerprint"
+    assert_predict_schema(body, 1)
     assert len(body["results"][0]["faces"]) == 1  # fingerprints: the whole image, never detection
 
 

@@ -966,7 +966,7 @@ def write_card(
 
     ``model`` is as for :func:`metadata_path_for` (``None`` = the bundled model of ``modality``).
     By default the card goes next to the model as ``<modality>_card.md`` / ``<modality>_card.html``
-    (for the bundled model: into the current folder); ``out`` may name the Markdown file or an
+    (for a model in the package's own folder: into the current folder); ``out`` may name the Markdown file or an
     existing folder.
     """
     meta_path = metadata_path_for(model, modality)
@@ -986,8 +986,11 @@ def write_card(
             )
         evaluation_name = eval_path.name
     default_name = f"{model_modality}_card.md"
-    if out is None:  # never into the installed package: the shipped card stays as shipped
-        md_path = (Path.cwd() if model is None else meta_path.parent) / default_name
+    if out is None:  # never into the installed package: the shipped cards stay as shipped
+        from ..inference.bundled import models_dir
+
+        shipped = meta_path.parent.resolve() == models_dir().resolve()
+        md_path = (Path.cwd() if shipped else meta_path.parent) / default_name
     else:
         md_path = Path(out)
         if md_path.is_dir():

@@ -70,9 +70,11 @@ def expand_paths(patterns: list[str]) -> list[Path]:
             found.extend(sorted(p for p in path.rglob("*") if is_image_file(p)))
         elif path.exists():
             found.append(path)
-        elif glob.has_magic(pattern) and (matches := sorted(Path(p) for p in glob.glob(pattern, recursive=True))):
-            found.extend(p for p in matches if p.is_file())
-        else:  # includes a glob that matches nothing, or a missing file whose name has [ ] * ?
+        elif glob.has_magic(pattern) and (
+            files := sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
+        ):
+            found.extend(files)
+        else:  # includes a glob that matches no file, or a missing file whose name has [ ] * ?
             found.append(path)  # reported as an error line, like any unreadable file
     return found
 

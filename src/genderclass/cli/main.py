@@ -7,6 +7,7 @@ Exit codes: 0 ok, 1 some inputs failed, 2 usage or input error, 3 missing option
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import shlex
@@ -40,7 +41,7 @@ def _non_negative(value: str) -> float:
     return number
 
 
-def _probability(value: str) -> float:
+def probability(value: str) -> float:
     number = float(value)
     if not 0.0 <= number <= 1.0:  # also refuses nan
         raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, got {value}")
@@ -48,13 +49,13 @@ def _probability(value: str) -> float:
 
 
 def _count(minimum: int):
-    def parse(value: str) -> int:
+    def integer(value: str) -> int:  # argparse names a bad value by this function's name
         number = int(value)
         if number < minimum:
             raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {value}")
         return number
 
-    return parse
+    return integer
 
 
 def _train_default(flag: str) -> object:
@@ -228,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-detect", action="store_true", help="each whole image is one pre-cropped face")
     p.add_argument(
         "--min-confidence",
-        type=_probability,
+        type=probability,
         default=None,
         help="0-1: below this confidence, label 'uncertain'; 0 disables (default: the model's)",
     )
@@ -348,7 +349,8 @@ def main(argv: list[str] | None = None) -> int:
         log.error("interrupted")
         return 130
     except BrokenPipeError:  # the reader of stdout went away (e.g. '| head -1'): stop quietly
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        with contextlib.suppress(OSError, ValueError):  # stdout may be no real file (captured, in-process)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         return 141  # 128 + SIGPIPE, as a shell reports a command killed by it
 
 

@@ -5,7 +5,8 @@ Conventions used throughout:
 * ``labels`` are integers, 0 = "male", 1 = "female" (the positive class).
 * ``p_female`` is the predicted probability of label 1.
 * An item is predicted "female" when ``p_female >= threshold``.
-* The confidence of a prediction is ``max(p, 1 - p)``.
+* The confidence of a prediction is :func:`confidence`: ``max(p, 1 - p)`` at threshold 0.5, and
+  in general 0.5 at the threshold rising to 1 on either side.
 * Every number returned is a plain Python ``float``/``int`` (or ``None``) so results can go
   straight into ``json.dumps``.
 """
@@ -90,6 +91,9 @@ def logit(p: Any, eps: float = 1e-7) -> np.ndarray:
     """Inverse of :func:`sigmoid`, with probabilities clipped to ``[eps, 1 - eps]``."""
     p = np.clip(np.asarray(p, dtype=np.float64), eps, 1.0 - eps)
     return np.log(p) - np.log1p(-p)
+
+
+CONFIDENCE_SCALE = "threshold-centred"  # the name exports record for :func:`confidence`'s definition
 
 
 def confidence(p_female: Any, threshold: float = 0.5) -> np.ndarray:
@@ -472,15 +476,15 @@ def choose_min_confidence(labels: Any, p_female: Any, threshold: float = 0.5, mi
 def most_confident_errors(labels: Any, p_female: Any, threshold: float = 0.5, k: int = 16) -> list[int]:
     """Indices of up to ``k`` misclassified items, most confident in the wrong answer first.
 
-    Confidence in the wrong answer is ``p`` for items wrongly called female and ``1 - p`` for
-    items wrongly called male; ties keep index order.
+    Confidence in the wrong answer is :func:`confidence` (``p`` for items wrongly called female and
+    ``1 - p`` for items wrongly called male at threshold 0.5); ties keep index order.
     """
     y, p = _labels_probs(labels, p_female)
     pred = predict(p, threshold)
     wrong = np.flatnonzero(pred != y)
     if wrong.size == 0 or k <= 0:
         return []
-    conf_wrong = np.where(pred[wrong] == 1, p[wrong], 1.0 - p[wrong])
+    conf_wrong = confidence(p[wrong], threshold)
     order = np.argsort(-conf_wrong, kind="mergesort")
     return [int(i) for i in wrong[order][:k]]
 

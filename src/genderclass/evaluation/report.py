@@ -529,7 +529,8 @@ def write_report(
     if curve:
         body.append("<h2>Accuracy vs coverage</h2>")
         body.append(
-            '<p class="muted">Items whose confidence max(p, 1-p) is below the minimum are answered '
+            '<p class="muted">Items whose confidence (max(p, 1-p) at threshold 0.5; in general 0.5 at the '
+            "decision threshold, rising to 1 on either side) is below the minimum are answered "
             "&ldquo;uncertain&rdquo;. Coverage is the fraction still answered.</p>"
         )
         body.append(_img_tag(plot_coverage(curve, figs / "coverage.png"), "accuracy vs coverage"))

@@ -6,6 +6,7 @@ jsonl contract: ``{"path", "faces": [{"box", "label", "p_female", "confidence"}]
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -18,6 +19,8 @@ from ..evaluation import metrics as M
 from ..imageio import ImageError, ImageSource, load_image
 from ..preprocess import Crop, crops_for_image, to_batch
 from .bundled import bundled_model_path
+
+log = logging.getLogger(__name__)
 
 
 class GenderClassifier:
@@ -35,6 +38,13 @@ class GenderClassifier:
         # a person's mean logit (several prints) has its own calibration; older models lack it
         self.fusion_temperature = float(metadata.get("fusion_temperature", self.temperature))
         self.min_confidence = float(metadata.get("min_confidence", 0.0))
+        if self.threshold != 0.5 and metadata.get("confidence_scale") != M.CONFIDENCE_SCALE:
+            log.warning(
+                "%s was exported before confidence was centred on its threshold (%.3f): its min_confidence "
+                "was fitted on the old scale; export it again to refit it",
+                self.path,
+                self.threshold,
+            )
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or min(2, os.cpu_count() or 1)
         options.inter_op_num_threads = 1
@@ -42,7 +52,8 @@ class GenderClassifier:
         try:
             self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own types for missing, corrupt or invalid files
-            raise ValueError(f"{self.path} is not a usable ONNX model: {str(exc).splitlines()[0]}") from exc
+            reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+            raise ValueError(f"{self.path} is not a usable ONNX model: {reason}") from exc
         self.input_name = self.session.get_inputs()[0].name
         self._detector = None
 

@@ -229,25 +229,51 @@ def split_metrics(labels: np.ndarray, logits: np.ndarray, calibration: dict, att
 MAX_EARLIER_STAGES = 20  # guards against a checkpoint chain that loops
 
 
-def earlier_stages(init_from: str) -> list[dict]:
+def training_folder(run_dir: Path, out: str) -> Path | None:
+    """The folder a run was trained from: ``run_dir`` without the trailing parts of its ``--out``
+    (relative ``--init-from`` paths were given relative to it); None if that cannot be told."""
+    out_parts = Path(out).parts
+    if not out_parts or Path(out).is_absolute() or ".." in out_parts:
+        return None
+    run_parts = run_dir.resolve().parts
+    if len(run_parts) <= len(out_parts) or run_parts[-len(out_parts) :] != out_parts:
+        return None
+    return Path(*run_parts[: -len(out_parts)])
+
+
+def earlier_stages(init_from: str, base: Path | None = None) -> list[dict]:
     """The stages a run was fine-tuned from (``--init-from``), oldest first.
 
-    Each gives the checkpoint, the command that trained it (from its run folder's config.json,
-    None when that folder is gone) and its epoch counter; the chain follows each checkpoint's own
-    stored ``init_from``. A checkpoint that no longer exists ends the chain with what is known."""
+    Each gives the checkpoint as recorded, the command that trained it (from its run folder's
+    config.json, None when that folder is gone) and its epoch counter; the chain follows each
+    checkpoint's own stored ``init_from``. Relative paths are looked up under ``base`` (the folder
+    training ran in), then the current folder. A checkpoint that is gone or unreadable ends the
+    chain with what is known."""
     stages: list[dict] = []
-    seen: set[str] = set()
-    while init_from and init_from not in seen and len(stages) < MAX_EARLIER_STAGES:
-        seen.add(init_from)
-        path = Path(init_from)
-        if not path.is_file():
+    seen: set[Path] = set()
+    while init_from and len(stages) < MAX_EARLIER_STAGES:
+        given = Path(init_from)
+        candidates = [given] if given.is_absolute() or base is None else [base / given, given]
+        path = next((c for c in candidates if c.is_file()), None)
+        if path is None:
             stages.append({"checkpoint": init_from, "command": None, "epoch": None})
             break
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        if path.resolve() in seen:
+            break
+        seen.add(path.resolve())
         run_config = path.parent.parent / "config.json"
         command = read_json(run_config).get("command") if run_config.is_file() else None
+        try:
+            checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as exc:  # an old or damaged file must not stop the export
+            log.warning("earlier stage %s could not be read (%s); its predecessors are not listed", init_from, exc)
+            stages.append({"checkpoint": init_from, "command": command, "epoch": None})
+            break
         stages.append({"checkpoint": init_from, "command": command, "epoch": checkpoint.get("epoch")})
         init_from = (checkpoint.get("hyper_parameters") or {}).get("config", {}).get("init_from") or ""
+    else:
+        if init_from:
+            log.warning("stopped following --init-from after %d earlier stages", MAX_EARLIER_STAGES)
     return stages[::-1]
 
 
@@ -257,7 +283,7 @@ def _member_info(run_dir: Path, model: nn.Module) -> dict:
     saved = read_json(run_dir / "config.json")
     train = saved["train"]
     best = torch.load(run_dir / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=False)
-    stages = earlier_stages(train.get("init_from") or "")
+    stages = earlier_stages(train.get("init_from") or "", training_folder(run_dir, train.get("out") or ""))
     return {
         "run": str(run_dir),
         "command": saved.get("command", ""),
@@ -400,6 +426,7 @@ def export_run(
             "input": {"name": "pixels", "layout": "NCHW", "dtype": "float32", "range": [0, 255]},
             "output": {"name": "logit", "meaning": "log-odds of 'female' before temperature scaling"},
             **calibration,
+            "confidence_scale": M.CONFIDENCE_SCALE,
             "architecture": " + ".join(m["architecture"] for m in members),
             "flip_tta": uses_flip_tta(model),
             "quantization": quantization,

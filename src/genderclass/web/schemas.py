@@ -13,7 +13,12 @@ class FaceResult(BaseModel):
         description="'uncertain' when confidence is below min_confidence"
     )
     p_female: float = Field(ge=0, le=1, description="calibrated probability of the dataset label 'female'")
-    confidence: float = Field(ge=0, le=1, description="probability of the predicted label")
+    confidence: float = Field(
+        ge=0,
+        le=1,
+        description="0.5 at the model's decision threshold to 1: the probability of the predicted label "
+        "(threshold 0.5), or that probability with the log-odds shifted so the threshold sits at 0.5",
+    )
 
 
 class FileResult(BaseModel):

@@ -193,7 +193,7 @@
         card.classList.add("is-uncertain");
         setBadge(card, "Uncertain", "warn");
         message.textContent =
-          "The model is not confident enough to give a label (confidence below the threshold).";
+          "The model is not confident enough to give a label (confidence below the model's minimum).";
       } else {
         setBadge(card, modality === "face" ? faces.length + " " + noun : "Classified", "ok");
         if (uncertain) message.textContent = uncertain + " of " + faces.length + " faces: uncertain.";
