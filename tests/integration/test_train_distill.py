@@ -11,16 +11,16 @@ pytest.importorskip("lightning")
 pytest.importorskip("onnx")
 
 from genderclass.config import PreprocessConfig, TrainConfig  # noqa: E402
-from genderclass.training.module import GenderModule, load_teacher  # noqa: E402
+from genderclass.training.module import GenderModule, load_teacher, teacher_checkpoints  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
 
-def _module(teacher: torch.nn.Module, size: int, **overrides) -> GenderModule:
+def _module(teacher: torch.nn.Module, size: int, *more: tuple[torch.nn.Module, int], **overrides) -> GenderModule:
     cfg = TrainConfig(arch="small_resnet", width=0.25, teacher="unused.ckpt", **overrides)
     cfg.preprocess.input_size = 32
     module = GenderModule(cfg.to_dict())
-    module._teacher = (teacher.eval(), size)
+    module._teachers = [(teacher.eval(), size), *((net.eval(), n) for net, n in more)]
     return module
 
 
@@ -57,7 +57,19 @@ def test_distillation_loss_is_softened_cross_entropy_with_the_teacher():
     assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
 
 
-def test_training_with_a_teacher(tmp_path_factory, face_folder_dataset, run_cli, train_args):
+def test_several_teachers_teach_by_their_mean_logit():
+    first, second = _FixedLogits(torch.tensor([2.0, -1.0])), _FixedLogits(torch.tensor([0.0, -3.0]))
+    module = _module(first, 24, (second, 32), distill_temperature=1.0)
+    student = torch.zeros(2, requires_grad=True)
+    loss = module._distill_loss(student, torch.rand(2, 3, 32, 32) * 255)
+    assert first.seen == (2, 3, 24, 24) and second.seen == (2, 3, 32, 32)  # each at its own input size
+    target = torch.sigmoid(torch.tensor([1.0, -2.0]))  # the mean logit, not the mean probability
+    expected = torch.nn.functional.binary_cross_entropy(torch.full((2,), 0.5), target)
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert teacher_checkpoints(" a.ckpt, b.ckpt ,") == ["a.ckpt", "b.ckpt"]
+
+
+def test_training_with_a_teacher(tmp_path_factory, face_folder_dataset, run_cli, train_args, monkeypatch):
     """A teacher trained at another input size teaches a student; the student's checkpoint and export
     hold only the student, and the export works without the teacher file."""
     runs = tmp_path_factory.mktemp("runs")
@@ -78,6 +90,12 @@ def test_training_with_a_teacher(tmp_path_factory, face_folder_dataset, run_cli,
     assert config["teacher"] == str(teacher_ckpt) and config["distill_weight"] == 0.5
     state = torch.load(runs / "student" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     assert all(k.startswith(("model.", "pos_weight", "val_metrics")) for k in state["state_dict"])
+    # an ensemble of teachers (here the same one twice, from a relative path): resolved and kept in order
+    pair = f"{teacher_ckpt},{teacher_ckpt.relative_to(runs.parent)}"
+    monkeypatch.chdir(runs.parent)
+    assert run_cli([*base, "--out", runs / "pair", *train_args, "--teacher", pair])[0] == 0
+    saved = json.loads((runs / "pair" / "config.json").read_text())["train"]["teacher"]
+    assert saved == f"{teacher_ckpt},{teacher_ckpt}"
     teacher_ckpt.unlink()  # exporting the student never needs its teacher
     assert run_cli(["export", runs / "student"])[0] == 0
     assert (runs / "student" / "export" / "face.onnx").is_file()

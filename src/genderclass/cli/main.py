@@ -146,7 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
         ("--ema-decay", float, "average the weights (EMA, e.g. 0.99); 0 = off"),
         ("--warmup-epochs", int, "linear learning-rate warmup"),
         ("--init-from", str, "fine-tune: start from this checkpoint's weights"),
-        ("--teacher", str, "distil from this checkpoint of ours (a larger network), on the same batches"),
+        (
+            "--teacher",
+            str,
+            "distil from this checkpoint of ours, on the same batches; several, comma-separated, "
+            "teach by their mean logit (an ensemble)",
+        ),
         ("--distill-weight", float, "share of the teacher's soft targets in the loss"),
         ("--distill-temperature", float, "temperature that softens teacher and student logits"),
     ):

@@ -84,6 +84,11 @@ class CacheDataModule(L.LightningDataModule):
         return DataLoader(self.val_set, batch_size=256, num_workers=0)
 
 
+def teacher_checkpoints(teacher: str) -> list[str]:
+    """The checkpoints named by ``--teacher`` (comma-separated; several teach by their mean logit)."""
+    return [name.strip() for name in teacher.split(",") if name.strip()]
+
+
 def load_teacher(checkpoint: str, student: PreprocessConfig | None = None) -> tuple[GenderNet, int]:
     """A trained network of ours, frozen, and the input size it was trained at. With ``student``,
     the teacher must have been trained on the same preprocessing (only the input size may differ)."""
@@ -95,6 +100,12 @@ def load_teacher(checkpoint: str, student: PreprocessConfig | None = None) -> tu
             raise ValueError(f"teacher {checkpoint} was trained on other preprocessing: {', '.join(mismatched)}")
     net = module.model.requires_grad_(False)
     return net.eval(), pre.input_size
+
+
+def _resized(x: torch.Tensor, size: int) -> torch.Tensor:
+    if x.shape[-1] == size:
+        return x
+    return torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True)
 
 
 class GenderModule(L.LightningModule):
@@ -113,7 +124,7 @@ class GenderModule(L.LightningModule):
         )
         # loaded when training starts (export never needs it); kept in a tuple, not as a submodule,
         # so it is never trained, saved in checkpoints or exported
-        self._teacher: tuple[GenderNet, int] | None = None
+        self._teachers: list[tuple[GenderNet, int]] = []
         # multi-task: an auxiliary head on the features that feed the gender logit, i.e. the input
         # of its linear layer, after dropout (saved in checkpoints; never exported: export takes
         # ``self.model`` only)
@@ -127,9 +138,10 @@ class GenderModule(L.LightningModule):
         return self.model(x)
 
     def on_fit_start(self) -> None:
-        if self.cfg.teacher and self._teacher is None:
-            net, size = load_teacher(self.cfg.teacher, self.cfg.preprocess)
-            self._teacher = (net.to(self.device), size)
+        if self.cfg.teacher and not self._teachers:
+            for checkpoint in teacher_checkpoints(self.cfg.teacher):
+                net, size = load_teacher(checkpoint, self.cfg.preprocess)
+                self._teachers.append((net.to(self.device), size))
         if self.aux_head is not None and self._feature_hook is None:  # removed again by on_fit_end
             self._feature_hook = self._classifier().register_forward_hook(self._keep_features)
 
@@ -160,13 +172,12 @@ class GenderModule(L.LightningModule):
 
     def _distill_loss(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Binary knowledge distillation (Hinton et al. 2015): cross-entropy between the softened
-        teacher and student probabilities, scaled by T^2 to keep its gradient comparable."""
-        teacher, size = self._teacher
-        if x.shape[-1] != size:
-            x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True)
+        teacher and student probabilities, scaled by T^2 to keep its gradient comparable. Several
+        teachers teach by their mean logit, each seeing the batch at its own input size."""
         t = self.cfg.distill_temperature
         with torch.no_grad():
-            target = torch.sigmoid(teacher(x) / t)
+            teacher_logits = [teacher(_resized(x, size)) for teacher, size in self._teachers]
+            target = torch.sigmoid(torch.stack(teacher_logits).mean(0) / t)
         return t * t * torch.nn.functional.binary_cross_entropy_with_logits(logits / t, target)
 
     def _aux_outputs(self, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

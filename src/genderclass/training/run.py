@@ -142,7 +142,7 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
     from lightning.pytorch.loggers import CSVLogger
 
     from .export import export_run
-    from .module import CacheDataModule, GenderModule
+    from .module import CacheDataModule, GenderModule, teacher_checkpoints
 
     out = Path(cfg.out)
     config_file = out / "config.json"
@@ -163,8 +163,10 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
             raise ValueError(f"cannot change {', '.join(refused)} when resuming; start a new run instead")
         cfg = dataclasses.replace(cfg, **changed)
         log.info("resuming run %s with its saved config%s", out, f" (changed: {changed})" if changed else "")
-    elif cfg.teacher:  # absolute, so that resuming from another working directory finds it
-        cfg = dataclasses.replace(cfg, teacher=str(Path(cfg.teacher).resolve()))
+    elif cfg.teacher:  # absolute, so that resuming from another working directory finds them
+        cfg = dataclasses.replace(
+            cfg, teacher=",".join(str(Path(c).resolve()) for c in teacher_checkpoints(cfg.teacher))
+        )
     out.mkdir(parents=True, exist_ok=True)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
