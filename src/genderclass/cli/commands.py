@@ -138,12 +138,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
         progress.update(len(chunk))
     progress.close()
     if args.fuse:
-        distinct: dict[Path, Path] = {}
-        for path in ok_paths:  # a print given twice (say, by a folder and a glob) counts once
-            distinct.setdefault(path.resolve(), path)
-        if len(distinct) < len(ok_paths):
-            log.warning("%d prints were given more than once; each is fused once", len(ok_paths) - len(distinct))
-        ok_paths = list(distinct.values())
         if ok_paths:
             fused = clf.predict_person([str(p) for p in ok_paths], min_confidence=args.min_confidence)
             sys.stdout.write(json.dumps(fused) + "\n")

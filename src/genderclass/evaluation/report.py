@@ -25,13 +25,19 @@ FIG_DIR = "figures"
 SMALL_GROUP_N = 30
 
 
-def _figure(width: float = 5.0, height: float = 4.0):
-    """A new Agg-backed Figure (no pyplot)."""
+def _matplotlib():
+    """matplotlib's Figure and Agg canvas classes, or a RuntimeError with the install hint."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
-    except ImportError as exc:  # pragma: no cover - exercised only without matplotlib
+    except ImportError as exc:
         raise RuntimeError(INSTALL_HINT) from exc
+    return Figure, FigureCanvasAgg
+
+
+def _figure(width: float = 5.0, height: float = 4.0):
+    """A new Agg-backed Figure (no pyplot)."""
+    Figure, FigureCanvasAgg = _matplotlib()
     fig = Figure(figsize=(width, height), dpi=100)
     FigureCanvasAgg(fig)
     return fig
@@ -467,7 +473,7 @@ def write_report(
     attribute to per-item values (ages for ``"age"``) to add galleries for up to
     ``max_group_galleries`` worst groups per attribute. Images are embedded as base64 data URIs.
     """
-    _figure(1.0, 1.0)  # fails with the install hint before anything is written
+    _matplotlib()  # fails with the install hint before anything is written
     out = Path(out_dir)
     figs = out / FIG_DIR
     figs.mkdir(parents=True, exist_ok=True)

@@ -152,9 +152,15 @@ class GenderClassifier:
         return results
 
     def predict_person(self, images: Sequence[ImageSource], min_confidence: float | None = None) -> dict[str, Any]:
-        """Fuse several images of ONE person (e.g. fingerprints) by averaging their logits."""
-        crops, used = [], []
+        """Fuse several images of ONE person (e.g. fingerprints) by averaging their logits; a file
+        given twice (same resolved path) counts once."""
+        crops, used, seen = [], [], set()
         for image in images:
+            if isinstance(image, (str, Path)):
+                if Path(image).resolve() in seen:
+                    log.warning("%s was given more than once; it is fused once", image)
+                    continue
+                seen.add(Path(image).resolve())
             try:
                 _, image_crops = self.crops(image, detect=False)
             except ImageError:
