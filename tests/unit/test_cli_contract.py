@@ -507,3 +507,43 @@ def test_stdout_closed_early_exits_quietly(photo_dir, tiny_face_model):
     process.stdout.close()  # like '| head -1'
     _, err = process.communicate(timeout=300)
     assert process.returncode == 141 and b"Traceback" not in err, err.decode()
+
+
+def _nan_model(source: Path, folder: Path) -> Path:
+    """A copy of ``source`` whose every logit is multiplied by NaN (a broken model file)."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    model = onnx.load(str(source))
+    output = model.graph.output[0].name
+    for node in model.graph.node:
+        node.output[:] = [f"{name}_raw" if name == output else name for name in node.output]
+    model.graph.initializer.append(helper.make_tensor("nan", TensorProto.FLOAT, [], [math.nan]))
+    model.graph.node.append(helper.make_node("Mul", [f"{output}_raw", "nan"], [output]))
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / source.name
+    onnx.save(model, str(target))
+    target.with_suffix(".json").write_text(source.with_suffix(".json").read_text())
+    return target
+
+
+def test_a_model_returning_nan_gives_error_lines_never_nan(
+    capsys, caplog, tmp_path, tiny_fingerprint_model, write_image
+):
+    from genderclass.inference.classifier import GenderClassifier
+
+    model = _nan_model(tiny_fingerprint_model, tmp_path / "nan-model")
+    gray = np.random.default_rng(7).integers(0, 256, (103, 96), dtype=np.uint8)
+    image = write_image(tmp_path / "prints" / "4__M_Left_thumb_finger.png", np.dstack([gray] * 3))
+    code, out, _ = _run(capsys, ["predict", "--fuse", "--model", str(model), str(image)])
+    strict = [json.loads(line, parse_constant=lambda c: pytest.fail(f"{c} on stdout")) for line in out.splitlines()]
+    assert code == 1 and len(strict) == 1  # the file's error line; no person line from nothing
+    assert strict[0]["faces"] == [] and "not a finite number" in strict[0]["error"]
+    assert "no readable print to fuse" in caplog.text
+    with pytest.raises(ValueError, match="not a finite number"):
+        GenderClassifier.load(model).predict_person([str(image)])
+    for label in ("male", "female"):
+        write_image(tmp_path / "data" / label / "x.png", np.dstack([gray] * 3))
+    argv = ["evaluate", "--model", str(model), "--data", str(tmp_path / "data"), "--format", "folder"]
+    code, out, _ = _run(capsys, [*argv, "--out", str(tmp_path / "eval")])
+    assert (code, out) == (2, "") and "may be broken (2 of 2 images)" in caplog.text

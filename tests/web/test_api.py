@@ -145,6 +145,15 @@ def test_internal_error_is_json_500_and_spares_the_other_files(client, monkeypat
     assert results[0]["error_code"] == "internal_error" and results[1]["error"] is None
 
 
+def test_a_model_that_returns_nan_is_a_500_model_error_not_a_crash(tmp_path):
+    from webtools import build_tiny_model
+
+    model = build_tiny_model(tmp_path / "run", scale=math.nan)
+    with TestClient(create_app(WebSettings(face_model=str(model), preload=False))) as test_client:
+        response = post(test_client, [("ok.jpg", jpeg_bytes(), "image/jpeg")], detect="false")
+        assert "not a finite number" in assert_error(response, 500, "model_error")["message"]
+
+
 # ------------------------------------------------------------------------------ several files
 def test_several_files_with_bad_ones_answer_200_with_per_file_errors(client):
     uploads = [

@@ -14,8 +14,8 @@ import pytest
 from genderclass.config import PreprocessConfig, write_json
 
 
-def build_tiny_model(folder: Path, modality: str = "face", input_size: int = 32) -> Path:
-    """Write ``folder/<modality>.onnx`` + ``.json``: logit = (mean pixel - 127.5) / 16."""
+def build_tiny_model(folder: Path, modality: str = "face", input_size: int = 32, scale: float = 16.0) -> Path:
+    """Write ``folder/<modality>.onnx`` + ``.json``: logit = (mean pixel - 127.5) / scale."""
     onnx = pytest.importorskip("onnx")
     from onnx import TensorProto, helper
 
@@ -31,7 +31,7 @@ def build_tiny_model(folder: Path, modality: str = "face", input_size: int = 32)
         [helper.make_tensor_value_info("logit", TensorProto.FLOAT, ["n"])],
         initializer=[
             helper.make_tensor("centre", TensorProto.FLOAT, [], [127.5]),
-            helper.make_tensor("scale", TensorProto.FLOAT, [], [16.0]),
+            helper.make_tensor("scale", TensorProto.FLOAT, [], [scale]),
         ],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])

@@ -144,7 +144,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         else:
             log.error("no readable print to fuse")
     if failed:
-        log.warning("%d of %d files could not be read", failed, len(paths))
+        log.warning("%d of %d files could not be read or classified", failed, len(paths))
     return EXIT_PARTIAL if failed else EXIT_OK
 
 

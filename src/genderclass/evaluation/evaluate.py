@@ -13,7 +13,7 @@ from tqdm import tqdm
 from ..config import write_json
 from ..data.readers import Sample
 from ..imageio import ImageError, load_image
-from ..inference.classifier import GenderClassifier
+from ..inference.classifier import NON_FINITE_OUTPUT, GenderClassifier
 from ..preprocess import crop_chip
 from . import metrics as M
 
@@ -71,6 +71,8 @@ def evaluate_samples(
     if not kept:
         raise ValueError("no sample could be evaluated")
     logits = clf.logits(crops, batch_size)
+    if not np.isfinite(logits).all():
+        raise ValueError(f"{NON_FINITE_OUTPUT} ({int((~np.isfinite(logits)).sum())} of {len(logits)} images)")
     labels = np.array([s.label for s in kept])
     p_cal = clf.probability(logits)
     p_raw = M.sigmoid(logits)

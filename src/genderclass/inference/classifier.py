@@ -22,6 +22,8 @@ from .bundled import bundled_model_path
 
 log = logging.getLogger(__name__)
 
+NON_FINITE_OUTPUT = "the model returned a score that is not a finite number: its ONNX file may be broken"
+
 
 class GenderClassifier:
     """Classify faces or fingerprints with an exported model (ONNX + metadata JSON)."""
@@ -146,9 +148,12 @@ class GenderClassifier:
                 result["error"] = str(exc)
             results.append(result)
         if pending:
-            probs = self.probability(self.logits([crop.pixels for _, crop in pending], batch_size))
-            for (result, crop), p in zip(pending, probs.tolist()):
-                result["faces"].append({"box": crop.box, **self.decide(p, min_confidence)})
+            logits = self.logits([crop.pixels for _, crop in pending], batch_size)
+            for (result, crop), logit, p in zip(pending, logits, self.probability(logits).tolist()):
+                if np.isfinite(logit):
+                    result["faces"].append({"box": crop.box, **self.decide(p, min_confidence)})
+                else:
+                    result["error"] = NON_FINITE_OUTPUT
         return results
 
     def predict_person(self, images: Sequence[ImageSource], min_confidence: float | None = None) -> dict[str, Any]:
@@ -170,6 +175,8 @@ class GenderClassifier:
         if not crops:
             raise ValueError("none of the given images could be read")
         fused = float(np.mean(self.logits(crops)))
+        if not np.isfinite(fused):
+            raise ValueError(NON_FINITE_OUTPUT)
         p = float(self.probability(np.array([fused]), fused=True)[0])
         return {"paths": used, "n": len(crops), **self.decide(p, min_confidence)}
 

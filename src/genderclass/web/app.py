@@ -165,6 +165,12 @@ def _classify_files(
             out.append((result, exc))
             continue
         result.update(faces=prediction["faces"], error=prediction["error"], image_size=[rgb.shape[1], rgb.shape[0]])
+        if prediction["error"]:  # the image decoded, so the model failed on it (e.g. a non-finite score)
+            log.error("model error on %r: %s", upload.filename, prediction["error"])
+            exc = ApiError(500, "model_error", prediction["error"])
+            result.update(error_code=exc.code)
+            out.append((result, exc))
+            continue
         out.append((result, None))
     return out
 
@@ -283,7 +289,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
             413: {**_ERRORS, "description": "body over the upload limit, or image over the pixel limit"},
             415: {**_ERRORS, "description": "not an image (by content), or not a multipart body"},
             422: {**_ERRORS, "description": "corrupt image, missing file, bad modality or option"},
-            500: {**_ERRORS, "description": "unexpected server error"},
+            500: {**_ERRORS, "description": "unexpected server error, or the model gave no finite score"},
         },
     )
     async def predict(request: Request) -> dict[str, Any]:
