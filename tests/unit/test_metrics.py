@@ -150,8 +150,22 @@ def test_coverage_curve_monotone():
         "min_confidence": 0.8,
         "coverage": 0.5,
         "accuracy": 1.0,
+        "balanced_accuracy": 1.0,
         "n": 1,
     }
+
+
+def test_coverage_and_abstention_report_balanced_accuracy_for_imbalanced_sets():
+    """Eight men right and two women wrong: 80 % accuracy is only 50 % balanced accuracy."""
+    labels = [0] * 8 + [1] * 2
+    p = [0.1] * 8 + [0.3, 0.45]  # confidences 0.9 and 0.7, 0.55 for the wrong women
+    curve = M.coverage_curve(labels, p, min_confidences=[0.5, 0.6])
+    assert [(c["accuracy"], c["balanced_accuracy"]) for c in curve] == [(0.8, 0.5), (8 / 9, 0.5)]
+    result = M.calibrated_metrics(labels, M.logit(p), temperature=1.0, threshold=0.5, min_confidence=0.6)
+    assert result["accuracy_at_threshold"] == pytest.approx(8 / 9)
+    assert result["balanced_accuracy_at_threshold"] == pytest.approx(0.5)
+    everyone_abstains = M.calibrated_metrics(labels, M.logit(p), temperature=1.0, threshold=0.5, min_confidence=1.0)
+    assert everyone_abstains["balanced_accuracy_at_threshold"] is None
 
 
 def test_choose_min_confidence():

@@ -548,6 +548,7 @@ def _headline_tables(rows: list[tuple[str, dict | None]], default_min_confidence
             dec(_get(m, "min_confidence") if _get(m, "min_confidence") is not None else default_min_confidence, 4),
             pct(_get(m, "coverage_at_threshold")),
             pct(_get(m, "accuracy_at_threshold")),
+            pct(_get(m, "balanced_accuracy_at_threshold")),
         ]
         for label, m in rows
     ]
@@ -561,7 +562,7 @@ def _headline_tables(rows: list[tuple[str, dict | None]], default_min_confidence
         ("p", "**Calibration** (lower is better)."),
         ("table", ["Set", "ECE before calibration", "ECE after", "Brier before", "Brier after"], calib),
         ("p", "**Abstention.** Inputs below the confidence level are answered “uncertain”."),
-        ("table", ["Set", "min_confidence", "Coverage", "Accuracy on answered"], abstain),
+        ("table", ["Set", "min_confidence", "Coverage", "Accuracy on answered", "Balanced, on answered"], abstain),
     ]
 
 
@@ -570,13 +571,19 @@ def _coverage_table(label: str, m: dict | None) -> list[Block]:
     if not isinstance(curve, list) or not curve:
         return [("p", f"Coverage curve ({esc(label)}): {NOT_MEASURED}.")]
     body = [
-        [dec(_get(p, "min_confidence"), 2), pct(_get(p, "coverage")), pct(_get(p, "accuracy")), count(_get(p, "n"))]
+        [
+            dec(_get(p, "min_confidence"), 2),
+            pct(_get(p, "coverage")),
+            pct(_get(p, "accuracy")),
+            pct(_get(p, "balanced_accuracy")),
+            count(_get(p, "n")),
+        ]
         for p in curve
         if isinstance(p, dict)
     ]
     return [
         ("p", f"**Coverage curve, {esc(label)}:** accuracy when only inputs at or above a confidence are answered."),
-        ("table", ["Min confidence", "Coverage", "Accuracy on answered", "n answered"], body),
+        ("table", ["Min confidence", "Coverage", "Accuracy on answered", "Balanced, on answered", "n answered"], body),
     ]
 
 

@@ -420,12 +420,13 @@ def coverage_curve(
 ) -> list[dict[str, Any]]:
     """Accuracy when only items with :func:`confidence` ``>= c`` are answered.
 
-    Returns ``[{"min_confidence", "coverage", "accuracy", "n"}]`` per ``c`` (sorted ascending);
-    ``accuracy`` is None when nothing is covered.
+    Returns ``[{"min_confidence", "coverage", "accuracy", "balanced_accuracy", "n"}]`` per ``c``
+    (sorted ascending); the accuracies are None when nothing is covered.
     """
     y, p = _labels_probs(labels, p_female)
     conf = confidence(p, threshold)
-    correct = predict(p, threshold) == y
+    pred = predict(p, threshold)
+    correct = pred == y
     cs = sorted(float(c) for c in (DEFAULT_MIN_CONFIDENCES if min_confidences is None else min_confidences))
     out = []
     for c in cs:
@@ -436,6 +437,7 @@ def coverage_curve(
                 "min_confidence": c,
                 "coverage": float(n / y.size) if y.size else 0.0,
                 "accuracy": float(correct[mask].mean()) if n else None,
+                "balanced_accuracy": _balanced(_recalls(y[mask], pred[mask]))[0],
                 "n": n,
             }
         )
@@ -684,9 +686,9 @@ def calibrated_metrics(
     covered = confidence(p_cal, threshold) >= min_confidence
     result["min_confidence"] = float(min_confidence)
     result["coverage_at_threshold"] = float(covered.mean()) if y.size else 0.0
-    result["accuracy_at_threshold"] = (
-        float((predict(p_cal[covered], threshold) == y[covered]).mean()) if covered.any() else None
-    )
+    answered = predict(p_cal[covered], threshold)
+    result["accuracy_at_threshold"] = float((answered == y[covered]).mean()) if covered.any() else None
+    result["balanced_accuracy_at_threshold"] = _balanced(_recalls(y[covered], answered))[0]
     if groups:
         result["groups"] = group_metrics(y, p_cal, groups, threshold)
     return result

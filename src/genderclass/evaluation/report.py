@@ -544,11 +544,19 @@ def write_report(
         rows, classes = [], []
         for c in curve:
             rows.append(
-                [_fmt(c.get("min_confidence"), 2), _fmt(c.get("coverage")), _fmt(c.get("accuracy")), _fmt(c.get("n"))]
+                [
+                    _fmt(c.get("min_confidence"), 2),
+                    _fmt(c.get("coverage")),
+                    _fmt(c.get("accuracy")),
+                    _fmt(c.get("balanced_accuracy")),
+                    _fmt(c.get("n")),
+                ]
             )
             is_chosen = chosen is not None and abs(float(c.get("min_confidence", -1)) - float(chosen)) < 1e-9
             classes.append("chosen" if is_chosen else "")
-        body.append(_table(["min confidence", "coverage", "accuracy", "n answered"], rows, classes))
+        body.append(
+            _table(["min confidence", "coverage", "accuracy", "balanced accuracy", "n answered"], rows, classes)
+        )
 
     groups = m.get("groups")
     if groups:
