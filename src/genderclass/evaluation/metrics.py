@@ -163,14 +163,19 @@ def _balanced(recalls: dict[str, dict[str, Any]]) -> tuple[float | None, list[fl
 # --------------------------------------------------------------------------- core metrics
 
 
-def roc_auc(labels: Any, scores: Any) -> float | None:
-    """ROC-AUC via the Mann-Whitney U statistic with average ranks for ties; None if a class is absent."""
+def _scored(labels: Any, scores: Any) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """Labels, float scores, and the number of positives and negatives."""
     y = _as_labels(labels)
     s = np.asarray(scores, dtype=np.float64).reshape(-1)
     if s.size != y.size:
         raise ValueError("labels and scores differ in length")
     n_pos = int(y.sum())
-    n_neg = int(y.size - n_pos)
+    return y, s, n_pos, int(y.size - n_pos)
+
+
+def roc_auc(labels: Any, scores: Any) -> float | None:
+    """ROC-AUC via the Mann-Whitney U statistic with average ranks for ties; None if a class is absent."""
+    y, s, n_pos, n_neg = _scored(labels, scores)
     if n_pos == 0 or n_neg == 0:
         return None
     order = np.argsort(s, kind="mergesort")
@@ -189,12 +194,7 @@ def roc_curve(labels: Any, scores: Any) -> tuple[np.ndarray, np.ndarray, np.ndar
 
     Point ``i`` predicts positive where ``score >= thresholds[i]``.
     """
-    y = _as_labels(labels)
-    s = np.asarray(scores, dtype=np.float64).reshape(-1)
-    if s.size != y.size:
-        raise ValueError("labels and scores differ in length")
-    n_pos = int(y.sum())
-    n_neg = int(y.size - n_pos)
+    y, s, n_pos, n_neg = _scored(labels, scores)
     if n_pos == 0 or n_neg == 0:
         raise ValueError("roc_curve needs both classes present")
     order = np.argsort(-s, kind="mergesort")
