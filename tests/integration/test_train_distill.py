@@ -93,9 +93,16 @@ def test_training_with_a_teacher(tmp_path_factory, face_folder_dataset, run_cli,
     # an ensemble of teachers (here the same one twice, from a relative path): resolved and kept in order
     pair = f"{teacher_ckpt},{teacher_ckpt.relative_to(runs.parent)}"
     monkeypatch.chdir(runs.parent)
-    assert run_cli([*base, "--out", runs / "pair", *train_args, "--teacher", pair])[0] == 0
+    assert run_cli([*base, "--out", f"{runs.name}/pair", *train_args, "--teacher", pair])[0] == 0
     saved = json.loads((runs / "pair" / "config.json").read_text())["train"]["teacher"]
     assert saved == f"{teacher_ckpt},{teacher_ckpt}"
+    # its export names the teachers relative to the training folder, each with the command that trained it
+    assert run_cli(["export", runs / "pair"])[0] == 0
+    training = json.loads((runs / "pair" / "export" / "face.json").read_text())["training"]
+    relative = str(teacher_ckpt.relative_to(runs.parent))
+    assert training["config"]["teacher"] == f"{relative},{relative}"
+    assert [[s["checkpoint"] for s in lineage] for lineage in training["teachers"]] == [[relative], [relative]]
+    assert "--input-size 40" in training["teachers"][0][0]["command"]
     teacher_ckpt.unlink()  # exporting the student never needs its teacher
     assert run_cli(["export", runs / "student"])[0] == 0
     assert (runs / "student" / "export" / "face.onnx").is_file()

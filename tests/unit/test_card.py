@@ -449,3 +449,27 @@ def test_earlier_stages_are_listed(face_meta):
     training = {**face_meta["training"], "members": [member, {"architecture": "small_resnet", "input_size": 128}]}
     text = render_card({**face_meta, "training": training})
     assert "`small_resnet` at 128 px, fine-tuned from: `genderclass train --out runs/s1`" in text
+
+
+def test_teachers_are_listed_with_their_stages(face_meta):
+    def stage(name: str, epoch: int) -> dict:
+        return {
+            "checkpoint": f"runs/{name}/checkpoints/best.ckpt",
+            "command": f"genderclass train --out runs/{name}",
+            "epoch": epoch,
+        }
+
+    teachers = [[stage("a1", 21), stage("a4", 11)], [stage("b4", 10)]]
+    card = render_card({**face_meta, "training": {**face_meta["training"], "teachers": teachers}})
+    assert (
+        "**Distilled from** the mean logit of 2 networks: (1) `genderclass train --out runs/a1` (checkpoint "
+        "`runs/a1/checkpoints/best.ckpt`, epoch counter 21); then `genderclass train --out runs/a4` (checkpoint "
+        "`runs/a4/checkpoints/best.ckpt`, epoch counter 11); (2) `genderclass train --out runs/b4`"
+    ) in card
+    assert "Distilled from" not in render_card(face_meta)
+    member = {"architecture": "small_resnet", "input_size": 128, "teachers": teachers[1:]}
+    training = {**face_meta["training"], "members": [member, {"architecture": "small_resnet", "input_size": 128}]}
+    text = render_card({**face_meta, "training": training})
+    assert (
+        "`small_resnet` at 128 px, taught by the mean logit of 1 network: (1) `genderclass train --out runs/b4`" in text
+    )

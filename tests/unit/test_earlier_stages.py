@@ -75,3 +75,21 @@ def test_an_unreadable_checkpoint_ends_the_chain(tmp_path):
         {"checkpoint": first, "command": "genderclass train --out s1", "epoch": None},
         {"checkpoint": second, "command": "genderclass train --out s2", "epoch": 4},
     ]
+
+
+def test_teachers_are_recorded_relative_to_the_training_folder_with_their_stages(tmp_path, monkeypatch):
+    from genderclass.training.export import portable_teacher, teacher_lineages
+
+    project = tmp_path / "project"
+    monkeypatch.chdir(tmp_path)
+    first = _stage(project, "runs/t1", epoch=21)
+    second = _stage(project, "runs/t2", init_from=str(Path(first).relative_to(project)), epoch=11)
+    other = _stage(project, "runs/u1", epoch=9)
+    outside = str(tmp_path / "elsewhere" / "best.ckpt")
+    recorded = ",".join(str(Path(p).resolve()) for p in (second, other)) + "," + outside  # as training stores it
+    portable = portable_teacher(recorded, project)
+    assert portable.split(",") == ["runs/t2/checkpoints/best.ckpt", "runs/u1/checkpoints/best.ckpt", outside]
+    assert portable_teacher("", project) == "" and portable_teacher(recorded, None) == recorded
+    lineages = teacher_lineages(portable, project)
+    assert [[s["epoch"] for s in lineage] for lineage in lineages] == [[21, 11], [9], [None]]
+    assert lineages[0][-1]["command"] == "genderclass train --out runs/t2"

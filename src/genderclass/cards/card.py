@@ -446,6 +446,14 @@ def _stages_text(stages: Any) -> str | None:
     return "; then ".join(described)
 
 
+def _teachers_text(teachers: Any) -> str:
+    """The networks a run was distilled from, each with the stages that trained it ("" for none)."""
+    if not isinstance(teachers, list) or not teachers:
+        return ""
+    described = [f"({i}) {_stages_text(t) or NOT_MEASURED}" for i, t in enumerate(teachers, 1)]
+    return f"the mean logit of {len(described)} network{'s' if len(described) > 1 else ''}: " + "; ".join(described)
+
+
 def _members_line(members: list[dict]) -> list[str]:
     """One line naming an ensemble's members (none for a single model)."""
     if not members:
@@ -461,6 +469,8 @@ def _members_line(members: list[dict]) -> list[str]:
             text += f", best epoch counter {count(member['best_epoch'])}"
         if stages := _stages_text(member.get("earlier_stages")):
             text += f", fine-tuned from: {stages}"
+        if teachers := _teachers_text(member.get("teachers")):
+            text += f", taught by {teachers}"
         described.append(text)
     return ["**Ensemble members (mean logit):** " + "; ".join(described)]
 
@@ -471,6 +481,7 @@ def _training_data(md: dict) -> list[Block]:
     config = training.get("config") if isinstance(training.get("config"), dict) else {}
     members = [m for m in training.get("members") or [] if isinstance(m, dict)]
     stages = _stages_text(training.get("earlier_stages"))
+    teachers = _teachers_text(training.get("teachers"))
     split_text = ", ".join(f"{esc(k)} {count(v)}" for k, v in sizes.items()) if sizes else NOT_MEASURED
     cross_validation = training.get("cross_validation")
     if isinstance(cross_validation, dict) and sizes:
@@ -506,6 +517,11 @@ def _training_data(md: dict) -> list[Block]:
                     else []
                 ),
                 f"**Training command{' (last stage)' if stages else ''}:** {_or(public(training['command']) if training.get('command') else None, code)}",
+                *(
+                    [f"**Distilled from** {teachers} (each trained by the commands listed, in order)"]
+                    if teachers
+                    else []
+                ),
                 f"**Hyper-parameters{' (of the member with the largest input)' if members else ''}:** {hyper}",
                 *_members_line(members),
                 *(

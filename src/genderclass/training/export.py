@@ -277,17 +277,38 @@ def earlier_stages(init_from: str, base: Path | None = None) -> list[dict]:
     return stages[::-1]
 
 
+def portable_teacher(teacher: str, base: Path | None) -> str:
+    """``--teacher`` as recorded for export: training stores absolute paths (so that ``--resume``
+    works from anywhere); those inside the training folder ``base`` become relative to it again."""
+    paths = []
+    for given in (p.strip() for p in teacher.split(",") if p.strip()):
+        path = Path(given)
+        if base is not None and path.is_absolute() and path.is_relative_to(base.resolve()):
+            given = str(path.relative_to(base.resolve()))
+        paths.append(given)
+    return ",".join(paths)
+
+
+def teacher_lineages(teacher: str, base: Path | None = None) -> list[list[dict]]:
+    """For each ``--teacher`` checkpoint (comma-separated), the stages that trained it, oldest
+    first and the teacher itself last (see :func:`earlier_stages`)."""
+    return [earlier_stages(path.strip(), base) for path in teacher.split(",") if path.strip()]
+
+
 def _member_info(run_dir: Path, model: nn.Module) -> dict:
-    """What a run contributes to an export: its command (and earlier stages), architecture, input
-    size and best epoch."""
+    """What a run contributes to an export: its command (earlier stages, teachers), architecture,
+    input size and best epoch."""
     saved = read_json(run_dir / "config.json")
     train = saved["train"]
     best = torch.load(run_dir / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=False)
-    stages = earlier_stages(train.get("init_from") or "", training_folder(run_dir, train.get("out") or ""))
+    base = training_folder(run_dir, train.get("out") or "")
+    stages = earlier_stages(train.get("init_from") or "", base)
+    teachers = teacher_lineages(portable_teacher(train.get("teacher") or "", base), base)
     return {
         "run": str(run_dir),
         "command": saved.get("command", ""),
         **({"earlier_stages": stages} if stages else {}),
+        **({"teachers": teachers} if teachers else {}),
         "architecture": train["arch"],
         "input_size": train["preprocess"]["input_size"],
         "flip_tta": uses_flip_tta(model),
@@ -385,7 +406,10 @@ def export_run(
     # the member whose config the export uses (largest input); members share data and split (checked)
     base_dir = run_dirs[[m["input_size"] for m in members].index(cfg.preprocess.input_size)]
     saved = read_json(base_dir / "config.json")
-    stages = members[0].get("earlier_stages") if len(members) == 1 else None  # an ensemble's are per member
+    base_folder = training_folder(base_dir, saved["train"].get("out") or "")
+    # an ensemble's stages and teachers are per member
+    stages = members[0].get("earlier_stages") if len(members) == 1 else None
+    teachers = members[0].get("teachers") if len(members) == 1 else None
     if data is None:
         data = prepare_data(cfg)
     out_dir = Path(out) if out else run_dirs[0] / "export"
@@ -433,6 +457,7 @@ def export_run(
             "training": {
                 "command": " ; ".join(m["command"] for m in members),
                 **({"earlier_stages": stages} if stages else {}),
+                **({"teachers": teachers} if teachers else {}),
                 "data": cfg.data,
                 "format": cfg.format,
                 "data_hash": saved["data"]["data_hash"],
@@ -440,7 +465,7 @@ def export_run(
                 **({"cross_validation": _cross_validation_info(holder, len(run_dirs))} if holder is not None else {}),
                 "n_conflicting_groups": saved["data"]["n_conflicting_groups"],
                 "best_epoch": members[0]["best_epoch"] if len(members) == 1 else None,
-                "config": cfg.to_dict(),
+                "config": {**cfg.to_dict(), "teacher": portable_teacher(cfg.teacher, base_folder)},
                 "data_license": DATA_LICENSES.get(cfg.format, "see the training data's own licence"),
                 **({"members": members} if len(members) > 1 else {}),
             },
