@@ -539,7 +539,7 @@ def test_a_model_returning_nan_gives_error_lines_never_nan(
     strict = [json.loads(line, parse_constant=lambda c: pytest.fail(f"{c} on stdout")) for line in out.splitlines()]
     assert code == 1 and len(strict) == 1  # the file's error line; no person line from nothing
     assert strict[0]["faces"] == [] and "not a finite number" in strict[0]["error"]
-    assert "no readable print to fuse" in caplog.text
+    assert "nothing to fuse" in caplog.text
     with pytest.raises(ValueError, match="not a finite number"):
         GenderClassifier.load(model).predict_person([str(image)])
     for label in ("male", "female"):
@@ -547,3 +547,24 @@ def test_a_model_returning_nan_gives_error_lines_never_nan(
     argv = ["evaluate", "--model", str(model), "--data", str(tmp_path / "data"), "--format", "folder"]
     code, out, _ = _run(capsys, [*argv, "--out", str(tmp_path / "eval")])
     assert (code, out) == (2, "") and "may be broken (2 of 2 images)" in caplog.text
+
+
+def test_an_image_with_one_failed_face_keeps_no_faces(tiny_face_model, monkeypatch):
+    """All or nothing per image: a non-finite score for any face (NaN or infinity) is the image's error."""
+    from genderclass.inference.classifier import GenderClassifier
+    from genderclass.preprocess import Crop
+
+    clf = GenderClassifier.load(tiny_face_model)
+    crops = {"two-faces": 2, "one-face": 1, "infinite": 1}
+    monkeypatch.setattr(
+        clf,
+        "crops",
+        lambda image, detect=None: (None, [Crop(np.zeros((32, 32, 3), np.uint8), [0, 0, 1, 1], None)] * crops[image]),
+    )
+    monkeypatch.setattr(clf, "logits", lambda pixels, batch_size=64: np.array([1.0, np.nan, -2.0, np.inf], np.float32))
+    two, one, infinite = clf.predict_batch(list(crops))
+    assert (two["faces"], infinite["faces"]) == ([], []) and "not a finite number" in two["error"] + infinite["error"]
+    assert one["error"] is None and one["faces"][0]["label"] == "male"
+    monkeypatch.setattr(clf, "logits", lambda pixels, batch_size=64: np.array([np.inf, -np.inf], np.float32))
+    with pytest.raises(ValueError, match="not a finite number"):
+        clf.predict_person(["one-face", "infinite"])

@@ -154,6 +154,25 @@ def test_a_model_that_returns_nan_is_a_500_model_error_not_a_crash(tmp_path):
         assert "not a finite number" in assert_error(response, 500, "model_error")["message"]
 
 
+def test_a_model_error_on_one_of_several_files_is_that_file_s_error(client, monkeypatch):
+    from genderclass.inference.classifier import NON_FINITE_OUTPUT, GenderClassifier
+
+    real_predict = GenderClassifier.predict
+
+    def predict(self, image, *args, **kwargs):
+        if getattr(image, "shape", (0, 0))[1] == 333:  # the 333-px-wide upload gets no finite score
+            return {"path": None, "faces": [], "error": NON_FINITE_OUTPUT}
+        return real_predict(self, image, *args, **kwargs)
+
+    monkeypatch.setattr(GenderClassifier, "predict", predict)
+    bad = encode(Image.fromarray(np.zeros((50, 333, 3), np.uint8)), "PNG")
+    response = post(client, [("bad.png", bad, "image/png"), ("ok.jpg", jpeg_bytes(), "image/jpeg")])
+    assert response.status_code == 200
+    bad_result, ok_result = response.json()["results"]
+    assert (bad_result["error_code"], bad_result["faces"]) == ("model_error", [])
+    assert ok_result["error"] is None and ok_result["error_code"] is None
+
+
 # ------------------------------------------------------------------------------ several files
 def test_several_files_with_bad_ones_answer_200_with_per_file_errors(client):
     uploads = [

@@ -142,7 +142,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             fused = clf.predict_person([str(p) for p in ok_paths], min_confidence=args.min_confidence)
             sys.stdout.write(json.dumps(fused) + "\n")
         else:
-            log.error("no readable print to fuse")
+            log.error("no print could be read and classified, so there is nothing to fuse")
     if failed:
         log.warning("%d of %d files could not be read or classified", failed, len(paths))
     return EXIT_PARTIAL if failed else EXIT_OK

@@ -150,10 +150,13 @@ class GenderClassifier:
         if pending:
             logits = self.logits([crop.pixels for _, crop in pending], batch_size)
             for (result, crop), logit, p in zip(pending, logits, self.probability(logits).tolist()):
-                if np.isfinite(logit):
-                    result["faces"].append({"box": crop.box, **self.decide(p, min_confidence)})
-                else:
+                if not np.isfinite(logit):
                     result["error"] = NON_FINITE_OUTPUT
+                elif not result["error"]:
+                    result["faces"].append({"box": crop.box, **self.decide(p, min_confidence)})
+            for result in results:  # all or nothing: an image with a failed face keeps no faces
+                if result["error"]:
+                    result["faces"] = []
         return results
 
     def predict_person(self, images: Sequence[ImageSource], min_confidence: float | None = None) -> dict[str, Any]:
@@ -174,9 +177,10 @@ class GenderClassifier:
             used.append(str(image) if isinstance(image, (str, Path)) else None)
         if not crops:
             raise ValueError("none of the given images could be read")
-        fused = float(np.mean(self.logits(crops)))
-        if not np.isfinite(fused):
+        logits = self.logits(crops)
+        if not np.isfinite(logits).all():
             raise ValueError(NON_FINITE_OUTPUT)
+        fused = float(np.mean(logits))
         p = float(self.probability(np.array([fused]), fused=True)[0])
         return {"paths": used, "n": len(crops), **self.decide(p, min_confidence)}
 
