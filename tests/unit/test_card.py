@@ -56,6 +56,8 @@ def _split(n, accuracy, balanced, auc, ece, ece_raw, brier, brier_raw, coverage,
         ],
         "coverage_at_threshold": coverage,
         "accuracy_at_threshold": acc_cov,
+        "balanced_accuracy_at_threshold": acc_cov - 0.01,
+        "coverage_at_threshold_by_class": {"male": coverage + 0.02, "female": coverage - 0.02},
     }
 
 
@@ -180,7 +182,8 @@ def test_stored_numbers_appear_formatted(face_meta):
     assert "94.0% (95% CI 92.0%–94.8%)" in card  # test balanced accuracy 0.9402
     assert "| 0.987 |" in card  # ROC-AUC, three decimals
     assert "| 0.0456 | 0.0123 | 0.0521 | 0.0478 |" in card  # ECE and Brier before -> after calibration
-    assert "| 0.7123 | 87.3% | 97.9% |" in card  # min_confidence, coverage, accuracy on answered
+    # min_confidence, coverage, accuracy and balanced accuracy on answered, answered per label
+    assert "| 0.7123 | 87.3% | 97.9% | 96.9% | male 89.3%, female 85.3% |" in card
     assert "95.2%" in card and "92.9%" in card  # recall male / female
     assert "1.4321" in card  # temperature
     assert "96×96 pixels, RGB" in card

@@ -150,7 +150,7 @@ def test_coverage_curve_monotone():
         "min_confidence": 0.8,
         "coverage": 0.5,
         "accuracy": 1.0,
-        "balanced_accuracy": 1.0,
+        "balanced_accuracy": None,  # the only man was abstained on
         "n": 1,
     }
 
@@ -164,8 +164,14 @@ def test_coverage_and_abstention_report_balanced_accuracy_for_imbalanced_sets():
     result = M.calibrated_metrics(labels, M.logit(p), temperature=1.0, threshold=0.5, min_confidence=0.6)
     assert result["accuracy_at_threshold"] == pytest.approx(8 / 9)
     assert result["balanced_accuracy_at_threshold"] == pytest.approx(0.5)
+    assert result["coverage_at_threshold_by_class"] == {"male": 1.0, "female": 0.5}
     everyone_abstains = M.calibrated_metrics(labels, M.logit(p), temperature=1.0, threshold=0.5, min_confidence=1.0)
     assert everyone_abstains["balanced_accuracy_at_threshold"] is None
+    # every woman abstained on: the answered men are all right, but no balanced accuracy can be measured
+    no_women = M.calibrated_metrics(labels, M.logit(p), temperature=1.0, threshold=0.5, min_confidence=0.8)
+    assert no_women["accuracy_at_threshold"] == 1.0 and no_women["balanced_accuracy_at_threshold"] is None
+    assert no_women["coverage_at_threshold_by_class"] == {"male": 1.0, "female": 0.0}
+    assert M.coverage_curve(labels, p, min_confidences=[0.8])[0]["balanced_accuracy"] is None
 
 
 def test_choose_min_confidence():

@@ -412,6 +412,14 @@ def choose_threshold(labels: Any, p_female: Any) -> float:
     return float(reps[k])
 
 
+def answered_balanced_accuracy(y: np.ndarray, pred: np.ndarray, answered: np.ndarray) -> float | None:
+    """Balanced accuracy on the answered items; None when nothing is answered or when every item of
+    a class present in ``y`` was abstained on (a recall of that class cannot be measured)."""
+    if any(not answered[y == cls].any() for cls in np.unique(y)):
+        return None
+    return _balanced(_recalls(y[answered], pred[answered]))[0]
+
+
 def coverage_curve(
     labels: Any,
     p_female: Any,
@@ -437,7 +445,7 @@ def coverage_curve(
                 "min_confidence": c,
                 "coverage": float(n / y.size) if y.size else 0.0,
                 "accuracy": float(correct[mask].mean()) if n else None,
-                "balanced_accuracy": _balanced(_recalls(y[mask], pred[mask]))[0],
+                "balanced_accuracy": answered_balanced_accuracy(y, pred, mask),
                 "n": n,
             }
         )
@@ -686,9 +694,12 @@ def calibrated_metrics(
     covered = confidence(p_cal, threshold) >= min_confidence
     result["min_confidence"] = float(min_confidence)
     result["coverage_at_threshold"] = float(covered.mean()) if y.size else 0.0
-    answered = predict(p_cal[covered], threshold)
-    result["accuracy_at_threshold"] = float((answered == y[covered]).mean()) if covered.any() else None
-    result["balanced_accuracy_at_threshold"] = _balanced(_recalls(y[covered], answered))[0]
+    pred = predict(p_cal, threshold)
+    result["accuracy_at_threshold"] = float((pred[covered] == y[covered]).mean()) if covered.any() else None
+    result["balanced_accuracy_at_threshold"] = answered_balanced_accuracy(y, pred, covered)
+    result["coverage_at_threshold_by_class"] = {
+        name: float(covered[y == cls].mean()) if (y == cls).any() else None for cls, name in enumerate(LABELS)
+    }
     if groups:
         result["groups"] = group_metrics(y, p_cal, groups, threshold)
     return result

@@ -279,13 +279,14 @@ def earlier_stages(init_from: str, base: Path | None = None) -> list[dict]:
 
 def portable_teacher(teacher: str, base: Path | None) -> str:
     """``--teacher`` as recorded for export: training stores absolute paths (so that ``--resume``
-    works from anywhere); those inside the training folder ``base`` become relative to it again."""
+    works from anywhere); those inside the training folder ``base``, or else inside the current
+    folder, become relative to it (POSIX separators). Paths outside both stay as they are."""
+    roots = [r.resolve() for r in (base, Path.cwd()) if r is not None]
     paths = []
     for given in (p.strip() for p in teacher.split(",") if p.strip()):
         path = Path(given)
-        if base is not None and path.is_absolute() and path.is_relative_to(base.resolve()):
-            given = str(path.relative_to(base.resolve()))
-        paths.append(given)
+        root = next((r for r in roots if path.is_absolute() and path.is_relative_to(r)), None)
+        paths.append(path.relative_to(root).as_posix() if root else given)
     return ",".join(paths)
 
 
