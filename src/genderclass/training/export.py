@@ -492,9 +492,11 @@ def export_run(
     if len(run_dirs) == 1 and (run_dirs[0] / "metrics.csv").exists() and out_dir != run_dirs[0]:
         shutil.copy(run_dirs[0] / "metrics.csv", out_dir / f"{name}.metrics.csv")
     log.info(
-        "exported %s: test accuracy %.4f, balanced %.4f",
+        # validation only: the model is chosen on it, and a test number in the log would be read
+        # before the choice (the test metrics are in the metadata, for after)
+        "exported %s: validation accuracy %.4f, balanced %.4f",
         onnx_path,
-        metrics["test"]["accuracy"],
-        metrics["test"]["balanced_accuracy"],
+        metrics["validation"]["accuracy"],
+        metrics["validation"]["balanced_accuracy"],
     )
     return onnx_path
