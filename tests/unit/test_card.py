@@ -434,6 +434,13 @@ def test_bundled_model_default(monkeypatch, tmp_path, fingerprint_meta):
         write_card(None, None, modality="face")
 
 
+def _card_with_member(face_meta: dict, **first_member: object) -> str:
+    """The card of a two-member ensemble whose first member carries ``first_member``'s fields."""
+    members = [{"architecture": "small_resnet", "input_size": 128, **first_member}]
+    members.append({"architecture": "small_resnet", "input_size": 128})
+    return render_card({**face_meta, "training": {**face_meta["training"], "members": members}})
+
+
 def test_earlier_stages_are_listed(face_meta):
     stages = [
         {"checkpoint": "runs/s1/checkpoints/best.ckpt", "command": "genderclass train --out runs/s1", "epoch": 21},
@@ -448,9 +455,7 @@ def test_earlier_stages_are_listed(face_meta):
     assert "**Training command (last stage):**" in card
     plain = render_card(face_meta)
     assert "Earlier stages" not in plain and "**Training command:**" in plain
-    member = {"architecture": "small_resnet", "input_size": 128, "earlier_stages": stages[:1]}
-    training = {**face_meta["training"], "members": [member, {"architecture": "small_resnet", "input_size": 128}]}
-    text = render_card({**face_meta, "training": training})
+    text = _card_with_member(face_meta, earlier_stages=stages[:1])
     assert "`small_resnet` at 128 px, fine-tuned from: `genderclass train --out runs/s1`" in text
 
 
@@ -470,9 +475,7 @@ def test_teachers_are_listed_with_their_stages(face_meta):
         "`runs/a4/checkpoints/best.ckpt`, epoch counter 11); (2) `genderclass train --out runs/b4`"
     ) in card
     assert "Distilled from" not in render_card(face_meta)
-    member = {"architecture": "small_resnet", "input_size": 128, "teachers": teachers[1:]}
-    training = {**face_meta["training"], "members": [member, {"architecture": "small_resnet", "input_size": 128}]}
-    text = render_card({**face_meta, "training": training})
+    text = _card_with_member(face_meta, teachers=teachers[1:])
     assert (
         "`small_resnet` at 128 px, taught by the mean logit of 1 network: (1) `genderclass train --out runs/b4`" in text
     )

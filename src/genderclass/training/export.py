@@ -281,9 +281,11 @@ def portable_teacher(teacher: str, base: Path | None) -> str:
     """``--teacher`` as recorded for export: training stores absolute paths (so that ``--resume``
     works from anywhere); those inside the training folder ``base``, or else inside the current
     folder, become relative to it (POSIX separators). Paths outside both stay as they are."""
+    from .module import teacher_checkpoints
+
     roots = [r.resolve() for r in (base, Path.cwd()) if r is not None]
     paths = []
-    for given in (p.strip() for p in teacher.split(",") if p.strip()):
+    for given in teacher_checkpoints(teacher):
         path = Path(given)
         root = next((r for r in roots if path.is_absolute() and path.is_relative_to(r)), None)
         paths.append(path.relative_to(root).as_posix() if root else given)
@@ -293,7 +295,9 @@ def portable_teacher(teacher: str, base: Path | None) -> str:
 def teacher_lineages(teacher: str, base: Path | None = None) -> list[list[dict]]:
     """For each ``--teacher`` checkpoint (comma-separated), the stages that trained it, oldest
     first and the teacher itself last (see :func:`earlier_stages`)."""
-    return [earlier_stages(path.strip(), base) for path in teacher.split(",") if path.strip()]
+    from .module import teacher_checkpoints
+
+    return [earlier_stages(path, base) for path in teacher_checkpoints(teacher)]
 
 
 def _member_info(run_dir: Path, model: nn.Module) -> dict:
