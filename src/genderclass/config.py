@@ -136,6 +136,11 @@ class TrainConfig:
     # times ``aux_weight``, joins the gender loss. Never exported. "" = off.
     aux_task: Literal["", "age", "finger"] = ""
     aux_weight: float = 0.5
+    # Faces from pre-cropped chips: the crop reaches beyond the chip's edge, where it repeats the
+    # edge's pixels; in a photo the same place shows real hair, ears or background. In this share of
+    # the training crops that part is replaced by other content (another face's pixels, a flat
+    # colour, noise), so the network does not learn to rely on what lies there. 0 = off.
+    outside_fill: float = 0.0
     workers: int = 0
     threads: int = 0  # torch threads (0 = library default)
     cache_dir: str = ".cache/genderclass"

@@ -39,6 +39,13 @@ def make_crop(rgb: np.ndarray, face: Face | None, cfg: PreprocessConfig) -> Crop
     return Crop(pixels=pixels, box=box, face=face)
 
 
+def outside_image(height: int, width: int, face: Face | None, cfg: PreprocessConfig) -> np.ndarray:
+    """Which pixels of ``make_crop``'s crop lie beyond the image's edge (True), where the crop
+    repeats the edge's pixels: the same geometry as the crop, applied to an all-white image."""
+    inside = crop_face(np.full((height, width), 255, np.uint8), face, cfg.input_size, cfg.margin, cfg.align, 0.0)
+    return inside < 128
+
+
 def crops_for_image(
     rgb: np.ndarray, cfg: PreprocessConfig, detector: FaceDetector | None, detect: bool | None = None
 ) -> list[Crop]:

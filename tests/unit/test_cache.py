@@ -33,3 +33,19 @@ def test_parallel_cache_equals_serial(tmp_path, write_image, monkeypatch):
     np.testing.assert_array_equal(parallel.labels, serial.labels)
     assert parallel.paths.tolist() == serial.paths.tolist()
     assert os.environ["OMP_NUM_THREADS"] == "7" and "OPENBLAS_NUM_THREADS" not in os.environ
+
+
+def test_face_cache_keeps_the_beyond_the_edge_mask(tmp_path, write_image):
+    """Face crops carry which pixels lie beyond the image's edge (a wide image, padded to a square,
+    has them above and below); fingerprint caches have none."""
+    path = write_image(tmp_path / "wide.png", np.full((20, 40, 3), 200, dtype=np.uint8))
+    face = PreprocessConfig(input_size=16, detect=False)
+    cache = build_cache([Sample(path=str(path), label=1)], face, tmp_path / "face", workers=1)
+    assert cache.outside is not None and cache.outside.shape == (1, 16, 16)
+    assert cache.outside[0, :3].all() and cache.outside[0, -3:].all() and not cache.outside[0, 5:11].any()
+    again = build_cache([Sample(path=str(path), label=1)], face, tmp_path / "face", workers=1)  # from the file
+    np.testing.assert_array_equal(again.outside, cache.outside)
+    prints = PreprocessConfig(
+        modality="fingerprint", input_size=16, channels=1, detect=False, align=False, chip_pad=0.0
+    )
+    assert build_cache([Sample(path=str(path), label=1)], prints, tmp_path / "fp", workers=1).outside is None

@@ -38,9 +38,10 @@ def test_cache_and_classifier_call_the_same_crop_function(tmp_path, monkeypatch,
     calls: list[tuple[int, int]] = []
     original = crop_module.crop_face
 
-    def spy(rgb, face, size, margin, align=True):
-        calls.append(rgb.shape[:2])
-        return original(rgb, face, size, margin, align)
+    def spy(rgb, face, size, margin, align=True, border_value=None):
+        if border_value is None:  # the crop itself; the cache also maps its edge (outside_image)
+            calls.append(rgb.shape[:2])
+        return original(rgb, face, size, margin, align, border_value)
 
     monkeypatch.setattr(preprocess_module, "crop_face", spy)
     path = write_image(tmp_path / "a.png", np.random.default_rng(0).integers(0, 256, (40, 30, 3), dtype=np.uint8))
@@ -146,3 +147,22 @@ def test_crop_chip_prefers_the_central_face_and_falls_back_to_the_chip():
     fp = PreprocessConfig.for_modality("fingerprint", input_size=24)
     crop, detected = crop_chip(chip, fp, _FaceAt([central]))
     assert not detected and crop.pixels.shape == (24, 24, 1)
+
+
+def test_outside_image_marks_what_the_crop_takes_from_beyond_the_chip():
+    """A face box reaching over the chip's top edge: the crop repeats that edge there, and
+    ``outside_image`` (same geometry) marks exactly those rows; the rest of the crop is inside."""
+    cfg = PreprocessConfig(input_size=40, margin=0.0, align=False)
+    chip = np.zeros((100, 100, 3), dtype=np.uint8)
+    chip[:, :, 0] = np.arange(100, dtype=np.uint8)[:, None]  # red = row index
+    face = Face(box=(20.0, -20.0, 80.0, 40.0), score=0.9, landmarks=None)  # rows -20..40: a third above the chip
+    outside = preprocess_module.outside_image(100, 100, face, cfg)
+    assert outside.shape == (40, 40)
+    assert outside[:10].all() and not outside[16:].any()  # about the top third (13 of 40 rows)
+    crop = make_crop(chip, face, cfg).pixels
+    assert (crop[:10, :, 0] == 0).all()  # repeated top edge where the mask says "outside"
+    assert crop[20:, :, 0].min() > 0
+    # no face (pre-cropped input): a square image is all inside, a tall one is padded at the sides
+    assert not preprocess_module.outside_image(100, 100, None, cfg).any()
+    tall = preprocess_module.outside_image(100, 50, None, cfg)
+    assert tall[:, :8].all() and tall[:, -8:].all() and not tall[:, 12:28].any()

@@ -154,6 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         ("--distill-weight", float, "share of the teacher's soft targets in the loss"),
         ("--distill-temperature", float, "temperature that softens teacher and student logits"),
+        (
+            "--outside-fill",
+            float,
+            "faces from chips: share of training crops whose part beyond the chip's edge gets other "
+            "content (another face, a flat colour, noise) instead of the repeated edge; 0 = off",
+        ),
     ):
         default = _train_default(flag)
         p.add_argument(flag, type=kind, default=None, help=f"{help_text} (default: {default})")
@@ -328,7 +334,8 @@ def setup_logging(verbose: int, quiet: bool) -> None:
         libraries = logging.DEBUG if verbose >= 2 else logging.WARNING
     logging.basicConfig(level=libraries, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     logging.getLogger("genderclass").setLevel(own)
-    if quiet:  # no progress bars either (tqdm reads its environment only at import time)
+    if quiet:  # no library warnings (they go to the logging system, below ERROR) and no progress bars
+        logging.captureWarnings(True)
         from functools import partialmethod
 
         from tqdm import tqdm

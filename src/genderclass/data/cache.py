@@ -22,11 +22,11 @@ from tqdm import tqdm
 
 from ..config import PreprocessConfig
 from ..imageio import ImageError, load_image
-from ..preprocess import crop_chip
+from ..preprocess import crop_chip, outside_image
 from .readers import Sample
 
 log = logging.getLogger(__name__)
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 
 _detector = None
 _cfg: PreprocessConfig | None = None
@@ -43,6 +43,7 @@ class DatasetCache:
     subjects: np.ndarray  # (N,) str ("" = none)
     attrs: list[dict[str, str]]
     skipped: list[str]  # "path: reason" for unreadable files
+    outside: np.ndarray | None = None  # faces: (N, S, S) bool, crop pixels beyond the chip's edge
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -84,7 +85,8 @@ def _init_worker(cfg: PreprocessConfig) -> None:
         _detector = default_detector()
 
 
-def _process(path: str) -> tuple[str, np.ndarray | None, str, int, bool, str | None]:
+def _process(path: str) -> tuple[str, np.ndarray | None, str, int, bool, np.ndarray | None, str | None]:
+    """(path, crop, sha1, perceptual hash, face detected, crop pixels beyond the edge, error)."""
     import imagehash
 
     assert _cfg is not None
@@ -92,10 +94,11 @@ def _process(path: str) -> tuple[str, np.ndarray | None, str, int, bool, str | N
         raw = Path(path).read_bytes()
         rgb = load_image(raw)
         crop, detected = crop_chip(rgb, _cfg, _detector)
+        outside = outside_image(*rgb.shape[:2], crop.face, _cfg) if _cfg.modality == "face" else None
         phash = int(str(imagehash.phash(Image.fromarray(rgb))), 16)
-        return path, crop.pixels, hashlib.sha1(raw).hexdigest(), phash, detected, None
+        return path, crop.pixels, hashlib.sha1(raw).hexdigest(), phash, detected, outside, None
     except (ImageError, OSError) as exc:
-        return path, None, "", 0, False, str(exc)
+        return path, None, "", 0, False, None, str(exc)
 
 
 def cache_key(samples: list[Sample], cfg: PreprocessConfig) -> str:
@@ -140,8 +143,8 @@ def build_cache(samples: list[Sample], cfg: PreprocessConfig, cache_dir: str | P
         _init_worker(cfg)
         for path in tqdm(paths, desc="preprocess", unit="img"):
             results.append(_process(path))
-    kept = [r for r in results if r[5] is None]
-    skipped = [f"{r[0]}: {r[5]}" for r in results if r[5] is not None]
+    kept = [r for r in results if r[6] is None]
+    skipped = [f"{r[0]}: {r[6]}" for r in results if r[6] is not None]
     for line in skipped:
         log.warning("skipped unreadable file %s", line)
     if not kept:
@@ -156,6 +159,7 @@ def build_cache(samples: list[Sample], cfg: PreprocessConfig, cache_dir: str | P
         subjects=np.array([by_path[r[0]].subject or "" for r in kept]),
         attrs=[by_path[r[0]].attrs for r in kept],
         skipped=skipped,
+        outside=np.stack([r[5] for r in kept]) if cfg.modality == "face" else None,
     )
     if cfg.modality == "face" and cfg.detect:
         log.info(
@@ -174,6 +178,7 @@ def build_cache(samples: list[Sample], cfg: PreprocessConfig, cache_dir: str | P
         subjects=cache.subjects,
         attrs=np.array(json.dumps(cache.attrs)),
         skipped=np.array(json.dumps(skipped)),
+        **({} if cache.outside is None else {"outside": cache.outside}),
     )
     tmp.replace(file)
     return cache
@@ -191,4 +196,5 @@ def load_cache(file: str | Path) -> DatasetCache:
             subjects=data["subjects"],
             attrs=json.loads(str(data["attrs"])),
             skipped=json.loads(str(data["skipped"])),
+            outside=data["outside"] if "outside" in data.files else None,
         )

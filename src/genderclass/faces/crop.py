@@ -16,12 +16,13 @@ def crop_face(
     size: int,
     margin: float,
     align: bool = True,
+    border_value: float | None = None,
 ) -> np.ndarray:
     """Return a square ``size`` x ``size`` crop around ``face``.
 
     The square is centred on the detector box, its side is the box's longer side times
     ``1 + 2 * margin``; with ``align`` and landmarks, it is rotated so the eyes are level.
-    Pixels outside the image repeat the border. ``face=None`` means the whole image is the face
+    Pixels outside the image repeat the border (``border_value``: that constant instead). ``face=None`` means the whole image is the face
     (pre-cropped inputs, fingerprints): it is padded to a square, keeping its aspect ratio.
     """
     height, width = rgb.shape[:2]
@@ -38,7 +39,16 @@ def crop_face(
     matrix[1, 2] += size / 2.0 - cy
     if scale < 0.5:  # warpAffine has no INTER_AREA: shrink by a whole factor first (no aliasing)
         rgb, matrix = _shrink_region(rgb, matrix, cx, cy, side, angle, math.ceil(0.5 / scale))
-    return cv2.warpAffine(rgb, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    if border_value is None:
+        return cv2.warpAffine(rgb, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpAffine(
+        rgb,
+        matrix,
+        (size, size),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=(border_value,) * 4,
+    )
 
 
 def _shrink_region(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 
 import lightning as L
@@ -15,12 +16,25 @@ from .auxiliary import AUXILIARY_TASKS
 from .models import GenderNet
 from .presets import to_float, train_augment
 
+log = logging.getLogger(__name__)
+
 
 class CachedImages(Dataset):
-    """Cached uint8 HxWxC crops -> (transformed float tensor, label, auxiliary target or NaN)."""
+    """Cached uint8 HxWxC crops -> (transformed float tensor, label, auxiliary target or NaN).
 
-    def __init__(self, images: np.ndarray, labels: np.ndarray, transform, aux: np.ndarray | None = None) -> None:
+    With ``outside`` (HxW bool: crop pixels beyond the image's edge), the tensor carries it as one
+    more channel (255 = beyond), for the training augmentation to read and remove (presets)."""
+
+    def __init__(
+        self,
+        images: np.ndarray,
+        labels: np.ndarray,
+        transform,
+        aux: np.ndarray | None = None,
+        outside: np.ndarray | None = None,
+    ) -> None:
         self.images = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
+        self.outside = None if outside is None else torch.from_numpy(outside.astype(np.uint8) * 255).unsqueeze(1)
         self.labels = torch.from_numpy(labels.astype(np.float32))
         self.aux = torch.full_like(self.labels, math.nan) if aux is None else torch.from_numpy(aux.astype(np.float32))
         self.transform = transform
@@ -29,7 +43,10 @@ class CachedImages(Dataset):
         return len(self.labels)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        return self.transform(self.images[index]), self.labels[index], self.aux[index]
+        image = self.images[index]
+        if self.outside is not None:
+            image = torch.cat([image, self.outside[index]])
+        return self.transform(image), self.labels[index], self.aux[index]
 
 
 def balanced_weights(labels: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
@@ -50,15 +67,19 @@ class CacheDataModule(L.LightningDataModule):
         splits: dict[str, np.ndarray],
         sample_weights: np.ndarray | None = None,
         aux_targets: np.ndarray | None = None,
+        outside: np.ndarray | None = None,
     ) -> None:
         super().__init__()
         self.cfg = cfg
         pre = cfg.preprocess
+        if cfg.outside_fill > 0 and outside is None:
+            log.warning("--outside-fill needs face crops cached with their chip edges: training without it")
 
         def subset(name: str) -> CachedImages:
             index = splits[name]
             aux = None if aux_targets is None else aux_targets[index]
-            return CachedImages(images[index], labels[index], to_float(pre), aux)
+            beyond = outside[index] if name == "train" and cfg.outside_fill > 0 and outside is not None else None
+            return CachedImages(images[index], labels[index], to_float(pre), aux, beyond)
 
         self.train_set, self.val_set = subset("train"), subset("val")
         self.sample_weights = sample_weights
@@ -118,7 +139,7 @@ class GenderModule(L.LightningModule):
         pre = self.cfg.preprocess
         self.model = GenderNet(self.cfg.arch, pre.channels, pre.mean, pre.std, self.cfg.width, self.cfg.dropout)
         self.register_buffer("pos_weight", torch.tensor(float(pos_weight)))
-        self.augment = train_augment(pre)
+        self.augment = train_augment(pre, self.cfg.outside_fill)
         self.val_metrics = torch.nn.ModuleDict(
             {"acc": BinaryAccuracy(), "auc": BinaryAUROC(), "recall_f": BinaryRecall(), "recall_m": BinarySpecificity()}
         )

@@ -154,11 +154,37 @@ def random_noise(x: torch.Tensor, p: float, sigma: float = 8.0) -> torch.Tensor:
     return (x + torch.randn_like(x) * strength.view(n, 1, 1, 1)).clamp(0, 255)
 
 
+def fill_outside(x: torch.Tensor, outside: torch.Tensor, p: float, noise: float = 30.0) -> torch.Tensor:
+    """In a share ``p`` of the samples, replace the pixels marked ``outside`` (N x 1 x H x W, 0-1:
+    beyond the chip's edge, where the crop repeats the edge) with other content: the same pixels of
+    another sample in the batch, a flat random colour, or that colour with noise (one per sample)."""
+    n, device = x.shape[0], x.device
+    chosen = _chance(n, p, device)
+    if not chosen.any():
+        return x
+    kind = torch.randint(0, 3, (n, 1, 1, 1), device=device)
+    flat = torch.rand(n, x.shape[1], 1, 1, device=device).expand_as(x) * 255.0
+    noisy = (flat + torch.randn_like(x) * noise).clamp(0, 255)
+    other = x[torch.randperm(n, device=device)]
+    fill = torch.where(kind == 0, other, torch.where(kind == 1, flat, noisy))
+    alpha = outside.clamp(0, 1) * chosen.view(n, 1, 1, 1)
+    return torch.lerp(x, fill, alpha)
+
+
 class FaceAugment(nn.Module):
-    """Flip, rotation, zoom/shift, brightness/contrast/saturation, grayscale, blur, occlusion."""
+    """Flip, rotation, zoom/shift, other content beyond the chip's edge, brightness/contrast/
+    saturation, grayscale, blur, occlusion. A batch with one channel more than ``channels`` carries
+    the beyond-the-edge mask there (``CachedImages``); it moves with the pixels and is removed."""
+
+    def __init__(self, channels: int = 3, outside_fill: float = 0.0) -> None:
+        super().__init__()
+        self.channels, self.outside_fill = channels, outside_fill
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = random_affine(x, degrees=12, translate=0.06, scale=(0.9, 1.2), flip=True, fill=None)
+        if x.shape[1] > self.channels:
+            x, outside = x[:, : self.channels], x[:, self.channels :] / 255.0
+            x = fill_outside(x, outside, self.outside_fill)
         x = color_jitter(x, brightness=0.35, contrast=0.35, saturation=0.3)
         x = random_grayscale(x, p=0.1)
         x = random_blur(x, p=0.2, sigma=(0.4, 1.6))
@@ -182,8 +208,8 @@ class FingerprintAugment(nn.Module):
         return random_erasing(x, p=0.2, area=(0.02, 0.1), value=0.0)
 
 
-def train_augment(cfg: PreprocessConfig) -> nn.Module:
-    return FingerprintAugment() if cfg.modality == "fingerprint" else FaceAugment()
+def train_augment(cfg: PreprocessConfig, outside_fill: float = 0.0) -> nn.Module:
+    return FingerprintAugment() if cfg.modality == "fingerprint" else FaceAugment(cfg.channels, outside_fill)
 
 
 def to_float(cfg: PreprocessConfig | None = None) -> v2.Transform:

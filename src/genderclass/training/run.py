@@ -144,6 +144,10 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
     from .export import export_run
     from .module import CacheDataModule, GenderModule, teacher_checkpoints
 
+    quiet = not log.isEnabledFor(logging.WARNING)  # genderclass -q: errors only, no progress bars
+    if quiet:  # Lightning sets its own loggers to INFO when it is imported
+        logging.getLogger("lightning").setLevel(logging.ERROR)
+        logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     out = Path(cfg.out)
     config_file = out / "config.json"
     unavailable = None  # an auxiliary task asked for that the data cannot feed (kept across resumes)
@@ -198,7 +202,7 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
     train_idx = data.indices("train")
     splits = {"train": train_idx, "val": data.indices("val")}
     weights = _sample_weights(cfg, data)
-    datamodule = CacheDataModule(cfg, data.cache.images, labels, splits, weights, aux_targets)
+    datamodule = CacheDataModule(cfg, data.cache.images, labels, splits, weights, aux_targets, data.cache.outside)
     steps = max(1, len(train_idx) // cfg.batch_size)
     module = GenderModule(cfg.to_dict(), pos_weight=1.0, steps_per_epoch=steps)
     if cfg.init_from and not resume:
@@ -212,9 +216,9 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
         ),
         EarlyStopping(monitor=cfg.monitor, mode="max", patience=cfg.patience),
         LearningRateMonitor(logging_interval="epoch"),
-        # tqdm, not rich: rich's refresh thread took ~20% of the training process's CPU here.
-        TQDMProgressBar(refresh_rate=10),
     ]
+    if not quiet:  # tqdm, not rich: rich's refresh thread took ~20% of the training process's CPU here.
+        callbacks.append(TQDMProgressBar(refresh_rate=10))
     if cfg.ema_decay > 0:
         # validation, checkpoints (and so the export) see the averaged weights
         callbacks.append(EMAWeightAveraging(decay=cfg.ema_decay, update_starting_at_step=steps))
@@ -227,6 +231,7 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
         logger=CSVLogger(out, name="", version=""),
         deterministic=False,
         enable_model_summary=False,
+        enable_progress_bar=not quiet,
         log_every_n_steps=50,
     )
     last = checkpoint_dir / "last.ckpt"

@@ -1,0 +1,66 @@
+"""Training augmentation for faces cut from chips: other content beyond the chip's edge."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from genderclass.training.module import CachedImages  # noqa: E402
+from genderclass.training.presets import FaceAugment, fill_outside, to_float  # noqa: E402
+
+
+def _batch(n: int = 8, size: int = 12) -> tuple[torch.Tensor, torch.Tensor]:
+    x = torch.full((n, 3, size, size), 100.0)
+    outside = torch.zeros(n, 1, size, size)
+    outside[:, :, :4] = 1.0  # the top third lies beyond the chip
+    return x, outside
+
+
+def test_fill_outside_changes_only_the_marked_pixels():
+    torch.manual_seed(0)
+    x, outside = _batch()
+    x[torch.arange(8), :, 0, 0] = torch.arange(8, dtype=torch.float32).view(8, 1) * 30  # samples differ there
+    filled = fill_outside(x, outside, p=1.0)
+    assert torch.equal(filled[:, :, 4:], x[:, :, 4:])
+    assert (filled[:, :, :4] != x[:, :, :4]).any(dim=(1, 2, 3)).sum() >= 6  # most samples got new content
+    assert filled.min() >= 0 and filled.max() <= 255
+    assert torch.equal(fill_outside(x, outside, p=0.0), x)
+
+
+def test_face_augment_reads_and_removes_the_mask_channel():
+    torch.manual_seed(0)
+    x, outside = _batch()
+    out = FaceAugment(channels=3, outside_fill=1.0)(torch.cat([x, outside * 255], dim=1))
+    assert out.shape == x.shape
+    assert FaceAugment(channels=3)(x).shape == x.shape  # no mask: plain augmentation
+
+
+def test_cached_images_carry_the_mask_as_one_more_channel():
+    images = np.zeros((2, 6, 6, 3), dtype=np.uint8)
+    outside = np.zeros((2, 6, 6), dtype=bool)
+    outside[:, 0] = True
+    with_mask = CachedImages(images, np.array([0, 1]), to_float(), outside=outside)
+    x, y, _ = with_mask[1]
+    assert x.shape == (4, 6, 6) and x[3, 0].eq(255).all() and x[3, 1:].eq(0).all() and y == 1
+    assert CachedImages(images, np.array([0, 1]), to_float())[0][0].shape == (3, 6, 6)
+
+
+@pytest.mark.slow
+def test_quiet_training_with_outside_fill(face_folder_dataset, cache_dir, tmp_path, train_args):
+    """``genderclass -q train`` prints only its result (no progress bars, no Lightning INFO lines),
+    and a run with --outside-fill trains (the mask channel reaches the augmentation) and records it."""
+    out = tmp_path / "run"
+    argv = [sys.executable, "-m", "genderclass.cli.main", "-q", "train", "--data", str(face_folder_dataset),
+            "--format", "folder", "--out", str(out), "--epochs", "1", "--cache-dir", str(cache_dir),
+            "--outside-fill", "1", *train_args]  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert json.loads(done.stdout)["run"] == str(out)
+    assert json.loads((out / "config.json").read_text())["train"]["outside_fill"] == 1.0
