@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -493,6 +494,7 @@ def test_logging_levels(monkeypatch):
         root.handlers = []  # basicConfig sets the level only while the root logger has no handler
         setup_logging(verbose, quiet)
         assert (own.level, root.level) == expected, (verbose, quiet)
+    assert tqdm([], disable=False).disable  # after -q: even a caller's explicit disable=False is overruled
 
 
 def test_stdout_closed_early_exits_quietly(photo_dir, tiny_face_model):
@@ -568,3 +570,93 @@ def test_an_image_with_one_failed_face_keeps_no_faces(tiny_face_model, monkeypat
     monkeypatch.setattr(clf, "logits", lambda pixels, batch_size=64: np.array([np.inf, -np.inf], np.float32))
     with pytest.raises(ValueError, match="not a finite number"):
         clf.predict_person(["one-face", "infinite"])
+
+
+def test_annotate_writes_any_file_name(tmp_path, make_colour_image, write_image):
+    """A file name that is not valid UTF-8 (it arrives as a str with surrogates) is annotated, not
+    a crash of the image writer; the written file is a PNG of the input's size."""
+    from genderclass.inference.annotate import write_annotated
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    source = write_image(tmp_path / "plain.png", make_colour_image(30, 20, (90, 120, 150), seed=4))
+    odd = os.fsdecode(bytes(folder) + b"/caf\xe9.png")
+    Path(odd).write_bytes(source.read_bytes())
+    face = {"box": [2, 2, 20, 15], "label": "female", "p_female": 0.9, "confidence": 0.8}
+    target = write_annotated(odd, {"faces": [face]}, tmp_path / "out")
+    assert target.exists() and np.asarray(Image.open(target)).shape[:2] == (20, 30)
+
+
+def test_file_system_errors_are_one_line_usage_errors(capsys, caplog, tmp_path):
+    """A path that is a file where a folder is needed: exit 2 with one message, no traceback."""
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    code, out, err = _run(capsys, ["card", "--modality", "face", "--out", str(blocker / "card.md")])
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert any(r.levelname == "ERROR" and str(blocker) in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [["--epochs", "0"], ["--batch-size", "0"], ["--input-size", "0"], ["--val-fraction", "2"], ["--lr", "-1"],
+     ["--outside-fill", "1.5"], ["--width", "0"]],
+)  # fmt: skip
+def test_train_refuses_impossible_numbers(capsys, tmp_path, flags):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "run"), *flags])
+    assert exit_info.value.code == 2
+    assert flags[0] in capsys.readouterr().err
+
+
+def test_bench_refuses_an_image_it_cannot_read(capsys, caplog, tmp_path, tiny_face_model):
+    text = tmp_path / "not_an_image.jpg"
+    text.write_text("hello")
+    argv = ["bench", "--model", str(tiny_face_model), "--image", str(text), "--repeat", "2", "--no-cold-start"]
+    code, out, _ = _run(capsys, argv)
+    assert code == 2 and out == ""
+    assert any("cannot time" in r.getMessage() for r in caplog.records)
+
+
+def test_metadata_without_preprocessing_is_a_clear_error(tmp_path, tiny_face_model):
+    from genderclass.inference.classifier import GenderClassifier
+
+    model = tmp_path / "face.onnx"
+    model.write_bytes(Path(tiny_face_model).with_suffix(".onnx").read_bytes())
+    model.with_suffix(".json").write_text("{}")
+    with pytest.raises(ValueError, match="not a genderclass model's metadata"):
+        GenderClassifier.load(model)
+
+
+def test_quiet_predict_draws_no_progress_bar_on_a_terminal(photo_dir, tiny_face_model):
+    """With stderr on a terminal, predict over several files draws a bar; with -q it draws none."""
+    import fcntl
+    import pty
+    import select
+    import struct
+    import subprocess
+    import sys
+    import termios
+
+    def stderr_on_a_terminal(*flags: str) -> str:
+        leader, follower = pty.openpty()
+        fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # 0 columns draws nothing
+        argv = [sys.executable, "-m", "genderclass.cli.main", *flags, "predict", str(photo_dir),
+                "--model", str(tiny_face_model), "--no-detect", "--batch-size", "1"]  # fmt: skip
+        done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=follower, timeout=300, check=False)
+        os.close(follower)
+        chunks = []
+        while select.select([leader], [], [], 0.5)[0]:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the terminal closed
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        os.close(leader)
+        assert done.returncode == 1  # the photo folder holds two broken files
+        return b"".join(chunks).decode(errors="replace")
+
+    assert "predict:" in stderr_on_a_terminal()
+    quiet = stderr_on_a_terminal("-q")
+    assert "predict:" not in quiet and "%" not in quiet

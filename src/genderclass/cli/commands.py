@@ -9,6 +9,7 @@ import glob
 import json
 import logging
 import sys
+import time
 from pathlib import Path
 
 from tqdm import tqdm
@@ -118,9 +119,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     batch = max(1, args.batch_size)
     for start in range(0, len(paths), batch):
         chunk = paths[start : start + batch]
+        started = time.perf_counter()
         results = clf.predict_batch(
             [str(p) for p in chunk], detect=detect, min_confidence=args.min_confidence, batch_size=batch
         )
+        log.debug("%d files in %.1f ms", len(chunk), (time.perf_counter() - started) * 1000)
         for path, result in zip(chunk, results):
             if result["error"]:
                 failed += 1

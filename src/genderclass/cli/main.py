@@ -41,6 +41,20 @@ def _non_negative(value: str) -> float:
     return number
 
 
+def _fraction(value: str) -> float:
+    number = float(value)
+    if not 0.0 <= number < 1.0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be a number from 0 to below 1, got {value}")
+    return number
+
+
+def _positive(value: str) -> float:
+    number = float(value)
+    if not number > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return number
+
+
 def probability(value: str) -> float:
     number = float(value)
     if not 0.0 <= number <= 1.0:  # also refuses nan
@@ -123,28 +137,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
     for flag, kind, help_text in (
         ("--arch", str, "small_resnet | small_resnet_s1 (stride-1 stem, fine detail) | mobilenet_v3_small | resnet18"),
-        ("--width", float, "width multiplier"),
-        ("--epochs", int, "maximum epochs"),
-        ("--batch-size", int, "batch size"),
-        ("--lr", float, "peak learning rate (AdamW)"),
+        ("--width", _positive, "width multiplier"),
+        ("--epochs", _count(1), "maximum epochs"),
+        ("--batch-size", _count(1), "batch size"),
+        ("--lr", _positive, "peak learning rate (AdamW)"),
         ("--weight-decay", float, "AdamW weight decay"),
-        ("--patience", int, "early-stopping patience in epochs"),
+        ("--patience", _count(0), "early-stopping patience in epochs"),
         ("--seed", int, "seed for init and augmentation, and for the split unless --split-seed"),
         ("--split-seed", int, "seed for the split alone, -1 = --seed (vary --seed, keep the split)"),
-        ("--val-fraction", float, "share of groups for validation (unused with --folds)"),
-        ("--test-fraction", float, "share of groups for test"),
+        ("--val-fraction", _fraction, "share of groups for validation (unused with --folds)"),
+        ("--test-fraction", _fraction, "share of groups for test"),
         ("--folds", int, "cross-validation: split the non-test groups into K folds (test unchanged); 0 = off"),
         ("--fold", int, "with --folds: the fold used for validation, 0..K-1"),
-        ("--limit", int, "use at most N images, 0 = all (smoke tests)"),
-        ("--workers", int, "data-loader worker processes, 0 = in the main process"),
-        ("--threads", int, "torch CPU threads, 0 = library default"),
+        ("--limit", _count(0), "use at most N images, 0 = all (smoke tests)"),
+        ("--workers", _count(0), "data-loader worker processes, 0 = in the main process"),
+        ("--threads", _count(0), "torch CPU threads, 0 = library default"),
         ("--cache-dir", str, "where preprocessed arrays are cached"),
-        ("--input-size", int, "network input size in pixels"),
+        ("--input-size", _count(16), "network input size in pixels"),
         ("--margin", float, "faces only: crop margin (fraction of the box)"),
         ("--label-smoothing", float, "label smoothing"),
         ("--dropout", float, "dropout before the classifier"),
         ("--ema-decay", float, "average the weights (EMA, e.g. 0.99); 0 = off"),
-        ("--warmup-epochs", int, "linear learning-rate warmup"),
+        ("--warmup-epochs", _count(0), "linear learning-rate warmup"),
         ("--init-from", str, "fine-tune: start from this checkpoint's weights"),
         (
             "--teacher",
@@ -156,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("--distill-temperature", float, "temperature that softens teacher and student logits"),
         (
             "--outside-fill",
-            float,
+            probability,
             "faces from chips: share of training crops whose part beyond the chip's edge gets other "
             "content (another face, a flat colour, noise) instead of the repeated edge; 0 = off",
         ),
@@ -336,11 +350,18 @@ def setup_logging(verbose: int, quiet: bool) -> None:
     logging.getLogger("genderclass").setLevel(own)
     if quiet:  # no library warnings (they go to the logging system, below ERROR) and no progress bars
         logging.captureWarnings(True)
-        from functools import partialmethod
-
         from tqdm import tqdm
 
-        tqdm.__init__ = partialmethod(tqdm.__init__, disable=True)
+        plain_init = tqdm.__init__
+        if getattr(plain_init, "silenced", False):  # already (main called again in one process)
+            return
+
+        def silent_init(self, *args, **kwargs):  # wins over an explicit disable=... of the caller
+            kwargs["disable"] = True
+            plain_init(self, *args, **kwargs)
+
+        silent_init.silenced = True
+        tqdm.__init__ = silent_init
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -364,6 +385,9 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.suppress(OSError, ValueError):  # stdout may be no real file (captured, in-process)
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         return 141  # 128 + SIGPIPE, as a shell reports a command killed by it
+    except OSError as exc:  # a path that is a file where a folder is needed, or the reverse; no permission
+        log.error("%s", exc)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

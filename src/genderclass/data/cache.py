@@ -122,6 +122,7 @@ def build_cache(samples: list[Sample], cfg: PreprocessConfig, cache_dir: str | P
     cache_dir = Path(cache_dir)
     key = cache_key(samples, cfg)
     file = cache_dir / f"{cfg.modality}-{key}.npz"
+    log.debug("cache key %s for %d files and %s", key, len(samples), cfg.to_dict())
     if file.exists():
         log.info("using cached preprocessed data %s", file)
         return load_cache(file)

@@ -48,5 +48,10 @@ def write_annotated(
         taken.add(name)
     target = out_dir / name
     canvas = draw_faces(load_image(path), result["faces"])
-    cv2.imwrite(str(target), cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR))
+    # encode in memory and write with Python: cv2.imwrite crashes on names that are not valid UTF-8
+    # and reports other failures (a name too long) only by its return value
+    encoded, png = cv2.imencode(".png", cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR))
+    if not encoded:
+        raise OSError(f"could not encode the annotated image of {path}")
+    target.write_bytes(png.tobytes())
     return target

@@ -71,6 +71,8 @@ def run_bench(
             cv2.imwrite(str(photo_path), synthetic_photo())
         photo = photo_path.read_bytes()
         e2e = clf.predict(photo)
+        if e2e["error"]:  # timing the error path would print a meaningless speed
+            raise ValueError(f"cannot time {photo_path}: {e2e['error']}")
         results["end_to_end_image"] = str(image) if image else "synthetic 640x480"
         results["end_to_end_faces_found"] = len(e2e["faces"])
         results["end_to_end_ms"] = round(_median_ms(lambda: clf.predict(photo), max(10, repeat // 2)), 3)

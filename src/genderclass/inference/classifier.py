@@ -32,6 +32,10 @@ class GenderClassifier:
         import onnxruntime as ort
 
         self.path = Path(onnx_path)
+        if not isinstance(metadata, dict) or not isinstance(metadata.get("preprocess"), dict):
+            raise ValueError(
+                f"{self.path.with_suffix('.json')} is not a genderclass model's metadata (no 'preprocess')"
+            )
         self.metadata = metadata
         self.preprocess = PreprocessConfig.from_dict(metadata["preprocess"])
         self.modality: str = metadata.get("modality", self.preprocess.modality)
@@ -58,6 +62,14 @@ class GenderClassifier:
             raise ValueError(f"{self.path} is not a usable ONNX model: {reason}") from exc
         self.input_name = self.session.get_inputs()[0].name
         self._detector = None
+        log.debug(
+            "loaded %s (%s, %d px, threshold %.3f, %d threads)",
+            self.path,
+            self.modality,
+            self.preprocess.input_size,
+            self.threshold,
+            options.intra_op_num_threads,
+        )
 
     # ----------------------------------------------------------------------------- loading
     @classmethod

@@ -7,6 +7,7 @@ import csv
 import dataclasses
 import logging
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -124,6 +125,17 @@ def _merge_metrics(previous: list[dict[str, str]], path: Path) -> None:
         writer.writerows(kept + current)
 
 
+def _hold_lightning_logging() -> None:
+    """Lightning sets its loggers to INFO when imported and gives "lightning" a console handler of
+    its own: hold them to the root logger's level (the application's choice for libraries), and
+    when the root logger has a handler, let messages reach it only, so none prints twice."""
+    root = logging.getLogger()
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).setLevel(root.level)
+    if root.handlers:
+        logging.getLogger("lightning").handlers.clear()
+
+
 def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: dict | None = None) -> Path:
     """Train a model; returns the exported ONNX path (the run folder holds checkpoints, config, metrics).
 
@@ -144,10 +156,8 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
     from .export import export_run
     from .module import CacheDataModule, GenderModule, teacher_checkpoints
 
+    _hold_lightning_logging()
     quiet = not log.isEnabledFor(logging.WARNING)  # genderclass -q: errors only, no progress bars
-    if quiet:  # Lightning sets its own loggers to INFO when it is imported
-        logging.getLogger("lightning").setLevel(logging.ERROR)
-        logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     out = Path(cfg.out)
     config_file = out / "config.json"
     unavailable = None  # an auxiliary task asked for that the data cannot feed (kept across resumes)
@@ -167,6 +177,9 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
             raise ValueError(f"cannot change {', '.join(refused)} when resuming; start a new run instead")
         cfg = dataclasses.replace(cfg, **changed)
         log.info("resuming run %s with its saved config%s", out, f" (changed: {changed})" if changed else "")
+    elif not resume and any((out / "checkpoints" / name).exists() for name in ("best.ckpt", "last.ckpt")):
+        # Lightning would save new checkpoints as best-v1.ckpt beside the old ones and export the old
+        raise ValueError(f"{out} already holds a trained run: continue it with --resume, or train into a new --out")
     elif cfg.teacher:  # absolute, so that resuming from another working directory finds them
         cfg = dataclasses.replace(
             cfg, teacher=",".join(str(Path(c).resolve()) for c in teacher_checkpoints(cfg.teacher))
@@ -222,6 +235,11 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
     if cfg.ema_decay > 0:
         # validation, checkpoints (and so the export) see the averaged weights
         callbacks.append(EMAWeightAveraging(decay=cfg.ema_decay, update_starting_at_step=steps))
+    # the run folder already holds our config.json and split.csv, which CSVLogger would warn about
+    warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not empty")
+    # batch augmentation lives in the LightningModule's hook on purpose (presets), not in the data module
+    warnings.filterwarnings("ignore", message=r"You have overridden `on_after_batch_transfer`")
+    log.debug("resolved training config: %s", cfg.to_dict())
     trainer = L.Trainer(
         max_epochs=cfg.epochs,
         accelerator="auto",
