@@ -387,3 +387,9 @@ def test_training_again_into_a_trained_run_is_refused(face_run, face_folder_data
     assert code == 2 and stdout == ""
     assert (best.stat().st_mtime_ns, (face_run / "config.json").read_bytes()) == before
     assert not list((face_run / "checkpoints").glob("best-v*.ckpt"))
+
+
+def test_export_refuses_a_run_twice_and_a_folder_without_checkpoints(face_run, tmp_path, run_cli):
+    assert run_cli(["export", face_run, face_run, "--out", tmp_path / "twice"]) == (2, "")
+    assert not (tmp_path / "twice").exists()
+    assert run_cli(["export", tmp_path, "--out", tmp_path / "none"]) == (2, "")

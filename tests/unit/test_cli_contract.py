@@ -660,3 +660,38 @@ def test_quiet_predict_draws_no_progress_bar_on_a_terminal(photo_dir, tiny_face_
     assert "predict:" in stderr_on_a_terminal()
     quiet = stderr_on_a_terminal("-q")
     assert "predict:" not in quiet and "%" not in quiet
+
+
+def test_evaluate_refuses_data_of_the_other_modality(capsys, caplog, tmp_path, tiny_fingerprint_model):
+    code, out, _ = _run(capsys, ["evaluate", "--model", str(tiny_fingerprint_model), "--data", str(tmp_path),
+                                 "--format", "utkface", "--out", str(tmp_path / "ev")])  # fmt: skip
+    assert code == 2 and out == ""
+    assert any("utkface holds face images" in r.getMessage() for r in caplog.records)
+
+
+def test_card_out_ending_in_a_slash_is_a_folder(capsys, tmp_path):
+    folder = tmp_path / "cards"
+    code, _, _ = _run(capsys, ["card", "--modality", "fingerprint", "--out", f"{folder}/"])
+    assert code == 0
+    assert sorted(p.name for p in folder.iterdir()) == ["fingerprint_card.html", "fingerprint_card.md"]
+
+
+@pytest.mark.parametrize("port", ["0", "99999"])
+def test_serve_refuses_impossible_ports(capsys, port):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["serve", "--port", port])
+    assert exit_info.value.code == 2 and "TCP port" in capsys.readouterr().err
+
+
+def test_serve_on_a_port_in_use_is_a_usage_error(capsys, caplog):
+    """uvicorn exits with 3 when it cannot bind, which here means "missing optional extra": 2 instead."""
+    import socket
+
+    pytest.importorskip("uvicorn")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, out, _ = _run(capsys, ["serve", "--port", str(port)])
+    assert code == 2 and out == ""
+    assert any(f"could not start on 127.0.0.1:{port}" in r.getMessage() for r in caplog.records)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import os
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -1008,8 +1009,8 @@ def write_card(
 
     ``model`` is as for :func:`metadata_path_for` (``None`` = the bundled model of ``modality``).
     By default the card goes next to the model as ``<modality>_card.md`` / ``<modality>_card.html``
-    (for a model in the package's own folder: into the current folder); ``out`` may name the Markdown file or an
-    existing folder.
+    (for a model in the package's own folder: into the current folder); ``out`` may name the Markdown file, an
+    existing folder, or a folder to make (ending in a slash).
     """
     meta_path = metadata_path_for(model, modality)
     metadata = _read_json(meta_path, "model metadata")
@@ -1035,7 +1036,7 @@ def write_card(
         md_path = (Path.cwd() if shipped else meta_path.parent) / default_name
     else:
         md_path = Path(out)
-        if md_path.is_dir():
+        if md_path.is_dir() or str(out).endswith(("/", os.sep)):  # a folder, existing or to be made
             md_path = md_path / default_name
         elif md_path.suffix.lower() != ".md":
             md_path = md_path.with_suffix(".md")

@@ -56,6 +56,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from ..training.export import export_run
 
+    runs = [Path(run).resolve() for run in args.run]
+    twice = sorted({str(run) for run in runs if runs.count(run) > 1})
+    if twice:  # one network twice would double the cost for the same answers
+        raise ValueError(f"a run given twice: {', '.join(twice)}")
+    missing = [run for run in args.run if not (Path(run) / "checkpoints").is_dir()]
+    if missing:
+        raise ValueError(f"not a training run folder (no checkpoints/): {', '.join(missing)}")
     path = export_run(args.run, out=args.out, name=args.name, flip_tta=args.flip_tta, quantize=args.quantize)
     print(json.dumps({"model": str(path), "metadata": str(path.with_suffix(".json"))}))
     return EXIT_OK
@@ -162,6 +169,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     modality = args.modality or ("fingerprint" if args.format == "socofing" else "face")
     clf = GenderClassifier.load(args.model, modality=modality)
+    implied = {"utkface": "face", "socofing": "fingerprint"}.get(args.format)
+    if implied and implied != clf.modality:
+        raise ValueError(f"--format {args.format} holds {implied} images, but {clf.path} is a {clf.modality} model")
     samples = read_dataset(args.data, args.format).samples
     if args.split_file:
         if args.split_file.endswith(".txt"):  # a shipped list of file names (one split only)

@@ -11,6 +11,14 @@ from ..config import DETECT_MAX_SIDE
 log = logging.getLogger("genderclass")
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+UVICORN_STARTUP_FAILURE = 3  # uvicorn's exit code when it cannot bind (port in use, no such address)
+
+
+def _port(value: str) -> int:
+    number = int(value)
+    if not 1 <= number <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a TCP port from 1 to 65535, got {value}")
+    return number
 
 
 def register(sub: argparse._SubParsersAction, add) -> None:
@@ -23,7 +31,7 @@ def register(sub: argparse._SubParsersAction, add) -> None:
         "  genderclass serve --model runs/face --fingerprint-model runs/fp/export/fingerprint.onnx",
     )
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (no authentication: keep it local)")
-    p.add_argument("--port", type=int, default=8000, help="TCP port")
+    p.add_argument("--port", type=_port, default=8000, help="TCP port")
     p.add_argument("--workers", type=int, default=1, help="worker processes; each loads the models once")
     p.add_argument("--model", help="face model .onnx/.json or run folder; unset = the bundled face model")
     p.add_argument("--fingerprint-model", help="fingerprint model; unset = the bundled one, if installed")
@@ -85,9 +93,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log.warning("listening on %s: the app has no authentication; anyone who can reach it can use it", args.host)
     log_level = "warning" if args.quiet else "info"
     common = {"host": args.host, "port": args.port, "log_level": log_level, "access_log": args.access_log}
-    if args.workers == 1:
-        uvicorn.run(create_app(settings), **common)
-    else:
-        os.environ.update(settings.to_env())  # inherited by the worker processes
-        uvicorn.run("genderclass.web.app:app_from_env", factory=True, workers=args.workers, **common)
+    try:
+        if args.workers == 1:
+            uvicorn.run(create_app(settings), **common)
+        else:
+            os.environ.update(settings.to_env())  # inherited by the worker processes
+            uvicorn.run("genderclass.web.app:app_from_env", factory=True, workers=args.workers, **common)
+    except SystemExit as exc:
+        if exc.code != UVICORN_STARTUP_FAILURE:
+            raise
+        # exit 3 means "missing optional extra" here; uvicorn has logged the reason above
+        log.error("the server could not start on %s:%d", args.host, args.port)
+        return 2
     return 0
