@@ -108,3 +108,10 @@ def test_ema_weights_are_checkpointed_exported_and_resumed(
     # the export is the averaged model: its metadata records the setting
     meta = json.loads((out / "export" / "face.json").read_text())
     assert meta["training"]["config"]["ema_decay"] == 0.9
+
+
+def test_resume_of_a_folder_without_a_run_is_refused(tmp_path, run_cli, caplog):
+    code, stdout = run_cli(["train", "--out", tmp_path / "never_trained", "--resume"])
+    assert (code, stdout) == (2, "")
+    assert any("no run to resume" in r.getMessage() for r in caplog.records)
+    assert not (tmp_path / "never_trained").exists()

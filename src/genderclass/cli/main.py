@@ -110,7 +110,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"genderclass {__version__}")
     verbosity = parser.add_mutually_exclusive_group()
     verbosity.add_argument(
-        "-v", "--verbose", action="count", default=0, help="debug messages (-vv: also from the libraries used)"
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="debug messages (-vv: also from the libraries used) (default: off)",
     )
     verbosity.add_argument("-q", "--quiet", action="store_true", help="only errors; no progress bars")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -308,7 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
         "  genderclass bench\n  genderclass bench --image photo.jpg --repeat 200",
     )
     p.add_argument("--model", help="model (default: bundled face model)")
-    p.add_argument("--modality", choices=MODALITIES, default="face")
+    p.add_argument("--modality", choices=MODALITIES, default="face", help="which bundled model, without --model")
     p.add_argument("--image", help="a 640x480-ish photo with one face for the end-to-end number")
     p.add_argument("--repeat", type=_count(1), default=100, help="timed calls per measurement (medians reported)")
     p.add_argument("--no-cold-start", action="store_true", help="skip the cold-start subprocess timing")

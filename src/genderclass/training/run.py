@@ -177,7 +177,9 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
             raise ValueError(f"cannot change {', '.join(refused)} when resuming; start a new run instead")
         cfg = dataclasses.replace(cfg, **changed)
         log.info("resuming run %s with its saved config%s", out, f" (changed: {changed})" if changed else "")
-    elif not resume and any((out / "checkpoints" / name).exists() for name in ("best.ckpt", "last.ckpt")):
+    elif resume:  # nothing was saved yet (or this is not a run folder): nothing to resume
+        raise ValueError(f"{out} holds no run to resume (no config.json): start it again without --resume")
+    elif any((out / "checkpoints" / name).exists() for name in ("best.ckpt", "last.ckpt")):
         # Lightning would save new checkpoints as best-v1.ckpt beside the old ones and export the old
         raise ValueError(f"{out} already holds a trained run: continue it with --resume, or train into a new --out")
     elif cfg.teacher:  # absolute, so that resuming from another working directory finds them
