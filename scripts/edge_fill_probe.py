@@ -38,10 +38,10 @@ class _FilledCv2:
     def __init__(self, fill: dict) -> None:
         self.fill = fill
 
-    def __getattr__(self, name: str):
+    def __getattr__(self, name: str) -> object:
         return getattr(cv2, name)
 
-    def warpAffine(self, src, matrix, size, flags=cv2.INTER_LINEAR, **_ignored):  # noqa: N802 (cv2's name)
+    def warpAffine(self, src, matrix, size, flags=cv2.INTER_LINEAR, **_ignored):  # cv2's name and signature
         return cv2.warpAffine(src, matrix, size, flags=flags, **self.fill)
 
 

@@ -148,6 +148,13 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_folds(self.folds, self.fold)
+        if self.val_fraction + self.test_fraction >= 1:
+            raise ValueError(
+                f"val_fraction + test_fraction must leave images to train on, got {self.val_fraction} + "
+                f"{self.test_fraction}"
+            )
+        if self.outside_fill and self.modality != "face":
+            raise ValueError("outside_fill applies to face crops only (a print is never cropped beyond its edge)")
 
     @classmethod
     def for_modality(cls, modality: str, **overrides: Any) -> TrainConfig:

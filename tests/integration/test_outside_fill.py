@@ -33,12 +33,40 @@ def test_fill_outside_changes_only_the_marked_pixels():
     assert torch.equal(fill_outside(x, outside, p=0.0), x)
 
 
-def test_face_augment_reads_and_removes_the_mask_channel():
+def test_face_augment_reads_and_removes_the_mask_channel(monkeypatch):
+    """The mask channel reaches fill_outside as a 0-1 mask after the geometric step, and leaves."""
+    import genderclass.training.presets as presets
+
+    seen = []
+
+    def spy(x, outside, p, **kwargs):
+        seen.append((outside.clone(), p))
+        return fill_outside(x, outside, p, **kwargs)
+
+    monkeypatch.setattr(presets, "fill_outside", spy)
     torch.manual_seed(0)
     x, outside = _batch()
-    out = FaceAugment(channels=3, outside_fill=1.0)(torch.cat([x, outside * 255], dim=1))
+    out = FaceAugment(channels=3, outside_fill=0.7)(torch.cat([x, outside * 255], dim=1))
     assert out.shape == x.shape
-    assert FaceAugment(channels=3)(x).shape == x.shape  # no mask: plain augmentation
+    ((mask, p),) = seen
+    assert p == 0.7 and mask.shape == (8, 1, 12, 12) and mask.min() > -1e-3 and mask.max() < 1 + 1e-3
+    assert 0.15 < float(mask.mean()) < 0.55  # about the top third, moved by rotation/zoom/shift
+    assert FaceAugment(channels=3)(x).shape == x.shape and len(seen) == 1  # no mask channel: no fill
+
+
+def test_only_training_batches_carry_the_mask(tmp_path):
+    from genderclass.config import TrainConfig
+    from genderclass.training.module import CacheDataModule
+
+    images = np.zeros((6, 8, 8, 3), dtype=np.uint8)
+    outside = np.zeros((6, 8, 8), dtype=bool)
+    outside[:, 0] = True
+    splits = {"train": np.arange(4), "val": np.arange(4, 6)}
+    labels = np.array([0, 1, 0, 1, 0, 1])
+    filled = CacheDataModule(TrainConfig(outside_fill=0.5), images, labels, splits, outside=outside)
+    assert filled.train_set[0][0].shape == (4, 8, 8) and filled.val_set[0][0].shape == (3, 8, 8)
+    plain = CacheDataModule(TrainConfig(), images, labels, splits, outside=outside)
+    assert plain.train_set[0][0].shape == (3, 8, 8)
 
 
 def test_cached_images_carry_the_mask_as_one_more_channel():

@@ -377,7 +377,7 @@ def test_ensemble_refuses_other_preprocessing(face_run, monkeypatch):
         other.unlink()
 
 
-def test_training_again_into_a_trained_run_is_refused(face_run, face_folder_dataset, run_cli, train_args):
+def test_training_again_into_a_trained_run_is_refused(face_run, face_folder_dataset, run_cli, train_args, caplog):
     """Without --resume, a second run into the same folder would save best-v1.ckpt beside the old
     checkpoint and export the old one: refused before anything is written."""
     best = face_run / "checkpoints" / "best.ckpt"
@@ -385,6 +385,7 @@ def test_training_again_into_a_trained_run_is_refused(face_run, face_folder_data
     code, stdout = run_cli(["train", "--data", face_folder_dataset, "--format", "folder", "--out", face_run,
                             "--epochs", "1", *train_args])  # fmt: skip
     assert code == 2 and stdout == ""
+    assert any("already holds a trained run" in r.getMessage() for r in caplog.records)
     assert (best.stat().st_mtime_ns, (face_run / "config.json").read_bytes()) == before
     assert not list((face_run / "checkpoints").glob("best-v*.ckpt"))
 

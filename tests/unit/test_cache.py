@@ -37,15 +37,17 @@ def test_parallel_cache_equals_serial(tmp_path, write_image, monkeypatch):
 
 def test_face_cache_keeps_the_beyond_the_edge_mask(tmp_path, write_image):
     """Face crops carry which pixels lie beyond the image's edge (a wide image, padded to a square,
-    has them above and below); fingerprint caches have none."""
+    has them above and below), stored as bits and unpacked to the crop's size (20: not a multiple
+    of 8); fingerprint caches have none."""
     path = write_image(tmp_path / "wide.png", np.full((20, 40, 3), 200, dtype=np.uint8))
-    face = PreprocessConfig(input_size=16, detect=False)
+    face = PreprocessConfig(input_size=20, detect=False)
     cache = build_cache([Sample(path=str(path), label=1)], face, tmp_path / "face", workers=1)
-    assert cache.outside is not None and cache.outside.shape == (1, 16, 16)
-    assert cache.outside[0, :3].all() and cache.outside[0, -3:].all() and not cache.outside[0, 5:11].any()
+    outside = cache.outside()
+    assert outside is not None and outside.shape == (1, 20, 20) and cache.outside_bits.shape == (1, 20, 3)
+    assert outside[0, :4].all() and outside[0, -4:].all() and not outside[0, 7:13].any()
     again = build_cache([Sample(path=str(path), label=1)], face, tmp_path / "face", workers=1)  # from the file
-    np.testing.assert_array_equal(again.outside, cache.outside)
+    np.testing.assert_array_equal(again.outside(), outside)
     prints = PreprocessConfig(
         modality="fingerprint", input_size=16, channels=1, detect=False, align=False, chip_pad=0.0
     )
-    assert build_cache([Sample(path=str(path), label=1)], prints, tmp_path / "fp", workers=1).outside is None
+    assert build_cache([Sample(path=str(path), label=1)], prints, tmp_path / "fp", workers=1).outside() is None

@@ -7,6 +7,7 @@ import io
 import json
 import math
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -478,6 +479,7 @@ def test_fuse_counts_a_print_given_twice_once(capsys, tmp_path, tiny_fingerprint
 
 def test_logging_levels(monkeypatch):
     import logging
+    import warnings
 
     from tqdm import tqdm
 
@@ -488,6 +490,7 @@ def test_logging_levels(monkeypatch):
     monkeypatch.setattr(root, "level", root.level)
     monkeypatch.setattr(root, "handlers", [])
     monkeypatch.setattr(tqdm, "__init__", tqdm.__init__)  # -q switches progress bars off
+    monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)  # and routes warnings to logging
     cases = {(0, False): (logging.INFO, logging.WARNING), (1, False): (logging.DEBUG, logging.WARNING),
              (2, False): (logging.DEBUG, logging.DEBUG), (0, True): (logging.ERROR, logging.ERROR)}  # fmt: skip
     for (verbose, quiet), expected in cases.items():
@@ -572,6 +575,7 @@ def test_an_image_with_one_failed_face_keeps_no_faces(tiny_face_model, monkeypat
         clf.predict_person(["one-face", "infinite"])
 
 
+@pytest.mark.skipif(sys.platform in ("win32", "darwin"), reason="needs a file system that stores any bytes")
 def test_annotate_writes_any_file_name(tmp_path, make_colour_image, write_image):
     """A file name that is not valid UTF-8 (it arrives as a str with surrogates) is annotated, not
     a crash of the image writer; the written file is a PNG of the input's size."""
@@ -627,6 +631,7 @@ def test_metadata_without_preprocessing_is_a_clear_error(tmp_path, tiny_face_mod
         GenderClassifier.load(model)
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal")
 def test_quiet_predict_draws_no_progress_bar_on_a_terminal(photo_dir, tiny_face_model):
     """With stderr on a terminal, predict over several files draws a bar; with -q it draws none."""
     import fcntl
@@ -634,7 +639,6 @@ def test_quiet_predict_draws_no_progress_bar_on_a_terminal(photo_dir, tiny_face_
     import select
     import struct
     import subprocess
-    import sys
     import termios
 
     def stderr_on_a_terminal(*flags: str) -> str:
@@ -695,3 +699,44 @@ def test_serve_on_a_port_in_use_is_a_usage_error(capsys, caplog):
         code, out, _ = _run(capsys, ["serve", "--port", str(port)])
     assert code == 2 and out == ""
     assert any(f"could not start on 127.0.0.1:{port}" in r.getMessage() for r in caplog.records)
+
+
+def test_a_failed_annotation_keeps_every_result_line(capsys, caplog, photo_dir, tiny_face_model, monkeypatch, tmp_path):
+    """One annotated copy that cannot be written (e.g. a name too long): a warning and exit 1, and
+    still exactly one result line per input."""
+    import genderclass.inference.annotate as annotate_module
+
+    real = annotate_module.write_annotated
+
+    def failing_for_one(path, result, folder, taken=None):
+        if Path(path).name == "a_dark.jpg":
+            raise OSError("File name too long")
+        return real(path, result, folder, taken)
+
+    monkeypatch.setattr(annotate_module, "write_annotated", failing_for_one)
+    argv = [
+        "predict",
+        str(photo_dir),
+        "--model",
+        str(tiny_face_model),
+        "--no-detect",
+        "--annotate",
+        str(tmp_path / "a"),
+    ]
+    code, out, _ = _run(capsys, argv)
+    assert code == 1 and len(_json_lines(out)) == 5
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["b_bright.annotated.png", "c_red.annotated.png"]
+    assert any("could not write the annotated copy" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--val-fraction", "0.5", "--test-fraction", "0.5"], "must leave images to train on"),
+        (["--modality", "fingerprint", "--outside-fill", "0.5"], "face crops only"),
+    ],
+)
+def test_train_refuses_impossible_settings(capsys, caplog, tmp_path, flags, message):
+    code, out, _ = _run(capsys, ["train", "--data", str(tmp_path), "--out", str(tmp_path / "run"), *flags])
+    assert code == 2 and out == "" and not (tmp_path / "run").exists()
+    assert any(message in r.getMessage() for r in caplog.records)

@@ -56,19 +56,24 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from ..training.export import export_run
 
-    runs = [Path(run).resolve() for run in args.run]
-    twice = sorted({str(run) for run in runs if runs.count(run) > 1})
-    if twice:  # one network twice would double the cost for the same answers
-        raise ValueError(f"a run given twice: {', '.join(twice)}")
-    missing = [run for run in args.run if not (Path(run) / "checkpoints").is_dir()]
-    if missing:
-        raise ValueError(f"not a training run folder (no checkpoints/): {', '.join(missing)}")
     path = export_run(args.run, out=args.out, name=args.name, flip_tta=args.flip_tta, quantize=args.quantize)
     print(json.dumps({"model": str(path), "metadata": str(path.with_suffix(".json"))}))
     return EXIT_OK
 
 
 # ------------------------------------------------------------------------------------------ predict
+def _annotate(path: Path, result: dict, folder: Path, taken: set[str]) -> bool:
+    """Write the annotated copy of one classified image; a failed write is logged, not fatal."""
+    from ..inference.annotate import write_annotated
+
+    try:
+        write_annotated(path, result, folder, taken)
+    except OSError as exc:  # e.g. a file name too long for the file system once suffixed
+        log.warning("could not write the annotated copy of %s: %s", path, exc)
+        return False
+    return True
+
+
 def expand_paths(patterns: list[str]) -> list[Path]:
     """Files as given, folders recursively (image extensions only), globs expanded; order kept."""
     found: list[Path] = []
@@ -132,18 +137,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
         )
         log.debug("%d files in %.1f ms", len(chunk), (time.perf_counter() - started) * 1000)
         for path, result in zip(chunk, results):
-            if result["error"]:
-                failed += 1
-            else:
-                ok_paths.append(path)
-                if annotate_dir:
-                    from ..inference.annotate import write_annotated
-
-                    write_annotated(path, result, annotate_dir, annotated_names)
             if writer:
                 _write_csv_rows(writer, result)
             else:
                 sys.stdout.write(json.dumps(result) + "\n")
+            if result["error"]:
+                failed += 1
+                continue
+            ok_paths.append(path)
+            if annotate_dir and not _annotate(path, result, annotate_dir, annotated_names):
+                failed += 1
         sys.stdout.flush()
         progress.update(len(chunk))
     progress.close()
@@ -154,7 +157,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         else:
             log.error("no print could be read and classified, so there is nothing to fuse")
     if failed:
-        log.warning("%d of %d files could not be read or classified", failed, len(paths))
+        log.warning("%d of %d files could not be read, classified or annotated", failed, len(paths))
     return EXIT_PARTIAL if failed else EXIT_OK
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import math
 import os
 import shlex
 import sys
@@ -31,35 +32,27 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
         return super()._get_help_string(action)
 
 
-FACE_ONLY_FLAGS = ("--margin",)  # fingerprints have no crop
+FACE_ONLY_FLAGS = ("--margin", "--outside-fill")  # fingerprints have no crop
 
 
-def _non_negative(value: str) -> float:
-    number = float(value)
-    if not number >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+def _number(low: float, high: float = math.inf, low_open: bool = False, high_open: bool = False):
+    """An argparse type: a finite number in [low, high] (``*_open``: that end excluded)."""
+
+    def number(value: str) -> float:  # argparse names a bad value by this function's name
+        x = float(value)
+        inside = (x > low if low_open else x >= low) and (x < high if high_open else x <= high)
+        if not (math.isfinite(x) and inside):  # also refuses nan and inf
+            left, right = "(" if low_open else "[", ")" if high_open or high == math.inf else "]"
+            raise argparse.ArgumentTypeError(f"must be a number in {left}{low:g}, {high:g}{right}, got {value}")
+        return x
+
     return number
 
 
-def _fraction(value: str) -> float:
-    number = float(value)
-    if not 0.0 <= number < 1.0:  # also refuses nan
-        raise argparse.ArgumentTypeError(f"must be a number from 0 to below 1, got {value}")
-    return number
-
-
-def _positive(value: str) -> float:
-    number = float(value)
-    if not number > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
-    return number
-
-
-def probability(value: str) -> float:
-    number = float(value)
-    if not 0.0 <= number <= 1.0:  # also refuses nan
-        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, got {value}")
-    return number
+_non_negative = _number(0.0)
+_positive = _number(0.0, low_open=True)
+_fraction = _number(0.0, 1.0, high_open=True)
+probability = _number(0.0, 1.0)
 
 
 def _count(minimum: int):
@@ -360,7 +353,7 @@ def setup_logging(verbose: int, quiet: bool) -> None:
         if getattr(plain_init, "silenced", False):  # already (main called again in one process)
             return
 
-        def silent_init(self, *args, **kwargs):  # wins over an explicit disable=... of the caller
+        def silent_init(self: tqdm, *args: object, **kwargs: object) -> None:  # wins over a caller's disable=
             kwargs["disable"] = True
             plain_init(self, *args, **kwargs)
 
@@ -389,8 +382,8 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.suppress(OSError, ValueError):  # stdout may be no real file (captured, in-process)
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         return 141  # 128 + SIGPIPE, as a shell reports a command killed by it
-    except OSError as exc:  # a path that is a file where a folder is needed, or the reverse; no permission
-        log.error("%s", exc)
+    except (NotADirectoryError, IsADirectoryError, FileExistsError, PermissionError) as exc:
+        log.error("%s", exc)  # a path that is a file where a folder is needed, or the reverse; no permission
         return EXIT_USAGE
 
 

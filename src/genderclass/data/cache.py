@@ -15,6 +15,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
@@ -26,7 +27,7 @@ from ..preprocess import crop_chip, outside_image
 from .readers import Sample
 
 log = logging.getLogger(__name__)
-CACHE_VERSION = 4
+CACHE_VERSION = 5
 
 _detector = None
 _cfg: PreprocessConfig | None = None
@@ -43,10 +44,17 @@ class DatasetCache:
     subjects: np.ndarray  # (N,) str ("" = none)
     attrs: list[dict[str, str]]
     skipped: list[str]  # "path: reason" for unreadable files
-    outside: np.ndarray | None = None  # faces: (N, S, S) bool, crop pixels beyond the chip's edge
+    # faces: which crop pixels lie beyond the image's edge, (N, S, ceil(S / 8)) bits (np.packbits)
+    outside_bits: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    def outside(self) -> np.ndarray | None:
+        """(N, S, S) bool: the crop pixels beyond the image's edge (faces); unpacked on each call."""
+        if self.outside_bits is None:
+            return None
+        return np.unpackbits(self.outside_bits, axis=-1, count=self.images.shape[2]).astype(bool)
 
     def data_hash(self) -> str:
         """Hash of the training data's content (sorted sha1s + labels)."""
@@ -85,8 +93,19 @@ def _init_worker(cfg: PreprocessConfig) -> None:
         _detector = default_detector()
 
 
-def _process(path: str) -> tuple[str, np.ndarray | None, str, int, bool, np.ndarray | None, str | None]:
-    """(path, crop, sha1, perceptual hash, face detected, crop pixels beyond the edge, error)."""
+class _Processed(NamedTuple):
+    """One file through the cache builder (``error`` set: unreadable, nothing else filled)."""
+
+    path: str
+    pixels: np.ndarray | None = None
+    sha1: str = ""
+    phash: int = 0
+    detected: bool = False
+    outside: np.ndarray | None = None  # faces: crop pixels beyond the image's edge
+    error: str | None = None
+
+
+def _process(path: str) -> _Processed:
     import imagehash
 
     assert _cfg is not None
@@ -96,9 +115,9 @@ def _process(path: str) -> tuple[str, np.ndarray | None, str, int, bool, np.ndar
         crop, detected = crop_chip(rgb, _cfg, _detector)
         outside = outside_image(*rgb.shape[:2], crop.face, _cfg) if _cfg.modality == "face" else None
         phash = int(str(imagehash.phash(Image.fromarray(rgb))), 16)
-        return path, crop.pixels, hashlib.sha1(raw).hexdigest(), phash, detected, outside, None
+        return _Processed(path, crop.pixels, hashlib.sha1(raw).hexdigest(), phash, detected, outside)
     except (ImageError, OSError) as exc:
-        return path, None, "", 0, False, None, str(exc)
+        return _Processed(path, error=str(exc))
 
 
 def cache_key(samples: list[Sample], cfg: PreprocessConfig) -> str:
@@ -144,23 +163,23 @@ def build_cache(samples: list[Sample], cfg: PreprocessConfig, cache_dir: str | P
         _init_worker(cfg)
         for path in tqdm(paths, desc="preprocess", unit="img"):
             results.append(_process(path))
-    kept = [r for r in results if r[6] is None]
-    skipped = [f"{r[0]}: {r[6]}" for r in results if r[6] is not None]
+    kept = [r for r in results if r.error is None]
+    skipped = [f"{r.path}: {r.error}" for r in results if r.error is not None]
     for line in skipped:
         log.warning("skipped unreadable file %s", line)
     if not kept:
         raise ValueError("no readable images in the dataset")
     cache = DatasetCache(
-        images=np.stack([r[1] for r in kept]),
-        labels=np.array([by_path[r[0]].label for r in kept], dtype=np.int64),
-        paths=np.array([r[0] for r in kept]),
-        sha1=np.array([r[2] for r in kept]),
-        phash=np.array([r[3] for r in kept], dtype=np.uint64),
-        detected=np.array([r[4] for r in kept], dtype=bool),
-        subjects=np.array([by_path[r[0]].subject or "" for r in kept]),
-        attrs=[by_path[r[0]].attrs for r in kept],
+        images=np.stack([r.pixels for r in kept]),
+        labels=np.array([by_path[r.path].label for r in kept], dtype=np.int64),
+        paths=np.array([r.path for r in kept]),
+        sha1=np.array([r.sha1 for r in kept]),
+        phash=np.array([r.phash for r in kept], dtype=np.uint64),
+        detected=np.array([r.detected for r in kept], dtype=bool),
+        subjects=np.array([by_path[r.path].subject or "" for r in kept]),
+        attrs=[by_path[r.path].attrs for r in kept],
         skipped=skipped,
-        outside=np.stack([r[5] for r in kept]) if cfg.modality == "face" else None,
+        outside_bits=np.packbits(np.stack([r.outside for r in kept]), axis=-1) if cfg.modality == "face" else None,
     )
     if cfg.modality == "face" and cfg.detect:
         log.info(
@@ -179,7 +198,7 @@ def build_cache(samples: list[Sample], cfg: PreprocessConfig, cache_dir: str | P
         subjects=cache.subjects,
         attrs=np.array(json.dumps(cache.attrs)),
         skipped=np.array(json.dumps(skipped)),
-        **({} if cache.outside is None else {"outside": cache.outside}),
+        **({} if cache.outside_bits is None else {"outside_bits": cache.outside_bits}),
     )
     tmp.replace(file)
     return cache
@@ -197,5 +216,5 @@ def load_cache(file: str | Path) -> DatasetCache:
             subjects=data["subjects"],
             attrs=json.loads(str(data["attrs"])),
             skipped=json.loads(str(data["skipped"])),
-            outside=data["outside"] if "outside" in data.files else None,
+            outside_bits=data["outside_bits"] if "outside_bits" in data.files else None,
         )

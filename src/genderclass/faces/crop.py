@@ -22,8 +22,9 @@ def crop_face(
 
     The square is centred on the detector box, its side is the box's longer side times
     ``1 + 2 * margin``; with ``align`` and landmarks, it is rotated so the eyes are level.
-    Pixels outside the image repeat the border (``border_value``: that constant instead). ``face=None`` means the whole image is the face
-    (pre-cropped inputs, fingerprints): it is padded to a square, keeping its aspect ratio.
+    Pixels outside the image repeat the border (``border_value``: that constant instead).
+    ``face=None`` means the whole image is the face (pre-cropped inputs, fingerprints): it is padded
+    to a square, keeping its aspect ratio.
     """
     height, width = rgb.shape[:2]
     if face is None:
@@ -39,16 +40,12 @@ def crop_face(
     matrix[1, 2] += size / 2.0 - cy
     if scale < 0.5:  # warpAffine has no INTER_AREA: shrink by a whole factor first (no aliasing)
         rgb, matrix = _shrink_region(rgb, matrix, cx, cy, side, angle, math.ceil(0.5 / scale))
-    if border_value is None:
-        return cv2.warpAffine(rgb, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    return cv2.warpAffine(
-        rgb,
-        matrix,
-        (size, size),
-        flags=cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_CONSTANT,
-        borderValue=(border_value,) * 4,
+    border = (
+        {"borderMode": cv2.BORDER_REPLICATE}
+        if border_value is None
+        else {"borderMode": cv2.BORDER_CONSTANT, "borderValue": (border_value,) * 4}
     )
+    return cv2.warpAffine(rgb, matrix, (size, size), flags=cv2.INTER_LINEAR, **border)
 
 
 def _shrink_region(

@@ -397,6 +397,13 @@ def export_run(
     run_dirs = [Path(run_dir)] if isinstance(run_dir, str | Path) else [Path(r) for r in run_dir]
     if not run_dirs:
         raise ValueError("no run folder to export")
+    resolved = [r.resolve() for r in run_dirs]
+    twice = sorted({str(r) for r in resolved if resolved.count(r) > 1})
+    if twice:  # one network twice would double the cost for the same answers
+        raise ValueError(f"a run given twice: {', '.join(twice)}")
+    missing = [str(r) for r in run_dirs if not (r / "checkpoints" / "best.ckpt").is_file()]
+    if missing:
+        raise ValueError(f"not a trained run folder (no checkpoints/best.ckpt): {', '.join(missing)}")
     if quantize not in (None, "int8"):
         raise ValueError(f"unknown quantization {quantize!r}; supported: int8")
     if len(run_dirs) == 1:

@@ -34,7 +34,9 @@ class CachedImages(Dataset):
         outside: np.ndarray | None = None,
     ) -> None:
         self.images = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
-        self.outside = None if outside is None else torch.from_numpy(outside.astype(np.uint8) * 255).unsqueeze(1)
+        self.outside = (
+            None if outside is None else torch.from_numpy(np.multiply(outside, 255, dtype=np.uint8)).unsqueeze(1)
+        )
         self.labels = torch.from_numpy(labels.astype(np.float32))
         self.aux = torch.full_like(self.labels, math.nan) if aux is None else torch.from_numpy(aux.astype(np.float32))
         self.transform = transform

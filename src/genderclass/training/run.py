@@ -217,7 +217,8 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
     train_idx = data.indices("train")
     splits = {"train": train_idx, "val": data.indices("val")}
     weights = _sample_weights(cfg, data)
-    datamodule = CacheDataModule(cfg, data.cache.images, labels, splits, weights, aux_targets, data.cache.outside)
+    outside = data.cache.outside() if cfg.outside_fill > 0 else None  # unpacked only when used
+    datamodule = CacheDataModule(cfg, data.cache.images, labels, splits, weights, aux_targets, outside)
     steps = max(1, len(train_idx) // cfg.batch_size)
     module = GenderModule(cfg.to_dict(), pos_weight=1.0, steps_per_epoch=steps)
     if cfg.init_from and not resume:

@@ -15,10 +15,10 @@ UVICORN_STARTUP_FAILURE = 3  # uvicorn's exit code when it cannot bind (port in 
 
 
 def _port(value: str) -> int:
-    number = int(value)
-    if not 1 <= number <= 65535:
+    port = int(value)  # argparse names a bad value by this function's name
+    if not 1 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"must be a TCP port from 1 to 65535, got {value}")
-    return number
+    return port
 
 
 def register(sub: argparse._SubParsersAction, add) -> None:
@@ -103,6 +103,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if exc.code != UVICORN_STARTUP_FAILURE:
             raise
         # exit 3 means "missing optional extra" here; uvicorn has logged the reason above
+        from ..cli.main import EXIT_USAGE
+
         log.error("the server could not start on %s:%d", args.host, args.port)
-        return 2
+        return EXIT_USAGE
     return 0
