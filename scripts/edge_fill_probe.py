@@ -13,13 +13,14 @@ chips are classified right. A benchmark-style script: it prints numbers, it asse
 from __future__ import annotations
 
 import argparse
-import csv
 from pathlib import Path
 
 import cv2
 
 import genderclass.faces.crop as crop_module
 from genderclass import GenderClassifier
+from genderclass.data.readers import parse_utkface_name
+from genderclass.data.split import read_split_csv
 from genderclass.imageio import load_image
 from genderclass.preprocess import crop_chip
 
@@ -45,21 +46,16 @@ class _FilledCv2:
         return cv2.warpAffine(src, matrix, size, flags=flags, **self.fill)
 
 
-def read_split(split_csv: Path, split: str) -> list[tuple[str, int]]:
-    with split_csv.open() as handle:
-        return [(row["path"], int(row["label"])) for row in csv.DictReader(handle) if row["split"] == split]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("models", nargs="+", help="face models (.onnx, metadata .json or export folder)")
-    parser.add_argument("--split-csv", type=Path, required=True, help="a training run's split.csv")
+    parser.add_argument("--split-csv", type=Path, required=True, help="a UTKFace training run's split.csv")
     parser.add_argument("--split", default="val", choices=("train", "val", "test"))
     parser.add_argument("--fills", default=",".join(FILLS), help="comma-separated, of: " + ", ".join(FILLS))
     args = parser.parse_args()
-    items = read_split(args.split_csv, args.split)
-    images = [load_image(path) for path, _ in items]
-    labels = [label for _, label in items]
+    items = [path for path, split in read_split_csv(args.split_csv).items() if split == args.split]
+    images = [load_image(path) for path in items]
+    labels = [parse_utkface_name(Path(path).name).label for path in items]
     classifiers = [GenderClassifier.load(model) for model in args.models]
     print(f"{len(items)} {args.split} chips; right answers per fill:")
     print("fill\t" + "\t".join(args.models))

@@ -434,11 +434,16 @@ def test_bundled_model_default(monkeypatch, tmp_path, fingerprint_meta):
         write_card(None, None, modality="face")
 
 
+def _card_with_training(face_meta: dict, **training: object) -> str:
+    """The card of ``face_meta`` with ``training``'s fields added to its training record."""
+    return render_card({**face_meta, "training": {**face_meta["training"], **training}})
+
+
 def _card_with_member(face_meta: dict, **first_member: object) -> str:
     """The card of a two-member ensemble whose first member carries ``first_member``'s fields."""
     members = [{"architecture": "small_resnet", "input_size": 128, **first_member}]
     members.append({"architecture": "small_resnet", "input_size": 128})
-    return render_card({**face_meta, "training": {**face_meta["training"], "members": members}})
+    return _card_with_training(face_meta, members=members)
 
 
 def test_earlier_stages_are_listed(face_meta):
@@ -446,7 +451,7 @@ def test_earlier_stages_are_listed(face_meta):
         {"checkpoint": "runs/s1/checkpoints/best.ckpt", "command": "genderclass train --out runs/s1", "epoch": 21},
         {"checkpoint": "runs/s2/checkpoints/best.ckpt", "command": None, "epoch": 19},
     ]
-    card = render_card({**face_meta, "training": {**face_meta["training"], "earlier_stages": stages}})
+    card = _card_with_training(face_meta, earlier_stages=stages)
     assert (
         "**Earlier stages (oldest first; each fine-tuned from the one before):** `genderclass train --out runs/s1` "
         "(checkpoint `runs/s1/checkpoints/best.ckpt`, epoch counter 21); then command not recorded "
@@ -468,7 +473,7 @@ def test_teachers_are_listed_with_their_stages(face_meta):
         }
 
     teachers = [[stage("a1", 21), stage("a4", 11)], [stage("b4", 10)]]
-    card = render_card({**face_meta, "training": {**face_meta["training"], "teachers": teachers}})
+    card = _card_with_training(face_meta, teachers=teachers)
     assert (
         "**Distilled from** the mean logit of 2 networks: (1) `genderclass train --out runs/a1` (checkpoint "
         "`runs/a1/checkpoints/best.ckpt`, epoch counter 21); then `genderclass train --out runs/a4` (checkpoint "
