@@ -221,8 +221,9 @@ def test_predict_annotate(capsys, photo_dir, tiny_face_model, fake_detector, tmp
     )
     assert code == 1
     assert len(_json_lines(out)) == 5
-    written = sorted(p.name for p in annotated.iterdir())
+    written = sorted(p.name for p in annotated.glob("*.png"))
     assert written == sorted(f"{Path(n).stem}.annotated.png" for n in GOOD)
+    assert sorted(p.name for p in annotated.iterdir()) == sorted([*written, "annotated.csv"])
     for name, (width, height) in GOOD.items():
         drawn = np.asarray(Image.open(annotated / f"{Path(name).stem}.annotated.png").convert("RGB"))
         assert drawn.shape == (height, width, 3)
@@ -420,6 +421,12 @@ def test_annotate_does_not_overwrite_same_named_files(
     assert len(written) == 3, [p.name for p in written]
     shapes = sorted(np.asarray(Image.open(p)).shape[:2] for p in written)
     assert shapes == sorted([(30, 40), (40, 30), (20, 50)])
+    with open(annotated / "annotated.csv", newline="") as f:  # which input each numbered copy shows
+        index = {row["path"]: row["annotated"] for row in csv.DictReader(f)}
+    assert set(index) == {r["path"] for r in _json_lines(out)}
+    for source, copy in index.items():
+        shown = np.asarray(Image.open(annotated / copy).convert("RGB"))
+        assert shown.shape == np.asarray(Image.open(source).convert("RGB")).shape
 
 
 def test_cross_validation_flags(capsys, caplog):
@@ -725,7 +732,9 @@ def test_a_failed_annotation_keeps_every_result_line(capsys, caplog, photo_dir, 
     ]
     code, out, _ = _run(capsys, argv)
     assert code == 1 and len(_json_lines(out)) == 5
-    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["b_bright.annotated.png", "c_red.annotated.png"]
+    written = ["b_bright.annotated.png", "c_red.annotated.png"]
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["annotated.csv", *written]
+    assert (tmp_path / "a" / "annotated.csv").read_text().count(".annotated.png") == 2  # the failed one is not listed
     assert any("could not write the annotated copy" in r.getMessage() for r in caplog.records)
 
 

@@ -12,10 +12,9 @@ import sys
 import time
 from pathlib import Path
 
-from tqdm import tqdm
-
 from ..config import TrainConfig
 from ..data.readers import is_image_file
+from ..progress import progress
 
 log = logging.getLogger("genderclass")
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
@@ -62,15 +61,32 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------------------ predict
-def _annotate(path: Path, result: dict, folder: Path, taken: set[str]) -> bool:
+ANNOTATION_INDEX = "annotated.csv"
+
+
+def _annotate(path: Path, result: dict, folder: Path, taken: set[str]) -> Path | None:
     """Write the annotated copy of one classified image; a failed write is logged, not fatal."""
     from ..inference.annotate import write_annotated
 
     try:
-        write_annotated(path, result, folder, taken)
+        return write_annotated(path, result, folder, taken)
     except OSError as exc:  # e.g. a file name too long for the file system once suffixed
         log.warning("could not write the annotated copy of %s: %s", path, exc)
+        return None
+
+
+def _write_annotation_index(folder: Path, written: list[tuple[Path, Path]]) -> bool:
+    """``folder/annotated.csv``: which input each copy of this run shows (same-named inputs get
+    numbered copies, so the names alone do not tell)."""
+    try:
+        with open(folder / ANNOTATION_INDEX, "w", newline="", encoding="utf-8", errors="surrogateescape") as f:
+            index = csv.writer(f)
+            index.writerow(["path", "annotated"])
+            index.writerows((str(source), copy.name) for source, copy in written)
+    except OSError as exc:
+        log.warning("could not write %s: %s", folder / ANNOTATION_INDEX, exc)
         return False
+    log.info("%d annotated copies in %s (index: %s)", len(written), folder, ANNOTATION_INDEX)
     return True
 
 
@@ -125,9 +141,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
         writer.writeheader()
     annotate_dir = Path(args.annotate) if args.annotate else None
     annotated_names: set[str] = set()
+    annotated: list[tuple[Path, Path]] = []
     failed = 0
     ok_paths: list[Path] = []
-    progress = tqdm(total=len(paths), desc="predict", unit="img", disable=None if len(paths) > 1 else True)
+    progress_bar = progress(total=len(paths), desc="predict", disable=len(paths) <= 1)
     batch = max(1, args.batch_size)
     for start in range(0, len(paths), batch):
         chunk = paths[start : start + batch]
@@ -145,11 +162,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 failed += 1
                 continue
             ok_paths.append(path)
-            if annotate_dir and not _annotate(path, result, annotate_dir, annotated_names):
-                failed += 1
+            if annotate_dir:
+                copy = _annotate(path, result, annotate_dir, annotated_names)
+                if copy is None:
+                    failed += 1
+                else:
+                    annotated.append((path, copy))
         sys.stdout.flush()
-        progress.update(len(chunk))
-    progress.close()
+        progress_bar.update(len(chunk))
+    progress_bar.close()
+    index_failed = bool(annotated) and not _write_annotation_index(annotate_dir, annotated)
     if args.fuse:
         if ok_paths:
             fused = clf.predict_person([str(p) for p in ok_paths], min_confidence=args.min_confidence)
@@ -158,7 +180,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             log.error("no print could be read and classified, so there is nothing to fuse")
     if failed:
         log.warning("%d of %d files could not be read, classified or annotated", failed, len(paths))
-    return EXIT_PARTIAL if failed else EXIT_OK
+    return EXIT_PARTIAL if failed or index_failed else EXIT_OK
 
 
 # ------------------------------------------------------------------------------------------ evaluate

@@ -256,7 +256,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="0-1: below this confidence, label 'uncertain'; 0 disables (default: the model's)",
     )
     p.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="output: JSON lines or CSV rows")
-    p.add_argument("--annotate", metavar="DIR", help="write copies with boxes, labels and probabilities drawn")
+    p.add_argument(
+        "--annotate",
+        metavar="DIR",
+        help="write copies with boxes, labels and probabilities drawn, and DIR/annotated.csv (input -> copy)",
+    )
     p.add_argument("--batch-size", type=_count(1), default=DEFAULT_BATCH_SIZE, help="crops per network call")
     p.add_argument(
         "--fuse", action="store_true", help="fingerprints: all inputs are one person; print a fused line last"

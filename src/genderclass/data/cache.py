@@ -19,11 +19,11 @@ from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
-from tqdm import tqdm
 
 from ..config import PreprocessConfig
 from ..imageio import ImageError, load_image
 from ..preprocess import crop_chip, outside_image
+from ..progress import progress
 from .readers import Sample
 
 log = logging.getLogger(__name__)
@@ -157,11 +157,11 @@ def build_cache(samples: list[Sample], cfg: PreprocessConfig, cache_dir: str | P
             _single_threaded_environment(),
             mp.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(cfg,)) as pool,
         ):
-            for item in tqdm(pool.imap(_process, paths, chunksize=32), total=len(paths), desc="preprocess", unit="img"):
+            for item in progress(pool.imap(_process, paths, chunksize=32), total=len(paths), desc="preprocess"):
                 results.append(item)
     else:
         _init_worker(cfg)
-        for path in tqdm(paths, desc="preprocess", unit="img"):
+        for path in progress(paths, desc="preprocess"):
             results.append(_process(path))
     kept = [r for r in results if r.error is None]
     skipped = [f"{r.path}: {r.error}" for r in results if r.error is not None]

@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from ..config import write_json
 from ..data.readers import Sample
 from ..imageio import ImageError, load_image
 from ..inference.classifier import NON_FINITE_OUTPUT, GenderClassifier
 from ..preprocess import crop_chip
+from ..progress import progress
 from . import metrics as M
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ def evaluate_samples(
     crops: list[np.ndarray] = []
     errors: dict[str, str] = {}
     no_face: list[str] = []
-    for sample in tqdm(samples, desc="evaluate", unit="img"):
+    for sample in progress(samples, desc="evaluate"):
         try:
             crop = _crop(clf, sample.path, crop_mode)
         except ImageError as exc:

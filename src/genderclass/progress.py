@@ -1,0 +1,29 @@
+"""One progress-bar style for every long operation: preprocessing, evaluating, predicting a folder."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+
+from tqdm import tqdm
+
+LOG_INTERVAL_S = 30.0  # stderr is a file or a pipe (a log): at most one update per this many seconds
+
+
+def progress(iterable: Iterable | None = None, *, desc: str, total: int | None = None, disable: bool = False) -> tqdm:
+    """A tqdm bar on stderr (stdout carries results only): redrawn live on a terminal; in a log, an
+    ASCII line at most every 30 s, so a long run leaves a readable trace instead of thousands of
+    redraws. ``-q`` silences every bar (see ``cli.main.setup_logging``)."""
+    live = sys.stderr.isatty()
+    interval = 0.1 if live else LOG_INTERVAL_S
+    return tqdm(
+        iterable,
+        total=total,
+        desc=desc,
+        unit="img",
+        file=sys.stderr,
+        disable=disable,
+        mininterval=interval,
+        maxinterval=max(10.0, interval),
+        ascii=None if live else True,
+    )
