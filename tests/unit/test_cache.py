@@ -51,3 +51,16 @@ def test_face_cache_keeps_the_beyond_the_edge_mask(tmp_path, write_image):
         modality="fingerprint", input_size=16, channels=1, detect=False, align=False, chip_pad=0.0
     )
     assert build_cache([Sample(path=str(path), label=1)], prints, tmp_path / "fp", workers=1).outside() is None
+
+
+def test_a_new_cache_reports_the_others_in_its_folder(tmp_path, write_image, caplog):
+    path = write_image(tmp_path / "x.png", np.full((20, 20, 3), 90, dtype=np.uint8))
+    sample = [Sample(path=str(path), label=0)]
+    caplog.set_level("INFO", logger="genderclass")
+    build_cache(sample, PreprocessConfig(input_size=16, detect=False), tmp_path / "c", workers=1)
+    assert "other cache" not in caplog.text  # the first one: nothing to report
+    build_cache(sample, PreprocessConfig(input_size=20, detect=False), tmp_path / "c", workers=1)
+    assert "also holds 1 other cache file(s)" in caplog.text
+    caplog.clear()
+    build_cache(sample, PreprocessConfig(input_size=20, detect=False), tmp_path / "c", workers=1)  # reused
+    assert "other cache" not in caplog.text

@@ -201,7 +201,22 @@ def build_cache(samples: list[Sample], cfg: PreprocessConfig, cache_dir: str | P
         **({} if cache.outside_bits is None else {"outside_bits": cache.outside_bits}),
     )
     tmp.replace(file)
+    _report_other_caches(file)
     return cache
+
+
+def _report_other_caches(kept: Path) -> None:
+    """Caches are never updated in place (new data, preprocessing or cache format = a new file), so
+    old ones pile up: say how much disk they take, once, when a new one is written."""
+    others = [p for p in kept.parent.glob("*.npz") if p != kept and not p.name.endswith(".tmp.npz")]
+    if others:
+        size_gb = sum(p.stat().st_size for p in others) / 1e9
+        log.info(
+            "%s also holds %d other cache file(s), %.2f GB: delete those you no longer train on",
+            kept.parent,
+            len(others),
+            size_gb,
+        )
 
 
 def load_cache(file: str | Path) -> DatasetCache:
