@@ -64,3 +64,26 @@ def test_a_new_cache_reports_the_others_in_its_folder(tmp_path, write_image, cap
     caplog.clear()
     build_cache(sample, PreprocessConfig(input_size=20, detect=False), tmp_path / "c", workers=1)  # reused
     assert "other cache" not in caplog.text
+
+
+def test_two_runs_building_one_cache_at_once_do_not_collide(tmp_path, write_image, monkeypatch):
+    """Two training runs started together build the same cache: each writes its own partial file,
+    and the second to finish replaces the first's result instead of failing."""
+    import genderclass.data.cache as cache_module
+
+    path = write_image(tmp_path / "x.png", np.full((20, 20, 3), 90, dtype=np.uint8))
+    sample = [Sample(path=str(path), label=0)]
+    cfg = PreprocessConfig(input_size=16, detect=False)
+    real_savez, rivals = np.savez, []
+
+    def savez_while_a_rival_finishes(file, **arrays):
+        real_savez(file, **arrays)
+        if not rivals:  # the other run (another process) writes and publishes the same cache now
+            rivals.append(file)
+            monkeypatch.setattr(cache_module.os, "getpid", lambda: 424242)
+            build_cache(sample, cfg, tmp_path / "c", workers=1)
+
+    monkeypatch.setattr(cache_module.np, "savez", savez_while_a_rival_finishes)
+    cache = build_cache(sample, cfg, tmp_path / "c", workers=1)
+    assert len(cache.labels) == 1
+    assert [p.name.count(".") for p in (tmp_path / "c").iterdir()] == [1]  # one cache, no partial file left

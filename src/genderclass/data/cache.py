@@ -186,7 +186,8 @@ def build_cache(samples: list[Sample], cfg: PreprocessConfig, cache_dir: str | P
             "detector found the face in %d of %d chips (others use the whole chip)", cache.detected.sum(), len(cache)
         )
     cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = file.with_suffix(".tmp.npz")
+    # a name of its own: two runs building the same cache at once must not share the partial file
+    tmp = file.with_suffix(f".{os.getpid()}.tmp.npz")
     np.savez(
         tmp,
         images=cache.images,
