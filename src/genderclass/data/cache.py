@@ -209,14 +209,17 @@ def build_cache(samples: list[Sample], cfg: PreprocessConfig, cache_dir: str | P
 def _report_other_caches(kept: Path) -> None:
     """Caches are never updated in place (new data, preprocessing or cache format = a new file), so
     old ones pile up: say how much disk they take, once, when a new one is written."""
-    others = [p for p in kept.parent.glob("*.npz") if p != kept and not p.name.endswith(".tmp.npz")]
-    if others:
-        size_gb = sum(p.stat().st_size for p in others) / 1e9
+    sizes = []
+    for other in kept.parent.glob("*.npz"):
+        if other != kept and not other.name.endswith(".tmp.npz"):
+            with contextlib.suppress(OSError):  # deleted meanwhile: a log line must not stop a run
+                sizes.append(other.stat().st_size)
+    if sizes:
         log.info(
             "%s also holds %d other cache file(s), %.2f GB: delete those you no longer train on",
             kept.parent,
-            len(others),
-            size_gb,
+            len(sizes),
+            sum(sizes) / 1e9,
         )
 
 
