@@ -72,6 +72,11 @@ class PreprocessConfig:
         return sorted(k for k in mine if k not in ignore and mine[k] != theirs[k])
 
 
+def teacher_checkpoints(teacher: str) -> list[str]:
+    """The checkpoints named by ``--teacher`` (comma-separated; several teach by their mean logit)."""
+    return [name.strip() for name in teacher.split(",") if name.strip()]
+
+
 def check_folds(folds: int, fold: int) -> None:
     """Cross-validation settings: ``folds`` 0 (off) or K >= 2, and ``fold`` one of 0..K-1."""
     if folds == 1 or folds < 0:

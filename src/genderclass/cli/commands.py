@@ -192,9 +192,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..evaluation.evaluate import default_crop_mode, evaluate_samples
     from ..inference.classifier import GenderClassifier
 
-    modality = args.modality or ("fingerprint" if args.format == "socofing" else "face")
-    clf = GenderClassifier.load(args.model, modality=modality)
-    implied = {"utkface": "face", "socofing": "fingerprint"}.get(args.format)
+    implied = {"utkface": "face", "socofing": "fingerprint"}.get(args.format)  # folder, csv: either
+    clf = GenderClassifier.load(args.model, modality=args.modality or implied or "face")
     if implied and implied != clf.modality:
         raise ValueError(f"--format {args.format} holds {implied} images, but {clf.path} is a {clf.modality} model")
     samples = read_dataset(args.data, args.format).samples

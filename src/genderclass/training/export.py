@@ -23,7 +23,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .. import __version__
-from ..config import LABELS, TrainConfig, read_json, write_json
+from ..config import LABELS, TrainConfig, read_json, teacher_checkpoints, write_json
 from ..evaluation import metrics as M
 from .quantize import METHOD as QUANTIZATION_METHOD
 from .quantize import quantize_int8
@@ -281,8 +281,6 @@ def portable_teacher(teacher: str, base: Path | None) -> str:
     """``--teacher`` as recorded for export: training stores absolute paths (so that ``--resume``
     works from anywhere); those inside the training folder ``base``, or else inside the current
     folder, become relative to it (POSIX separators). Paths outside both stay as they are."""
-    from .module import teacher_checkpoints
-
     roots = [r.resolve() for r in (base, Path.cwd()) if r is not None]
     paths = []
     for given in teacher_checkpoints(teacher):
@@ -295,8 +293,6 @@ def portable_teacher(teacher: str, base: Path | None) -> str:
 def teacher_lineages(teacher: str, base: Path | None = None) -> list[list[dict]]:
     """For each ``--teacher`` checkpoint (comma-separated), the stages that trained it, oldest
     first and the teacher itself last (see :func:`earlier_stages`)."""
-    from .module import teacher_checkpoints
-
     return [earlier_stages(path, base) for path in teacher_checkpoints(teacher)]
 
 

@@ -11,7 +11,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 from torchmetrics.classification import BinaryAccuracy, BinaryAUROC, BinaryRecall, BinarySpecificity
 
-from ..config import PreprocessConfig, TrainConfig
+from ..config import PreprocessConfig, TrainConfig, teacher_checkpoints
 from .auxiliary import AUXILIARY_TASKS
 from .models import GenderNet
 from .presets import to_float, train_augment
@@ -105,11 +105,6 @@ class CacheDataModule(L.LightningDataModule):
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(self.val_set, batch_size=256, num_workers=0)
-
-
-def teacher_checkpoints(teacher: str) -> list[str]:
-    """The checkpoints named by ``--teacher`` (comma-separated; several teach by their mean logit)."""
-    return [name.strip() for name in teacher.split(",") if name.strip()]
 
 
 def load_teacher(checkpoint: str, student: PreprocessConfig | None = None) -> tuple[GenderNet, int]:

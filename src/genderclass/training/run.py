@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..config import TrainConfig, read_json, write_json
+from ..config import TrainConfig, read_json, teacher_checkpoints, write_json
 from ..data.cache import DatasetCache, build_cache
 from ..data.readers import read_dataset
 from ..data.split import SplitResult, group_ids, split_groups, write_split_csv
@@ -154,7 +154,7 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
     from lightning.pytorch.loggers import CSVLogger
 
     from .export import export_run
-    from .module import CacheDataModule, GenderModule, teacher_checkpoints
+    from .module import CacheDataModule, GenderModule
 
     _hold_lightning_logging()
     quiet = not log.isEnabledFor(logging.WARNING)  # genderclass -q: errors only, no progress bars
