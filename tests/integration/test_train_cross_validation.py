@@ -91,4 +91,4 @@ def test_ensemble_refuses_validation_sets_that_are_not_folds_of_one_split(fold_r
     assert run_cli(argv)[0] == 0
     caplog.clear()
     assert run_cli(["export", fold_runs[0], other_k, "--out", tmp_path / "mixed-k"])[0] != 0
-    assert "of one --folds K and split seed with distinct --fold values" in caplog.text
+    assert "of one --folds K and split seed" in caplog.text

@@ -229,6 +229,15 @@ def test_stored_numbers_appear_formatted(face_meta):
     ) in text
     assert "**Best epoch" not in text  # an ensemble has one per member
     assert "the 2,370 non-test images form 2 folds" in text and "(out-of-fold)" in text
+    assert "scored by the member that held it out" in text
+    # two recipes on the same folds: K stays 2, each image is scored by two members, repeats counted
+    training["cross_validation"] = {"folds": 2, "members": 4, "members_per_validation_file": 2}
+    text = render_card({**face_meta, "training": training, "architecture": " + ".join(["small_resnet"] * 4)})
+    assert "the 2,370 non-test images form 2 folds" in text
+    assert "scored by the mean logit of the 2 members that held it out (out-of-fold)" in text
+    assert "architecture 4 × `small_resnet`" in text
+    mixed = render_card({**face_meta, "architecture": "small_resnet + mobilenet_v3_small + small_resnet"})
+    assert "architecture 2 × `small_resnet` + `mobilenet_v3_small`" in mixed
     training["split_sizes"] = {"train": 0, "val": 2370, "test": 2050, "dropped": 4}
     training["cross_validation"]["validation_files_per_member"] = [1180, 1190]
     text = render_card({**face_meta, "training": training})

@@ -10,7 +10,9 @@ import pytest
 
 pytest.importorskip("torch")
 
-from genderclass.training.export import validation_layout  # noqa: E402
+import torch  # noqa: E402
+
+from genderclass.training.export import MeanLogit, out_of_fold, validation_layout  # noqa: E402
 
 PATHS = [f"p{i}.png" for i in range(8)]
 
@@ -32,8 +34,8 @@ FOLD1 = ["test", "test", "train", "train", "val", "val", "dropped", "val"]
 
 def test_folds_are_scored_by_the_member_that_held_them_out(tmp_path):
     runs = [_run(tmp_path, "k0", FOLD0, 2, 0), _run(tmp_path, "k1", FOLD1, 2, 1)]
-    holder = validation_layout(runs, PATHS)
-    assert holder.tolist() == [-1, -1, 0, 0, 1, 1, -1, 1]
+    held_out = validation_layout(runs, PATHS)
+    assert held_out.astype(int).tolist() == [[0, 0, 1, 1, 0, 0, 0, 0], [0, 0, 0, 0, 1, 1, 0, 1]]
     # members of one validation split are an ordinary ensemble
     assert validation_layout([runs[0], _run(tmp_path, "same", FOLD0)]) is None
 
@@ -44,9 +46,9 @@ def test_folds_are_scored_by_the_member_that_held_them_out(tmp_path):
         (dict(splits=["test", "train", "val", "val", "train", "val", "dropped", "val"]), "split differently"),
         (dict(splits=FOLD1, data_hash="other"), "split differently"),
         (dict(splits=FOLD1, paths=[f"q{i}.png" for i in range(8)]), "split differently"),
-        (dict(splits=FOLD1, folds=3, fold=1), "distinct --fold values"),  # another K
-        (dict(splits=FOLD1, folds=2, fold=0), "distinct --fold values"),  # the same fold twice
-        (dict(splits=FOLD1), "distinct --fold values"),  # a plain run
+        (dict(splits=FOLD1, folds=3, fold=1), "of one --folds K and split seed"),  # another K
+        (dict(splits=FOLD1, folds=2, fold=0), "folds overlap"),  # claims fold 0 but holds out fold 1
+        (dict(splits=FOLD1), "of one --folds K and split seed"),  # a plain run
     ],
 )
 def test_members_that_are_not_folds_of_one_split_are_refused(tmp_path, other, message):
@@ -55,8 +57,37 @@ def test_members_that_are_not_folds_of_one_split_are_refused(tmp_path, other, me
         validation_layout(runs, PATHS)
 
 
+def test_several_members_may_hold_out_each_fold_equally_often(tmp_path):
+    """Two recipes (or seeds) on the same folds: each file is scored by both networks that held it
+    out; a fold held out more often than another would mix scores averaged over unequal numbers."""
+    runs = [_run(tmp_path, f"{recipe}{k}", fold, 2, k) for recipe in "ab" for k, fold in enumerate((FOLD0, FOLD1))]
+    held_out = validation_layout(runs, PATHS)
+    assert held_out.sum(axis=0).tolist() == [0, 0, 2, 2, 2, 2, 0, 2]
+    assert np.array_equal(held_out[:2], held_out[2:])
+    with pytest.raises(ValueError, match="equally many members"):
+        validation_layout(runs[:3], PATHS)
+
+
 def test_out_of_fold_needs_the_files_the_runs_were_split_on(tmp_path):
     runs = [_run(tmp_path, "k0", FOLD0, 2, 0), _run(tmp_path, "k1", FOLD1, 2, 1)]
     with pytest.raises(ValueError, match="data differs"):
         validation_layout(runs, list(reversed(PATHS)))
     assert np.array_equal(validation_layout(runs), validation_layout(runs, PATHS))
+
+
+class _Constant(torch.nn.Module):
+    def __init__(self, value: float) -> None:
+        super().__init__()
+        self.value = value
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return torch.full((len(pixels), 1), self.value)
+
+
+def test_out_of_fold_scores_average_the_members_that_held_each_file_out():
+    ensemble = MeanLogit([_Constant(v) for v in (1.0, 2.0, 3.0, 5.0)], [8, 8, 8, 8])
+    held_out = np.array([FOLD0, FOLD1, FOLD0, FOLD1]) == "val"  # members 0, 2 hold out fold 0; 1, 3 fold 1
+    images = np.zeros((len(PATHS), 8, 8, 1), dtype=np.uint8)
+    logits, split = out_of_fold(ensemble, held_out, images, np.array(FOLD0), batch_size=1)
+    assert logits.tolist() == [2.0, 2.0, 3.5, 3.5, 3.5]  # files 2, 3: (1 + 3) / 2; files 4, 5, 7: (2 + 5) / 2
+    assert split.tolist() == ["test", "test", "val", "val", "val", "val", "dropped", "val"]

@@ -211,7 +211,7 @@ def _model_details(md: dict, modality: str) -> list[Block]:
         f"**Name:** {_or(md.get('name'))}",
         f"**Modality:** {esc(modality)} ({'face photos' if modality == 'face' else 'fingerprint images'})",
         f"**Model type:** convolutional neural network, binary classifier exported to ONNX; "
-        f"architecture {_or(md.get('architecture'), code)}",
+        f"architecture {_architecture_text(md.get('architecture'))}",
         f"**Input size:** {input_text}",
         f"**Preprocessing:** {pre_items}",
         "**Test-time augmentation:** "
@@ -356,13 +356,34 @@ def _metrics_section(md: dict, modality: str) -> list[Block]:
     ]
 
 
+def _architecture_text(architecture: object) -> str:
+    """An ensemble's " + "-joined member architectures, repeats counted: ``20 × `small_resnet```."""
+    if not isinstance(architecture, str) or not architecture:
+        return _or(architecture, code)
+    parts = architecture.split(" + ")
+    counts = dict.fromkeys(parts, 0)
+    for part in parts:
+        counts[part] += 1
+    return " + ".join(code(name) if n == 1 else f"{n} × {code(name)}" for name, n in counts.items())
+
+
+def _fold_layout(cross_validation: dict) -> tuple[object, str]:
+    """K (older metadata: one member per fold) and who scores each held-out image."""
+    per_file = cross_validation.get("members_per_validation_file")
+    folds = cross_validation.get("folds", cross_validation.get("members"))
+    if isinstance(per_file, int) and per_file > 1:
+        return folds, f"the mean logit of the {per_file} members that held it out"
+    return folds, "the member that held it out"
+
+
 def _validation_item(md: dict, sizes: dict) -> str:
     cross_validation = _get(md, "training", "cross_validation")
     if isinstance(cross_validation, dict):
+        folds, scorers = _fold_layout(cross_validation)
         return (
             f"**Validation (cross-validation):** the {count(_get(sizes, 'val'))} non-test images form "
-            f"{count(cross_validation.get('members'))} folds; each member trained on the others and picked its best "
-            "epoch on its own fold, and every image is scored by the member that held it out (out-of-fold). "
+            f"{count(folds)} folds; each member trained on the others and picked its best "
+            f"epoch on its own fold, and every image is scored by {scorers} (out-of-fold). "
             "These scores fit the temperature, threshold and abstention level (their numbers are optimistic)."
         )
     return (
@@ -490,7 +511,7 @@ def _training_data(md: dict) -> list[Block]:
         bounds = dict.fromkeys([min(per_member), max(per_member)]) if per_member else {}
         fold_sizes = "–".join(count(n) for n in bounds) or NOT_MEASURED
         split_text = (
-            f"{count(cross_validation.get('members'))}-fold cross-validation over {count(sizes.get('val'))} "
+            f"{count(_fold_layout(cross_validation)[0])}-fold cross-validation over {count(sizes.get('val'))} "
             f"(each member validates on {fold_sizes} and trains on the rest), test {count(sizes.get('test'))}, "
             f"dropped {count(sizes.get('dropped'))}"
         )

@@ -111,26 +111,34 @@ def _split_columns(run_dirs: Sequence[Path]) -> tuple[list[str], np.ndarray]:
 
 def validation_layout(run_dirs: Sequence[Path], paths: Sequence[str] | None = None) -> np.ndarray | None:
     """``None`` when the members share one validation split; for cross-validation runs (``--folds``)
-    of one K and distinct folds, each file's holding-out member (-1 = none), so that every
-    validation file is scored by a member that never trained on it (out-of-fold). ``paths``: the
-    files as prepared now, which must be those the runs were split on (in the same order)."""
+    of one K and split seed, which members held out which file (members x files, bool), so that
+    every validation file is scored by the members that never trained on it (out-of-fold). Several
+    members may hold out one fold (other seeds or recipes on the same folds), as long as every fold
+    is held out by equally many, so that every out-of-fold score averages the same number of
+    networks. ``paths``: the files as prepared now, which must be those the runs were split on (in
+    the same order)."""
     split_paths, columns = _split_columns(run_dirs)
     is_val = columns == "val"
     if (is_val == is_val[0]).all():
         return None
     trained = [TrainConfig.from_dict(read_json(run_dir / "config.json")["train"]) for run_dir in run_dirs]
     folds = {(t.folds, t.resolved_split_seed) for t in trained}
-    fold_ids = [t.fold for t in trained]
-    if len(folds) != 1 or next(iter(folds))[0] < 2 or len(set(fold_ids)) != len(fold_ids):
+    if len(folds) != 1 or next(iter(folds))[0] < 2:
         raise ValueError(
             "the members' validation sets differ: export either runs of one split, or cross-validation runs "
-            "of one --folds K and split seed with distinct --fold values"
+            "of one --folds K and split seed"
         )
-    if (is_val.sum(axis=0) > 1).any():  # cannot happen for folds of one split; guards hand-edited runs
-        raise ValueError("the members' validation folds overlap")
+    fold_ids = np.array([t.fold for t in trained])
+    for fold in np.unique(fold_ids):  # one fold's members: one validation set, shared with no other fold
+        mine = is_val[fold_ids == fold]
+        if (mine != mine[0]).any() or (is_val[fold_ids != fold] & mine[0]).any():
+            raise ValueError("the members' validation folds overlap")  # hand-edited runs: folds of one split cannot
+    counts = sorted(set(np.bincount(fold_ids)[np.unique(fold_ids)].tolist()))
+    if len(counts) > 1:
+        raise ValueError(f"every fold must be held out by equally many members; these hold out folds {counts} times")
     if paths is not None and list(paths) != split_paths:
         raise ValueError("the data differs from the files the runs were split on: cannot score them out-of-fold")
-    return np.where(is_val.any(axis=0), is_val.argmax(axis=0), -1)
+    return is_val
 
 
 def ensemble_model(run_dirs: Sequence[Path], flip_tta: bool | None = None) -> tuple[MeanLogit, TrainConfig]:
@@ -153,20 +161,22 @@ def ensemble_model(run_dirs: Sequence[Path], flip_tta: bool | None = None) -> tu
 
 
 def out_of_fold(
-    ensemble: MeanLogit, holder: np.ndarray, images: np.ndarray, split: np.ndarray, batch_size: int = 256
+    ensemble: MeanLogit, held_out: np.ndarray, images: np.ndarray, split: np.ndarray, batch_size: int = 256
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cross-validation members on their own validation folds (float, in torch): the out-of-fold
-    logits, in file order, and the ensemble's split with every such file as validation."""
-    index = np.flatnonzero(holder >= 0)
-    logits = np.empty(len(index), dtype=np.float32)
+    logits (each file's mean over the members that held it out), in file order, and the ensemble's
+    split with every such file as validation."""
+    index = np.flatnonzero(held_out.any(axis=0))
+    total = np.zeros(len(index), dtype=np.float64)
     with torch.no_grad():
         for m in range(len(ensemble.members)):
-            mine = np.flatnonzero(holder[index] == m)
+            mine = np.flatnonzero(held_out[m, index])
             for start in range(0, len(mine), batch_size):
                 chunk = mine[start : start + batch_size]
                 pixels = torch.from_numpy(images[index[chunk]]).permute(0, 3, 1, 2).float()
-                logits[chunk] = ensemble.member_logits(m, pixels).reshape(-1).numpy()
-    return logits, np.where(holder >= 0, "val", split)
+                total[chunk] += ensemble.member_logits(m, pixels).reshape(-1).numpy()
+    logits = (total / held_out[:, index].sum(axis=0)).astype(np.float32)
+    return logits, np.where(held_out.any(axis=0), "val", split)
 
 
 def uses_flip_tta(model: nn.Module) -> bool:
@@ -349,12 +359,16 @@ def _measure(
     return calibration, metrics
 
 
-def _cross_validation_info(holder: np.ndarray, members: int) -> dict:
+def _cross_validation_info(held_out: np.ndarray, folds: int) -> dict:
+    per_file = held_out.sum(axis=0)
     return {
-        "members": members,
-        "validation_files_per_member": np.bincount(holder[holder >= 0], minlength=members).tolist(),
-        "validation": "out-of-fold: each validation file is scored by the one member (float32) that held it "
-        "out; temperature, threshold, abstention level and fusion temperature are fitted on these scores",
+        "folds": folds,
+        "members": len(held_out),
+        "validation_files_per_member": held_out.sum(axis=1).tolist(),
+        "members_per_validation_file": int(per_file[per_file > 0][0]),
+        "validation": "out-of-fold: each validation file is scored by the members (float32) that held it "
+        "out (the mean of their logits); temperature, threshold, abstention level and fusion temperature are "
+        "fitted on these scores",
     }
 
 
@@ -425,9 +439,9 @@ def export_run(
     name = name or cfg.modality
     onnx_path = out_dir / f"{name}.onnx"
     cache = data.cache
-    holder = validation_layout(run_dirs, cache.paths.tolist()) if len(run_dirs) > 1 else None
-    if holder is not None:  # cross-validation members: validation = every fold, scored out-of-fold
-        out_of_fold_logits, split = out_of_fold(model, holder, cache.images, data.split.split)
+    held_out = validation_layout(run_dirs, cache.paths.tolist()) if len(run_dirs) > 1 else None
+    if held_out is not None:  # cross-validation members: validation = every fold, scored out-of-fold
+        out_of_fold_logits, split = out_of_fold(model, held_out, cache.images, data.split.split)
         data = dataclasses.replace(data, split=dataclasses.replace(data.split, split=split))
     val, test = data.indices("val"), data.indices("test")
 
@@ -445,7 +459,7 @@ def export_run(
                 "calibration": f"{len(chosen)} training crops",
             }
         shipped = GenderClassifier(partial, {"modality": cfg.modality, "preprocess": cfg.preprocess.to_dict()})
-        val_logits = shipped.logits(cache.images[val], batch_size=256) if holder is None else out_of_fold_logits
+        val_logits = shipped.logits(cache.images[val], batch_size=256) if held_out is None else out_of_fold_logits
         test_logits = shipped.logits(cache.images[test], batch_size=256)
         calibration, metrics = _measure(shipped, data, val_logits, test_logits)
         metadata = {
@@ -470,7 +484,7 @@ def export_run(
                 "format": cfg.format,
                 "data_hash": saved["data"]["data_hash"],
                 "split_sizes": data.split.sizes(),
-                **({"cross_validation": _cross_validation_info(holder, len(run_dirs))} if holder is not None else {}),
+                **({"cross_validation": _cross_validation_info(held_out, cfg.folds)} if held_out is not None else {}),
                 "n_conflicting_groups": saved["data"]["n_conflicting_groups"],
                 "best_epoch": members[0]["best_epoch"] if len(members) == 1 else None,
                 "config": {**cfg.to_dict(), "teacher": portable_teacher(cfg.teacher, base_folder)},
