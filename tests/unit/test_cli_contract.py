@@ -262,6 +262,36 @@ def test_predict_fuse_fingerprints(capsys, tmp_path, tiny_fingerprint_model, wri
         _decision_consistent(face, meta["threshold"], meta["min_confidence"])
 
 
+def test_fuse_runs_the_network_once_per_print(
+    capsys, caplog, monkeypatch, tmp_path, tiny_fingerprint_model, write_image
+):
+    """The person line reuses the per-file logits; a file given twice gets two lines but is fused once."""
+    from genderclass.inference.classifier import GenderClassifier
+
+    scored: list[int] = []
+    original = GenderClassifier.logits
+
+    def counting(self, crops, batch_size=64):
+        scored.append(len(crops))
+        return original(self, crops, batch_size)
+
+    monkeypatch.setattr(GenderClassifier, "logits", counting)
+    rng = np.random.default_rng(6)
+    prints = [
+        write_image(tmp_path / f"7__F_Right_{finger}_finger.png", np.dstack([rng.integers(0, 256, (103, 96), np.uint8)] * 3))
+        for finger in ("index", "middle")
+    ]  # fmt: skip
+    argv = ["predict", "--fuse", "--model", str(tiny_fingerprint_model), *map(str, prints), str(prints[0])]
+    code, out, _ = _run(capsys, argv)
+    assert code == 0
+    *per_image, fused = _json_lines(out)
+    assert len(per_image) == 3 and sum(scored) == 3  # three lines, and no second pass for the fused line
+    assert fused["n"] == 2 and fused["paths"] == [str(p) for p in prints]
+    assert "given more than once" in caplog.text
+    alone = GenderClassifier.load(tiny_fingerprint_model).predict_person(prints)
+    assert fused["p_female"] == pytest.approx(alone["p_female"], abs=1e-6)  # the Python API agrees
+
+
 def test_fuse_needs_a_fingerprint_model(capsys, photo_dir, tiny_face_model):
     code, out, _ = _run(capsys, ["predict", "--fuse", "--model", str(tiny_face_model), str(photo_dir / "a_dark.jpg")])
     assert code == 2

@@ -123,7 +123,7 @@ def _write_csv_rows(writer: csv.DictWriter, result: dict) -> None:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from ..inference.classifier import GenderClassifier
+    from ..inference.classifier import GenderClassifier, distinct_files
 
     clf = GenderClassifier.load(args.model, modality=args.modality)
     if args.fuse and clf.modality != "fingerprint":
@@ -143,17 +143,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
     annotated_names: set[str] = set()
     annotated: list[tuple[Path, Path]] = []
     failed = 0
-    ok_paths: list[Path] = []
+    fusable: list[tuple[str, float]] = []  # --fuse: each classified print and its logit
     progress_bar = progress(total=len(paths), desc="predict", disable=len(paths) <= 1)
     batch = max(1, args.batch_size)
     for start in range(0, len(paths), batch):
         chunk = paths[start : start + batch]
         started = time.perf_counter()
-        results = clf.predict_batch(
+        results = clf.predict_batch_with_logits(
             [str(p) for p in chunk], detect=detect, min_confidence=args.min_confidence, batch_size=batch
         )
         log.debug("%d files in %.1f ms", len(chunk), (time.perf_counter() - started) * 1000)
-        for path, result in zip(chunk, results):
+        for path, (result, logits) in zip(chunk, results):
             if writer:
                 _write_csv_rows(writer, result)
             else:
@@ -161,7 +161,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
             if result["error"]:
                 failed += 1
                 continue
-            ok_paths.append(path)
+            if args.fuse:
+                fusable.append((str(path), float(logits[0])))
             if annotate_dir:
                 copy = _annotate(path, result, annotate_dir, annotated_names)
                 if copy is None:
@@ -173,8 +174,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     progress_bar.close()
     index_failed = bool(annotated) and not _write_annotation_index(annotate_dir, annotated)
     if args.fuse:
-        if ok_paths:
-            fused = clf.predict_person([str(p) for p in ok_paths], min_confidence=args.min_confidence)
+        if fusable:
+            logit_of = dict(reversed(fusable))  # a file's first logit (a repeat's is the same)
+            sources = distinct_files([path for path, _ in fusable])
+            fused = clf.fuse([logit_of[p] for p in sources], sources, min_confidence=args.min_confidence)
             sys.stdout.write(json.dumps(fused) + "\n")
         else:
             log.error("no print could be read and classified, so there is nothing to fuse")

@@ -145,6 +145,17 @@ class GenderClassifier:
 
         A bad image yields ``{"faces": [], "error": "..."}`` and never stops the others.
         """
+        return [result for result, _ in self.predict_batch_with_logits(images, detect, min_confidence, batch_size)]
+
+    def predict_batch_with_logits(
+        self,
+        images: Iterable[ImageSource],
+        detect: bool | None = None,
+        min_confidence: float | None = None,
+        batch_size: int = 64,
+    ) -> list[tuple[dict[str, Any], np.ndarray]]:
+        """:meth:`predict_batch` with each image's raw logits (one per classified crop, none for a
+        failed image), so that they can be fused (:meth:`fuse`) without running the network again."""
         results: list[dict[str, Any]] = []
         pending: list[tuple[dict[str, Any], Crop]] = []
         for image in images:
@@ -159,6 +170,7 @@ class GenderClassifier:
             except ImageError as exc:
                 result["error"] = str(exc)
             results.append(result)
+        per_result: dict[int, list[float]] = {id(result): [] for result in results}
         if pending:
             logits = self.logits([crop.pixels for _, crop in pending], batch_size)
             for (result, crop), logit, p in zip(pending, logits, self.probability(logits).tolist()):
@@ -166,35 +178,37 @@ class GenderClassifier:
                     result["error"] = NON_FINITE_OUTPUT
                 elif not result["error"]:
                     result["faces"].append({"box": crop.box, **self.decide(p, min_confidence)})
-            for result in results:  # all or nothing: an image with a failed face keeps no faces
-                if result["error"]:
-                    result["faces"] = []
-        return results
+                    per_result[id(result)].append(float(logit))
+        for result in results:  # all or nothing: an image with a failed face keeps no faces
+            if result["error"]:
+                result["faces"], per_result[id(result)] = [], []
+        return [(result, np.array(per_result[id(result)], dtype=np.float32)) for result in results]
 
     def predict_person(self, images: Sequence[ImageSource], min_confidence: float | None = None) -> dict[str, Any]:
         """Fuse several images of ONE person (e.g. fingerprints) by averaging their logits; a file
-        given twice (same resolved path) counts once."""
-        crops, used, seen = [], [], set()
-        for image in images:
-            if isinstance(image, (str, Path)):
-                if Path(image).resolve() in seen:
-                    log.warning("%s was given more than once; it is fused once", image)
-                    continue
-                seen.add(Path(image).resolve())
+        given twice (same resolved path) counts once, and an unreadable one is left out."""
+        crops, used = [], []
+        for image in distinct_files(images):
             try:
                 _, image_crops = self.crops(image, detect=False)
             except ImageError:
                 continue
             crops.append(image_crops[0].pixels)
             used.append(str(image) if isinstance(image, (str, Path)) else None)
-        if not crops:
+        return self.fuse(self.logits(crops), used, min_confidence)
+
+    def fuse(
+        self, logits: Sequence[float], sources: Sequence[str | None], min_confidence: float | None = None
+    ) -> dict[str, Any]:
+        """One person's answer from the logits of their images (one each): the mean logit,
+        calibrated with the fusion temperature fitted on validation subjects."""
+        logits = np.asarray(logits, dtype=np.float64)
+        if not len(logits):
             raise ValueError("none of the given images could be read")
-        logits = self.logits(crops)
         if not np.isfinite(logits).all():
             raise ValueError(NON_FINITE_OUTPUT)
-        fused = float(np.mean(logits))
-        p = float(self.probability(np.array([fused]), fused=True)[0])
-        return {"paths": used, "n": len(crops), **self.decide(p, min_confidence)}
+        p = float(self.probability(np.array([logits.mean()]), fused=True)[0])
+        return {"paths": list(sources), "n": len(logits), **self.decide(p, min_confidence)}
 
     def info(self) -> dict[str, Any]:
         """Summary of the model for humans and the API."""
@@ -217,6 +231,20 @@ class GenderClassifier:
             "data_hash": meta.get("training", {}).get("data_hash"),
             "size_mb": round(self.path.stat().st_size / 1e6, 2),
         }
+
+
+def distinct_files(images: Iterable[ImageSource]) -> list[ImageSource]:
+    """``images`` without repeats of one file (same resolved path; the first is kept, with a
+    warning for each repeat): one person's print given twice must not count twice."""
+    kept, seen = [], set()
+    for image in images:
+        if isinstance(image, (str, Path)):
+            if Path(image).resolve() in seen:
+                log.warning("%s was given more than once; it is fused once", image)
+                continue
+            seen.add(Path(image).resolve())
+        kept.append(image)
+    return kept
 
 
 def resolve_model_path(path: str | Path) -> Path:
