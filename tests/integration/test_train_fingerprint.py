@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from collections import defaultdict
 from pathlib import Path
 
@@ -16,6 +17,8 @@ pytest.importorskip("lightning")
 pytest.importorskip("onnx")
 
 pytestmark = pytest.mark.slow
+
+from genderclass.evaluation import metrics as M  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -111,6 +114,21 @@ def test_evaluate_reports_per_subject(fingerprint_run, fingerprint_csv_dataset, 
     assert "finger" in metrics["groups"]
     # m_conf and f_conf share bytes but the manifest still labels each subject consistently
     assert metrics["per_subject"]["n_subjects"] == len(fingerprint_csv_dataset["subjects"])
+    # every print names its finger: also measured with the model's finger offsets removed
+    meta = json.loads((fingerprint_run / "export" / "fingerprint.json").read_text())
+    assert metrics["finger_known"]["threshold"] == pytest.approx(meta["finger_known"]["threshold"])
+    assert summary["finger_known_balanced_accuracy"] == metrics["finger_known"]["balanced_accuracy"]
+    logit_of = {
+        p["path"]: meta["temperature"] * math.log(p["p_female"] / (1 - p["p_female"])) for p in metrics["predictions"]
+    }
+    finger_of = {
+        str(Path(fingerprint_csv_dataset["manifest"]).parent / r["path"]): r["finger"]
+        for r in fingerprint_csv_dataset["rows"]
+    }
+    paths = sorted(logit_of)
+    corrected = [logit_of[p] - meta["finger_known"]["offsets"][finger_of[p]] for p in paths]
+    labels = [int(next(x["label"] == "female" for x in metrics["predictions"] if x["path"] == p)) for p in paths]
+    assert metrics["finger_known"]["roc_auc"] == pytest.approx(M.roc_auc(labels, corrected), abs=1e-4)
 
 
 def test_resume_without_modality_reports_the_real_model(fingerprint_run, run_cli):
@@ -141,3 +159,29 @@ def test_fingerprint_folder_without_subjects_exports(tmp_path, cache_dir, run_cl
     meta = json.loads((out / "export" / "fingerprint.json").read_text())
     assert "test_per_subject" not in meta["metrics"]  # no subjects, no per-subject metrics
     assert meta["metrics"]["test"]["n"] > 0
+
+
+def test_finger_offsets_are_fitted_on_validation(fingerprint_run, fingerprint_csv_dataset):
+    """With every print's finger named, export stores each finger's offset (class-balanced, from
+    the validation logits), a calibration without them, and the test metrics with them removed."""
+    from genderclass.evaluation import metrics as M
+    from genderclass.training.export import calibrate
+
+    meta = json.loads((fingerprint_run / "export" / "fingerprint.json").read_text())
+    saved = np.load(fingerprint_run / "export" / "fingerprint.test_predictions.npz")
+    finger_of = {Path(r["path"]).name: r["finger"] for r in fingerprint_csv_dataset["rows"]}
+    with (fingerprint_run / "split.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    val_rows = [rows[i] for i in saved["val_index"]]
+    fingers = [finger_of[Path(r["path"]).name] for r in val_rows]
+    labels = np.array([int(r["label"]) for r in val_rows])
+    known = meta["finger_known"]
+    expected = M.group_offsets(labels, saved["val_logits"], fingers)
+    assert known["offsets"] == pytest.approx(expected)
+    assert set(known["offsets"]) == set(fingers)
+    refit = calibrate(labels, M.remove_offsets(saved["val_logits"], fingers, expected), "fingerprint")
+    assert {k: known[k] for k in refit} == pytest.approx(refit)
+    test_rows = [rows[i] for i in saved["index"]]
+    test_fingers = [finger_of[Path(r["path"]).name] for r in test_rows]
+    corrected = M.remove_offsets(saved["logits"], test_fingers, expected)
+    assert meta["metrics"]["test_finger_known"]["roc_auc"] == pytest.approx(M.roc_auc(saved["labels"], corrected))

@@ -326,6 +326,20 @@ def test_missing_metrics_say_not_measured(face_meta):
     # fingerprint without per-subject metrics
     fp = render_card({"modality": "fingerprint", "metrics": {"test": {"accuracy": 0.8}}})
     assert "| Test, fused per subject | not measured |" in fp
+    assert "finger position known" not in fp.lower()
+
+
+def test_finger_position_known_is_described_and_measured():
+    known = {"offsets": {"thumb": -0.63, "little": 0.62}, "temperature": 0.71, "threshold": 0.52, "min_confidence": 0.6}
+    metrics = {"test": {"accuracy": 0.8}, "test_finger_known": {"n": 820, "balanced_accuracy": 0.7512}}
+    card = render_card({"modality": "fingerprint", "finger_known": known, "metrics": metrics})
+    assert "| Test, finger position known | 820 |" in card and "75.1%" in card
+    assert "(offsets thumb -0.63, little 0.62, fitted on validation)" in card
+    assert "(temperature 0.7100, threshold 0.5200, min_confidence 0.6000)" in card
+    evaluation = {"n": 40, "balanced_accuracy": 0.7, "finger_known": {"n": 40, "balanced_accuracy": 0.75}}
+    assert "| Evaluation (mine), finger position known | 40 |" in render_card(
+        {"modality": "fingerprint", "finger_known": known, "metrics": metrics}, evaluation, evaluation_name="mine"
+    )
 
 
 def test_evaluation_json_is_reported(face_meta):

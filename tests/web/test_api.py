@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from webcorpus import Case, bad_cases, encode, face_photo, good_cases, jpeg_bytes, photo
 
+from genderclass.data.readers import FINGERS
 from genderclass.web.app import create_app
 from genderclass.web.settings import WebSettings
 
@@ -48,7 +49,8 @@ def assert_predict_schema(body: dict, n_files: int) -> None:
             continue
         width, height = result["image_size"]
         for face in result["faces"]:
-            assert set(face) == {"box", "label", "p_female", "confidence"}
+            assert set(face) == {"box", "label", "p_female", "confidence", "finger"}
+            assert face["finger"] is None or face["finger"] in FINGERS
             x1, y1, x2, y2 = face["box"]
             assert all(isinstance(v, int) for v in face["box"])
             assert 0 <= x1 <= x2 <= width and 0 <= y1 <= y2 <= height

@@ -175,10 +175,14 @@ def _splits(metadata: dict, evaluation: dict | None, source_name: str) -> list[t
     ]
     if "test_per_subject" in metrics or _modality(metadata, evaluation) == "fingerprint":
         rows.append(("Test, fused per subject", metrics.get("test_per_subject")))
+    if "test_finger_known" in metrics:
+        rows.append(("Test, finger position known", metrics.get("test_finger_known")))
     if evaluation is not None:
         rows.append((f"Evaluation ({source_name})", evaluation))
         if "per_subject" in evaluation:
             rows.append((f"Evaluation ({source_name}), fused per subject", evaluation.get("per_subject")))
+        if "finger_known" in evaluation:
+            rows.append((f"Evaluation ({source_name}), finger position known", evaluation.get("finger_known")))
     return rows
 
 
@@ -345,6 +349,15 @@ def _metrics_section(md: dict, modality: str) -> list[Block]:
             "**Per-subject fused metrics**: the logits of all prints of one person are averaged into one prediction "
             "per person, calibrated with its own temperature "
             f"{dec(md.get('fusion_temperature'), 4)} (fitted on the validation subjects)."
+        )
+    known = md.get("finger_known")
+    if modality == "fingerprint" and isinstance(known, dict) and isinstance(known.get("offsets"), dict):
+        offsets = ", ".join(f"{esc(finger)} {dec(value, 2)}" for finger, value in known["offsets"].items())
+        items.append(
+            "**Finger position known** (`predict --finger`): each finger shifts the logit for everyone (offsets "
+            f"{offsets}, fitted on validation); with the finger given, its offset is removed and a calibration "
+            f"fitted without the offsets applies (temperature {dec(known.get('temperature'), 4)}, threshold "
+            f"{dec(known.get('threshold'), 4)}, min_confidence {dec(known.get('min_confidence'), 4)})."
         )
     return [
         ("ul", items),

@@ -122,6 +122,19 @@ def _write_csv_rows(writer: csv.DictWriter, result: dict) -> None:
         )  # fmt: skip
 
 
+def _fingers(paths: list[Path], finger: str | None) -> list[str | None]:
+    """Each input's finger for ``predict --finger``: the one given, or with ``auto`` the finger in
+    a SOCOFing-style name (None for other names, which are classified as without --finger)."""
+    if finger != "auto":
+        return [finger] * len(paths)
+    from ..data.readers import parse_socofing_name
+
+    parsed = [parse_socofing_name(path.name) for path in paths]
+    fingers = [sample.attrs["finger"] if sample else None for sample in parsed]
+    log.info("--finger auto: the finger read from %d of %d file names", sum(map(bool, fingers)), len(paths))
+    return fingers
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     from ..inference.classifier import GenderClassifier, distinct_files
 
@@ -130,9 +143,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise ValueError("--fuse is for fingerprints (use --modality fingerprint)")
     if args.fuse and args.format != "jsonl":
         raise ValueError("--fuse writes a JSON line for the person: use it with --format jsonl")
+    if args.finger and clf.finger_known is None:
+        raise ValueError(f"--finger needs a fingerprint model with per-finger calibration; {clf.path} has none")
     paths = expand_paths(args.paths)
     if not paths:
         raise ValueError("no input files")
+    fingers = _fingers(paths, args.finger)
     if args.annotate and Path(args.annotate).exists() and not Path(args.annotate).is_dir():
         raise ValueError(f"--annotate needs a folder, but {args.annotate} is a file")
     detect = False if args.no_detect else None
@@ -150,7 +166,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         chunk = paths[start : start + batch]
         started = time.perf_counter()
         results = clf.predict_batch_with_logits(
-            [str(p) for p in chunk], detect=detect, min_confidence=args.min_confidence, batch_size=batch
+            [str(p) for p in chunk], detect, args.min_confidence, batch, fingers[start : start + batch]
         )
         log.debug("%d files in %.1f ms", len(chunk), (time.perf_counter() - started) * 1000)
         for path, (result, logits) in zip(chunk, results):
@@ -224,6 +240,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     }
     if "per_subject" in metrics:
         summary["per_subject_balanced_accuracy"] = metrics["per_subject"]["balanced_accuracy"]
+    if "finger_known" in metrics:
+        summary["finger_known_balanced_accuracy"] = metrics["finger_known"]["balanced_accuracy"]
     report = Path(args.out) / "report.html"
     summary["report"] = str(report) if report.is_file() else None
     print(json.dumps(summary))

@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 from .. import __version__
 from ..config import DEFAULT_BATCH_SIZE, MODALITIES
+from ..data.readers import FINGERS
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_MISSING_DEPENDENCY = 0, 1, 2, 3
 log = logging.getLogger("genderclass")
@@ -243,7 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
         "Classify images; one JSON line (or CSV rows) per input file on stdout.",
         "  genderclass predict photo.jpg\n"
         "  genderclass predict photos/ 'more/*.png' --annotate out/ --format csv\n"
-        "  genderclass predict --modality fingerprint --fuse 12__M_Left_*.BMP",
+        "  genderclass predict --modality fingerprint --fuse 12__M_Left_*.BMP\n"
+        "  genderclass predict --modality fingerprint --finger thumb scan.png\n"
+        "  genderclass predict --modality fingerprint --finger auto socofing/Real/",
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="files, folders (recursive) or glob patterns")
     p.add_argument("--modality", choices=MODALITIES, default="face", help="which bundled model (default: face)")
@@ -264,6 +267,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=_count(1), default=DEFAULT_BATCH_SIZE, help="crops per network call")
     p.add_argument(
         "--fuse", action="store_true", help="fingerprints: all inputs are one person; print a fused line last"
+    )
+    p.add_argument(
+        "--finger",
+        choices=(*FINGERS, "auto"),
+        help="fingerprints: which finger the prints are (any hand), so that its offset is removed and the "
+        "per-finger calibration used; 'auto' reads it from SOCOFing-style names (others stay as without)",
     )
     p.set_defaults(func=C.cmd_predict)
 

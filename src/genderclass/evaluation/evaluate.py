@@ -91,6 +91,13 @@ def evaluate_samples(
         ids, fused_labels, fused_logits = M.fuse_by_subject(subjects, labels, logits)
         metrics["per_subject"] = M.binary_metrics(fused_labels, clf.probability(fused_logits, fused=True), threshold)
         metrics["per_subject"]["n_subjects"] = len(ids)
+    fingers = [str(s.attrs.get("finger") or "").strip().lower() for s in kept]
+    if clf.finger_known is not None and set(fingers) <= set(clf.finger_known["offsets"]):
+        known = clf.finger_known  # every finger named: also measured with its offset removed
+        corrected = logits - clf.finger_offsets(fingers)
+        metrics["finger_known"] = M.calibrated_metrics(
+            labels, corrected, known["temperature"], known["threshold"], known["min_confidence"], group_values or None
+        )
     metrics["predictions"] = [
         {"path": s.path, "label": s.label_name, "p_female": round(float(p), 6), **{k: v for k, v in s.attrs.items()}}
         for s, p in zip(kept, p_cal.tolist())

@@ -669,6 +669,36 @@ def fuse_by_subject(
     return ids, fused_labels, fused
 
 
+def group_offsets(labels: Any, logits: Any, groups: Sequence[str]) -> dict[str, float]:
+    """How far each group's logits sit from all of them (e.g. per finger: a thumb reads more
+    "male" than a little finger for everyone). Both sides are class-balanced means (the mean of the
+    two labels' mean logits), so a group's own label mix does not count as its offset. Groups
+    lacking either label are left out."""
+    y = _as_labels(labels)
+    z = np.asarray(logits, dtype=np.float64).reshape(-1)
+    g = np.array([str(v) for v in groups])
+    if not (y.size == z.size == g.size):
+        raise ValueError("labels, logits and groups must have the same length")
+
+    def balanced_mean(mask: np.ndarray) -> float | None:
+        means = [z[mask & (y == label)] for label in (0, 1)]
+        return None if any(m.size == 0 for m in means) else float(np.mean([m.mean() for m in means]))
+
+    overall = balanced_mean(np.ones(z.size, dtype=bool))
+    if overall is None:
+        raise ValueError("group offsets need both labels")
+    offsets = {str(group): balanced_mean(g == group) for group in sorted(set(g.tolist()))}
+    return {group: value - overall for group, value in offsets.items() if value is not None}
+
+
+def remove_offsets(logits: Any, groups: Sequence[str], offsets: dict[str, float]) -> np.ndarray:
+    """Each logit minus its group's offset (:func:`group_offsets`); an unknown group is an error."""
+    missing = sorted({str(group) for group in groups} - set(offsets))
+    if missing:
+        raise ValueError(f"no offset for {', '.join(missing)}; known: {', '.join(offsets)}")
+    return np.asarray(logits, dtype=np.float64).reshape(-1) - np.array([offsets[str(g)] for g in groups])
+
+
 # --------------------------------------------------------------------------- calibrated summary
 
 

@@ -44,6 +44,11 @@ class GenderClassifier:
         # a person's mean logit (several prints) has its own calibration; older models lack it
         self.fusion_temperature = float(metadata.get("fusion_temperature", self.temperature))
         self.min_confidence = float(metadata.get("min_confidence", 0.0))
+        # fingerprints: per-finger offsets and the calibration without them, used when the finger is known
+        finger_known = metadata.get("finger_known")
+        self.finger_known: dict[str, Any] | None = (
+            finger_known if isinstance(finger_known, dict) and finger_known.get("offsets") else None
+        )
         if self.threshold != 0.5 and metadata.get("confidence_scale") != M.CONFIDENCE_SCALE:
             log.warning(
                 "%s was exported before confidence was centred on its threshold (%.3f): its min_confidence "
@@ -105,21 +110,49 @@ class GenderClassifier:
             out.append(self.session.run(None, {self.input_name: batch})[0].reshape(-1))
         return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
 
-    def probability(self, logits: np.ndarray, fused: bool = False) -> np.ndarray:
+    def probability(self, logits: np.ndarray, fused: bool = False, finger_known: bool = False) -> np.ndarray:
         """Calibrated P(female) (temperature scaling fitted on validation at export); ``fused``:
-        for mean logits of one person's several images."""
-        temperature = self.fusion_temperature if fused else self.temperature
+        for mean logits of one person's several images; ``finger_known``: for logits whose finger's
+        offset was removed (:meth:`finger_offsets`)."""
+        if finger_known:
+            temperature = float(self._finger_calibration()["temperature"])
+        else:
+            temperature = self.fusion_temperature if fused else self.temperature
         return M.sigmoid(np.asarray(logits, dtype=np.float64) / temperature)
 
-    def decide(self, p_female: float, min_confidence: float | None = None) -> dict[str, Any]:
+    def decide(
+        self, p_female: float, min_confidence: float | None = None, finger_known: bool = False
+    ) -> dict[str, Any]:
         """Label and confidence for one calibrated probability; below ``min_confidence`` -> uncertain."""
-        min_confidence = self.min_confidence if min_confidence is None else min_confidence
-        is_female = p_female >= self.threshold
-        confidence = float(M.confidence(p_female, self.threshold))
+        calibration = self._finger_calibration() if finger_known else None
+        threshold = float(calibration["threshold"]) if calibration else self.threshold
+        if min_confidence is None:
+            min_confidence = float(calibration["min_confidence"]) if calibration else self.min_confidence
+        is_female = p_female >= threshold
+        confidence = float(M.confidence(p_female, threshold))
         label = LABELS[1] if is_female else LABELS[0]
         if min_confidence and confidence < min_confidence:
             label = UNCERTAIN
         return {"label": label, "p_female": round(float(p_female), 6), "confidence": round(float(confidence), 6)}
+
+    def finger_offsets(self, fingers: Sequence[str | None]) -> np.ndarray:
+        """Each image's finger offset (0 where the finger is not given); ValueError for a model
+        without per-finger calibration or a finger it does not know."""
+        if not any(fingers):
+            return np.zeros(len(fingers))
+        offsets = self._finger_calibration()["offsets"]
+        unknown = sorted({f for f in fingers if f and f not in offsets})
+        if unknown:
+            raise ValueError(f"unknown finger {', '.join(unknown)}; this model knows {', '.join(offsets)}")
+        return np.array([float(offsets[f]) if f else 0.0 for f in fingers])
+
+    def _finger_calibration(self) -> dict[str, Any]:
+        if self.finger_known is None:
+            raise ValueError(
+                f"{self.path.name} has no per-finger calibration (only fingerprint models exported from data "
+                "that names the finger have one)"
+            )
+        return self.finger_known
 
     def crops(self, image: ImageSource, detect: bool | None = None) -> tuple[np.ndarray, list[Crop]]:
         rgb = load_image(image)
@@ -129,10 +162,15 @@ class GenderClassifier:
 
     # ----------------------------------------------------------------------------- public API
     def predict(
-        self, image: ImageSource, detect: bool | None = None, min_confidence: float | None = None
+        self,
+        image: ImageSource,
+        detect: bool | None = None,
+        min_confidence: float | None = None,
+        finger: str | None = None,
     ) -> dict[str, Any]:
-        """Classify every face in one image (or the whole image with ``detect=False``)."""
-        return self.predict_batch([image], detect=detect, min_confidence=min_confidence)[0]
+        """Classify every face in one image (or the whole image with ``detect=False``); ``finger``
+        (fingerprints: thumb, index, middle, ring or little) uses the per-finger calibration."""
+        return self.predict_batch([image], detect, min_confidence, fingers=[finger])[0]
 
     def predict_batch(
         self,
@@ -140,12 +178,15 @@ class GenderClassifier:
         detect: bool | None = None,
         min_confidence: float | None = None,
         batch_size: int = 64,
+        fingers: Sequence[str | None] | None = None,
     ) -> list[dict[str, Any]]:
         """Classify many images; all their crops go through the network in true batches.
 
-        A bad image yields ``{"faces": [], "error": "..."}`` and never stops the others.
+        A bad image yields ``{"faces": [], "error": "..."}`` and never stops the others. ``fingers``:
+        each image's finger where known (see :meth:`predict`).
         """
-        return [result for result, _ in self.predict_batch_with_logits(images, detect, min_confidence, batch_size)]
+        classified = self.predict_batch_with_logits(images, detect, min_confidence, batch_size, fingers)
+        return [result for result, _ in classified]
 
     def predict_batch_with_logits(
         self,
@@ -153,12 +194,18 @@ class GenderClassifier:
         detect: bool | None = None,
         min_confidence: float | None = None,
         batch_size: int = 64,
+        fingers: Sequence[str | None] | None = None,
     ) -> list[tuple[dict[str, Any], np.ndarray]]:
         """:meth:`predict_batch` with each image's raw logits (one per classified crop, none for a
         failed image), so that they can be fused (:meth:`fuse`) without running the network again."""
+        images = list(images)
+        fingers = list(fingers) if fingers is not None else [None] * len(images)
+        if len(fingers) != len(images):
+            raise ValueError(f"{len(fingers)} fingers for {len(images)} images")
+        offset_of = self.finger_offsets(fingers)  # checked before any work
         results: list[dict[str, Any]] = []
-        pending: list[tuple[dict[str, Any], Crop]] = []
-        for image in images:
+        pending: list[tuple[dict[str, Any], Crop, int]] = []
+        for number, image in enumerate(images):
             result: dict[str, Any] = {
                 "path": str(image) if isinstance(image, (str, Path)) else None,
                 "faces": [],
@@ -166,18 +213,27 @@ class GenderClassifier:
             }
             try:
                 _, crops = self.crops(image, detect)
-                pending.extend((result, crop) for crop in crops)
+                pending.extend((result, crop, number) for crop in crops)
             except ImageError as exc:
                 result["error"] = str(exc)
             results.append(result)
         per_result: dict[int, list[float]] = {id(result): [] for result in results}
         if pending:
-            logits = self.logits([crop.pixels for _, crop in pending], batch_size)
-            for (result, crop), logit, p in zip(pending, logits, self.probability(logits).tolist()):
+            logits = self.logits([crop.pixels for _, crop, _ in pending], batch_size)
+            known = np.array([fingers[number] is not None for _, _, number in pending])
+            p_plain = self.probability(logits)
+            p_known = (
+                self.probability(logits - offset_of[[n for _, _, n in pending]], finger_known=True)
+                if known.any()
+                else p_plain
+            )
+            for (result, crop, number), logit, p in zip(pending, logits, np.where(known, p_known, p_plain).tolist()):
                 if not np.isfinite(logit):
                     result["error"] = NON_FINITE_OUTPUT
                 elif not result["error"]:
-                    result["faces"].append({"box": crop.box, **self.decide(p, min_confidence)})
+                    finger = fingers[number]
+                    face = {"box": crop.box, **self.decide(p, min_confidence, finger_known=finger is not None)}
+                    result["faces"].append({**face, "finger": finger} if finger else face)
                     per_result[id(result)].append(float(logit))
         for result in results:  # all or nothing: an image with a failed face keeps no faces
             if result["error"]:
@@ -230,6 +286,7 @@ class GenderClassifier:
             "training_command": meta.get("training", {}).get("command"),
             "data_hash": meta.get("training", {}).get("data_hash"),
             "size_mb": round(self.path.stat().st_size / 1e6, 2),
+            "fingers": list(self.finger_known["offsets"]) if self.finger_known else [],
         }
 
 

@@ -24,6 +24,7 @@ from torch.nn import functional as F
 
 from .. import __version__
 from ..config import LABELS, TrainConfig, read_json, teacher_checkpoints, write_json
+from ..data.readers import FINGERS
 from ..evaluation import metrics as M
 from .quantize import METHOD as QUANTIZATION_METHOD
 from .quantize import quantize_int8
@@ -341,6 +342,8 @@ def _measure(
         "validation": split_metrics(cache.labels[val], val_logits, calibration),
         "test": split_metrics(cache.labels[test], test_logits, calibration, [cache.attrs[i] for i in test]),
     }
+    if modality == "fingerprint" and (known := _finger_known(data, val_logits, test_logits)):
+        calibration["finger_known"], metrics["test_finger_known"] = known
     if modality == "fingerprint" and (cache.subjects[test] != "").all():
         subjects, fused_labels, fused_logits = M.fuse_by_subject(
             cache.subjects[test].tolist(), cache.labels[test], test_logits
@@ -357,6 +360,28 @@ def _measure(
             altered_logits = shipped.logits(altered, batch_size=256)
             metrics[f"test_altered_{kind}"] = split_metrics(cache.labels[test], altered_logits, calibration)
     return calibration, metrics
+
+
+def _finger(attrs: dict) -> str | None:
+    finger = str(attrs.get("finger") or "").strip().lower()
+    return finger if finger in FINGERS else None
+
+
+def _finger_known(data: PreparedData, val_logits: np.ndarray, test_logits: np.ndarray) -> tuple[dict, dict] | None:
+    """With the finger of every print known (SOCOFing names, a CSV column): each finger's offset
+    and the calibration without the offsets (fitted on validation), and the test metrics with the
+    offsets removed. None when a finger is unnamed or lacks either label on validation."""
+    cache, val, test = data.cache, data.indices("val"), data.indices("test")
+    val_fingers, test_fingers = ([_finger(cache.attrs[i]) for i in split] for split in (val, test))
+    if not (all(val_fingers) and all(test_fingers)):
+        return None
+    offsets = M.group_offsets(cache.labels[val], val_logits, val_fingers)
+    if not {*val_fingers, *test_fingers} <= set(offsets):
+        return None
+    corrected = M.remove_offsets(val_logits, val_fingers, offsets)
+    calibration = {"offsets": offsets, **calibrate(cache.labels[val], corrected, "fingerprint")}
+    test_corrected = M.remove_offsets(test_logits, test_fingers, offsets)
+    return calibration, split_metrics(cache.labels[test], test_corrected, calibration, [cache.attrs[i] for i in test])
 
 
 def _cross_validation_info(held_out: np.ndarray, folds: int) -> dict:

@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
 from ..config import MODALITIES
+from ..data.readers import FINGERS
 from ..imageio import ImageError, load_image
 from ..inference.bundled import models_dir
 from ..inference.classifier import GenderClassifier
@@ -63,6 +64,12 @@ PREDICT_BODY = {
                         "type": "boolean",
                         "default": True,
                         "description": "faces: find faces first; false = each image is one face crop",
+                    },
+                    "finger": {
+                        "type": "string",
+                        "enum": list(FINGERS),
+                        "description": "fingerprints: which finger every uploaded print is (any hand); its offset "
+                        "is removed and the per-finger calibration used (models listing 'fingers' in /api/models)",
                     },
                     "min_confidence": {
                         "type": "number",
@@ -120,6 +127,19 @@ def _parse_modality(raw: str | None) -> str:
     return value
 
 
+def _parse_finger(raw: str | None, modality: str, clf: GenderClassifier) -> str | None:
+    value = (raw or "").strip().lower()
+    if not value:
+        return None
+    if modality != "fingerprint":
+        raise ApiError(422, "invalid_request", "finger is for fingerprints (modality=fingerprint)")
+    known = clf.info()["fingers"]
+    if value not in known:
+        allowed = f"one of {', '.join(known)}" if known else "not supported by this model"
+        raise ApiError(422, "invalid_request", f"finger must be {allowed}, not {raw[:40]!r}")
+    return value
+
+
 def _parse_bool(raw: str | None, name: str, default: bool) -> bool:
     if raw is None or raw.strip() == "":
         return default
@@ -144,7 +164,12 @@ def _parse_probability(raw: str | None, name: str) -> float | None:
 
 
 def _classify_files(
-    clf: GenderClassifier, uploads: list[Upload], detect: bool, min_confidence: float | None, max_pixels: int
+    clf: GenderClassifier,
+    uploads: list[Upload],
+    detect: bool,
+    min_confidence: float | None,
+    max_pixels: int,
+    finger: str | None = None,
 ) -> list[tuple[dict[str, Any], ApiError | None]]:
     """Decode (with the pixel limit) and classify each upload; runs in a worker thread."""
     out: list[tuple[dict[str, Any], ApiError | None]] = []
@@ -152,7 +177,7 @@ def _classify_files(
         result: dict[str, Any] = {"filename": upload.filename, "faces": [], "error": None, "error_code": None}
         try:
             rgb = _decode(upload, max_pixels)
-            prediction = clf.predict(rgb, detect=detect, min_confidence=min_confidence)
+            prediction = clf.predict(rgb, detect=detect, min_confidence=min_confidence, finger=finger)
         except ApiError as exc:
             result.update(error=exc.message, error_code=exc.code)
             out.append((result, exc))
@@ -310,8 +335,9 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
                 422, "missing_file", f"no file uploaded: send one or more images in the multipart field '{FILE_FIELD}'"
             )
         clf = await model_for(modality)
+        finger = _parse_finger(form.fields.get("finger"), modality, clf)
         outcomes = await anyio.to_thread.run_sync(
-            partial(_classify_files, clf, form.files, detect, min_confidence, settings.max_pixels),
+            partial(_classify_files, clf, form.files, detect, min_confidence, settings.max_pixels, finger),
             limiter=limiter(),
         )
         if len(outcomes) == 1 and outcomes[0][1] is not None:

@@ -19,6 +19,9 @@ class FaceResult(BaseModel):
         description="0.5 at the model's decision threshold to 1: the probability of the predicted label "
         "(threshold 0.5), or that probability with the log-odds shifted so the threshold sits at 0.5",
     )
+    finger: str | None = Field(
+        default=None, description="fingerprints: the finger given with the request (per-finger calibration), else null"
+    )
 
 
 class FileResult(BaseModel):

@@ -11,6 +11,8 @@
     input: document.getElementById("file-input"),
     dropzone: document.getElementById("dropzone"),
     detect: document.getElementById("detect"),
+    finger: document.getElementById("finger"),
+    fingerRow: document.getElementById("finger-row"),
     face: document.getElementById("modality-face"),
     fingerprint: document.getElementById("modality-fingerprint"),
     fingerprintLabel: document.getElementById("fingerprint-label"),
@@ -69,6 +71,13 @@
   function applyModality() {
     const isFace = currentModality() === "face";
     els.detect.disabled = !isFace;
+    // the finger choice: fingerprint models that carry per-finger offsets list their fingers
+    const entry = state.models.fingerprint;
+    const fingers = (entry && entry.info && entry.info.fingers) || [];
+    if (els.finger.options.length !== fingers.length + 1) {
+      els.finger.replaceChildren(new Option("Not known", ""), ...fingers.map((f) => new Option(f, f)));
+    }
+    els.fingerRow.hidden = isFace || !fingers.length;
     describeModel();
   }
 
@@ -294,6 +303,7 @@
     body.append("file", file, file.name || "image");
     body.append("modality", options.modality);
     body.append("detect", options.detect ? "true" : "false");
+    if (options.finger) body.append("finger", options.finger);
     let response, data;
     try {
       response = await fetch(API + "/predict", { method: "POST", body, headers: { Accept: "application/json" } });
@@ -332,6 +342,7 @@
     const files = Array.from(fileList || []);
     if (!files.length) return;
     const options = { modality: currentModality(), detect: els.detect.checked };
+    if (options.modality === "fingerprint" && !els.fingerRow.hidden) options.finger = els.finger.value;
     const limit = state.limits ? state.limits.max_upload_bytes : null;
     for (const file of files) {
       const card = newCard(file);
