@@ -53,3 +53,4 @@ def test_web_api_finger_field(finger_model, tiny_face_model):
             assert refused.status_code == 422 and message in refused.json()["error"]["message"]
         models = client.get("/api/v1/models").json()["models"]
         assert {m["modality"]: m["info"]["fingers"] for m in models} == {"face": [], "fingerprint": list(OFFSETS)}
+        assert {m["modality"]: m["info"]["finger_threshold"] for m in models} == {"face": None, "fingerprint": 0.4}

@@ -117,7 +117,20 @@ def test_upload_page_renders_results_and_errors(browser, live_server, tmp_path):
         threshold = models["fingerprint"]["info"]["threshold"]
         left = row.locator(".bar-mid").evaluate("el => el.style.left")
         assert left == f"{100 * threshold:.1f}%", (left, threshold)
+        fingers = models["fingerprint"]["info"]["fingers"]
+        if not fingers:
+            expect(page.locator("#finger-row")).to_be_hidden()
+        else:  # the finger known: decided, and marked, at the per-finger calibration's threshold
+            expect(page.locator("#finger-row")).to_be_visible()
+            page.locator("#finger").select_option("thumb")
+            page.set_input_files("#file-input", str(print_png))
+            row = cards.nth(4).locator(".face-row")
+            expect(row.locator(".face-meta")).to_contain_text("thumb calibration", timeout=30_000)
+            left = row.locator(".bar-mid").evaluate("el => el.style.left")
+            assert left == f"{100 * models['fingerprint']['info']['finger_threshold']:.1f}%", left
+            page.locator("#finger").select_option("")
         page.locator("label[for=modality-face]").click()
+        expect(page.locator("#finger-row")).to_be_hidden()
 
     # 3. A non-image, chosen with the keyboard only: focus the drop zone, press Enter.
     notes = tmp_path / "notes.txt"
@@ -135,7 +148,8 @@ def test_upload_page_renders_results_and_errors(browser, live_server, tmp_path):
             continue
     assert chooser is not None, "Enter on the focused drop zone never opened the file chooser"
     chooser.set_files(str(notes))
-    error_card = cards.nth(4 if "fingerprint" in models else 3)
+    fingerprint_cards = 0 if "fingerprint" not in models else 1 + bool(models["fingerprint"]["info"]["fingers"])
+    error_card = cards.nth(3 + fingerprint_cards)
     expect(error_card).to_have_class("card is-error", timeout=30_000)
     expect(error_card.locator(".badge")).to_have_text("Error")
     expect(error_card.locator(".message")).to_contain_text("not a supported image")

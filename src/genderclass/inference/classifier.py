@@ -287,6 +287,7 @@ class GenderClassifier:
             "data_hash": meta.get("training", {}).get("data_hash"),
             "size_mb": round(self.path.stat().st_size / 1e6, 2),
             "fingers": list(self.finger_known["offsets"]) if self.finger_known else [],
+            "finger_threshold": float(self.finger_known["threshold"]) if self.finger_known else None,
         }
 
 

@@ -153,6 +153,7 @@
     const meta = document.createElement("span");
     meta.className = "face-meta";
     meta.textContent = "p(female) " + face.p_female.toFixed(2) + " · confidence " + pct(face.confidence);
+    if (face.finger) meta.textContent += " · " + face.finger + " calibration";
     top.append(label, meta);
 
     const bar = document.createElement("div");
@@ -207,9 +208,11 @@
         setBadge(card, modality === "face" ? faces.length + " " + noun : "Classified", "ok");
         if (uncertain) message.textContent = uncertain + " of " + faces.length + " faces: uncertain.";
       }
-      const entry = state.models[modality];
-      const threshold = entry && entry.info && typeof entry.info.threshold === "number" ? entry.info.threshold : 0.5;
-      faces.forEach((face, i) => list.appendChild(faceRow(face, i, threshold)));
+      const info = (state.models[modality] && state.models[modality].info) || {};
+      const plain = typeof info.threshold === "number" ? info.threshold : 0.5;
+      // a print classified with its finger known is decided at the per-finger calibration's threshold
+      const thresholdOf = (face) => (face.finger && typeof info.finger_threshold === "number" ? info.finger_threshold : plain);
+      faces.forEach((face, i) => list.appendChild(faceRow(face, i, thresholdOf(face))));
     }
     const summary = faces.length
       ? faces.map((f, i) => "face " + (i + 1) + " " + f.label + ", p(female) " + f.p_female.toFixed(2)).join("; ")
