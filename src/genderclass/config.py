@@ -222,6 +222,15 @@ AGE_BANDS: tuple[tuple[int, int, str], ...] = (
 ECE_BINS = 15
 
 
+def counted_architectures(architecture: str) -> list[tuple[str, int]]:
+    """An ensemble's " + "-joined member architectures (as exported) with repeats counted, in
+    order of first appearance: ``"a + a + b"`` -> ``[("a", 2), ("b", 1)]``."""
+    counts: dict[str, int] = {}
+    for name in architecture.split(" + "):
+        counts[name] = counts.get(name, 0) + 1
+    return list(counts.items())
+
+
 def write_json(path: str | Path, data: Any) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -101,3 +101,11 @@ def test_cli_finger_given_or_read_from_socofing_names(finger_model, tiny_fingerp
     # a model without offsets: a usage error before any output
     assert main(["predict", "--model", str(tiny_fingerprint_model), "--finger", "thumb", str(other)]) == 2
     assert capsys.readouterr().out == ""
+
+
+def test_an_ensembles_architecture_is_summarised(finger_model):
+    """info() (the web page's model line) counts repeated member architectures instead of listing 25."""
+    meta = json.loads(finger_model.with_suffix(".json").read_text())
+    meta["architecture"] = " + ".join(["small_resnet"] * 25 + ["mobilenet_v3_small"])
+    clf = GenderClassifier(finger_model, meta)
+    assert clf.info()["architecture"] == "25 × small_resnet + mobilenet_v3_small"

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..config import AGE_BANDS, ECE_BINS, LABELS
+from ..config import AGE_BANDS, ECE_BINS, LABELS, counted_architectures
 
 NOT_MEASURED = "not measured"
 NOT_APPLICABLE = "n/a"
@@ -370,14 +370,12 @@ def _metrics_section(md: dict, modality: str) -> list[Block]:
 
 
 def _architecture_text(architecture: object) -> str:
-    """An ensemble's " + "-joined member architectures, repeats counted: ``20 × `small_resnet```."""
+    """An ensemble's member architectures, repeats counted: ``20 × `small_resnet```."""
     if not isinstance(architecture, str) or not architecture:
         return _or(architecture, code)
-    parts = architecture.split(" + ")
-    counts = dict.fromkeys(parts, 0)
-    for part in parts:
-        counts[part] += 1
-    return " + ".join(code(name) if n == 1 else f"{n} × {code(name)}" for name, n in counts.items())
+    return " + ".join(
+        code(name) if n == 1 else f"{n} × {code(name)}" for name, n in counted_architectures(architecture)
+    )
 
 
 def _fold_layout(cross_validation: dict) -> tuple[object, str]:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..config import LABELS, UNCERTAIN, PreprocessConfig, read_json
+from ..config import LABELS, UNCERTAIN, PreprocessConfig, counted_architectures, read_json
 from ..evaluation import metrics as M
 from ..imageio import ImageError, ImageSource, load_image
 from ..preprocess import Crop, crops_for_image, to_batch
@@ -280,7 +280,7 @@ class GenderClassifier:
             "fusion_temperature": self.fusion_temperature if self.modality == "fingerprint" else None,
             "min_confidence": self.min_confidence,
             "input_size": self.preprocess.input_size,
-            "architecture": meta.get("architecture"),
+            "architecture": _architecture_summary(meta.get("architecture")),
             "test_accuracy": test.get("accuracy"),
             "test_balanced_accuracy": test.get("balanced_accuracy"),
             "training_command": meta.get("training", {}).get("command"),
@@ -289,6 +289,13 @@ class GenderClassifier:
             "fingers": list(self.finger_known["offsets"]) if self.finger_known else [],
             "finger_threshold": float(self.finger_known["threshold"]) if self.finger_known else None,
         }
+
+
+def _architecture_summary(architecture: Any) -> Any:
+    """``"25 × small_resnet"`` for an ensemble of 25 alike members (metadata lists each)."""
+    if not isinstance(architecture, str) or not architecture:
+        return architecture
+    return " + ".join(name if n == 1 else f"{n} × {name}" for name, n in counted_architectures(architecture))
 
 
 def distinct_files(images: Iterable[ImageSource]) -> list[ImageSource]:

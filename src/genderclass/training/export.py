@@ -375,9 +375,10 @@ def _finger_known(data: PreparedData, val_logits: np.ndarray, test_logits: np.nd
     val_fingers, test_fingers = ([_finger(cache.attrs[i]) for i in split] for split in (val, test))
     if not (all(val_fingers) and all(test_fingers)):
         return None
-    offsets = M.group_offsets(cache.labels[val], val_logits, val_fingers)
-    if not {*val_fingers, *test_fingers} <= set(offsets):
+    fitted = M.group_offsets(cache.labels[val], val_logits, val_fingers)
+    if not {*val_fingers, *test_fingers} <= set(fitted):
         return None
+    offsets = {finger: fitted[finger] for finger in FINGERS if finger in fitted}  # thumb ... little
     corrected = M.remove_offsets(val_logits, val_fingers, offsets)
     calibration = {"offsets": offsets, **calibrate(cache.labels[val], corrected, "fingerprint")}
     test_corrected = M.remove_offsets(test_logits, test_fingers, offsets)
