@@ -36,7 +36,8 @@ def assert_error(response, status: int, code: str | None = None) -> dict:
 
 
 def assert_predict_schema(body: dict, n_files: int) -> None:
-    assert set(body) == {"results", "model", "elapsed_ms"}
+    assert set(body) == {"results", "person", "model", "elapsed_ms"}
+    assert body["person"] is None  # only with fuse=true
     assert isinstance(body["elapsed_ms"], float) and body["elapsed_ms"] >= 0
     assert body["model"]["modality"] in ("face", "fingerprint")
     assert "/" not in body["model"]["path"] and "\\" not in body["model"]["path"]  # no server paths
@@ -129,14 +130,14 @@ def test_internal_error_is_json_500_and_spares_the_other_files(client, monkeypat
     """An unexpected failure inside the model for one image: 500 JSON alone, per-file error among several."""
     from genderclass.inference.classifier import GenderClassifier
 
-    real_predict = GenderClassifier.predict
+    real_predict = GenderClassifier.predict_batch_with_logits
 
-    def flaky_predict(self, image, *args, **kwargs):
-        if getattr(image, "shape", (0, 0))[1] == 333:  # the 333-px-wide upload triggers a bug
+    def flaky_predict(self, images, *args, **kwargs):
+        if images[0].shape[1] == 333:  # the 333-px-wide upload triggers a bug
             raise RuntimeError("simulated model failure")
-        return real_predict(self, image, *args, **kwargs)
+        return real_predict(self, images, *args, **kwargs)
 
-    monkeypatch.setattr(GenderClassifier, "predict", flaky_predict)
+    monkeypatch.setattr(GenderClassifier, "predict_batch_with_logits", flaky_predict)
     bad = encode(Image.fromarray(np.zeros((50, 333, 3), np.uint8)), "PNG")
     response = post(client, [("bad.png", bad, "image/png")])
     assert_error(response, 500, "internal_error")
@@ -159,14 +160,14 @@ def test_a_model_that_returns_nan_is_a_500_model_error_not_a_crash(tmp_path):
 def test_a_model_error_on_one_of_several_files_is_that_file_s_error(client, monkeypatch):
     from genderclass.inference.classifier import NON_FINITE_OUTPUT, GenderClassifier
 
-    real_predict = GenderClassifier.predict
+    real_predict = GenderClassifier.predict_batch_with_logits
 
-    def predict(self, image, *args, **kwargs):
-        if getattr(image, "shape", (0, 0))[1] == 333:  # the 333-px-wide upload gets no finite score
-            return {"path": None, "faces": [], "error": NON_FINITE_OUTPUT}
-        return real_predict(self, image, *args, **kwargs)
+    def predict(self, images, *args, **kwargs):
+        if images[0].shape[1] == 333:  # the 333-px-wide upload gets no finite score
+            return [({"path": None, "faces": [], "error": NON_FINITE_OUTPUT}, np.zeros(0, np.float32))]
+        return real_predict(self, images, *args, **kwargs)
 
-    monkeypatch.setattr(GenderClassifier, "predict", predict)
+    monkeypatch.setattr(GenderClassifier, "predict_batch_with_logits", predict)
     bad = encode(Image.fromarray(np.zeros((50, 333, 3), np.uint8)), "PNG")
     response = post(client, [("bad.png", bad, "image/png"), ("ok.jpg", jpeg_bytes(), "image/jpeg")])
     assert response.status_code == 200

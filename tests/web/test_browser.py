@@ -6,6 +6,7 @@ own browser download, ``playwright install``, is never used). Skipped cleanly wh
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -129,8 +130,24 @@ def test_upload_page_renders_results_and_errors(browser, live_server, tmp_path):
             left = row.locator(".bar-mid").evaluate("el => el.style.left")
             assert float(left.rstrip("%")) == round(100 * models["fingerprint"]["info"]["finger_threshold"], 1), left
             page.locator("#finger").select_option("")
+        # One person's prints: one request, a card per print and one for the person, first.
+        before = cards.count()
+        page.locator("label[for=fuse]").click()
+        second = tmp_path / "print2.png"
+        second.write_bytes(encode(Image.fromarray(photo(96, 103, seed=6)), "PNG"))
+        page.set_input_files("#file-input", [str(print_png), str(second)])
+        expect(cards).to_have_count(before + 3)
+        person = cards.nth(before)
+        expect(person.locator(".card-title")).to_have_text("One person (2 prints)")
+        expect(person.locator(".badge")).to_have_text(re.compile("Person|Uncertain"), timeout=30_000)
+        expect(person.locator(".message")).to_contain_text("Fused 2 distinct prints")
+        expect(person.locator(".face-row")).to_have_count(1)
+        for index in (before + 1, before + 2):
+            expect(cards.nth(index).locator(".face-row")).to_have_count(1, timeout=30_000)
+        page.locator("label[for=fuse]").click()
         page.locator("label[for=modality-face]").click()
         expect(page.locator("#finger-row")).to_be_hidden()
+        expect(page.locator("#person-row")).to_be_hidden()
 
     # 3. A non-image, chosen with the keyboard only: focus the drop zone, press Enter.
     notes = tmp_path / "notes.txt"
@@ -148,7 +165,7 @@ def test_upload_page_renders_results_and_errors(browser, live_server, tmp_path):
             continue
     assert chooser is not None, "Enter on the focused drop zone never opened the file chooser"
     chooser.set_files(str(notes))
-    fingerprint_cards = 0 if "fingerprint" not in models else 1 + bool(models["fingerprint"]["info"]["fingers"])
+    fingerprint_cards = 0 if "fingerprint" not in models else 4 + bool(models["fingerprint"]["info"]["fingers"])
     error_card = cards.nth(3 + fingerprint_cards)
     expect(error_card).to_have_class("card is-error", timeout=30_000)
     expect(error_card.locator(".badge")).to_have_text("Error")

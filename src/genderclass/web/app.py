@@ -7,6 +7,7 @@ Models load once per worker process; inference runs in worker threads, never on 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import time
@@ -70,6 +71,12 @@ PREDICT_BODY = {
                         "enum": list(FINGERS),
                         "description": "fingerprints: which finger every uploaded print is (any hand); its offset "
                         "is removed and the per-finger calibration used (models listing 'fingers' in /api/models)",
+                    },
+                    "fuse": {
+                        "type": "boolean",
+                        "default": False,
+                        "description": "fingerprints: the uploaded prints are one person's; the answer's 'person' "
+                        "fuses them (mean logit; a file uploaded twice counts once)",
                     },
                     "min_confidence": {
                         "type": "number",
@@ -170,34 +177,58 @@ def _classify_files(
     min_confidence: float | None,
     max_pixels: int,
     finger: str | None = None,
-) -> list[tuple[dict[str, Any], ApiError | None]]:
-    """Decode (with the pixel limit) and classify each upload; runs in a worker thread."""
-    out: list[tuple[dict[str, Any], ApiError | None]] = []
+) -> list[tuple[dict[str, Any], ApiError | None, np.ndarray]]:
+    """Decode (with the pixel limit) and classify each upload; runs in a worker thread. Each
+    outcome also carries the upload's raw logits (none when it failed), for fusion."""
+    out: list[tuple[dict[str, Any], ApiError | None, np.ndarray]] = []
+    no_logits = np.zeros(0, dtype=np.float32)
     for upload in uploads:
         result: dict[str, Any] = {"filename": upload.filename, "faces": [], "error": None, "error_code": None}
         try:
             rgb = _decode(upload, max_pixels)
-            prediction = clf.predict(rgb, detect=detect, min_confidence=min_confidence, finger=finger)
+            [(prediction, logits)] = clf.predict_batch_with_logits([rgb], detect, min_confidence, fingers=[finger])
         except ApiError as exc:
             result.update(error=exc.message, error_code=exc.code)
-            out.append((result, exc))
+            out.append((result, exc, no_logits))
             continue
         except Exception:
             # A bug, not a bad upload: logged, answered 500 alone, and never fatal for the other files.
             log.exception("classifying %r failed", upload.filename)
             exc = ApiError(500, "internal_error", "internal error while classifying this image")
             result.update(error=exc.message, error_code=exc.code)
-            out.append((result, exc))
+            out.append((result, exc, no_logits))
             continue
         result.update(faces=prediction["faces"], error=prediction["error"], image_size=[rgb.shape[1], rgb.shape[0]])
         if prediction["error"]:  # the image decoded, so the model failed on it (e.g. a non-finite score)
             log.error("model error on %r: %s", upload.filename, prediction["error"])
             exc = ApiError(500, "model_error", prediction["error"])
             result.update(error_code=exc.code)
-            out.append((result, exc))
+            out.append((result, exc, no_logits))
             continue
-        out.append((result, None))
+        out.append((result, None, logits))
     return out
+
+
+def _person(
+    clf: GenderClassifier,
+    uploads: list[Upload],
+    outcomes: list[tuple[dict[str, Any], ApiError | None, np.ndarray]],
+    min_confidence: float | None,
+) -> dict[str, Any] | None:
+    """The uploads fused as one person's prints (mean plain logit, fusion temperature), each
+    distinct file once (identical bytes count once); None when no upload was classified."""
+    logits, filenames, seen = [], [], set()
+    for upload, (result, error, upload_logits) in zip(uploads, outcomes, strict=True):
+        digest = hashlib.sha256(upload.data).digest()
+        if error is not None or not len(upload_logits) or digest in seen:
+            continue
+        seen.add(digest)
+        logits.append(float(upload_logits[0]))
+        filenames.append(result["filename"])
+    if not logits:
+        return None
+    person = clf.fuse(logits, filenames, min_confidence)
+    return {"filenames": person.pop("paths"), **person}
 
 
 def _decode(upload: Upload, max_pixels: int) -> np.ndarray:
@@ -336,6 +367,9 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
             )
         clf = await model_for(modality)
         finger = _parse_finger(form.fields.get("finger"), modality, clf)
+        fuse = _parse_bool(form.fields.get("fuse"), "fuse", default=False)
+        if fuse and modality != "fingerprint":
+            raise ApiError(422, "invalid_request", "fuse is for fingerprints (modality=fingerprint)")
         outcomes = await anyio.to_thread.run_sync(
             partial(_classify_files, clf, form.files, detect, min_confidence, settings.max_pixels, finger),
             limiter=limiter(),
@@ -343,7 +377,8 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         if len(outcomes) == 1 and outcomes[0][1] is not None:
             raise outcomes[0][1]
         return {
-            "results": [result for result, _ in outcomes],
+            "results": [result for result, _, _ in outcomes],
+            "person": _person(clf, form.files, outcomes, min_confidence) if fuse else None,
             "model": registry.summary(modality),
             "elapsed_ms": round((time.perf_counter() - started) * 1000.0, 2),
         }

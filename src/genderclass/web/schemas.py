@@ -32,8 +32,19 @@ class FileResult(BaseModel):
     image_size: list[int] | None = Field(default=None, description="[width, height] after EXIF rotation")
 
 
+class PersonResult(BaseModel):
+    filenames: list[str] = Field(description="the uploads fused, each distinct file once")
+    n: int = Field(ge=1, description="how many prints were fused")
+    label: Literal["male", "female", "uncertain"]
+    p_female: float = Field(ge=0, le=1, description="calibrated probability of 'female' for the person's mean logit")
+    confidence: float = Field(ge=0, le=1)
+
+
 class PredictResponse(BaseModel):
     results: list[FileResult]
+    person: PersonResult | None = Field(
+        default=None, description="fuse=true (fingerprints): all uploads as one person; else null"
+    )
     model: dict[str, Any] = Field(description="summary of the model used")
     elapsed_ms: float
 

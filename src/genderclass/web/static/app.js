@@ -12,6 +12,8 @@
     dropzone: document.getElementById("dropzone"),
     detect: document.getElementById("detect"),
     finger: document.getElementById("finger"),
+    fuse: document.getElementById("fuse"),
+    personRow: document.getElementById("person-row"),
     fingerRow: document.getElementById("finger-row"),
     face: document.getElementById("modality-face"),
     fingerprint: document.getElementById("modality-fingerprint"),
@@ -78,6 +80,7 @@
       els.finger.replaceChildren(new Option("Not known", ""), ...fingers.map((f) => new Option(f, f)));
     }
     els.fingerRow.hidden = isFace || !fingers.length;
+    els.personRow.hidden = isFace;
     describeModel();
   }
 
@@ -328,6 +331,49 @@
     if (!result.error) await drawPreview(card, file, result, options.modality);
   }
 
+  // One request for a person's prints: each print gets its card, the person a card of its own.
+  async function classifyPerson(jobs, personCard, options) {
+    const body = new FormData();
+    for (const job of jobs) body.append("file", job.file, job.file.name || "image");
+    body.append("modality", options.modality);
+    body.append("fuse", "true");
+    if (options.finger) body.append("finger", options.finger);
+    let response, data;
+    try {
+      response = await fetch(API + "/predict", { method: "POST", body, headers: { Accept: "application/json" } });
+      data = await response.json();
+    } catch (err) {
+      data = null;
+    }
+    if (!response || !response.ok || !data || !Array.isArray(data.results)) {
+      const message = data ? errorMessage(data, response) : "Could not reach the server.";
+      for (const card of [personCard, ...jobs.map((job) => job.card)]) showError(card, message);
+      return;
+    }
+    await Promise.all(
+      jobs.map(async (job, i) => {
+        const result = data.results[i];
+        showResult(job.card, result, options.modality);
+        if (!result.error) await drawPreview(job.card, job.file, result, options.modality);
+      })
+    );
+    const person = data.person;
+    if (!person) {
+      showError(personCard, "None of the prints could be classified, so there is no answer for the person.");
+      return;
+    }
+    personCard.querySelector(".preview").hidden = true;
+    const info = (state.models.fingerprint && state.models.fingerprint.info) || {};
+    const threshold = typeof info.threshold === "number" ? info.threshold : 0.5;
+    const row = faceRow(person, 0, threshold);
+    personCard.querySelector(".faces").appendChild(row);
+    const uncertain = person.label === "uncertain";
+    setBadge(personCard, uncertain ? "Uncertain" : "Person", uncertain ? "warn" : "ok");
+    personCard.querySelector(".message").textContent =
+      "Fused " + person.n + " distinct print" + (person.n === 1 ? "" : "s") + " (mean of their scores).";
+    personCard.setAttribute("aria-label", "One person, " + person.n + " prints: " + person.label);
+  }
+
   function pump() {
     while (state.active < MAX_PARALLEL && state.queue.length) {
       const job = state.queue.shift();
@@ -346,7 +392,10 @@
     if (!files.length) return;
     const options = { modality: currentModality(), detect: els.detect.checked };
     if (options.modality === "fingerprint" && !els.fingerRow.hidden) options.finger = els.finger.value;
+    const asPerson = options.modality === "fingerprint" && els.fuse.checked;
+    const personCard = asPerson ? newCard({ name: "One person (" + files.length + " prints)" }) : null;
     const limit = state.limits ? state.limits.max_upload_bytes : null;
+    const jobs = [];
     for (const file of files) {
       const card = newCard(file);
       if (limit && file.size > limit) {
@@ -354,9 +403,20 @@
         showError(card, "This file is over the " + mb + " MiB upload limit.");
         continue;
       }
-      state.queue.push({ file, card, options });
+      jobs.push({ file, card, options });
     }
-    pump();
+    if (!asPerson) {
+      state.queue.push(...jobs);
+      pump();
+      return;
+    }
+    const maxFiles = state.limits ? state.limits.max_files : null;
+    if (!jobs.length || (maxFiles && jobs.length > maxFiles)) {
+      const message = jobs.length ? "A person is at most " + maxFiles + " prints at once." : "No print to fuse.";
+      for (const card of [personCard, ...jobs.map((job) => job.card)]) showError(card, message);
+      return;
+    }
+    classifyPerson(jobs, personCard, options);
   }
 
   // ------------------------------------------------------------------ events

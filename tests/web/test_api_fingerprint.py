@@ -1,4 +1,4 @@
-"""The web API's ``finger`` field (fingerprints with per-finger calibration)."""
+"""The web API's fingerprint fields: ``finger`` (per-finger calibration) and ``fuse`` (one person)."""
 
 from __future__ import annotations
 
@@ -54,3 +54,30 @@ def test_web_api_finger_field(finger_model, tiny_face_model):
         models = client.get("/api/v1/models").json()["models"]
         assert {m["modality"]: m["info"]["fingers"] for m in models} == {"face": [], "fingerprint": list(OFFSETS)}
         assert {m["modality"]: m["info"]["finger_threshold"] for m in models} == {"face": None, "fingerprint": 0.4}
+
+
+def test_web_api_fuses_one_persons_prints(finger_model, tiny_face_model):
+    """fuse=true: the answer's person is the mean logit of the classified uploads with the fusion
+    temperature, as GenderClassifier.predict_person gives; a file uploaded twice counts once, and a
+    broken one is left out."""
+    from genderclass.inference.classifier import GenderClassifier
+
+    app = create_app(WebSettings(face_model=str(tiny_face_model), fingerprint_model=str(finger_model)))
+    prints = [_print(seed) for seed in (6, 7)]
+    pngs = [encode(Image.fromarray(p), "PNG") for p in prints]
+    files = [("file", (f"{i}.png", png, "image/png")) for i, png in enumerate([*pngs, pngs[0]])]
+    files.append(("file", ("broken.png", b"\x89PNG\r\n\x1a\n broken", "image/png")))
+    with TestClient(app) as client:
+        answer = client.post("/api/v1/predict", files=files, data={"modality": "fingerprint", "fuse": "true"})
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert [r["error"] is None for r in body["results"]] == [True, True, True, False]
+        person = body["person"]
+        assert person["filenames"] == ["0.png", "1.png"] and person["n"] == 2
+        expected = GenderClassifier.load(finger_model).predict_person(prints)
+        assert person["p_female"] == pytest.approx(expected["p_female"], abs=1e-6)
+        assert person["label"] == expected["label"]
+        refused = client.post("/api/v1/predict", files=files[:1], data={"modality": "face", "fuse": "true"})
+        assert refused.status_code == 422 and "fuse is for fingerprints" in refused.json()["error"]["message"]
+        alone = client.post("/api/v1/predict", files=files[:1], data={"modality": "fingerprint"})
+        assert alone.json()["person"] is None
