@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
@@ -222,13 +223,13 @@ AGE_BANDS: tuple[tuple[int, int, str], ...] = (
 ECE_BINS = 15
 
 
-def counted_architectures(architecture: str) -> list[tuple[str, int]]:
+def counted_architectures(architecture: str, name: Callable[[str], str]) -> str:
     """An ensemble's " + "-joined member architectures (as exported) with repeats counted, in
-    order of first appearance: ``"a + a + b"`` -> ``[("a", 2), ("b", 1)]``."""
+    order of first appearance, each name written by ``name``: ``"a + a + b"`` -> ``"2 × a + b"``."""
     counts: dict[str, int] = {}
-    for name in architecture.split(" + "):
-        counts[name] = counts.get(name, 0) + 1
-    return list(counts.items())
+    for member in architecture.split(" + "):
+        counts[member] = counts.get(member, 0) + 1
+    return " + ".join(name(arch) if n == 1 else f"{n} × {name(arch)}" for arch, n in counts.items())
 
 
 def write_json(path: str | Path, data: Any) -> None:

@@ -47,7 +47,7 @@ def test_folds_share_the_test_split_and_swap_validation(fold_runs):
     assert 0 < (split0 == "val").sum() < pool.sum()
 
 
-def test_fold_ensemble_is_calibrated_out_of_fold(fold_runs, run_cli, tmp_path):
+def test_fold_ensemble_is_calibrated_out_of_fold(fold_runs, fingerprint_csv_dataset, run_cli, tmp_path):
     code, stdout = run_cli(["export", *fold_runs, "--out", tmp_path / "cv", "--name", "fingerprint"])
     assert code == 0
     meta = json.loads((tmp_path / "cv" / "fingerprint.json").read_text())
@@ -69,6 +69,16 @@ def test_fold_ensemble_is_calibrated_out_of_fold(fold_runs, run_cli, tmp_path):
         np.testing.assert_allclose(mine, alone["val_logits"], atol=1e-4)
         test_logits.append(alone["logits"])
     np.testing.assert_allclose(saved["logits"], np.mean(test_logits, axis=0), atol=1e-4)
+    # the finger offsets come from the out-of-fold scores (the manifest names every finger)
+    from genderclass.evaluation import metrics as M
+
+    rows = {Path(r["path"]).name: r for r in fingerprint_csv_dataset["rows"]}
+    paths, _ = _splits(fold_runs[0])
+    val_rows = [rows[Path(paths[i]).name] for i in saved["val_index"]]
+    expected = M.group_offsets(
+        [r["label"] == "female" for r in val_rows], saved["val_logits"], [r["finger"] for r in val_rows]
+    )
+    assert meta["finger_known"]["offsets"] == pytest.approx(expected)
 
 
 def test_ensemble_refuses_validation_sets_that_are_not_folds_of_one_split(fold_runs, fingerprint_csv_dataset, cache_dir, run_cli,

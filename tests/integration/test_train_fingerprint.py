@@ -159,6 +159,7 @@ def test_fingerprint_folder_without_subjects_exports(tmp_path, cache_dir, run_cl
     assert code == 0
     meta = json.loads((out / "export" / "fingerprint.json").read_text())
     assert "test_per_subject" not in meta["metrics"]  # no subjects, no per-subject metrics
+    assert "finger_known" not in meta and "test_finger_known" not in meta["metrics"]  # no fingers named
     assert meta["metrics"]["test"]["n"] > 0
 
 

@@ -334,7 +334,7 @@ def test_finger_position_known_is_described_and_measured():
     metrics = {"test": {"accuracy": 0.8}, "test_finger_known": {"n": 820, "balanced_accuracy": 0.7512}}
     card = render_card({"modality": "fingerprint", "finger_known": known, "metrics": metrics})
     assert "| Test, finger position known | 820 |" in card and "75.1%" in card
-    assert "(offsets thumb -0.63, little 0.62, fitted on validation)" in card
+    assert "(offsets thumb -0.63, little 0.62, fitted on validation, out-of-fold for a cross-validation" in card
     assert "(temperature 0.7100, threshold 0.5200, min_confidence 0.6000)" in card
     evaluation = {"n": 40, "balanced_accuracy": 0.7, "finger_known": {"n": 40, "balanced_accuracy": 0.75}}
     assert "| Evaluation (mine), finger position known | 40 |" in render_card(

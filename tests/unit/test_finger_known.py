@@ -78,6 +78,35 @@ def test_a_known_finger_removes_its_offset_and_uses_its_calibration(finger_model
     assert clf.info()["fingers"] == list(KNOWN["offsets"])
     with pytest.raises(ValueError, match="unknown finger toe"):
         clf.predict(image, finger="toe")
+    # names are read as the web API reads them; a blank finger is no finger
+    assert clf.predict(image, finger=" Thumb ")["faces"][0] == clf.predict(image, finger="thumb")["faces"][0]
+    assert clf.predict(image, finger="")["faces"][0] == plain
+
+
+def test_the_finger_calibration_decides_and_abstains(finger_model):
+    """Threshold and abstention level come from the per-finger calibration, not the model's."""
+    meta = json.loads(finger_model.with_suffix(".json").read_text())
+    meta["finger_known"] = {**KNOWN, "min_confidence": 0.99}
+    clf = GenderClassifier(finger_model, meta)
+    assert clf.min_confidence < 0.99
+    face = clf.predict(_print(1), finger="index")["faces"][0]
+    assert face["label"] == "uncertain"
+    assert face["confidence"] == pytest.approx(float(M.confidence(face["p_female"], KNOWN["threshold"])), abs=1e-6)
+
+
+def test_a_persons_fused_score_removes_known_fingers_offsets(finger_model):
+    """With fingers given, each print's offset is removed before the mean (a person's two thumbs
+    must not read as more male), then the fusion temperature applies."""
+    clf = GenderClassifier.load(finger_model)
+    prints = [_print(11), _print(12)]
+    logits = [_logit(clf, clf.predict(p)["faces"][0]) for p in prints]
+    fused = clf.predict_person(prints, fingers=["thumb", "little"])
+    expected = (logits[0] - KNOWN["offsets"]["thumb"] + logits[1] - KNOWN["offsets"]["little"]) / 2
+    assert fused["p_female"] == pytest.approx(1 / (1 + math.exp(-expected / clf.fusion_temperature)), abs=1e-5)
+    plain = clf.predict_person(prints)
+    assert plain["p_female"] == pytest.approx(1 / (1 + math.exp(-np.mean(logits) / clf.fusion_temperature)), abs=1e-5)
+    with pytest.raises(ValueError, match="1 fingers for 2 images"):
+        clf.predict_person(prints, fingers=["thumb"])
 
 
 def test_a_model_without_finger_offsets_refuses_a_finger(tiny_fingerprint_model):
@@ -96,11 +125,34 @@ def test_cli_finger_given_or_read_from_socofing_names(finger_model, tiny_fingerp
     assert main(["predict", "--model", str(finger_model), "--finger", "auto", str(socofing), str(other)]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert lines[0]["faces"][0]["finger"] == "little" and "finger" not in lines[1]["faces"][0]
-    assert main(["predict", "--model", str(finger_model), "--finger", "thumb", str(other)]) == 0
+    assert main(["predict", "--model", str(finger_model), "--finger", "Thumb", str(other)]) == 0
     assert json.loads(capsys.readouterr().out)["faces"][0]["finger"] == "thumb"
-    # a model without offsets: a usage error before any output
+    assert main(["predict", "--model", str(finger_model), "--finger", "auto", "--format", "csv", str(socofing)]) == 0
+    header, row = capsys.readouterr().out.splitlines()
+    assert dict(zip(header.split(","), row.split(",")))["finger"] == "little"
+    # a model without offsets, or a face model: a usage error before any output
     assert main(["predict", "--model", str(tiny_fingerprint_model), "--finger", "thumb", str(other)]) == 2
     assert capsys.readouterr().out == ""
+
+
+def test_cli_fuse_removes_the_given_fingers_offsets(finger_model, tmp_path, write_image, capsys):
+    from genderclass.cli.main import main
+
+    thumbs = [write_image(tmp_path / f"8__M_{hand}_thumb_finger.png", _print(20 + i)) for i, hand in enumerate(("Left", "Right"))]  # fmt: skip
+    assert main(["predict", "--model", str(finger_model), "--finger", "auto", "--fuse", *map(str, thumbs)]) == 0
+    fused = json.loads(capsys.readouterr().out.splitlines()[-1])
+    expected = GenderClassifier.load(finger_model).predict_person(thumbs, fingers=["thumb", "thumb"])
+    assert fused["p_female"] == pytest.approx(expected["p_female"], abs=1e-6)
+    plain = GenderClassifier.load(finger_model).predict_person(thumbs)
+    assert fused["p_female"] > plain["p_female"]  # the thumb's negative offset no longer pulls towards male
+
+
+def test_cli_finger_needs_a_fingerprint_model(tiny_face_model, tmp_path, write_image, capsys, caplog):
+    from genderclass.cli.main import main
+
+    image = write_image(tmp_path / "face.png", _print(9))
+    assert main(["predict", "--model", str(tiny_face_model), "--finger", "thumb", str(image)]) == 2
+    assert capsys.readouterr().out == "" and "--modality fingerprint" in caplog.text
 
 
 def test_an_ensembles_architecture_is_summarised(finger_model):
@@ -108,4 +160,5 @@ def test_an_ensembles_architecture_is_summarised(finger_model):
     meta = json.loads(finger_model.with_suffix(".json").read_text())
     meta["architecture"] = " + ".join(["small_resnet"] * 25 + ["mobilenet_v3_small"])
     clf = GenderClassifier(finger_model, meta)
-    assert clf.info()["architecture"] == "25 × small_resnet + mobilenet_v3_small"
+    assert clf.info()["architecture_summary"] == "25 × small_resnet + mobilenet_v3_small"
+    assert clf.info()["architecture"] == meta["architecture"]  # the metadata's own, member by member

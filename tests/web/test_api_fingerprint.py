@@ -43,8 +43,10 @@ def test_web_api_finger_field(finger_model, tiny_face_model):
 
         answer = post(modality="fingerprint", finger="Ring")
         assert answer.status_code == 200, answer.text
-        assert answer.json()["results"][0]["faces"][0]["finger"] == "ring"
-        assert post(modality="fingerprint").json()["results"][0]["faces"][0]["finger"] is None
+        ring = answer.json()["results"][0]["faces"][0]
+        plain = post(modality="fingerprint").json()["results"][0]["faces"][0]
+        assert ring["finger"] == "ring" and plain["finger"] is None
+        assert ring["p_female"] != plain["p_female"]  # another calibration (temperature 0.8)
         for fields, message in (
             ({"modality": "fingerprint", "finger": "toe"}, "finger must be one of thumb"),
             ({"modality": "face", "finger": "thumb"}, "finger is for fingerprints"),
@@ -81,3 +83,16 @@ def test_web_api_fuses_one_persons_prints(finger_model, tiny_face_model):
         assert refused.status_code == 422 and "fuse is for fingerprints" in refused.json()["error"]["message"]
         alone = client.post("/api/v1/predict", files=files[:1], data={"modality": "fingerprint"})
         assert alone.json()["person"] is None
+
+
+def test_web_api_finger_needs_a_model_with_offsets(tiny_fingerprint_model, tiny_face_model):
+    app = create_app(WebSettings(face_model=str(tiny_face_model), fingerprint_model=str(tiny_fingerprint_model)))
+    png = encode(Image.fromarray(_print(8)), "PNG")
+    with TestClient(app) as client:
+        answer = client.post(
+            "/api/v1/predict",
+            files={"file": ("p.png", png, "image/png")},
+            data={"modality": "fingerprint", "finger": "thumb"},
+        )
+        assert answer.status_code == 422
+        assert answer.json()["error"]["message"] == "this fingerprint model has no per-finger calibration; omit finger"

@@ -355,7 +355,8 @@ def _metrics_section(md: dict, modality: str) -> list[Block]:
         offsets = ", ".join(f"{esc(finger)} {dec(value, 2)}" for finger, value in known["offsets"].items())
         items.append(
             "**Finger position known** (`predict --finger`): each finger shifts the logit for everyone (offsets "
-            f"{offsets}, fitted on validation); with the finger given, its offset is removed and a calibration "
+            f"{offsets}, fitted on validation, out-of-fold for a cross-validation ensemble); with the finger "
+            "given, its offset is removed and a calibration "
             f"fitted without the offsets applies (temperature {dec(known.get('temperature'), 4)}, threshold "
             f"{dec(known.get('threshold'), 4)}, min_confidence {dec(known.get('min_confidence'), 4)})."
         )
@@ -373,9 +374,7 @@ def _architecture_text(architecture: object) -> str:
     """An ensemble's member architectures, repeats counted: ``20 × `small_resnet```."""
     if not isinstance(architecture, str) or not architecture:
         return _or(architecture, code)
-    return " + ".join(
-        code(name) if n == 1 else f"{n} × {code(name)}" for name, n in counted_architectures(architecture)
-    )
+    return counted_architectures(architecture, code)
 
 
 def _fold_layout(cross_validation: dict) -> tuple[object, str]:

@@ -108,7 +108,7 @@ def expand_paths(patterns: list[str]) -> list[Path]:
     return found
 
 
-CSV_FIELDS = ("path", "face", "x1", "y1", "x2", "y2", "label", "p_female", "confidence", "error")
+CSV_FIELDS = ("path", "face", "x1", "y1", "x2", "y2", "label", "p_female", "confidence", "finger", "error")
 
 
 def _write_csv_rows(writer: csv.DictWriter, result: dict) -> None:
@@ -118,7 +118,8 @@ def _write_csv_rows(writer: csv.DictWriter, result: dict) -> None:
         x1, y1, x2, y2 = face["box"]
         writer.writerow(
             {"path": result["path"], "face": index, "x1": x1, "y1": y1, "x2": x2, "y2": y2, "label": face["label"],
-             "p_female": face["p_female"], "confidence": face["confidence"], "error": ""}
+             "p_female": face["p_female"], "confidence": face["confidence"], "finger": face.get("finger", ""),
+             "error": ""}
         )  # fmt: skip
 
 
@@ -143,12 +144,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise ValueError("--fuse is for fingerprints (use --modality fingerprint)")
     if args.fuse and args.format != "jsonl":
         raise ValueError("--fuse writes a JSON line for the person: use it with --format jsonl")
+    if args.finger and clf.modality != "fingerprint":
+        raise ValueError("--finger is for fingerprints (use --modality fingerprint)")
     if args.finger and clf.finger_known is None:
         raise ValueError(f"--finger needs a fingerprint model with per-finger calibration; {clf.path} has none")
     paths = expand_paths(args.paths)
     if not paths:
         raise ValueError("no input files")
     fingers = _fingers(paths, args.finger)
+    clf.finger_offsets(fingers)  # a finger the model does not know: refused before any output
     if args.annotate and Path(args.annotate).exists() and not Path(args.annotate).is_dir():
         raise ValueError(f"--annotate needs a folder, but {args.annotate} is a file")
     detect = False if args.no_detect else None
@@ -159,17 +163,21 @@ def cmd_predict(args: argparse.Namespace) -> int:
     annotated_names: set[str] = set()
     annotated: list[tuple[Path, Path]] = []
     failed = 0
-    fusable: list[tuple[str, float]] = []  # --fuse: each classified print and its logit
+    fusable: list[tuple[str, float, str | None]] = []  # --fuse: each classified print, its logit and finger
     progress_bar = progress(total=len(paths), desc="predict", disable=len(paths) <= 1)
     batch = max(1, args.batch_size)
     for start in range(0, len(paths), batch):
         chunk = paths[start : start + batch]
         started = time.perf_counter()
         results = clf.predict_batch_with_logits(
-            [str(p) for p in chunk], detect, args.min_confidence, batch, fingers[start : start + batch]
+            [str(p) for p in chunk],
+            detect=detect,
+            min_confidence=args.min_confidence,
+            batch_size=batch,
+            fingers=fingers[start : start + batch],
         )
         log.debug("%d files in %.1f ms", len(chunk), (time.perf_counter() - started) * 1000)
-        for path, (result, logits) in zip(chunk, results):
+        for path, finger, (result, logits) in zip(chunk, fingers[start : start + batch], results):
             if writer:
                 _write_csv_rows(writer, result)
             else:
@@ -178,7 +186,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 failed += 1
                 continue
             if args.fuse:
-                fusable.append((str(path), float(logits[0])))
+                fusable.append((str(path), float(logits[0]), finger))
             if annotate_dir:
                 copy = _annotate(path, result, annotate_dir, annotated_names)
                 if copy is None:
@@ -191,9 +199,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     index_failed = bool(annotated) and not _write_annotation_index(annotate_dir, annotated)
     if args.fuse:
         if fusable:
-            logit_of = dict(reversed(fusable))  # a file's first logit (a repeat's is the same)
-            sources = distinct_files([path for path, _ in fusable])
-            fused = clf.fuse([logit_of[p] for p in sources], sources, min_confidence=args.min_confidence)
+            first = {path: (logit, finger) for path, logit, finger in reversed(fusable)}  # a repeat's is the same
+            sources = distinct_files([path for path, _, _ in fusable])
+            logits, fingers_used = zip(*(first[path] for path in sources), strict=True)
+            fused = clf.fuse(logits, sources, args.min_confidence, fingers_used)
             sys.stdout.write(json.dumps(fused) + "\n")
         else:
             log.error("no print could be read and classified, so there is nothing to fuse")

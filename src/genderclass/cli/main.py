@@ -270,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--finger",
+        type=str.lower,
         choices=(*FINGERS, "auto"),
         help="fingerprints: which finger the prints are (any hand), so that its offset is removed and the "
         "per-finger calibration used; 'auto' reads it from SOCOFing-style names (others stay as without)",

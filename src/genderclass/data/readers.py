@@ -21,6 +21,15 @@ FORMATS = ("utkface", "socofing", "folder", "csv")
 UTK_RACES = ("white", "black", "asian", "indian", "others")
 _UTK_NAME = re.compile(r"^(\d{1,3})_([01])_(?:([0-4])_)?(\d{12,20})\s*\.?jpg\.chip\.jpg$", re.IGNORECASE)
 FINGERS = ("thumb", "index", "middle", "ring", "little")
+
+
+def finger_name(value: object) -> str | None:
+    """A finger as given (a name in any case, with spaces around; a CSV cell), lowercased; None
+    for nothing given (None or blank). Whether the name is known is the caller's check."""
+    name = str(value or "").strip().lower()
+    return name or None
+
+
 _SOCOFING_NAME = re.compile(
     rf"^(\d+)__([MF])_(Left|Right)_({'|'.join(FINGERS)})_finger(?:_(Obl|CR|Zcut))?\.(bmp|png)$",
     re.IGNORECASE,

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..config import write_json
-from ..data.readers import Sample
+from ..data.readers import Sample, finger_name
 from ..imageio import ImageError, load_image
 from ..inference.classifier import NON_FINITE_OUTPUT, GenderClassifier
 from ..preprocess import crop_chip
@@ -91,7 +91,7 @@ def evaluate_samples(
         ids, fused_labels, fused_logits = M.fuse_by_subject(subjects, labels, logits)
         metrics["per_subject"] = M.binary_metrics(fused_labels, clf.probability(fused_logits, fused=True), threshold)
         metrics["per_subject"]["n_subjects"] = len(ids)
-    fingers = [str(s.attrs.get("finger") or "").strip().lower() for s in kept]
+    fingers = [finger_name(s.attrs.get("finger")) for s in kept]
     if clf.finger_known is not None and set(fingers) <= set(clf.finger_known["offsets"]):
         known = clf.finger_known  # every finger named: also measured with its offset removed
         corrected = logits - clf.finger_offsets(fingers)

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..config import LABELS, UNCERTAIN, PreprocessConfig, counted_architectures, read_json
+from ..data.readers import finger_name
 from ..evaluation import metrics as M
 from ..imageio import ImageError, ImageSource, load_image
 from ..preprocess import Crop, crops_for_image, to_batch
@@ -111,13 +112,16 @@ class GenderClassifier:
         return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
 
     def probability(self, logits: np.ndarray, fused: bool = False, finger_known: bool = False) -> np.ndarray:
-        """Calibrated P(female) (temperature scaling fitted on validation at export); ``fused``:
-        for mean logits of one person's several images; ``finger_known``: for logits whose finger's
-        offset was removed (:meth:`finger_offsets`)."""
-        if finger_known:
+        """Calibrated P(female) (temperature scaling fitted on validation at export). ``fused``:
+        for mean logits of one person's several images (the fusion temperature, whether or not
+        finger offsets were removed first); else ``finger_known``: for single images' logits whose
+        finger's offset was removed (:meth:`finger_offsets`)."""
+        if fused:
+            temperature = self.fusion_temperature
+        elif finger_known:
             temperature = float(self._finger_calibration()["temperature"])
         else:
-            temperature = self.fusion_temperature if fused else self.temperature
+            temperature = self.temperature
         return M.sigmoid(np.asarray(logits, dtype=np.float64) / temperature)
 
     def decide(
@@ -136,15 +140,17 @@ class GenderClassifier:
         return {"label": label, "p_female": round(float(p_female), 6), "confidence": round(float(confidence), 6)}
 
     def finger_offsets(self, fingers: Sequence[str | None]) -> np.ndarray:
-        """Each image's finger offset (0 where the finger is not given); ValueError for a model
-        without per-finger calibration or a finger it does not know."""
-        if not any(fingers):
-            return np.zeros(len(fingers))
+        """Each image's finger offset (0 where no finger is given; names as :func:`finger_name`
+        reads them); ValueError for a model without per-finger calibration or a finger it does
+        not know."""
+        names = [finger_name(f) for f in fingers]
+        if not any(names):
+            return np.zeros(len(names))
         offsets = self._finger_calibration()["offsets"]
-        unknown = sorted({f for f in fingers if f and f not in offsets})
+        unknown = sorted({f for f in names if f and f not in offsets})
         if unknown:
             raise ValueError(f"unknown finger {', '.join(unknown)}; this model knows {', '.join(offsets)}")
-        return np.array([float(offsets[f]) if f else 0.0 for f in fingers])
+        return np.array([float(offsets[f]) if f else 0.0 for f in names])
 
     def _finger_calibration(self) -> dict[str, Any]:
         if self.finger_known is None:
@@ -199,10 +205,10 @@ class GenderClassifier:
         """:meth:`predict_batch` with each image's raw logits (one per classified crop, none for a
         failed image), so that they can be fused (:meth:`fuse`) without running the network again."""
         images = list(images)
-        fingers = list(fingers) if fingers is not None else [None] * len(images)
+        fingers = [finger_name(f) for f in fingers] if fingers is not None else [None] * len(images)
         if len(fingers) != len(images):
             raise ValueError(f"{len(fingers)} fingers for {len(images)} images")
-        offset_of = self.finger_offsets(fingers)  # checked before any work
+        offsets = self.finger_offsets(fingers)  # checked before any work
         results: list[dict[str, Any]] = []
         pending: list[tuple[dict[str, Any], Crop, int]] = []
         for number, image in enumerate(images):
@@ -217,13 +223,13 @@ class GenderClassifier:
             except ImageError as exc:
                 result["error"] = str(exc)
             results.append(result)
-        per_result: dict[int, list[float]] = {id(result): [] for result in results}
+        logits_of: list[list[float]] = [[] for _ in images]  # per image
         if pending:
             logits = self.logits([crop.pixels for _, crop, _ in pending], batch_size)
             known = np.array([fingers[number] is not None for _, _, number in pending])
             p_plain = self.probability(logits)
             p_known = (
-                self.probability(logits - offset_of[[n for _, _, n in pending]], finger_known=True)
+                self.probability(logits - offsets[[n for _, _, n in pending]], finger_known=True)
                 if known.any()
                 else p_plain
             )
@@ -234,16 +240,27 @@ class GenderClassifier:
                     finger = fingers[number]
                     face = {"box": crop.box, **self.decide(p, min_confidence, finger_known=finger is not None)}
                     result["faces"].append({**face, "finger": finger} if finger else face)
-                    per_result[id(result)].append(float(logit))
-        for result in results:  # all or nothing: an image with a failed face keeps no faces
+                    logits_of[number].append(float(logit))
+        for number, result in enumerate(results):  # all or nothing: an image with a failed face keeps no faces
             if result["error"]:
-                result["faces"], per_result[id(result)] = [], []
-        return [(result, np.array(per_result[id(result)], dtype=np.float32)) for result in results]
+                result["faces"], logits_of[number] = [], []
+        return [(result, np.array(logits_of[number], dtype=np.float32)) for number, result in enumerate(results)]
 
-    def predict_person(self, images: Sequence[ImageSource], min_confidence: float | None = None) -> dict[str, Any]:
+    def predict_person(
+        self,
+        images: Sequence[ImageSource],
+        min_confidence: float | None = None,
+        fingers: Sequence[str | None] | None = None,
+    ) -> dict[str, Any]:
         """Fuse several images of ONE person (e.g. fingerprints) by averaging their logits; a file
-        given twice (same resolved path) counts once, and an unreadable one is left out."""
-        crops, used = [], []
+        given twice (same resolved path) counts once, and an unreadable one is left out.
+        ``fingers``: each image's finger where known (see :meth:`fuse`)."""
+        fingers = list(fingers) if fingers is not None else [None] * len(images)
+        if len(fingers) != len(images):
+            raise ValueError(f"{len(fingers)} fingers for {len(images)} images")
+        self.finger_offsets(fingers)  # checked before any work
+        finger_of = dict(zip(map(id, images), fingers, strict=True))
+        crops, used, used_fingers = [], [], []
         for image in distinct_files(images):
             try:
                 _, image_crops = self.crops(image, detect=False)
@@ -251,18 +268,27 @@ class GenderClassifier:
                 continue
             crops.append(image_crops[0].pixels)
             used.append(str(image) if isinstance(image, (str, Path)) else None)
-        return self.fuse(self.logits(crops), used, min_confidence)
+            used_fingers.append(finger_of[id(image)])
+        return self.fuse(self.logits(crops), used, min_confidence, used_fingers)
 
     def fuse(
-        self, logits: Sequence[float], sources: Sequence[str | None], min_confidence: float | None = None
+        self,
+        logits: Sequence[float],
+        sources: Sequence[str | None],
+        min_confidence: float | None = None,
+        fingers: Sequence[str | None] | None = None,
     ) -> dict[str, Any]:
-        """One person's answer from the logits of their images (one each): the mean logit,
-        calibrated with the fusion temperature fitted on validation subjects."""
+        """One person's answer from the logits of their images (one each): the mean logit, each
+        known finger's offset removed first (``fingers``; with all ten fingers the offsets cancel,
+        with a few they would tilt the mean), calibrated with the fusion temperature fitted on
+        validation subjects."""
         logits = np.asarray(logits, dtype=np.float64)
         if not len(logits):
             raise ValueError("none of the given images could be read")
         if not np.isfinite(logits).all():
             raise ValueError(NON_FINITE_OUTPUT)
+        if fingers is not None:
+            logits = logits - self.finger_offsets(fingers)
         p = float(self.probability(np.array([logits.mean()]), fused=True)[0])
         return {"paths": list(sources), "n": len(logits), **self.decide(p, min_confidence)}
 
@@ -280,7 +306,8 @@ class GenderClassifier:
             "fusion_temperature": self.fusion_temperature if self.modality == "fingerprint" else None,
             "min_confidence": self.min_confidence,
             "input_size": self.preprocess.input_size,
-            "architecture": _architecture_summary(meta.get("architecture")),
+            "architecture": meta.get("architecture"),
+            "architecture_summary": _architecture_summary(meta.get("architecture")),
             "test_accuracy": test.get("accuracy"),
             "test_balanced_accuracy": test.get("balanced_accuracy"),
             "training_command": meta.get("training", {}).get("command"),
@@ -295,7 +322,7 @@ def _architecture_summary(architecture: Any) -> Any:
     """``"25 × small_resnet"`` for an ensemble of 25 alike members (metadata lists each)."""
     if not isinstance(architecture, str) or not architecture:
         return architecture
-    return " + ".join(name if n == 1 else f"{n} × {name}" for name, n in counted_architectures(architecture))
+    return counted_architectures(architecture, lambda name: name)
 
 
 def distinct_files(images: Iterable[ImageSource]) -> list[ImageSource]:

@@ -24,7 +24,7 @@ from torch.nn import functional as F
 
 from .. import __version__
 from ..config import LABELS, TrainConfig, read_json, teacher_checkpoints, write_json
-from ..data.readers import FINGERS
+from ..data.readers import FINGERS, finger_name
 from ..evaluation import metrics as M
 from .quantize import METHOD as QUANTIZATION_METHOD
 from .quantize import quantize_int8
@@ -134,9 +134,10 @@ def validation_layout(run_dirs: Sequence[Path], paths: Sequence[str] | None = No
         mine = is_val[fold_ids == fold]
         if (mine != mine[0]).any() or (is_val[fold_ids != fold] & mine[0]).any():
             raise ValueError("the members' validation folds overlap")  # hand-edited runs: folds of one split cannot
-    counts = sorted(set(np.bincount(fold_ids)[np.unique(fold_ids)].tolist()))
-    if len(counts) > 1:
-        raise ValueError(f"every fold must be held out by equally many members; these hold out folds {counts} times")
+    per_fold = {int(fold): int((fold_ids == fold).sum()) for fold in np.unique(fold_ids)}
+    if len(set(per_fold.values())) > 1:
+        held = ", ".join(f"fold {fold} by {n}" for fold, n in per_fold.items())
+        raise ValueError(f"every fold must be held out by equally many members, not {held}")
     if paths is not None and list(paths) != split_paths:
         raise ValueError("the data differs from the files the runs were split on: cannot score them out-of-fold")
     return is_val
@@ -363,7 +364,7 @@ def _measure(
 
 
 def _finger(attrs: dict) -> str | None:
-    finger = str(attrs.get("finger") or "").strip().lower()
+    finger = finger_name(attrs.get("finger"))
     return finger if finger in FINGERS else None
 
 

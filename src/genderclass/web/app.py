@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
 from ..config import MODALITIES
-from ..data.readers import FINGERS
+from ..data.readers import FINGERS, finger_name
 from ..imageio import ImageError, load_image
 from ..inference.bundled import models_dir
 from ..inference.classifier import GenderClassifier
@@ -70,7 +70,7 @@ PREDICT_BODY = {
                         "type": "string",
                         "enum": list(FINGERS),
                         "description": "fingerprints: which finger every uploaded print is (any hand); its offset "
-                        "is removed and the per-finger calibration used (models listing 'fingers' in /api/models)",
+                        "is removed and the per-finger calibration used (models listing 'fingers' in /api/v1/models)",
                     },
                     "fuse": {
                         "type": "boolean",
@@ -135,15 +135,16 @@ def _parse_modality(raw: str | None) -> str:
 
 
 def _parse_finger(raw: str | None, modality: str, clf: GenderClassifier) -> str | None:
-    value = (raw or "").strip().lower()
-    if not value:
+    value = finger_name(raw)
+    if value is None:
         return None
     if modality != "fingerprint":
         raise ApiError(422, "invalid_request", "finger is for fingerprints (modality=fingerprint)")
-    known = clf.info()["fingers"]
+    if clf.finger_known is None:
+        raise ApiError(422, "invalid_request", "this fingerprint model has no per-finger calibration; omit finger")
+    known = list(clf.finger_known["offsets"])
     if value not in known:
-        allowed = f"one of {', '.join(known)}" if known else "not supported by this model"
-        raise ApiError(422, "invalid_request", f"finger must be {allowed}, not {raw[:40]!r}")
+        raise ApiError(422, "invalid_request", f"finger must be one of {', '.join(known)}, not {raw[:40]!r}")
     return value
 
 
@@ -214,9 +215,11 @@ def _person(
     uploads: list[Upload],
     outcomes: list[tuple[dict[str, Any], ApiError | None, np.ndarray]],
     min_confidence: float | None,
+    finger: str | None,
 ) -> dict[str, Any] | None:
-    """The uploads fused as one person's prints (mean plain logit, fusion temperature), each
-    distinct file once (identical bytes count once); None when no upload was classified."""
+    """The uploads fused as one person's prints (mean logit, the finger's offset removed when
+    given, fusion temperature), each distinct file once (identical bytes count once); None when
+    no upload was classified."""
     logits, filenames, seen = [], [], set()
     for upload, (result, error, upload_logits) in zip(uploads, outcomes, strict=True):
         digest = hashlib.sha256(upload.data).digest()
@@ -227,7 +230,7 @@ def _person(
         filenames.append(result["filename"])
     if not logits:
         return None
-    person = clf.fuse(logits, filenames, min_confidence)
+    person = clf.fuse(logits, filenames, min_confidence, [finger] * len(logits))
     return {"filenames": person.pop("paths"), **person}
 
 
@@ -378,7 +381,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
             raise outcomes[0][1]
         return {
             "results": [result for result, _, _ in outcomes],
-            "person": _person(clf, form.files, outcomes, min_confidence) if fuse else None,
+            "person": _person(clf, form.files, outcomes, min_confidence, finger) if fuse else None,
             "model": registry.summary(modality),
             "elapsed_ms": round((time.perf_counter() - started) * 1000.0, 2),
         }

@@ -51,7 +51,8 @@
     const info = entry.info;
     const parts = [document.createTextNode("Model: ")];
     const name = document.createElement("strong");
-    name.textContent = (info.name || modality) + (info.architecture ? " (" + info.architecture + ")" : "");
+    const architecture = info.architecture_summary || info.architecture;
+    name.textContent = (info.name || modality) + (architecture ? " (" + architecture + ")" : "");
     parts.push(name);
     let tail;
     if (modality === "fingerprint") {
