@@ -108,7 +108,19 @@ def expand_paths(patterns: list[str]) -> list[Path]:
     return found
 
 
-CSV_FIELDS = ("path", "face", "x1", "y1", "x2", "y2", "label", "p_female", "confidence", "finger", "error")
+CSV_FIELDS = (
+    "path",
+    "face",
+    "x1",
+    "y1",
+    "x2",
+    "y2",
+    "label",
+    "p_female",
+    "confidence",
+    "error",
+    "finger",
+)  # finger: last, added later
 
 
 def _write_csv_rows(writer: csv.DictWriter, result: dict) -> None:
