@@ -211,9 +211,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     index_failed = bool(annotated) and not _write_annotation_index(annotate_dir, annotated)
     if args.fuse:
         if fusable:
-            first = {path: (logit, finger) for path, logit, finger in reversed(fusable)}  # a repeat's is the same
-            sources = distinct_files([path for path, _, _ in fusable])
-            logits, fingers_used = zip(*(first[path] for path in sources), strict=True)
+            sources, logits, fingers_used = zip(*(fusable[i] for i in distinct_files([p for p, _, _ in fusable])))
             fused = clf.fuse(logits, sources, args.min_confidence, fingers_used)
             sys.stdout.write(json.dumps(fused) + "\n")
         else:

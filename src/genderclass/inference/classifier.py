@@ -259,16 +259,15 @@ class GenderClassifier:
         if len(fingers) != len(images):
             raise ValueError(f"{len(fingers)} fingers for {len(images)} images")
         self.finger_offsets(fingers)  # checked before any work
-        finger_of = dict(zip(map(id, images), fingers, strict=True))
         crops, used, used_fingers = [], [], []
-        for image in distinct_files(images):
+        for index in distinct_files(images):
             try:
-                _, image_crops = self.crops(image, detect=False)
+                _, image_crops = self.crops(images[index], detect=False)
             except ImageError:
                 continue
             crops.append(image_crops[0].pixels)
-            used.append(str(image) if isinstance(image, (str, Path)) else None)
-            used_fingers.append(finger_of[id(image)])
+            used.append(str(images[index]) if isinstance(images[index], (str, Path)) else None)
+            used_fingers.append(fingers[index])
         return self.fuse(self.logits(crops), used, min_confidence, used_fingers)
 
     def fuse(
@@ -325,17 +324,17 @@ def _architecture_summary(architecture: Any) -> Any:
     return counted_architectures(architecture, lambda name: name)
 
 
-def distinct_files(images: Iterable[ImageSource]) -> list[ImageSource]:
-    """``images`` without repeats of one file (same resolved path; the first is kept, with a
-    warning for each repeat): one person's print given twice must not count twice."""
+def distinct_files(images: Sequence[ImageSource]) -> list[int]:
+    """The positions of ``images`` without repeats of one file (same resolved path; the first is
+    kept, with a warning for each repeat): one person's print given twice must not count twice."""
     kept, seen = [], set()
-    for image in images:
+    for index, image in enumerate(images):
         if isinstance(image, (str, Path)):
             if Path(image).resolve() in seen:
                 log.warning("%s was given more than once; it is fused once", image)
                 continue
             seen.add(Path(image).resolve())
-        kept.append(image)
+        kept.append(index)
     return kept
 
 
