@@ -152,6 +152,15 @@ class GenderClassifier:
             raise ValueError(f"unknown finger {', '.join(unknown)}; this model knows {', '.join(offsets)}")
         return np.array([float(offsets[f]) if f else 0.0 for f in names])
 
+    def _fingers_of(
+        self, images: Sequence[ImageSource], fingers: Sequence[str | None] | None
+    ) -> tuple[list[str | None], np.ndarray]:
+        """Each image's finger name (None where not given) and offset, checked before any work."""
+        names = [finger_name(f) for f in fingers] if fingers is not None else [None] * len(images)
+        if len(names) != len(images):
+            raise ValueError(f"{len(names)} fingers for {len(images)} images")
+        return names, self.finger_offsets(names)
+
     def _finger_calibration(self) -> dict[str, Any]:
         if self.finger_known is None:
             raise ValueError(
@@ -205,10 +214,7 @@ class GenderClassifier:
         """:meth:`predict_batch` with each image's raw logits (one per classified crop, none for a
         failed image), so that they can be fused (:meth:`fuse`) without running the network again."""
         images = list(images)
-        fingers = [finger_name(f) for f in fingers] if fingers is not None else [None] * len(images)
-        if len(fingers) != len(images):
-            raise ValueError(f"{len(fingers)} fingers for {len(images)} images")
-        offsets = self.finger_offsets(fingers)  # checked before any work
+        fingers, offsets = self._fingers_of(images, fingers)
         results: list[dict[str, Any]] = []
         pending: list[tuple[dict[str, Any], Crop, int]] = []
         for number, image in enumerate(images):
@@ -255,10 +261,7 @@ class GenderClassifier:
         """Fuse several images of ONE person (e.g. fingerprints) by averaging their logits; a file
         given twice (same resolved path) counts once, and an unreadable one is left out.
         ``fingers``: each image's finger where known (see :meth:`fuse`)."""
-        fingers = list(fingers) if fingers is not None else [None] * len(images)
-        if len(fingers) != len(images):
-            raise ValueError(f"{len(fingers)} fingers for {len(images)} images")
-        self.finger_offsets(fingers)  # checked before any work
+        fingers, _ = self._fingers_of(images, fingers)
         crops, used, used_fingers = [], [], []
         for index in distinct_files(images):
             try:
@@ -321,7 +324,7 @@ def _architecture_summary(architecture: Any) -> Any:
     """``"25 × small_resnet"`` for an ensemble of 25 alike members (metadata lists each)."""
     if not isinstance(architecture, str) or not architecture:
         return architecture
-    return counted_architectures(architecture, lambda name: name)
+    return counted_architectures(architecture, str)
 
 
 def distinct_files(images: Sequence[ImageSource]) -> list[int]:
