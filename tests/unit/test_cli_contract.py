@@ -779,3 +779,18 @@ def test_train_refuses_impossible_settings(capsys, caplog, tmp_path, flags, mess
     code, out, _ = _run(capsys, ["train", "--data", str(tmp_path), "--out", str(tmp_path / "run"), *flags])
     assert code == 2 and out == "" and not (tmp_path / "run").exists()
     assert any(message in r.getMessage() for r in caplog.records)
+
+
+def test_augment_flag_sets_the_fingerprint_geometry(capsys, caplog, tmp_path):
+    parser = build_parser()
+    fp = commands.resolve_train_config(parser.parse_args(["train", "--modality", "fingerprint", "--out", "r"]))
+    face = commands.resolve_train_config(parser.parse_args(["train", "--out", "r"]))
+    assert (fp.augment, face.augment) == ("affine", "affine")
+    exact = commands.resolve_train_config(
+        parser.parse_args(["train", "--modality", "fingerprint", "--out", "r", "--augment", "exact"])
+    )
+    assert exact.augment == "exact"
+    code = main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "run"), "--augment", "exact"])
+    assert code == 2 and "Traceback" not in capsys.readouterr().err
+    assert any("fingerprints only" in r.getMessage() for r in caplog.records)
+    assert not (tmp_path / "run").exists()

@@ -199,6 +199,14 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"weight of the --aux-task loss next to the gender loss (default: {_train_default('--aux-weight')})",
     )
     p.add_argument(
+        "--augment",
+        choices=("affine", "exact"),
+        default=None,
+        help="fingerprints: training geometry; 'affine' rotates, zooms and shifts by fractions of a pixel "
+        "(with light blur and noise), 'exact' only mirrors and shifts by whole pixels, so the ridges are "
+        f"never resampled (default: {_train_default('--augment')})",
+    )
+    p.add_argument(
         "--monitor",
         choices=("val_bal_acc", "val_auc"),
         default=None,

@@ -51,6 +51,20 @@ def random_affine(
     return F.grid_sample(x - fill, grid, mode="bilinear", padding_mode="zeros", align_corners=False) + fill
 
 
+def random_shift(x: torch.Tensor, max_shift: int, flip: bool, fill: float) -> torch.Tensor:
+    """Per-sample mirror and whole-pixel shift (up to ``max_shift`` px each way; ``fill`` where the
+    image moved away): every output pixel is an input pixel, nothing is resampled."""
+    n, c, h, w = x.shape
+    padded = F.pad(x, (max_shift,) * 4, value=fill)
+    dy, dx = (torch.randint(0, 2 * max_shift + 1, (n, 1), device=x.device) for _ in range(2))
+    rows = (dy + torch.arange(h, device=x.device)).view(n, 1, h, 1)
+    cols = (dx + torch.arange(w, device=x.device)).view(n, 1, 1, w)
+    batch = torch.arange(n, device=x.device).view(n, 1, 1, 1)
+    shifted = padded[batch, torch.arange(c, device=x.device).view(1, c, 1, 1), rows, cols]
+    mirror = _chance(n, 0.5 if flip else 0.0, x.device).view(n, 1, 1, 1)
+    return torch.where(mirror, shifted.flip(-1), shifted)
+
+
 def _gray(x: torch.Tensor) -> torch.Tensor:
     if x.shape[1] == 1:
         return x
@@ -195,21 +209,34 @@ class FingerprintAugment(nn.Module):
     """Mirror, rotation, shift, contrast/gamma, light blur/noise, and damage like the dataset's
     alterations: white occlusion patches (obliteration), cut lines (z-cut), dark smudges.
     Zoom and blur stay small: ridge spacing (density) is the main gender cue in a print, and
-    rescaling or smoothing it would teach the network to ignore it."""
+    rescaling or smoothing it would teach the network to ignore it. ``geometry="exact"`` keeps
+    only mirror and whole-pixel shifts and drops blur and noise (see ``TrainConfig.augment``)."""
+
+    def __init__(self, geometry: str = "affine") -> None:
+        super().__init__()
+        if geometry not in ("affine", "exact"):
+            raise ValueError(f"unknown fingerprint augmentation {geometry!r}; expected 'affine' or 'exact'")
+        self.geometry = geometry
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = random_affine(x, degrees=20, translate=0.08, scale=(0.96, 1.04), flip=True, fill=255.0)
+        if self.geometry == "exact":
+            x = random_shift(x, max_shift=round(0.08 * x.shape[-1]), flip=True, fill=255.0)
+        else:
+            x = random_affine(x, degrees=20, translate=0.08, scale=(0.96, 1.04), flip=True, fill=255.0)
         x = color_jitter(x, brightness=0.2, contrast=0.3, saturation=0.0)
         x = random_gamma(x, p=0.5)
-        x = random_blur(x, p=0.1, sigma=(0.3, 0.7))
-        x = random_noise(x, p=0.3)
+        if self.geometry == "affine":
+            x = random_blur(x, p=0.1, sigma=(0.3, 0.7))
+            x = random_noise(x, p=0.3)
         x = random_cut_lines(x, p=0.3)
         x = random_erasing(x, p=0.3, area=(0.02, 0.15), value=255.0)
         return random_erasing(x, p=0.2, area=(0.02, 0.1), value=0.0)
 
 
-def train_augment(cfg: PreprocessConfig, outside_fill: float = 0.0) -> nn.Module:
-    return FingerprintAugment() if cfg.modality == "fingerprint" else FaceAugment(cfg.channels, outside_fill)
+def train_augment(cfg: PreprocessConfig, outside_fill: float = 0.0, geometry: str = "affine") -> nn.Module:
+    if cfg.modality == "fingerprint":
+        return FingerprintAugment(geometry)
+    return FaceAugment(cfg.channels, outside_fill)
 
 
 def to_float(cfg: PreprocessConfig | None = None) -> v2.Transform:
