@@ -76,7 +76,7 @@ def test_fingerprint_export_metadata(fingerprint_run, fingerprint_csv_dataset):
 
 def test_fusion_temperature_is_fitted_on_validation_subjects(fingerprint_run, fingerprint_csv_dataset):
     """The fused (per-person) score has its own temperature, fitted on the validation subjects."""
-    from genderclass.training.export import fusion_temperature
+    from genderclass.training.export import fusion_temperature, fusion_temperatures
 
     meta = json.loads((fingerprint_run / "export" / "fingerprint.json").read_text())
     saved = np.load(fingerprint_run / "export" / "fingerprint.test_predictions.npz")
@@ -90,6 +90,11 @@ def test_fusion_temperature_is_fitted_on_validation_subjects(fingerprint_run, fi
     assert len(set(labels.tolist())) == 2 and len(set(subjects.tolist())) < len(subjects)
     assert meta["fusion_temperature"] == pytest.approx(fusion_temperature(subjects, labels, saved["val_logits"]))
     assert meta["fusion_temperature"] != pytest.approx(meta["temperature"])
+    # and one temperature per number of prints, up to a subject's typical count
+    assert meta["fusion_temperatures"] == pytest.approx(fusion_temperatures(subjects, labels, saved["val_logits"]))
+    assert len(meta["fusion_temperatures"]) == M.typical_count(subjects.tolist())
+    by_prints = meta["metrics"]["test_by_prints"]
+    assert [row["prints"] for row in by_prints] == list(range(1, len(meta["fusion_temperatures"]) + 1))
 
 
 def test_predict_and_fuse_with_trained_fingerprint_model(fingerprint_run, fingerprint_csv_dataset, run_cli):
@@ -115,6 +120,9 @@ def test_evaluate_reports_per_subject(fingerprint_run, fingerprint_csv_dataset, 
     assert "finger" in metrics["groups"]
     # m_conf and f_conf share bytes but the manifest still labels each subject consistently
     assert metrics["per_subject"]["n_subjects"] == len(fingerprint_csv_dataset["subjects"])
+    by_prints = metrics["per_subject_by_prints"]  # how the answer grows with the prints given
+    assert by_prints[0]["prints"] == 1 and by_prints[0]["n_fused"] == 20 * len(fingerprint_csv_dataset["subjects"])
+    assert "Prints per person" in (out / "report.html").read_text()
     # every print names its finger: also measured with the model's finger offsets removed
     meta = json.loads((fingerprint_run / "export" / "fingerprint.json").read_text())
     assert metrics["finger_known"]["threshold"] == pytest.approx(meta["finger_known"]["threshold"])

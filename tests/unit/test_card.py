@@ -298,6 +298,22 @@ def test_fingerprint_variant(fingerprint_meta):
     assert "Children" not in card
 
 
+def test_prints_per_person_table(fingerprint_meta):
+    fingerprint_meta["fusion_temperatures"] = [0.81, 0.55, 0.47]
+    fingerprint_meta["metrics"]["test_by_prints"] = [
+        {"prints": 1, "n_subjects": 82, "n_fused": 1640, "balanced_accuracy": 0.7012, "roc_auc": 0.7901, "ece": 0.031},
+        {"prints": 3, "n_subjects": 82, "n_fused": 1640, "balanced_accuracy": 0.7425, "roc_auc": 0.8412, "ece": 0.044},
+    ]
+    card = render_card(fingerprint_meta, {"per_subject_by_prints": [{"prints": 2, "n_subjects": 7, "roc_auc": 0.5}]})
+    assert "**Prints per person, test:**" in card
+    assert "| Prints given | People | Balanced accuracy | ROC-AUC | ECE |" in card
+    assert "| 1 | 82 | 70.1% | 0.790 | 3.1% |" in card and "| 3 | 82 | 74.2% | 0.841 | 4.4% |" in card
+    assert "| 2 | 7 | not measured | 0.500 | not measured |" in card  # the evaluation's own table, as given
+    assert "for k prints, the temperature fitted on k-print subsets of them (k = 1, 2, …: 0.810, 0.550, 0.470)" in card
+    del fingerprint_meta["metrics"]["test_by_prints"]
+    assert "Prints per person" not in render_card(fingerprint_meta)
+
+
 def test_missing_metrics_say_not_measured(face_meta):
     # nothing at all
     empty = render_card({})

@@ -185,3 +185,79 @@ def test_a_model_fitted_on_the_old_confidence_scale_warns(tiny_fingerprint_model
     caplog.clear()
     GenderClassifier(tiny_fingerprint_model, {**metadata, "threshold": 0.5})  # the scale is the same there
     assert "export it again" not in caplog.text
+
+
+def _weak_subjects(n_subjects: int = 300, prints: int = 10, seed: int = 0):
+    """Subjects whose prints carry a weak shared signal (+-0.6) under independent noise."""
+    rng = np.random.default_rng(seed)
+    subjects = np.repeat(np.arange(n_subjects).astype(str), prints)
+    labels = np.repeat(rng.integers(0, 2, n_subjects), prints)
+    logits = np.where(labels == 1, 0.6, -0.6) + rng.normal(0, 2.0, labels.size)
+    return subjects, labels, logits
+
+
+def test_fuse_subsets_draws_k_prints_of_one_subject():
+    subjects = np.array(["a"] * 4 + ["b"] * 2 + ["c"])
+    labels = np.array([1] * 4 + [0] * 2 + [1])
+    logits = np.array([1.0, 2.0, 3.0, 4.0, -1.0, -3.0, 9.0])
+    y, z = M.fuse_subsets(subjects, labels, logits, k=4, draws=5)
+    assert y.tolist() == [1] and z.tolist() == [2.5]  # all of a's prints, once; b and c have fewer
+    y, z = M.fuse_subsets(subjects, labels, logits, k=2, draws=5)
+    assert y.tolist() == [1] * 5 + [0]  # five draws of a, b's only pair once, c left out
+    assert set(z[:5]) <= {1.5, 2.0, 2.5, 3.0, 3.5} and z[5] == -2.0
+    y, z = M.fuse_subsets(subjects, labels, logits, k=1, draws=3)
+    assert len(z) == 3 + 3 + 1 and set(z[:3]) <= {1.0, 2.0, 3.0, 4.0}
+    assert np.array_equal(M.fuse_subsets(subjects, labels, logits, k=2, draws=5, seed=1)[1][5:], [-2.0])
+    with pytest.raises(ValueError):
+        M.fuse_subsets(subjects, labels, logits, k=0)
+
+
+def test_temperature_by_count_reads_the_table():
+    table = [0.8, 0.5, 0.4]
+    assert M.temperature_by_count(1, table, 0.3) == 0.8
+    assert M.temperature_by_count(3, table, 0.3) == 0.4
+    assert M.temperature_by_count(10, table, 0.3) == 0.4  # more prints than the table: its last entry
+    assert M.temperature_by_count([2, 1, 7], table, 0.3).tolist() == [0.5, 0.8, 0.4]
+    assert M.temperature_by_count(2, [], 0.3) == 0.3  # no table (older models): the one temperature
+    assert M.temperature_by_count([2, 5], [], 0.3).tolist() == [0.3, 0.3]
+    assert M.typical_count(["a", "a", "a", "b", "b", "b", "c"]) == 3
+
+
+def test_fusion_temperatures_shrink_with_the_number_of_prints():
+    """Averaging k noisy prints removes more noise as k grows: the fitted temperature falls from
+    about the per-print one (k = 1) to the whole-subject one (k = all)."""
+    from genderclass.training.export import fusion_temperature, fusion_temperatures
+
+    subjects, labels, logits = _weak_subjects()
+    table = fusion_temperatures(subjects, labels, logits)
+    assert len(table) == 10
+    assert table[0] == pytest.approx(M.fit_temperature(logits, labels), rel=0.05)
+    assert table[-1] == pytest.approx(fusion_temperature(subjects, labels, logits))
+    assert all(a > b for a, b in zip(table, table[1:], strict=False))
+
+
+def test_fuse_uses_the_temperature_for_its_number_of_prints(fingerprint_classifier):
+    clf = fingerprint_classifier
+    clf.fusion_temperature, clf.fusion_temperatures = 0.25, [2.0, 1.0, 0.5]
+    one = clf.predict_person([_flat(20)])
+    assert one["p_female"] == pytest.approx(clf.predict(_flat(20))["faces"][0]["p_female"], abs=1e-6)
+    two = clf.predict_person([_flat(20), _flat(100)])
+    assert two["p_female"] == pytest.approx(1 / (1 + math.exp(-((2.0 - 1.0) / 2) / 1.0)), abs=1e-6)
+    four = clf.predict_person([_flat(20), _flat(100), _flat(200), _flat(50)])
+    assert four["p_female"] == pytest.approx(1 / (1 + math.exp(-((2.0 - 1.0 + 5.0 - 4.0) / 4) / 0.5)), abs=1e-6)
+    assert clf.info()["fusion_temperatures"] == [2.0, 1.0, 0.5]
+
+
+def test_by_print_count_rises_with_the_prints_given():
+    subjects, labels, logits = _weak_subjects()
+    from genderclass.training.export import fusion_temperatures
+
+    table = fusion_temperatures(subjects, labels, logits)
+    rows = M.by_print_count(subjects, labels, logits, lambda k: M.temperature_by_count(k, table, 1.0), 0.5)
+    assert [r["prints"] for r in rows] == list(range(1, 11))
+    assert rows[0]["n_subjects"] == 300 and rows[0]["n_fused"] == 300 * 20 and rows[-1]["n_fused"] == 300
+    aucs = [r["roc_auc"] for r in rows]
+    assert aucs[0] < 0.7 < 0.85 < aucs[-1]  # one print is weak, ten are strong
+    assert all(r["ece"] < 0.05 for r in rows[:-1])  # each k calibrated with its own temperature
+    one_temperature = M.by_print_count(subjects, labels, logits, lambda k: table[-1], 0.5)
+    assert one_temperature[0]["ece"] > 0.2  # the whole-subject temperature makes one print overconfident

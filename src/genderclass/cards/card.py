@@ -16,7 +16,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -348,7 +348,12 @@ def _metrics_section(md: dict, modality: str) -> list[Block]:
         items.append(
             "**Per-subject fused metrics**: the logits of all prints of one person are averaged into one prediction "
             "per person, calibrated with its own temperature "
-            f"{dec(md.get('fusion_temperature'), 4)} (fitted on the validation subjects)."
+            f"{dec(md.get('fusion_temperature'), 4)} (fitted on the validation subjects)"
+            + (
+                f"; for k prints, the temperature fitted on k-print subsets of them (k = 1, 2, …: {temperatures})."
+                if (temperatures := ", ".join(dec(t, 3) for t in md.get("fusion_temperatures") or []))
+                else "."
+            )
         )
     known = md.get("finger_known")
     if modality == "fingerprint" and isinstance(known, dict) and isinstance(known.get("offsets"), dict):
@@ -633,24 +638,39 @@ def _per_label(by_class: Any) -> str:
     return ", ".join(f"{esc(label)} {pct(share)}" for label, share in by_class.items())
 
 
+def _cells(items: list, *columns: tuple[str, Callable[[Any], str]]) -> list[list[str]]:
+    """Table rows from a list of metric dicts: each column's value formatted by its function."""
+    return [[fmt(_get(item, key)) for key, fmt in columns] for item in items if isinstance(item, dict)]
+
+
 def _coverage_table(label: str, m: dict | None) -> list[Block]:
     curve = _get(m, "coverage_curve")
     if not isinstance(curve, list) or not curve:
         return [("p", f"Coverage curve ({esc(label)}): {NOT_MEASURED}.")]
-    body = [
-        [
-            dec(_get(p, "min_confidence"), 2),
-            pct(_get(p, "coverage")),
-            pct(_get(p, "accuracy")),
-            pct(_get(p, "balanced_accuracy")),
-            count(_get(p, "n")),
-        ]
-        for p in curve
-        if isinstance(p, dict)
-    ]
+    body = _cells(
+        curve, ("min_confidence", lambda x: dec(x, 2)), ("coverage", pct), ("accuracy", pct),
+        ("balanced_accuracy", pct), ("n", count),
+    )  # fmt: skip
     return [
         ("p", f"**Coverage curve, {esc(label)}:** accuracy when only inputs at or above a confidence are answered."),
         ("table", ["Min confidence", "Coverage", "Accuracy on answered", "Balanced, on answered", "n answered"], body),
+    ]
+
+
+def _prints_table(label: str, rows: Any) -> list[Block]:
+    """How a person's fused answer improves with the number of prints given (``by_print_count``)."""
+    if not isinstance(rows, list) or not rows:
+        return []
+    body = _cells(
+        rows, ("prints", count), ("n_subjects", count), ("balanced_accuracy", pct), ("roc_auc", dec), ("ece", pct)
+    )
+    return [
+        (
+            "p",
+            f"**Prints per person, {esc(label)}:** each person's answer from k of their prints (the mean logit of "
+            "k prints drawn at random, 20 draws per person), calibrated for k prints.",
+        ),
+        ("table", ["Prints given", "People", "Balanced accuracy", "ROC-AUC", "ECE"], body),
     ]
 
 
@@ -753,10 +773,12 @@ def _quantitative(md: dict, evaluation: dict | None, source_name: str) -> list[B
     blocks += _confusion("test", test)
     blocks += _coverage_table("test", test)
     blocks += _group_tables("test", test)
+    blocks += _prints_table("test", _get(md, "metrics", "test_by_prints"))
     if evaluation is not None:
         blocks += _confusion(source_name, evaluation)
         blocks += _coverage_table(source_name, evaluation)
         blocks += _group_tables(source_name, evaluation)
+        blocks += _prints_table(source_name, evaluation.get("per_subject_by_prints"))
     return blocks
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -89,8 +90,15 @@ def evaluate_samples(
     subjects = [s.subject for s in kept]
     if all(subjects):
         ids, fused_labels, fused_logits = M.fuse_by_subject(subjects, labels, logits)
-        metrics["per_subject"] = M.binary_metrics(fused_labels, clf.probability(fused_logits, fused=True), threshold)
+        per_subject = Counter(subjects)
+        counts = [per_subject[i] for i in ids]
+        p_fused = clf.probability(fused_logits, fused=True, n_fused=counts)
+        metrics["per_subject"] = M.binary_metrics(fused_labels, p_fused, threshold)
         metrics["per_subject"]["n_subjects"] = len(ids)
+        if clf.modality == "fingerprint":
+            metrics["per_subject_by_prints"] = M.by_print_count(
+                subjects, labels, logits, clf.fusion_temperature_for, threshold
+            )
     fingers = [finger_name(s.attrs.get("finger")) for s in kept]
     if clf.finger_known is not None and set(fingers) <= set(clf.finger_known["offsets"]):
         known = clf.finger_known  # every finger named: also measured with its offset removed

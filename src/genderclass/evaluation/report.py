@@ -594,6 +594,19 @@ def write_report(
             body.append(_table(["class", "precision", "recall", "F1", "support"], _per_class_rows(per_subject)))
         if per_subject.get("confusion_matrix"):
             body.append(_cm_table(per_subject["confusion_matrix"]))
+    by_prints = m.get("per_subject_by_prints")
+    if isinstance(by_prints, list) and by_prints:
+        body.append("<h3>Prints per person</h3>")
+        body.append(
+            '<p class="muted">Each person scored from k of their prints (mean logit of k prints drawn at random, '
+            "20 draws per person), calibrated for k prints.</p>"
+        )
+        rows = [
+            [str(r.get("prints")), str(r.get("n_subjects")), _fmt(r.get("balanced_accuracy")),
+             _fmt(r.get("roc_auc")), _fmt(r.get("ece"))]
+            for r in by_prints
+        ]  # fmt: skip
+        body.append(_table(["prints given", "people", "balanced accuracy", "ROC-AUC", "ECE"], rows))
 
     body.append("<h2>Most confident errors</h2>")
     if thumbnails is None:

@@ -44,6 +44,8 @@ class GenderClassifier:
         self.temperature = float(metadata.get("temperature", 1.0))
         # a person's mean logit (several prints) has its own calibration; older models lack it
         self.fusion_temperature = float(metadata.get("fusion_temperature", self.temperature))
+        # ... and by how many prints were averaged (entry k - 1 for k prints); older models lack it
+        self.fusion_temperatures = [float(t) for t in metadata.get("fusion_temperatures", [])]
         self.min_confidence = float(metadata.get("min_confidence", 0.0))
         # fingerprints: per-finger offsets and the calibration without them, used when the finger is known
         finger_known = metadata.get("finger_known")
@@ -111,13 +113,23 @@ class GenderClassifier:
             out.append(self.session.run(None, {self.input_name: batch})[0].reshape(-1))
         return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
 
-    def probability(self, logits: np.ndarray, fused: bool = False, finger_known: bool = False) -> np.ndarray:
+    def fusion_temperature_for(self, n_fused: Any = None) -> Any:
+        """The temperature for a mean logit over ``n_fused`` prints (an int or one count per mean):
+        fitted at export for each count up to a person's typical number of prints; without a count,
+        or for a model exported before the table, the one fitted on whole validation subjects."""
+        if n_fused is None:
+            return self.fusion_temperature
+        return M.temperature_by_count(n_fused, self.fusion_temperatures, self.fusion_temperature)
+
+    def probability(
+        self, logits: np.ndarray, fused: bool = False, finger_known: bool = False, n_fused: Any = None
+    ) -> np.ndarray:
         """Calibrated P(female) (temperature scaling fitted on validation at export). ``fused``:
-        for mean logits of one person's several images (the fusion temperature, whether or not
-        finger offsets were removed first); else ``finger_known``: for single images' logits whose
-        finger's offset was removed (:meth:`finger_offsets`)."""
+        for mean logits of one person's ``n_fused`` images (the fusion temperature for that many,
+        whether or not finger offsets were removed first); else ``finger_known``: for single images'
+        logits whose finger's offset was removed (:meth:`finger_offsets`)."""
         if fused:
-            temperature = self.fusion_temperature
+            temperature = self.fusion_temperature_for(n_fused)
         elif finger_known:
             temperature = float(self._finger_calibration()["temperature"])
         else:
@@ -291,7 +303,7 @@ class GenderClassifier:
             raise ValueError(NON_FINITE_OUTPUT)
         if fingers is not None:
             logits = logits - self.finger_offsets(fingers)
-        p = float(self.probability(np.array([logits.mean()]), fused=True)[0])
+        p = float(self.probability(np.array([logits.mean()]), fused=True, n_fused=len(logits))[0])
         return {"paths": list(sources), "n": len(logits), **self.decide(p, min_confidence)}
 
     def info(self) -> dict[str, Any]:
@@ -306,6 +318,7 @@ class GenderClassifier:
             "threshold": self.threshold,
             "temperature": self.temperature,
             "fusion_temperature": self.fusion_temperature if self.modality == "fingerprint" else None,
+            "fusion_temperatures": self.fusion_temperatures if self.modality == "fingerprint" else None,
             "min_confidence": self.min_confidence,
             "input_size": self.preprocess.input_size,
             "architecture": meta.get("architecture"),

@@ -13,6 +13,7 @@ import logging
 import os
 import platform
 import shutil
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -229,6 +230,18 @@ def fusion_temperature(subjects: np.ndarray, labels: np.ndarray, logits: np.ndar
     return float(M.fit_temperature(fused_logits, fused_labels))
 
 
+def fusion_temperatures(subjects: np.ndarray, labels: np.ndarray, logits: np.ndarray) -> list[float]:
+    """Temperature for the mean logit of k prints, k = 1 .. a subject's typical count (entry k - 1),
+    fitted on random k-print subsets of the validation subjects (:func:`metrics.fuse_subsets`). The
+    fewer prints averaged, the less noise is removed: one print needs about the per-print
+    temperature, a whole hand less, all ten the least."""
+    out = []
+    for k in range(1, M.typical_count(subjects.tolist()) + 1):
+        fused_labels, fused_logits = M.fuse_subsets(subjects.tolist(), labels, logits, k)
+        out.append(float(M.fit_temperature(fused_logits, fused_labels)))
+    return out
+
+
 def split_metrics(labels: np.ndarray, logits: np.ndarray, calibration: dict, attrs: list[dict] | None = None) -> dict:
     """Metrics of one split with calibrated probabilities; per-group metrics when attributes are known."""
     keys = sorted({k for a in attrs or [] for k in a if k != "alteration"})
@@ -339,6 +352,7 @@ def _measure(
     calibration = calibrate(cache.labels[val], val_logits, modality)
     if modality == "fingerprint" and (cache.subjects[val] != "").all():
         calibration["fusion_temperature"] = fusion_temperature(cache.subjects[val], cache.labels[val], val_logits)
+        calibration["fusion_temperatures"] = fusion_temperatures(cache.subjects[val], cache.labels[val], val_logits)
     metrics = {
         "validation": split_metrics(cache.labels[val], val_logits, calibration),
         "test": split_metrics(cache.labels[test], test_logits, calibration, [cache.attrs[i] for i in test]),
@@ -346,16 +360,22 @@ def _measure(
     if modality == "fingerprint" and (known := _finger_known(data, val_logits, test_logits)):
         calibration["finger_known"], metrics["test_finger_known"] = known
     if modality == "fingerprint" and (cache.subjects[test] != "").all():
-        subjects, fused_labels, fused_logits = M.fuse_by_subject(
-            cache.subjects[test].tolist(), cache.labels[test], test_logits
-        )
-        # as at prediction: without validation subjects, the per-print temperature
-        fused_calibration = {
-            **calibration,
-            "temperature": calibration.get("fusion_temperature", calibration["temperature"]),
-        }
+        test_subjects = cache.subjects[test].tolist()
+        subjects, fused_labels, fused_logits = M.fuse_by_subject(test_subjects, cache.labels[test], test_logits)
+        # as at prediction: each subject's temperature for its number of prints (see the classifier)
+        per_subject = Counter(test_subjects)
+        table = calibration.get("fusion_temperatures", [])
+        whole = calibration.get("fusion_temperature", calibration["temperature"])
+
+        def temperature_of(n):
+            return M.temperature_by_count(n, table, whole)
+
+        fused_calibration = {**calibration, "temperature": temperature_of([per_subject[s] for s in subjects])}
         metrics["test_per_subject"] = split_metrics(fused_labels, fused_logits, fused_calibration)
         metrics["test_per_subject"]["n_subjects"] = len(subjects)
+        metrics["test_by_prints"] = M.by_print_count(
+            test_subjects, cache.labels[test], test_logits, temperature_of, calibration["threshold"]
+        )
     if modality == "fingerprint":
         for kind, altered in simulated_alterations(cache.images[test]).items():
             altered_logits = shipped.logits(altered, batch_size=256)
