@@ -148,8 +148,8 @@ class TrainConfig:
     # colour, noise), so the network does not learn to rely on what lies there. 0 = off.
     outside_fill: float = 0.0
     # Training geometry for prints. "affine": rotation, zoom and sub-pixel shifts, plus light blur
-    # and noise; every resampled crop loses about half its power at the ridge frequency (3-4 px
-    # periods at 96 px), which unaugmented validation and test prints keep. "exact": mirror and
+    # and noise; on SOCOFing crops it keeps on average about half the power at the ridge frequency
+    # (0.25-0.35 cycles/px, 2.9-4 px periods at 96 px), which unaugmented validation and test prints keep. "exact": mirror and
     # whole-pixel shifts only, no blur or noise, so the ridges reach the network as they are.
     augment: Literal["affine", "exact"] = "affine"
     workers: int = 0
@@ -166,6 +166,8 @@ class TrainConfig:
             )
         if self.outside_fill and self.modality != "face":
             raise ValueError("outside_fill applies to face crops only (a print is never cropped beyond its edge)")
+        if self.augment not in ("affine", "exact"):
+            raise ValueError(f"unknown augment {self.augment!r}; expected 'affine' or 'exact'")
         if self.augment != "affine" and self.modality != "fingerprint":
             raise ValueError(f"augment={self.augment!r} applies to fingerprints only; faces train with 'affine'")
 

@@ -90,9 +90,10 @@ def test_fusion_temperature_is_fitted_on_validation_subjects(fingerprint_run, fi
     assert len(set(labels.tolist())) == 2 and len(set(subjects.tolist())) < len(subjects)
     assert meta["fusion_temperature"] == pytest.approx(fusion_temperature(subjects, labels, saved["val_logits"]))
     assert meta["fusion_temperature"] != pytest.approx(meta["temperature"])
-    # and one temperature per number of prints, up to a subject's typical count
+    # and one temperature per number of prints, up to the largest count enough subjects reach
     assert meta["fusion_temperatures"] == pytest.approx(fusion_temperatures(subjects, labels, saved["val_logits"]))
-    assert len(meta["fusion_temperatures"]) == M.typical_count(subjects.tolist())
+    assert len(meta["fusion_temperatures"]) == M.largest_count(subjects.tolist())
+    assert len(meta["finger_known"]["fusion_temperatures"]) == len(meta["fusion_temperatures"])
     by_prints = meta["metrics"]["test_by_prints"]
     assert [row["prints"] for row in by_prints] == list(range(1, len(meta["fusion_temperatures"]) + 1))
 

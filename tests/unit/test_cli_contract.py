@@ -794,3 +794,7 @@ def test_augment_flag_sets_the_fingerprint_geometry(capsys, caplog, tmp_path):
     assert code == 2 and "Traceback" not in capsys.readouterr().err
     assert any("fingerprints only" in r.getMessage() for r in caplog.records)
     assert not (tmp_path / "run").exists()
+    from genderclass.config import TrainConfig
+
+    with pytest.raises(ValueError, match="unknown augment"):
+        TrainConfig(modality="fingerprint", augment="wobbly")

@@ -347,12 +347,12 @@ def _metrics_section(md: dict, modality: str) -> list[Block]:
     if modality == "fingerprint":
         items.append(
             "**Per-subject fused metrics**: the logits of all prints of one person are averaged into one prediction "
-            "per person, calibrated with its own temperature "
-            f"{dec(md.get('fusion_temperature'), 4)} (fitted on the validation subjects)"
+            "per person, calibrated with "
             + (
-                f"; for k prints, the temperature fitted on k-print subsets of them (k = 1, 2, …: {temperatures})."
+                f"the temperature fitted on k-print subsets of the validation subjects for k prints (k = 1, 2, …: "
+                f"{temperatures}; more prints: the last)."
                 if (temperatures := ", ".join(dec(t, 3) for t in md.get("fusion_temperatures") or []))
-                else "."
+                else f"its own temperature {dec(md.get('fusion_temperature'), 4)} (fitted on the validation subjects)."
             )
         )
     known = md.get("finger_known")

@@ -90,7 +90,7 @@ def evaluate_samples(
     subjects = [s.subject for s in kept]
     if all(subjects):
         ids, fused_labels, fused_logits = M.fuse_by_subject(subjects, labels, logits)
-        per_subject = Counter(subjects)
+        per_subject = Counter(map(str, subjects))  # fuse_by_subject names subjects by str()
         counts = [per_subject[i] for i in ids]
         p_fused = clf.probability(fused_logits, fused=True, n_fused=counts)
         metrics["per_subject"] = M.binary_metrics(fused_labels, p_fused, threshold)

@@ -673,8 +673,10 @@ def fuse_subsets(
     subjects: Sequence[str], labels: Any, logits: Any, k: int, draws: int = 20, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
     """Mean logits of ``k`` of a subject's items, as if a person gave only ``k`` prints: ``draws``
-    random subsets per subject (the one subset when ``k`` is all of them); subjects with fewer than
-    ``k`` items are left out. Returns ``(labels, mean_logits)``, one entry per subset."""
+    random subsets per subject (so every subject weighs the same; with exactly ``k`` items they all
+    repeat the one subset), drawn from the items in logit order so that the result does not depend
+    on the order the items come in; subjects with fewer than ``k`` items are left out. Returns
+    ``(labels, mean_logits)``, one entry per subset."""
     if k < 1 or draws < 1:
         raise ValueError(f"k and draws must be >= 1, got {k} and {draws}")
     y = _as_labels(labels)
@@ -688,7 +690,8 @@ def fuse_subsets(
         items = np.flatnonzero(subj == subject)
         if len(items) < k:
             continue
-        for _ in range(draws if k < len(items) else 1):
+        items = items[np.argsort(z[items], kind="stable")]
+        for _ in range(draws):
             chosen = rng.choice(items, k, replace=False)
             fused_labels.append(y[items[0]])
             fused.append(z[chosen].mean())
@@ -696,8 +699,10 @@ def fuse_subsets(
 
 
 def temperature_by_count(n: Any, by_count: Sequence[float], default: float) -> Any:
-    """The temperature for mean logits over ``n`` items (an int or an array of counts):
+    """The temperature for mean logits over ``n`` items (an int or an array of counts, each >= 1):
     ``by_count[k - 1]`` for k items, its last entry for more; ``default`` without a table."""
+    if np.any(np.asarray(n) < 1):
+        raise ValueError(f"a mean over fewer than one item has no temperature: {n}")
     if not len(by_count):
         return default if np.ndim(n) == 0 else np.full(np.shape(n), float(default))
     table = np.asarray(by_count, dtype=np.float64)
@@ -705,10 +710,16 @@ def temperature_by_count(n: Any, by_count: Sequence[float], default: float) -> A
     return float(picked) if np.ndim(picked) == 0 else picked
 
 
-def typical_count(subjects: Sequence[str]) -> int:
-    """The median number of items per subject (at least 1): how many prints a person typically has."""
+FUSION_MIN_SUBJECTS = 20  # a count fitted on fewer subjects than this would be noise
+
+
+def largest_count(subjects: Sequence[str], min_subjects: int = FUSION_MIN_SUBJECTS) -> int:
+    """The largest number of items per subject that ``min_subjects`` subjects (all of them, if
+    fewer) reach, at least 1: how far a per-count table can be fitted."""
     _, counts = np.unique(np.array([str(s) for s in subjects]), return_counts=True)
-    return max(1, int(np.median(counts))) if counts.size else 1
+    if not counts.size:
+        return 1
+    return max(1, int(np.sort(counts)[::-1][min(min_subjects, counts.size) - 1]))
 
 
 def by_print_count(
@@ -721,11 +732,11 @@ def by_print_count(
     seed: int = 0,
 ) -> list[dict[str, Any]]:
     """How a person's fused answer improves with the number of prints given: for k = 1 .. the
-    typical count, balanced accuracy, ROC-AUC and ECE of the mean logit of k random prints per
+    largest count that enough subjects reach (:func:`largest_count`), balanced accuracy, ROC-AUC and ECE of the mean logit of k random prints per
     subject (:func:`fuse_subsets`), calibrated with ``temperature_of(k)``."""
     _, counts = np.unique(np.array([str(s) for s in subjects]), return_counts=True)
     rows = []
-    for k in range(1, typical_count(subjects) + 1):
+    for k in range(1, largest_count(subjects) + 1):
         y, z = fuse_subsets(subjects, labels, logits, k, draws, seed)
         p = sigmoid(z / temperature_of(k))
         scored = binary_metrics(y, p, threshold)

@@ -45,7 +45,7 @@ class GenderClassifier:
         # a person's mean logit (several prints) has its own calibration; older models lack it
         self.fusion_temperature = float(metadata.get("fusion_temperature", self.temperature))
         # ... and by how many prints were averaged (entry k - 1 for k prints); older models lack it
-        self.fusion_temperatures = [float(t) for t in metadata.get("fusion_temperatures", [])]
+        self.fusion_temperatures = [float(t) for t in metadata.get("fusion_temperatures") or []]
         self.min_confidence = float(metadata.get("min_confidence", 0.0))
         # fingerprints: per-finger offsets and the calibration without them, used when the finger is known
         finger_known = metadata.get("finger_known")
@@ -113,13 +113,15 @@ class GenderClassifier:
             out.append(self.session.run(None, {self.input_name: batch})[0].reshape(-1))
         return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
 
-    def fusion_temperature_for(self, n_fused: Any = None) -> Any:
+    def fusion_temperature_for(self, n_fused: Any = None, finger_known: bool = False) -> Any:
         """The temperature for a mean logit over ``n_fused`` prints (an int or one count per mean):
-        fitted at export for each count up to a person's typical number of prints; without a count,
-        or for a model exported before the table, the one fitted on whole validation subjects."""
+        fitted at export for each count up to the largest that enough validation subjects reach (more
+        prints: the last one), on logits with the fingers' offsets removed for ``finger_known``; without
+        a count, or for a model exported before the table, the one fitted on whole validation subjects."""
         if n_fused is None:
             return self.fusion_temperature
-        return M.temperature_by_count(n_fused, self.fusion_temperatures, self.fusion_temperature)
+        table = self._finger_calibration().get("fusion_temperatures") if finger_known else None
+        return M.temperature_by_count(n_fused, table or self.fusion_temperatures, self.fusion_temperature)
 
     def probability(
         self, logits: np.ndarray, fused: bool = False, finger_known: bool = False, n_fused: Any = None
@@ -294,8 +296,9 @@ class GenderClassifier:
     ) -> dict[str, Any]:
         """One person's answer from the logits of their images (one each): the mean logit, each
         known finger's offset removed first (``fingers``; with all ten fingers the offsets cancel,
-        with a few they would tilt the mean), calibrated with the fusion temperature fitted on
-        validation subjects."""
+        with a few they would tilt the mean), calibrated with the temperature fitted on validation
+        subjects for that many prints (:meth:`fusion_temperature_for`); with every finger named, with
+        the temperature, threshold and abstention level fitted without the offsets."""
         logits = np.asarray(logits, dtype=np.float64)
         if not len(logits):
             raise ValueError("none of the given images could be read")
@@ -303,8 +306,11 @@ class GenderClassifier:
             raise ValueError(NON_FINITE_OUTPUT)
         if fingers is not None:
             logits = logits - self.finger_offsets(fingers)
-        p = float(self.probability(np.array([logits.mean()]), fused=True, n_fused=len(logits))[0])
-        return {"paths": list(sources), "n": len(logits), **self.decide(p, min_confidence)}
+        # every finger named: the calibration fitted without the offsets, as for one print with --finger
+        known = fingers is not None and all(finger_name(f) for f in fingers) and self.finger_known is not None
+        temperature = self.fusion_temperature_for(len(logits), finger_known=known)
+        p = float(M.sigmoid(logits.mean() / temperature))
+        return {"paths": list(sources), "n": len(logits), **self.decide(p, min_confidence, finger_known=known)}
 
     def info(self) -> dict[str, Any]:
         """Summary of the model for humans and the API."""

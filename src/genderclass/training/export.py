@@ -231,12 +231,12 @@ def fusion_temperature(subjects: np.ndarray, labels: np.ndarray, logits: np.ndar
 
 
 def fusion_temperatures(subjects: np.ndarray, labels: np.ndarray, logits: np.ndarray) -> list[float]:
-    """Temperature for the mean logit of k prints, k = 1 .. a subject's typical count (entry k - 1),
+    """Temperature for the mean logit of k prints, k = 1 .. :func:`metrics.largest_count` (entry k - 1),
     fitted on random k-print subsets of the validation subjects (:func:`metrics.fuse_subsets`). The
     fewer prints averaged, the less noise is removed: one print needs about the per-print
     temperature, a whole hand less, all ten the least."""
     out = []
-    for k in range(1, M.typical_count(subjects.tolist()) + 1):
+    for k in range(1, M.largest_count(subjects.tolist()) + 1):
         fused_labels, fused_logits = M.fuse_subsets(subjects.tolist(), labels, logits, k)
         out.append(float(M.fit_temperature(fused_logits, fused_labels)))
     return out
@@ -402,6 +402,8 @@ def _finger_known(data: PreparedData, val_logits: np.ndarray, test_logits: np.nd
     offsets = {finger: fitted[finger] for finger in FINGERS if finger in fitted}  # thumb ... little
     corrected = M.remove_offsets(val_logits, val_fingers, offsets)
     calibration = {"offsets": offsets, **calibrate(cache.labels[val], corrected, "fingerprint")}
+    if (cache.subjects[val] != "").all():  # a person's prints with their fingers named (fuse)
+        calibration["fusion_temperatures"] = fusion_temperatures(cache.subjects[val], cache.labels[val], corrected)
     test_corrected = M.remove_offsets(test_logits, test_fingers, offsets)
     return calibration, split_metrics(cache.labels[test], test_corrected, calibration, [cache.attrs[i] for i in test])
 
