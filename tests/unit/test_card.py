@@ -309,7 +309,10 @@ def test_prints_per_person_table(fingerprint_meta):
     assert "| Prints given | People | Balanced accuracy | ROC-AUC | ECE |" in card
     assert "| 1 | 82 | 70.1% | 0.790 | 3.1% |" in card and "| 3 | 82 | 74.2% | 0.841 | 4.4% |" in card
     assert "| 2 | 7 | not measured | 0.500 | not measured |" in card  # the evaluation's own table, as given
-    assert "subsets of the validation subjects for k prints (k = 1, 2, …: 0.810, 0.550, 0.470; more prints: the last)" in card
+    assert (
+        "subsets of the validation subjects for k prints (k = 1, 2, …: 0.810, 0.550, 0.470; more prints: the last)"
+        in card
+    )
     del fingerprint_meta["metrics"]["test_by_prints"]
     assert "Prints per person" not in render_card(fingerprint_meta)
 

@@ -238,6 +238,7 @@ def test_largest_count_needs_enough_subjects():
     few = [f"s{i}" for i in range(30) for _ in range(2)] + [f"t{i}" for i in range(5) for _ in range(10)]
     assert M.largest_count(few) == 2  # five with ten are not
     assert M.largest_count([]) == 1
+    assert M.items_per_subject([1, 1, 2, "2", 3], ["1", 2, "4"]) == [2, 2, 0]  # named by str, as fused
 
 
 def test_fusion_temperatures_shrink_with_the_number_of_prints():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -90,9 +89,7 @@ def evaluate_samples(
     subjects = [s.subject for s in kept]
     if all(subjects):
         ids, fused_labels, fused_logits = M.fuse_by_subject(subjects, labels, logits)
-        per_subject = Counter(map(str, subjects))  # fuse_by_subject names subjects by str()
-        counts = [per_subject[i] for i in ids]
-        p_fused = clf.probability(fused_logits, fused=True, n_fused=counts)
+        p_fused = clf.probability(fused_logits, fused=True, n_fused=M.items_per_subject(subjects, ids))
         metrics["per_subject"] = M.binary_metrics(fused_labels, p_fused, threshold)
         metrics["per_subject"]["n_subjects"] = len(ids)
         if clf.modality == "fingerprint":

@@ -14,6 +14,7 @@ Conventions used throughout:
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -708,6 +709,12 @@ def temperature_by_count(n: Any, by_count: Sequence[float], default: float) -> A
     table = np.asarray(by_count, dtype=np.float64)
     picked = table[np.clip(np.asarray(n, dtype=np.int64), 1, table.size) - 1]
     return float(picked) if np.ndim(picked) == 0 else picked
+
+
+def items_per_subject(subjects: Sequence[str], ids: Sequence[str]) -> list[int]:
+    """How many items each of ``ids`` has among ``subjects`` (named by ``str``, as :func:`fuse_by_subject` does)."""
+    counts = Counter(str(s) for s in subjects)
+    return [counts[str(i)] for i in ids]
 
 
 FUSION_MIN_SUBJECTS = 20  # a count fitted on fewer subjects than this would be noise

@@ -13,7 +13,6 @@ import logging
 import os
 import platform
 import shutil
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -363,14 +362,13 @@ def _measure(
         test_subjects = cache.subjects[test].tolist()
         subjects, fused_labels, fused_logits = M.fuse_by_subject(test_subjects, cache.labels[test], test_logits)
         # as at prediction: each subject's temperature for its number of prints (see the classifier)
-        per_subject = Counter(test_subjects)
         table = calibration.get("fusion_temperatures", [])
         whole = calibration.get("fusion_temperature", calibration["temperature"])
 
         def temperature_of(n):
             return M.temperature_by_count(n, table, whole)
 
-        fused_calibration = {**calibration, "temperature": temperature_of([per_subject[s] for s in subjects])}
+        fused_calibration = {**calibration, "temperature": temperature_of(M.items_per_subject(test_subjects, subjects))}
         metrics["test_per_subject"] = split_metrics(fused_labels, fused_logits, fused_calibration)
         metrics["test_per_subject"]["n_subjects"] = len(subjects)
         metrics["test_by_prints"] = M.by_print_count(
