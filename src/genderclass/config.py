@@ -16,6 +16,8 @@ from typing import Any, Literal
 Modality = Literal["face", "fingerprint"]
 MODALITIES: tuple[str, ...] = ("face", "fingerprint")
 LABELS: tuple[str, str] = ("male", "female")  # index 1 = positive class ("female")
+# Fingerprint training geometry (TrainConfig.augment): resampling "affine" or whole-pixel "exact".
+AUGMENT_GEOMETRIES: tuple[str, ...] = ("affine", "exact")
 UNCERTAIN = "uncertain"
 
 
@@ -151,7 +153,7 @@ class TrainConfig:
     # and noise; on SOCOFing crops it keeps on average about half the power at the ridge frequency
     # (0.25-0.35 cycles/px, 2.9-4 px periods at 96 px), which unaugmented validation and test prints keep. "exact": mirror and
     # whole-pixel shifts only, no blur or noise, so the ridges reach the network as they are.
-    augment: Literal["affine", "exact"] = "affine"
+    augment: Literal["affine", "exact"] = "affine"  # AUGMENT_GEOMETRIES
     workers: int = 0
     threads: int = 0  # torch threads (0 = library default)
     cache_dir: str = ".cache/genderclass"
@@ -166,8 +168,8 @@ class TrainConfig:
             )
         if self.outside_fill and self.modality != "face":
             raise ValueError("outside_fill applies to face crops only (a print is never cropped beyond its edge)")
-        if self.augment not in ("affine", "exact"):
-            raise ValueError(f"unknown augment {self.augment!r}; expected 'affine' or 'exact'")
+        if self.augment not in AUGMENT_GEOMETRIES:
+            raise ValueError(f"unknown augment {self.augment!r}; expected one of {', '.join(AUGMENT_GEOMETRIES)}")
         if self.augment != "affine" and self.modality != "fingerprint":
             raise ValueError(f"augment={self.augment!r} applies to fingerprints only; faces train with 'affine'")
 

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable
 
 from .. import __version__
-from ..config import DEFAULT_BATCH_SIZE, MODALITIES
+from ..config import AUGMENT_GEOMETRIES, DEFAULT_BATCH_SIZE, MODALITIES
 from ..data.readers import FINGERS
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_MISSING_DEPENDENCY = 0, 1, 2, 3
@@ -200,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--augment",
-        choices=("affine", "exact"),
+        choices=AUGMENT_GEOMETRIES,
         default=None,
         help="fingerprints: training geometry; 'affine' rotates, zooms and shifts by fractions of a pixel "
         "(with light blur and noise), 'exact' only mirrors and shifts by whole pixels, so the ridges are "

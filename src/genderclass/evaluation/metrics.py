@@ -720,10 +720,15 @@ def items_per_subject(subjects: Sequence[str], ids: Sequence[str]) -> list[int]:
 FUSION_MIN_SUBJECTS = 20  # a count fitted on fewer subjects than this would be noise
 
 
+def _counts(subjects: Sequence[str]) -> np.ndarray:
+    """Items per subject (subjects named by ``str``), in sorted subject order."""
+    return np.unique(np.array([str(s) for s in subjects]), return_counts=True)[1]
+
+
 def largest_count(subjects: Sequence[str], min_subjects: int = FUSION_MIN_SUBJECTS) -> int:
     """The largest number of items per subject that ``min_subjects`` subjects (all of them, if
     fewer) reach, at least 1: how far a per-count table can be fitted."""
-    _, counts = np.unique(np.array([str(s) for s in subjects]), return_counts=True)
+    counts = _counts(subjects)
     if not counts.size:
         return 1
     return max(1, int(np.sort(counts)[::-1][min(min_subjects, counts.size) - 1]))
@@ -741,7 +746,7 @@ def by_print_count(
     """How a person's fused answer improves with the number of prints given: for k = 1 .. the
     largest count that enough subjects reach (:func:`largest_count`), balanced accuracy, ROC-AUC and ECE of the mean logit of k random prints per
     subject (:func:`fuse_subsets`), calibrated with ``temperature_of(k)``."""
-    _, counts = np.unique(np.array([str(s) for s in subjects]), return_counts=True)
+    counts = _counts(subjects)
     rows = []
     for k in range(1, largest_count(subjects) + 1):
         y, z = fuse_subsets(subjects, labels, logits, k, draws, seed)

@@ -127,11 +127,10 @@ class GenderClassifier:
         self, logits: np.ndarray, fused: bool = False, finger_known: bool = False, n_fused: Any = None
     ) -> np.ndarray:
         """Calibrated P(female) (temperature scaling fitted on validation at export). ``fused``:
-        for mean logits of one person's ``n_fused`` images (the fusion temperature for that many,
-        whether or not finger offsets were removed first); else ``finger_known``: for single images'
-        logits whose finger's offset was removed (:meth:`finger_offsets`)."""
+        for mean logits of one person's ``n_fused`` images (:meth:`fusion_temperature_for`);
+        ``finger_known``: for logits whose finger's offset was removed (:meth:`finger_offsets`)."""
         if fused:
-            temperature = self.fusion_temperature_for(n_fused)
+            temperature = self.fusion_temperature_for(n_fused, finger_known)
         elif finger_known:
             temperature = float(self._finger_calibration()["temperature"])
         else:
@@ -308,8 +307,7 @@ class GenderClassifier:
             logits = logits - self.finger_offsets(fingers)
         # every finger named: the calibration fitted without the offsets, as for one print with --finger
         known = fingers is not None and all(finger_name(f) for f in fingers) and self.finger_known is not None
-        temperature = self.fusion_temperature_for(len(logits), finger_known=known)
-        p = float(M.sigmoid(logits.mean() / temperature))
+        p = float(self.probability(np.array([logits.mean()]), fused=True, finger_known=known, n_fused=len(logits))[0])
         return {"paths": list(sources), "n": len(logits), **self.decide(p, min_confidence, finger_known=known)}
 
     def info(self) -> dict[str, Any]:

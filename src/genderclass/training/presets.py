@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.transforms import v2
 
-from ..config import PreprocessConfig
+from ..config import AUGMENT_GEOMETRIES, PreprocessConfig
 
 _GRAY_WEIGHTS = (0.299, 0.587, 0.114)
 
@@ -214,8 +214,10 @@ class FingerprintAugment(nn.Module):
 
     def __init__(self, geometry: str = "affine") -> None:
         super().__init__()
-        if geometry not in ("affine", "exact"):
-            raise ValueError(f"unknown fingerprint augmentation {geometry!r}; expected 'affine' or 'exact'")
+        if geometry not in AUGMENT_GEOMETRIES:
+            raise ValueError(
+                f"unknown fingerprint augmentation {geometry!r}; expected one of {', '.join(AUGMENT_GEOMETRIES)}"
+            )
         self.geometry = geometry
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
