@@ -214,6 +214,7 @@ class TrainConfig:
 # Serving / prediction defaults
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 MAX_PIXELS = 40_000_000
+MAX_SIDE = 32_000  # OpenCV's warps take at most 32,767 px a side
 DEFAULT_BATCH_SIZE = 32
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
 

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .config import MAX_PIXELS
+from .config import MAX_PIXELS, MAX_SIDE
 
 ImageSource = str | Path | bytes | bytearray | np.ndarray | Image.Image
 
@@ -100,6 +100,8 @@ def load_image(source: ImageSource, max_pixels: int = MAX_PIXELS) -> np.ndarray:
         raise ImageTooLargeError(
             f"image is {width}x{height} = {width * height / 1e6:.1f} MP, over the {max_pixels / 1e6:.0f} MP limit"
         )
+    if max(width, height) > MAX_SIDE:
+        raise ImageTooLargeError(f"image is {width}x{height}, over the limit of {MAX_SIDE} px a side")
     fast = _decode_complete_jpeg(source, image)
     if fast is not None:
         return fast

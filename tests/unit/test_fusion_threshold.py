@@ -226,6 +226,10 @@ def test_temperature_by_count_reads_the_table():
     assert M.temperature_by_count([2, 1, 7], table, 0.3).tolist() == [0.5, 0.8, 0.4]
     assert M.temperature_by_count(2, [], 0.3) == 0.3  # no table (older models): the one temperature
     assert M.temperature_by_count([2, 5], [], 0.3).tolist() == [0.3, 0.3]
+    # one item is not a mean: with the per-item temperature given, it is used for a count of one
+    assert M.temperature_by_count(1, table, 0.3, single=0.9) == 0.9
+    assert M.temperature_by_count([1, 2, 1], table, 0.3, single=0.9).tolist() == [0.9, 0.5, 0.9]
+    assert M.temperature_by_count([1, 4], [], 0.3, single=0.9).tolist() == [0.9, 0.3]
     with pytest.raises(ValueError):
         M.temperature_by_count(0, table, 0.3)
 
@@ -257,14 +261,16 @@ def test_fusion_temperatures_shrink_with_the_number_of_prints():
 
 def test_fuse_uses_the_temperature_for_its_number_of_prints(fingerprint_classifier):
     clf = fingerprint_classifier
-    clf.fusion_temperature, clf.fusion_temperatures = 0.25, [2.0, 1.0, 0.5]
+    # the table's one-print entry (fitted on one-print subsets) differs a little from the per-print
+    # temperature; one print is not a mean, so it gets the per-print one and answers as predict does
+    clf.fusion_temperature, clf.fusion_temperatures = 0.25, [clf.temperature * 1.3, 1.0, 0.5]
     one = clf.predict_person([_flat(20)])
     assert one["p_female"] == pytest.approx(clf.predict(_flat(20))["faces"][0]["p_female"], abs=1e-6)
     two = clf.predict_person([_flat(20), _flat(100)])
     assert two["p_female"] == pytest.approx(1 / (1 + math.exp(-((2.0 - 1.0) / 2) / 1.0)), abs=1e-6)
     four = clf.predict_person([_flat(20), _flat(100), _flat(200), _flat(50)])
     assert four["p_female"] == pytest.approx(1 / (1 + math.exp(-((2.0 - 1.0 + 5.0 - 4.0) / 4) / 0.5)), abs=1e-6)
-    assert clf.info()["fusion_temperatures"] == [2.0, 1.0, 0.5]
+    assert clf.info()["fusion_temperatures"] == [clf.temperature * 1.3, 1.0, 0.5]
 
 
 def test_fuse_with_every_finger_named_uses_the_finger_known_calibration(fingerprint_classifier):
@@ -273,8 +279,13 @@ def test_fuse_with_every_finger_named_uses_the_finger_known_calibration(fingerpr
     clf = fingerprint_classifier
     clf.fusion_temperatures = [2.0, 1.0]
     offsets = {"thumb": -0.5, "index": 0.0, "middle": 0.0, "ring": 0.0, "little": 0.5}
-    clf.finger_known = {"offsets": offsets, "temperature": 1.5, "threshold": 0.6, "min_confidence": 0.0,
-                        "fusion_temperatures": [1.5, 0.75]}  # fmt: skip
+    clf.finger_known = {
+        "offsets": offsets,
+        "temperature": 1.5,
+        "threshold": 0.6,
+        "min_confidence": 0.0,
+        "fusion_temperatures": [1.7, 0.75],
+    }  # fmt: skip  (one print: 1.5, not 1.7)
     fused = clf.fuse([2.0], ["a"], fingers=["thumb"])
     single = clf.predict(_flat(20), finger="thumb")["faces"][0]
     assert fused["p_female"] == pytest.approx(single["p_female"], abs=1e-6)

@@ -112,6 +112,13 @@ def test_huge_header_rejected_before_decoding(monkeypatch):
         load_image(data)
 
 
+def test_a_side_longer_than_the_warps_take_is_refused_under_the_pixel_limit():
+    """40,000 x 1 is far under 40 MP, but OpenCV cannot warp it: a clear 413, not a crash later."""
+    with pytest.raises(ImageTooLargeError, match="40000x1, over the limit of 32000 px a side"):
+        load_image(_encode(Image.new("L", (40000, 1)), "PNG"))
+    assert load_image(_encode(Image.new("L", (32000, 1)), "PNG")).shape == (1, 32000, 3)
+
+
 def test_max_pixels_argument():
     data = _encode(Image.fromarray(_noise(20, 30)), "PNG")
     with pytest.raises(ImageTooLargeError):

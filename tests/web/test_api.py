@@ -361,6 +361,21 @@ def test_pixel_limit_is_configurable(small_limit_client):
     assert_error(post(small_limit_client, [("a.png", image, "image/png")]), 413, "image_too_large")
 
 
+def test_very_long_image_is_refused_not_a_server_error(client):
+    image = encode(Image.new("L", (40000, 1)), "PNG")
+    for modality in ("face", "fingerprint"):
+        response = client.post(
+            "/api/v1/predict", files=[("file", ("long.png", image, "image/png"))], data={"modality": modality}
+        )
+        assert_error(response, 413, "image_too_large")
+    # the longest side allowed is still predicted (fingerprints: the whole image is the crop)
+    ok = encode(Image.new("L", (32000, 1)), "PNG")
+    response = client.post(
+        "/api/v1/predict", files=[("file", ("ok.png", ok, "image/png"))], data={"modality": "fingerprint"}
+    )
+    assert response.status_code == 200
+
+
 def test_body_under_limit_passes(small_limit_client):
     assert post(small_limit_client, [("a.jpg", jpeg_bytes(), "image/jpeg")]).status_code == 200
 
@@ -383,12 +398,13 @@ def test_models(client):
         assert info["test_accuracy"] is None or 0.0 <= info["test_accuracy"] <= 1.0
 
 
-def test_model_card_missing_or_html(client):
+def test_model_card_missing_or_html(client, face_model):
     response = client.get("/model-card/face")
-    if response.status_code == 404:
-        assert_error(response, 404, "not_found")
-    else:
+    if face_model is None:  # the bundled model, whose card ships beside it
         assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+        assert "Model card" in response.text
+    else:
+        assert response.status_code in (200, 404)
     assert_error(client.get("/model-card/..%2F..%2Fetc%2Fpasswd"), 404)
     assert_error(client.get("/model-card/cat"), 404, "not_found")
 
@@ -402,6 +418,15 @@ def test_model_card_next_to_the_model_is_served(tmp_path):
         response = test_client.get("/model-card/face")
         assert response.status_code == 200 and "Model card" in response.text
         assert test_client.get("/api/v1/models").json()["models"][0]["card_url"] == "/model-card/face"
+
+
+def test_custom_model_without_a_card_is_not_given_the_bundled_card(tmp_path):
+    from webtools import build_tiny_model
+
+    model = build_tiny_model(tmp_path / "run")
+    with TestClient(create_app(WebSettings(face_model=str(model), preload=False))) as test_client:
+        assert_error(test_client.get("/model-card/face"), 404, "not_found")
+        assert test_client.get("/api/v1/models").json()["models"][0]["card_url"] is None
 
 
 def test_page_and_static_assets_are_local(client):

@@ -699,15 +699,20 @@ def fuse_subsets(
     return np.array(fused_labels, dtype=np.int64), np.array(fused, dtype=np.float64)
 
 
-def temperature_by_count(n: Any, by_count: Sequence[float], default: float) -> Any:
+def temperature_by_count(n: Any, by_count: Sequence[float], default: float, single: float | None = None) -> Any:
     """The temperature for mean logits over ``n`` items (an int or an array of counts, each >= 1):
-    ``by_count[k - 1]`` for k items, its last entry for more; ``default`` without a table."""
-    if np.any(np.asarray(n) < 1):
+    ``by_count[k - 1]`` for k items, its last entry for more; ``default`` without a table. With
+    ``single`` (the per-item temperature), a "mean" of one item is that item and gets it."""
+    counts = np.asarray(n, dtype=np.int64)
+    if np.any(counts < 1):
         raise ValueError(f"a mean over fewer than one item has no temperature: {n}")
-    if not len(by_count):
-        return default if np.ndim(n) == 0 else np.full(np.shape(n), float(default))
-    table = np.asarray(by_count, dtype=np.float64)
-    picked = table[np.clip(np.asarray(n, dtype=np.int64), 1, table.size) - 1]
+    if len(by_count):
+        table = np.asarray(by_count, dtype=np.float64)
+        picked = table[np.clip(counts, 1, table.size) - 1]
+    else:
+        picked = np.full(counts.shape, float(default))
+    if single is not None:
+        picked = np.where(counts == 1, float(single), picked)
     return float(picked) if np.ndim(picked) == 0 else picked
 
 

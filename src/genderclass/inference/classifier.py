@@ -117,11 +117,14 @@ class GenderClassifier:
         """The temperature for a mean logit over ``n_fused`` prints (an int or one count per mean):
         fitted at export for each count up to the largest that enough validation subjects reach (more
         prints: the last one), on logits with the fingers' offsets removed for ``finger_known``; without
-        a count, or for a model exported before the table, the one fitted on whole validation subjects."""
+        a count, or for a model exported before the table, the one fitted on whole validation subjects.
+        One print is not a mean: it gets the per-print temperature, so fusing it answers as ``predict``."""
         if n_fused is None:
             return self.fusion_temperature
-        table = self._finger_calibration().get("fusion_temperatures") if finger_known else None
-        return M.temperature_by_count(n_fused, table or self.fusion_temperatures, self.fusion_temperature)
+        calibration = self._finger_calibration() if finger_known else {}
+        table = calibration.get("fusion_temperatures") or self.fusion_temperatures
+        single = float(calibration["temperature"]) if finger_known else self.temperature
+        return M.temperature_by_count(n_fused, table, self.fusion_temperature, single=single)
 
     def probability(
         self, logits: np.ndarray, fused: bool = False, finger_known: bool = False, n_fused: Any = None

@@ -232,8 +232,9 @@ def fusion_temperature(subjects: np.ndarray, labels: np.ndarray, logits: np.ndar
 def fusion_temperatures(subjects: np.ndarray, labels: np.ndarray, logits: np.ndarray) -> list[float]:
     """Temperature for the mean logit of k prints, k = 1 .. :func:`metrics.largest_count` (entry k - 1),
     fitted on random k-print subsets of the validation subjects (:func:`metrics.fuse_subsets`). The
-    fewer prints averaged, the less noise is removed: one print needs about the per-print
-    temperature, a whole hand less, all ten the least."""
+    fewer prints averaged, the less noise is removed: a whole hand needs less than one print, all ten
+    the least. Entry 0 (one print) only documents that it agrees with the per-print temperature,
+    which prediction uses for a single print."""
     out = []
     for k in range(1, M.largest_count(subjects.tolist()) + 1):
         fused_labels, fused_logits = M.fuse_subsets(subjects.tolist(), labels, logits, k)
@@ -366,7 +367,7 @@ def _measure(
         whole = calibration.get("fusion_temperature", calibration["temperature"])
 
         def temperature_of(n):
-            return M.temperature_by_count(n, table, whole)
+            return M.temperature_by_count(n, table, whole, single=calibration["temperature"])
 
         fused_calibration = {**calibration, "temperature": temperature_of(M.items_per_subject(test_subjects, subjects))}
         metrics["test_per_subject"] = split_metrics(fused_labels, fused_logits, fused_calibration)

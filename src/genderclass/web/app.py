@@ -31,7 +31,6 @@ from .. import __version__
 from ..config import MODALITIES
 from ..data.readers import FINGERS, finger_name
 from ..imageio import ImageError, load_image
-from ..inference.bundled import models_dir
 from ..inference.classifier import GenderClassifier
 from .errors import ApiError, install_error_handlers
 from .registry import ModelRegistry
@@ -247,11 +246,12 @@ def _decode(upload: Upload, max_pixels: int) -> np.ndarray:
 
 
 def _card_path(registry: ModelRegistry, modality: str) -> Path | None:
-    candidates = []
-    if modality in registry.paths:
-        model = registry.paths[modality]
-        candidates += [model.with_name(f"{model.stem}_card.html"), model.with_name(f"{modality}_card.html")]
-    candidates.append(models_dir() / f"{modality}_card.html")
+    """The card of the model served for ``modality``: the HTML card beside its ONNX file. A model
+    without one has no card (never the bundled model's, which describes another network)."""
+    model = registry.paths.get(modality)
+    if model is None:
+        return None
+    candidates = [model.with_name(f"{model.stem}_card.html"), model.with_name(f"{modality}_card.html")]
     return next((p for p in candidates if p.is_file()), None)
 
 
