@@ -452,10 +452,33 @@ def test_docs_and_openapi(client):
         for asset in scripts:  # served by the app itself: the docs work offline
             assert asset.startswith("/"), asset
             assert client.get(asset).status_code == 200, asset
+        # anything the pages reference elsewhere (ReDoc's footer logo sits on a CDN) is not fetched
+        policy = html.headers["content-security-policy"]
+        assert "img-src 'self' data:;" in policy and "default-src 'self'" in policy and "https:" not in policy
     spec = client.get("/openapi.json").json()
     assert {"/api/v1/predict", "/api/v1/models", "/healthz"} <= set(spec["paths"])
     body = spec["paths"]["/api/v1/predict"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
     assert body["required"] == ["file"]
+    # "Try it out" in /docs: a file picker, and the optional fields start empty (= the model's defaults)
+    assert body["properties"]["file"]["items"]["format"] == "binary"
+    assert body["properties"]["finger"]["default"] == "" and body["properties"]["min_confidence"]["default"] == ""
+
+
+def test_empty_optional_fields_mean_the_defaults(client):
+    response = post(client, [("a.jpg", jpeg_bytes(), "image/jpeg")], finger="", min_confidence="", detect="")
+    assert response.status_code == 200
+    pattern = client.get("/openapi.json").json()["paths"]["/api/v1/predict"]["post"]["requestBody"]["content"][
+        "multipart/form-data"
+    ]["schema"]["properties"]["min_confidence"]["pattern"]
+    import re
+
+    accepted = [v for v in ("", "0", "0.6", "1", "1.0", ".5", "2", "-0.1", "x", "1.5") if re.search(pattern, v)]
+    assert accepted == ["", "0", "0.6", "1", "1.0", ".5"]
+
+
+def test_favicon(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("image/svg+xml")
 
 
 @pytest.mark.parametrize(

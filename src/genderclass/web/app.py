@@ -55,7 +55,7 @@ PREDICT_BODY = {
                 "properties": {
                     FILE_FIELD: {
                         "type": "array",
-                        "items": {"type": "string", "contentMediaType": "application/octet-stream"},
+                        "items": {"type": "string", "format": "binary", "contentMediaType": "application/octet-stream"},
                         "description": "one or more images (JPEG, PNG, BMP, GIF, WebP, TIFF); repeat the field "
                         "for several. The content decides the format, not the name or content type.",
                     },
@@ -67,8 +67,10 @@ PREDICT_BODY = {
                     },
                     "finger": {
                         "type": "string",
-                        "enum": list(FINGERS),
-                        "description": "fingerprints: which finger every uploaded print is (any hand); its offset "
+                        "enum": ["", *FINGERS],
+                        "default": "",
+                        "description": "fingerprints: which finger every uploaded print is (any hand; empty: not "
+                        "known); its offset "
                         "is removed and the per-finger calibration used (models listing 'fingers' in /api/v1/models)",
                     },
                     "fuse": {
@@ -78,10 +80,11 @@ PREDICT_BODY = {
                         "fuses them (mean logit; a file uploaded twice counts once)",
                     },
                     "min_confidence": {
-                        "type": "number",
-                        "minimum": 0,
-                        "maximum": 1,
-                        "description": "below this confidence the label is 'uncertain' (default: the model's)",
+                        "type": "string",
+                        "pattern": r"^\s*$|^(0(\.\d*)?|1(\.0*)?|\.\d+)$",
+                        "default": "",
+                        "description": "a number from 0 to 1: below this confidence the label is 'uncertain' "
+                        "(empty: the model's own level, chosen on validation)",
                     },
                 },
             }
@@ -93,6 +96,13 @@ INDEX_CSP = (
     "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
+# /docs, /redoc and the model cards: their pages carry inline scripts and styles, and ReDoc starts a
+# blob: worker; everything else stays on this server (ReDoc's footer logo is an image on a CDN).
+DOCS_CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    "script-src 'self' 'unsafe-inline'; worker-src 'self' blob:; connect-src 'self'; object-src 'none'; "
+    "base-uri 'none'; frame-ancestors 'none'"
+)
 
 
 def static_dir() -> Path:
@@ -100,8 +110,8 @@ def static_dir() -> Path:
 
 
 class SecurityHeadersMiddleware:
-    """nosniff and no-referrer everywhere; a strict CSP on the page and its assets (not on /docs,
-    whose Swagger UI page has an inline start-up script)."""
+    """nosniff and no-referrer everywhere; a strict CSP on the page and its assets, one that allows
+    inline scripts on the documentation pages, and nothing from another origin on either."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -111,15 +121,20 @@ class SecurityHeadersMiddleware:
             await self.app(scope, receive, send)
             return
         path = scope.get("path", "")
-        strict = path == "/" or path.startswith("/static/")
+        if path == "/" or path.startswith("/static/"):
+            policy: bytes | None = INDEX_CSP.encode()
+        elif path in ("/docs", "/redoc") or path.startswith("/model-card/"):
+            policy = DOCS_CSP.encode()
+        else:
+            policy = None
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 headers.append((b"x-content-type-options", b"nosniff"))
                 headers.append((b"referrer-policy", b"no-referrer"))
-                if strict:
-                    headers.append((b"content-security-policy", INDEX_CSP.encode()))
+                if policy:
+                    headers.append((b"content-security-policy", policy))
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -302,6 +317,10 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:
         return FileResponse(static_dir() / "index.html", media_type="text/html")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> FileResponse:  # browsers ask for it on pages without an icon link (cards, docs)
+        return FileResponse(static_dir() / "favicon.svg", media_type="image/svg+xml")
 
     @app.get("/healthz", response_model=Health, tags=["service"])
     async def healthz() -> dict[str, Any]:
