@@ -142,8 +142,19 @@ def test_upload_page_renders_results_and_errors(browser, live_server, tmp_path):
         expect(person.locator(".badge")).to_have_text(re.compile("Person|Uncertain"), timeout=30_000)
         expect(person.locator(".message")).to_contain_text("Fused 2 distinct prints")
         expect(person.locator(".face-row")).to_have_count(1)
+        left = person.locator(".bar-mid").evaluate("el => el.style.left")
+        assert float(left.rstrip("%")) == round(100 * threshold, 1), (left, threshold)
         for index in (before + 1, before + 2):
             expect(cards.nth(index).locator(".face-row")).to_have_count(1, timeout=30_000)
+        if fingers:  # every print's finger named: the person is decided, and marked, as each print is
+            page.locator("#finger").select_option("thumb")
+            page.set_input_files("#file-input", [str(print_png), str(second)])
+            expect(cards).to_have_count(before + 6)
+            person = cards.nth(before + 3)
+            expect(person.locator(".face-row")).to_have_count(1, timeout=30_000)
+            left = person.locator(".bar-mid").evaluate("el => el.style.left")
+            assert float(left.rstrip("%")) == round(100 * models["fingerprint"]["info"]["finger_threshold"], 1), left
+            page.locator("#finger").select_option("")
         page.locator("label[for=fuse]").click()
         page.locator("label[for=modality-face]").click()
         expect(page.locator("#finger-row")).to_be_hidden()
@@ -165,11 +176,21 @@ def test_upload_page_renders_results_and_errors(browser, live_server, tmp_path):
             continue
     assert chooser is not None, "Enter on the focused drop zone never opened the file chooser"
     chooser.set_files(str(notes))
-    fingerprint_cards = 0 if "fingerprint" not in models else 4 + bool(models["fingerprint"]["info"]["fingers"])
+    fingerprint_cards = 0 if "fingerprint" not in models else 4 + 4 * bool(models["fingerprint"]["info"]["fingers"])
     error_card = cards.nth(3 + fingerprint_cards)
     expect(error_card).to_have_class("card is-error", timeout=30_000)
     expect(error_card.locator(".badge")).to_have_text("Error")
     expect(error_card.locator(".message")).to_contain_text("not a supported image")
+
+    # 4. A file that fits the body limit only without its multipart framing: refused before sending.
+    limit = json.load(urlopen(live_server + "/api/v1/models"))["limits"]["max_upload_bytes"]
+    expect(page.locator("#limits-text")).to_contain_text("per request")
+    near = tmp_path / "near-limit.jpg"
+    near.write_bytes(b"\xff" * (limit - 100))
+    page.set_input_files("#file-input", str(near))
+    near_card = cards.nth(4 + fingerprint_cards)
+    expect(near_card).to_have_class("card is-error", timeout=30_000)
+    expect(near_card.locator(".message")).to_contain_text("upload limit")
 
     assert page.locator("#results").get_attribute("aria-live") == "polite"
     page.keyboard.press("Tab")  # focus moves on, visibly

@@ -4,6 +4,7 @@
 (function () {
   const API = "/api/v1";
   const MAX_PARALLEL = 2;
+  const MULTIPART_OVERHEAD = 1024;  // bytes of form framing around one file (boundary, headers, fields)
   const COLORS = { female: "#8a3ab9", male: "#0f7b6c", uncertain: "#6b7280" };
 
   const els = {
@@ -102,7 +103,7 @@
       }
       if (state.limits) {
         const mb = state.limits.max_upload_bytes / 1024 / 1024;
-        els.limitsText.textContent = "up to " + (Math.round(mb * 10) / 10) + " MiB each";
+        els.limitsText.textContent = "up to " + (Math.round(mb * 10) / 10) + " MiB per request (a person's prints together)";
       }
       applyModality();
     } catch (err) {
@@ -365,7 +366,10 @@
     }
     personCard.querySelector(".preview").hidden = true;
     const info = (state.models.fingerprint && state.models.fingerprint.info) || {};
-    const threshold = typeof info.threshold === "number" ? info.threshold : 0.5;
+    const plain = typeof info.threshold === "number" ? info.threshold : 0.5;
+    // every print's finger named (one finger for the whole upload): the person is decided at the
+    // per-finger calibration's threshold, as each print is
+    const threshold = options.finger && typeof info.finger_threshold === "number" ? info.finger_threshold : plain;
     const row = faceRow(person, 0, threshold);
     personCard.querySelector(".faces").appendChild(row);
     const uncertain = person.label === "uncertain";
@@ -395,7 +399,8 @@
     if (options.modality === "fingerprint" && !els.fingerRow.hidden) options.finger = els.finger.value;
     const asPerson = options.modality === "fingerprint" && els.fuse.checked;
     const personCard = asPerson ? newCard({ name: "One person (" + files.length + " prints)" }) : null;
-    const limit = state.limits ? state.limits.max_upload_bytes : null;
+    // the limit is on the request body: leave room for the multipart framing around the file
+    const limit = state.limits ? state.limits.max_upload_bytes - MULTIPART_OVERHEAD : null;
     const jobs = [];
     for (const file of files) {
       const card = newCard(file);
@@ -412,8 +417,15 @@
       return;
     }
     const maxFiles = state.limits ? state.limits.max_files : null;
-    if (!jobs.length || (maxFiles && jobs.length > maxFiles)) {
-      const message = jobs.length ? "A person is at most " + maxFiles + " prints at once." : "No print to fuse.";
+    const total = jobs.reduce((sum, job) => sum + job.file.size + MULTIPART_OVERHEAD, 0);
+    const tooBig = limit && total > limit + MULTIPART_OVERHEAD;
+    if (!jobs.length || (maxFiles && jobs.length > maxFiles) || tooBig) {
+      const mb = limit ? Math.round((state.limits.max_upload_bytes / 1024 / 1024) * 10) / 10 : 0;
+      const message = !jobs.length
+        ? "No print to fuse."
+        : tooBig
+          ? "These prints are over the " + mb + " MiB limit together; send fewer or smaller files."
+          : "A person is at most " + maxFiles + " prints at once.";
       for (const card of [personCard, ...jobs.map((job) => job.card)]) showError(card, message);
       return;
     }
