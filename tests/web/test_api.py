@@ -261,7 +261,7 @@ def test_missing_file_field(client):
 
 def test_file_under_another_field_name_is_not_a_file(client):
     response = client.post(PREDICT, files={"image": ("a.jpg", jpeg_bytes(), "image/jpeg")})
-    assert_error(response, 422, "missing_file")
+    assert "unknown form field 'image'" in assert_error(response, 422, "unknown_field")["message"]
 
 
 def test_empty_body(client):
@@ -474,6 +474,15 @@ def test_empty_optional_fields_mean_the_defaults(client):
 
     accepted = [v for v in ("", "0", "0.6", "1", "1.0", ".5", "2", "-0.1", "x", "1.5") if re.search(pattern, v)]
     assert accepted == ["", "0", "0.6", "1", "1.0", ".5"]
+
+
+def test_misspelt_or_misplaced_options_are_refused_not_ignored(client):
+    image = [("a.jpg", jpeg_bytes(), "image/jpeg")]
+    error = assert_error(post(client, image, modailty="fingerprint"), 422, "unknown_field")
+    assert "'modailty'" in error["message"] and "modality" in error["message"]
+    response = client.post(PREDICT + "?modality=fingerprint", files=[("file", image[0])])
+    assert "not the URL: 'modality'" in assert_error(response, 422, "unknown_field")["message"]
+    assert post(client, image, modality="face", detect="true", fuse="false").status_code == 200
 
 
 def test_favicon(client):

@@ -87,6 +87,7 @@ PREDICT_BODY = {
                         "(empty: the model's own level, chosen on validation)",
                     },
                 },
+                "additionalProperties": False,
             }
         }
     },
@@ -139,6 +140,20 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+PREDICT_FIELDS = tuple(PREDICT_BODY["content"]["multipart/form-data"]["schema"]["properties"])
+
+
+def _refuse_unknown_options(fields: dict[str, str], query: Any) -> None:
+    """A misspelt or misplaced option must not silently fall back to a default (the face model, say)."""
+    expected = ", ".join(PREDICT_FIELDS)
+    if unknown := [name for name in fields if name not in PREDICT_FIELDS]:
+        names = ", ".join(repr(name[:40]) for name in unknown[:5])
+        raise ApiError(422, "unknown_field", f"unknown form field {names}: the fields are {expected}")
+    if query:
+        names = ", ".join(repr(name[:40]) for name in list(query)[:5])
+        raise ApiError(422, "unknown_field", f"options go in the multipart form ({expected}), not the URL: {names}")
 
 
 def _parse_modality(raw: str | None) -> str:
@@ -380,6 +395,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         form = parse_form(
             await request.body(), request.headers.get("content-type"), FILE_FIELD, max_files=settings.max_files
         )
+        _refuse_unknown_options(form.fields, request.query_params)
         modality = _parse_modality(form.fields.get("modality"))
         detect = _parse_bool(form.fields.get("detect"), "detect", default=True)
         min_confidence = _parse_probability(form.fields.get("min_confidence"), "min_confidence")
