@@ -57,6 +57,8 @@ def _open(source: str | Path | bytes | bytearray) -> Image.Image:
         stream: io.BytesIO | str | Path = io.BytesIO(bytes(source))
     else:
         path = Path(source)
+        if path.is_dir():
+            raise NotAnImageError(f"{path} is a folder without image files")
         if not path.is_file():
             raise ImageError(f"no such file: {path}")
         if path.stat().st_size == 0:
@@ -65,9 +67,33 @@ def _open(source: str | Path | bytes | bytearray) -> Image.Image:
     try:
         return Image.open(stream, formats=ALLOWED_FORMATS)
     except UnidentifiedImageError:
+        if kind := _signature(source):  # starts like an image, but its header is broken
+            raise CorruptImageError(f"image is truncated or corrupt: its {kind} header cannot be read") from None
         raise NotAnImageError("not a supported image (content is not JPEG/PNG/BMP/GIF/WebP/TIFF)") from None
     except Exception as exc:  # any decoder failure on hostile input is a corrupt file, never a crash
         raise CorruptImageError(f"cannot read image header: {exc}") from None
+
+
+_SIGNATURES = {
+    b"\x89PNG\r\n\x1a\n": "PNG",
+    b"\xff\xd8\xff": "JPEG",
+    b"GIF87a": "GIF",
+    b"GIF89a": "GIF",
+    b"II*\x00": "TIFF",
+    b"MM\x00*": "TIFF",
+}
+
+
+def _signature(source: str | Path | bytes | bytearray) -> str | None:
+    """The format a file's first bytes announce (None if they announce none we read)."""
+    if isinstance(source, (bytes, bytearray)):
+        head = bytes(source[:12])
+    else:
+        with open(source, "rb") as file:
+            head = file.read(12)
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    return next((kind for magic, kind in _SIGNATURES.items() if head.startswith(magic)), None)
 
 
 def _to_rgb_array(image: Image.Image) -> np.ndarray:

@@ -281,13 +281,15 @@ def test_fuse_runs_the_network_once_per_print(
         write_image(tmp_path / f"7__F_Right_{finger}_finger.png", np.dstack([rng.integers(0, 256, (103, 96), np.uint8)] * 3))
         for finger in ("index", "middle")
     ]  # fmt: skip
-    argv = ["predict", "--fuse", "--model", str(tiny_fingerprint_model), *map(str, prints), str(prints[0])]
+    copy = tmp_path / "copy-of-index.png"  # the same print under another name is the same print
+    copy.write_bytes(prints[0].read_bytes())
+    argv = ["predict", "--fuse", "--model", str(tiny_fingerprint_model), *map(str, prints), str(prints[0]), str(copy)]
     code, out, _ = _run(capsys, argv)
     assert code == 0
     *per_image, fused = _json_lines(out)
-    assert len(per_image) == 3 and sum(scored) == 3  # three lines, and no second pass for the fused line
+    assert len(per_image) == 4 and sum(scored) == 4  # four lines, and no second pass for the fused line
     assert fused["n"] == 2 and fused["paths"] == [str(p) for p in prints]
-    assert "given more than once" in caplog.text
+    assert f"{copy} repeats {prints[0]} (identical content)" in caplog.text
     alone = GenderClassifier.load(tiny_fingerprint_model).predict_person(prints)
     assert fused["p_female"] == pytest.approx(alone["p_female"], abs=1e-6)  # the Python API agrees
 
@@ -296,6 +298,27 @@ def test_fuse_needs_a_fingerprint_model(capsys, photo_dir, tiny_face_model):
     code, out, _ = _run(capsys, ["predict", "--fuse", "--model", str(tiny_face_model), str(photo_dir / "a_dark.jpg")])
     assert code == 2
     assert out == ""
+
+
+def test_predict_person_needs_a_fingerprint_model(photo_dir, tiny_face_model):
+    from genderclass.inference.classifier import GenderClassifier
+
+    with pytest.raises(ValueError, match="fuses fingerprints"):
+        GenderClassifier.load(tiny_face_model).predict_person([photo_dir / "a_dark.jpg"])
+
+
+def test_distinct_files_compares_content_not_names(tmp_path):
+    from genderclass.inference.classifier import distinct_files
+
+    a, b, c = (tmp_path / n for n in ("a.png", "b.png", "c.png"))
+    a.write_bytes(b"one")
+    b.write_bytes(b"one")
+    c.write_bytes(b"two")
+    missing = tmp_path / "missing.png"
+    assert distinct_files([a, b, c, a, missing, missing]) == [0, 2, 4]
+    assert distinct_files([b"x", bytearray(b"x"), b"y"]) == [0, 2]
+    pixels = np.zeros((4, 4, 3), np.uint8)
+    assert distinct_files([pixels, pixels.copy(), pixels[:2]]) == [0, 2]
 
 
 def test_fuse_needs_jsonl(capsys, tmp_path, tiny_fingerprint_model, write_image):
@@ -314,6 +337,13 @@ def test_predict_usage_errors(capsys, tmp_path, tiny_face_model):
     empty.mkdir()
     code, out, _ = _run(capsys, ["predict", str(empty), "--model", str(tiny_face_model)])
     assert code == 2 and out == ""  # a folder without images is a usage error, not silent success
+    # beside other inputs, it is an error line of its own (exit 1), not silently dropped
+    photo = tmp_path / "one.png"
+    Image.new("RGB", (40, 40), (120, 90, 80)).save(photo)
+    code, out, _ = _run(capsys, ["predict", str(empty), str(photo), "--no-detect", "--model", str(tiny_face_model)])
+    lines = _json_lines(out)
+    assert code == 1 and [line["path"] for line in lines] == [str(empty), str(photo)]
+    assert "folder without image files" in lines[0]["error"] and lines[1]["error"] is None
 
 
 def test_model_path_forms(capsys, photo_dir, tiny_face_model):
@@ -608,6 +638,7 @@ def test_an_image_with_one_failed_face_keeps_no_faces(tiny_face_model, monkeypat
     assert (two["faces"], infinite["faces"]) == ([], []) and "not a finite number" in two["error"] + infinite["error"]
     assert one["error"] is None and one["faces"][0]["label"] == "male"
     monkeypatch.setattr(clf, "logits", lambda pixels, batch_size=64: np.array([np.inf, -np.inf], np.float32))
+    monkeypatch.setattr(clf, "modality", "fingerprint")  # predict_person fuses fingerprints only
     with pytest.raises(ValueError, match="not a finite number"):
         clf.predict_person(["one-face", "infinite"])
 
@@ -708,6 +739,22 @@ def test_evaluate_refuses_data_of_the_other_modality(capsys, caplog, tmp_path, t
                                  "--format", "utkface", "--out", str(tmp_path / "ev")])  # fmt: skip
     assert code == 2 and out == ""
     assert any("utkface holds face images" in r.getMessage() for r in caplog.records)
+
+
+def test_evaluate_exits_1_when_files_were_unreadable(capsys, tmp_path, tiny_fingerprint_model, write_image):
+    rng = np.random.default_rng(3)
+    for label in ("male", "female"):
+        for i in range(2):
+            write_image(
+                tmp_path / "data" / label / f"{i}.png", np.dstack([rng.integers(0, 256, (103, 96), np.uint8)] * 3)
+            )
+    argv = ["evaluate", "--model", str(tiny_fingerprint_model), "--data", str(tmp_path / "data"), "--format", "folder"]
+    code, out, _ = _run(capsys, [*argv, "--out", str(tmp_path / "ev1")])
+    assert code == 0 and json.loads(out)["n_unreadable"] == 0
+    (tmp_path / "data" / "male" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    code, out, _ = _run(capsys, [*argv, "--out", str(tmp_path / "ev2")])
+    summary = json.loads(out)
+    assert code == 1 and summary["n_unreadable"] == 1 and summary["n"] == 4  # reported, skipped, the rest scored
 
 
 def test_card_out_ending_in_a_slash_is_a_folder(capsys, tmp_path):

@@ -119,6 +119,17 @@ def test_a_side_longer_than_the_warps_take_is_refused_under_the_pixel_limit():
     assert load_image(_encode(Image.new("L", (32000, 1)), "PNG")).shape == (1, 32000, 3)
 
 
+def test_a_broken_header_of_a_real_format_is_corrupt_not_unknown(tmp_path):
+    png = _encode(Image.new("L", (30, 20)), "PNG")
+    broken = png[:29] + bytes(4) + png[33:]  # the IHDR chunk's CRC zeroed
+    with pytest.raises(CorruptImageError, match="PNG header"):
+        load_image(broken)
+    with pytest.raises(NotAnImageError):
+        load_image(b"just a text file, not an image")
+    with pytest.raises(NotAnImageError, match="folder without image files"):
+        load_image(tmp_path)
+
+
 def test_max_pixels_argument():
     data = _encode(Image.fromarray(_noise(20, 30)), "PNG")
     with pytest.raises(ImageTooLargeError):

@@ -95,8 +95,8 @@ def expand_paths(patterns: list[str]) -> list[Path]:
     found: list[Path] = []
     for pattern in patterns:
         path = Path(pattern)
-        if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*") if is_image_file(p)))
+        if path.is_dir():  # a folder without images stays, to be reported as an error line
+            found.extend(sorted(p for p in path.rglob("*") if is_image_file(p)) or [path])
         elif path.exists():
             found.append(path)
         elif glob.has_magic(pattern) and (
@@ -161,8 +161,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.finger and clf.finger_known is None:
         raise ValueError(f"--finger needs a fingerprint model with per-finger calibration; {clf.path} has none")
     paths = expand_paths(args.paths)
-    if not paths:
-        raise ValueError("no input files")
+    if all(path.is_dir() for path in paths):  # nothing but folders without images
+        raise ValueError("no input files" + (f": no image in {', '.join(map(str, paths))}" if paths else ""))
     fingers = _fingers(paths, args.finger)
     clf.finger_offsets(fingers)  # a finger the model does not know: refused before any output
     if args.annotate and Path(args.annotate).exists() and not Path(args.annotate).is_dir():
@@ -264,6 +264,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     report = Path(args.out) / "report.html"
     summary["report"] = str(report) if report.is_file() else None
     print(json.dumps(summary))
+    if metrics.get("n_unreadable"):  # reported and skipped; the metrics cover the rest
+        log.warning("%d files could not be read; the metrics leave them out", metrics["n_unreadable"])
+        return EXIT_PARTIAL
     return EXIT_OK
 
 

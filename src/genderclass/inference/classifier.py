@@ -6,6 +6,7 @@ jsonl contract: ``{"path", "faces": [{"box", "label", "p_female", "confidence"}]
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from collections.abc import Iterable, Sequence
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from ..config import LABELS, UNCERTAIN, PreprocessConfig, counted_architectures, read_json
 from ..data.readers import finger_name
@@ -275,8 +277,11 @@ class GenderClassifier:
         fingers: Sequence[str | None] | None = None,
     ) -> dict[str, Any]:
         """Fuse several images of ONE person (e.g. fingerprints) by averaging their logits; a file
-        given twice (same resolved path) counts once, and an unreadable one is left out.
-        ``fingers``: each image's finger where known (see :meth:`fuse`)."""
+        given twice (identical content, whatever its name) counts once, and an unreadable one is left out.
+        ``fingers``: each image's finger where known (see :meth:`fuse`). Fingerprint models only:
+        a face model would need a face found in each photo first."""
+        if self.modality != "fingerprint":
+            raise ValueError(f"predict_person fuses fingerprints; {self.path.name} is a {self.modality} model")
         fingers, _ = self._fingers_of(images, fingers)
         crops, used, used_fingers = [], [], []
         for index in distinct_files(images):
@@ -347,18 +352,40 @@ def _architecture_summary(architecture: Any) -> Any:
     return counted_architectures(architecture, str)
 
 
-def distinct_files(images: Sequence[ImageSource]) -> list[int]:
-    """The positions of ``images`` without repeats of one file (same resolved path; the first is
-    kept, with a warning for each repeat): one person's print given twice must not count twice."""
-    kept, seen = [], set()
+def content_key(image: ImageSource) -> tuple:
+    """What makes two inputs the same image: their bytes (a file's content, not its name); a file
+    that cannot be read is keyed by its resolved path (it fails later, once)."""
+    if isinstance(image, (str, Path)):
+        try:
+            return ("bytes", hashlib.sha256(Path(image).read_bytes()).digest())
+        except OSError:
+            return ("path", Path(image).resolve())
+    if isinstance(image, (bytes, bytearray)):
+        return ("bytes", hashlib.sha256(image).digest())
+    if isinstance(image, Image.Image):
+        return ("pil", image.mode, image.size, hashlib.sha256(image.tobytes()).digest())
+    array = np.ascontiguousarray(image)
+    return ("array", array.dtype.str, array.shape, hashlib.sha256(array.tobytes()).digest())
+
+
+def distinct_files(images: Sequence[ImageSource], names: Sequence[str] | None = None) -> list[int]:
+    """The positions of ``images`` without repeats of one image (identical content, whatever the
+    name or path; the first is kept, with a warning naming both, by ``names`` if given): one
+    person's print given twice must not count twice."""
+    labels = list(names) if names is not None else [_label(image, i) for i, image in enumerate(images)]
+    kept, first = [], {}
     for index, image in enumerate(images):
-        if isinstance(image, (str, Path)):
-            if Path(image).resolve() in seen:
-                log.warning("%s was given more than once; it is fused once", image)
-                continue
-            seen.add(Path(image).resolve())
+        key = content_key(image)
+        if key in first:
+            log.warning("%s repeats %s (identical content); it is fused once", labels[index], labels[first[key]])
+            continue
+        first[key] = index
         kept.append(index)
     return kept
+
+
+def _label(image: ImageSource, index: int) -> str:
+    return str(image) if isinstance(image, (str, Path)) else f"image {index + 1}"
 
 
 def resolve_model_path(path: str | Path) -> Path:

@@ -7,7 +7,6 @@ Models load once per worker process; inference runs in worker threads, never on 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import time
@@ -31,7 +30,7 @@ from .. import __version__
 from ..config import MODALITIES
 from ..data.readers import FINGERS, finger_name
 from ..imageio import ImageError, load_image
-from ..inference.classifier import GenderClassifier
+from ..inference.classifier import GenderClassifier, distinct_files
 from .errors import ApiError, install_error_handlers
 from .registry import ModelRegistry
 from .schemas import ErrorResponse, Health, ModelsResponse, PredictResponse
@@ -249,16 +248,13 @@ def _person(
     """The uploads fused as one person's prints (mean logit, the finger's offset removed when
     given, fusion temperature), each distinct file once (identical bytes count once); None when
     no upload was classified."""
-    logits, filenames, seen = [], [], set()
-    for upload, (result, error, upload_logits) in zip(uploads, outcomes, strict=True):
-        digest = hashlib.sha256(upload.data).digest()
-        if error is not None or not len(upload_logits) or digest in seen:
-            continue
-        seen.add(digest)
-        logits.append(float(upload_logits[0]))
-        filenames.append(result["filename"])
-    if not logits:
+    classified = [i for i, (_, error, upload_logits) in enumerate(outcomes) if error is None and len(upload_logits)]
+    if not classified:
         return None
+    distinct = distinct_files([uploads[i].data for i in classified], [uploads[i].filename for i in classified])
+    kept = [classified[j] for j in distinct]
+    logits = [float(outcomes[i][2][0]) for i in kept]
+    filenames = [outcomes[i][0]["filename"] for i in kept]
     person = clf.fuse(logits, filenames, min_confidence, [finger] * len(logits))
     return {"filenames": person.pop("paths"), **person}
 
