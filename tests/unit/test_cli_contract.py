@@ -307,6 +307,21 @@ def test_predict_person_needs_a_fingerprint_model(photo_dir, tiny_face_model):
         GenderClassifier.load(tiny_face_model).predict_person([photo_dir / "a_dark.jpg"])
 
 
+def test_python_api_refuses_what_the_cli_refuses(photo_dir, tiny_face_model, tiny_fingerprint_model):
+    from genderclass.inference.classifier import GenderClassifier
+
+    clf = GenderClassifier.load(tiny_face_model)
+    photo = photo_dir / "a_dark.jpg"
+    for bad in (2, -0.1, float("nan")):
+        with pytest.raises(ValueError, match="min_confidence must be from 0 to 1"):
+            clf.predict(photo, min_confidence=bad)
+    with pytest.raises(TypeError, match="a list of images"):
+        clf.predict_batch(str(photo))  # not its characters, one by one
+    assert clf.predict(photo, min_confidence=1.0)["error"] is None
+    with pytest.raises(ValueError, match="min_confidence"):
+        GenderClassifier.load(tiny_fingerprint_model).fuse([0.5], ["a"], min_confidence=3)
+
+
 def test_distinct_files_compares_content_not_names(tmp_path):
     from genderclass.inference.classifier import distinct_files
 

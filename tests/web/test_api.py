@@ -41,6 +41,15 @@ def assert_predict_schema(body: dict, n_files: int) -> None:
     assert isinstance(body["elapsed_ms"], float) and body["elapsed_ms"] >= 0
     assert body["model"]["modality"] in ("face", "fingerprint")
     assert "/" not in body["model"]["path"] and "\\" not in body["model"]["path"]  # no server paths
+    assert set(body["model"]) == {
+        "name",
+        "modality",
+        "path",
+        "labels",
+        "threshold",
+        "min_confidence",
+        "finger_threshold",
+    }
     assert len(body["results"]) == n_files
     for result in body["results"]:
         assert {"filename", "faces", "error"} <= set(result)
@@ -483,6 +492,24 @@ def test_misspelt_or_misplaced_options_are_refused_not_ignored(client):
     response = client.post(PREDICT + "?modality=fingerprint", files=[("file", image[0])])
     assert "not the URL: 'modality'" in assert_error(response, 422, "unknown_field")["message"]
     assert post(client, image, modality="face", detect="true", fuse="false").status_code == 200
+
+
+def test_answers_are_not_cached(client):
+    response = post(client, [("a.jpg", jpeg_bytes(), "image/jpeg")])
+    assert response.status_code == 200 and response.headers["cache-control"] == "no-store"
+    assert client.get("/api/v1/models").headers["cache-control"] == "no-store"
+
+
+def test_sessions_turn_telemetry_off(monkeypatch, tmp_path):
+    import onnxruntime
+
+    from genderclass.runtime import cpu_session
+    from webtools import build_tiny_model
+
+    calls = []
+    monkeypatch.setattr(onnxruntime, "disable_telemetry_events", lambda: calls.append(True))
+    session = cpu_session(build_tiny_model(tmp_path / "m"), threads=1)
+    assert calls and session.get_session_options().intra_op_num_threads == 1
 
 
 def test_favicon(client):

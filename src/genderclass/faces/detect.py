@@ -100,13 +100,9 @@ def face_detector_onnx_path() -> Path:
 def _shared_session() -> Any:
     """One ONNX Runtime session for the process (``run`` is thread-safe); one intra-op thread:
     the network is small, and a server runs several detections at once."""
-    import onnxruntime as ort
+    from ..runtime import cpu_session
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    return ort.InferenceSession(str(face_detector_onnx_path()), options, providers=["CPUExecutionProvider"])
+    return cpu_session(face_detector_onnx_path(), threads=1)
 
 
 class OnnxYuNet:

@@ -32,7 +32,7 @@ class GenderClassifier:
     """Classify faces or fingerprints with an exported model (ONNX + metadata JSON)."""
 
     def __init__(self, onnx_path: str | Path, metadata: dict[str, Any], threads: int | None = None) -> None:
-        import onnxruntime as ort
+        from ..runtime import cpu_session
 
         self.path = Path(onnx_path)
         if not isinstance(metadata, dict) or not isinstance(metadata.get("preprocess"), dict):
@@ -61,12 +61,9 @@ class GenderClassifier:
                 self.path,
                 self.threshold,
             )
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or min(2, os.cpu_count() or 1)
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
+        threads = threads or min(2, os.cpu_count() or 1)
         try:
-            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+            self.session = cpu_session(self.path, threads)
         except Exception as exc:  # onnxruntime raises its own types for missing, corrupt or invalid files
             reason = (str(exc).splitlines() or [type(exc).__name__])[0]
             raise ValueError(f"{self.path} is not a usable ONNX model: {reason}") from exc
@@ -78,7 +75,7 @@ class GenderClassifier:
             self.modality,
             self.preprocess.input_size,
             self.threshold,
-            options.intra_op_num_threads,
+            threads,
         )
 
     # ----------------------------------------------------------------------------- loading
@@ -231,6 +228,9 @@ class GenderClassifier:
     ) -> list[tuple[dict[str, Any], np.ndarray]]:
         """:meth:`predict_batch` with each image's raw logits (one per classified crop, none for a
         failed image), so that they can be fused (:meth:`fuse`) without running the network again."""
+        if isinstance(images, (str, Path, bytes, bytearray, np.ndarray, Image.Image)):
+            raise TypeError("predict_batch takes a list of images; for one image use predict")
+        _check_min_confidence(min_confidence)
         images = list(images)
         fingers, offsets = self._fingers_of(images, fingers)
         results: list[dict[str, Any]] = []
@@ -306,6 +306,7 @@ class GenderClassifier:
         with a few they would tilt the mean), calibrated with the temperature fitted on validation
         subjects for that many prints (:meth:`fusion_temperature_for`); with every finger named, with
         the temperature, threshold and abstention level fitted without the offsets."""
+        _check_min_confidence(min_confidence)
         logits = np.asarray(logits, dtype=np.float64)
         if not len(logits):
             raise ValueError("none of the given images could be read")
@@ -350,6 +351,11 @@ def _architecture_summary(architecture: Any) -> Any:
     if not isinstance(architecture, str) or not architecture:
         return architecture
     return counted_architectures(architecture, str)
+
+
+def _check_min_confidence(min_confidence: float | None) -> None:
+    if min_confidence is not None and not 0.0 <= min_confidence <= 1.0:
+        raise ValueError(f"min_confidence must be from 0 to 1 (or None for the model's), not {min_confidence}")
 
 
 def content_key(image: ImageSource) -> tuple:

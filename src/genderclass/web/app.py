@@ -135,6 +135,8 @@ class SecurityHeadersMiddleware:
                 headers.append((b"referrer-policy", b"no-referrer"))
                 if policy:
                     headers.append((b"content-security-policy", policy))
+                if path.startswith("/api/"):  # answers about someone's images: no cache keeps them
+                    headers.append((b"cache-control", b"no-store"))
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -413,7 +415,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         return {
             "results": [result for result, _, _ in outcomes],
             "person": _person(clf, form.files, outcomes, min_confidence, finger) if fuse else None,
-            "model": registry.summary(modality),
+            "model": registry.brief(modality),
             "elapsed_ms": round((time.perf_counter() - started) * 1000.0, 2),
         }
 

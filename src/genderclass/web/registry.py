@@ -18,6 +18,9 @@ from .settings import WebSettings
 log = logging.getLogger("genderclass.web")
 
 
+BRIEF_KEYS = ("name", "modality", "path", "labels", "threshold", "min_confidence", "finger_threshold")
+
+
 class ModelRegistry:
     """Modality -> model file, and the ``GenderClassifier`` loaded from it on first use (per process)."""
 
@@ -71,6 +74,11 @@ class ModelRegistry:
             model = self.get(modality)
             if warm_up:
                 model.predict(np.full((240, 320, 3), 127, dtype=np.uint8))
+
+    def brief(self, modality: str) -> dict[str, Any]:
+        """What a prediction answer says of its model: which one, and where it decides and abstains
+        (the full :meth:`summary` is in ``/api/v1/models``)."""
+        return {key: self.summary(modality)[key] for key in BRIEF_KEYS}
 
     def summary(self, modality: str) -> dict[str, Any]:
         """Public description of a loaded model (``clf.info()`` without the server's file system path)."""

@@ -45,7 +45,10 @@ class PredictResponse(BaseModel):
     person: PersonResult | None = Field(
         default=None, description="fuse=true (fingerprints): all uploads as one person; else null"
     )
-    model: dict[str, Any] = Field(description="summary of the model used")
+    model: dict[str, Any] = Field(
+        description="the model used: name, modality, file name, labels, decision threshold, abstention level, "
+        "per-finger threshold (the full summary is in /api/v1/models)"
+    )
     elapsed_ms: float
 
 
