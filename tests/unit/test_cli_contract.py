@@ -786,6 +786,17 @@ def test_serve_refuses_impossible_ports(capsys, port):
     assert exit_info.value.code == 2 and "TCP port" in capsys.readouterr().err
 
 
+def test_serve_flags_default_to_the_web_settings():
+    """`genderclass serve` and create_app() without settings run the same server."""
+    from genderclass.cli.main import build_parser
+    from genderclass.web.cli import settings_from_args
+    from genderclass.web.settings import WebSettings
+
+    assert settings_from_args(build_parser().parse_args(["serve"])) == WebSettings()
+    args = build_parser().parse_args(["serve", "--max-upload-mb", "2", "--threads", "2", "--max-files", "3"])
+    assert settings_from_args(args) == WebSettings(max_upload_bytes=2 * 1024 * 1024, threads=2, max_files=3)
+
+
 def test_serve_on_a_port_in_use_is_a_usage_error(capsys, caplog):
     """uvicorn exits with 3 when it cannot bind, which here means "missing optional extra": 2 instead."""
     import socket

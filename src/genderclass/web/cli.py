@@ -6,7 +6,10 @@ import argparse
 import logging
 import os
 
-from ..config import DETECT_MAX_SIDE
+from .settings import WebSettings
+
+DEFAULTS = WebSettings()  # one place for the server's defaults: the flags below only show them
+MIB = 1024 * 1024
 
 log = logging.getLogger("genderclass")
 
@@ -35,19 +38,26 @@ def register(sub: argparse._SubParsersAction, add) -> None:
     p.add_argument("--workers", type=int, default=1, help="worker processes; each loads the models once")
     p.add_argument("--model", help="face model .onnx/.json or run folder; unset = the bundled face model")
     p.add_argument("--fingerprint-model", help="fingerprint model; unset = the bundled one, if installed")
-    p.add_argument("--max-upload-mb", type=float, default=10.0, help="largest request body accepted, in MiB")
-    p.add_argument("--max-megapixels", type=float, default=40.0, help="largest image accepted (width x height)")
-    p.add_argument("--max-files", type=int, default=20, help="files per request")
+    p.add_argument(
+        "--max-upload-mb", type=float, default=DEFAULTS.max_upload_bytes / MIB, help="largest request body, in MiB"
+    )
+    p.add_argument(
+        "--max-megapixels",
+        type=float,
+        default=DEFAULTS.max_pixels / 1e6,
+        help="largest image accepted (width x height)",
+    )
+    p.add_argument("--max-files", type=int, default=DEFAULTS.max_files, help="files per request")
     p.add_argument(
         "--threads",
         type=int,
-        default=1,
+        default=DEFAULTS.threads,
         help="ONNX Runtime threads per worker process; to use more cores, add --workers instead",
     )
     p.add_argument(
         "--detect-max-side",
         type=int,
-        default=DETECT_MAX_SIDE,
+        default=DEFAULTS.detect_max_side,
         help="photos are downscaled to this long side for face detection: smaller is faster but finds only "
         "larger faces (when none is found, the photo is searched again at up to 960 px)",
     )
@@ -55,9 +65,7 @@ def register(sub: argparse._SubParsersAction, add) -> None:
     p.set_defaults(func=cmd_serve)
 
 
-def settings_from_args(args: argparse.Namespace):
-    from .settings import WebSettings
-
+def settings_from_args(args: argparse.Namespace) -> WebSettings:
     if args.workers < 1:
         raise ValueError("--workers must be at least 1")
     if args.max_upload_mb <= 0 or args.max_megapixels <= 0:
@@ -67,7 +75,7 @@ def settings_from_args(args: argparse.Namespace):
     return WebSettings(
         face_model=args.model,
         fingerprint_model=args.fingerprint_model,
-        max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
+        max_upload_bytes=int(args.max_upload_mb * MIB),
         max_pixels=int(args.max_megapixels * 1_000_000),
         max_files=args.max_files,
         threads=args.threads,
