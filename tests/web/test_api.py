@@ -502,9 +502,9 @@ def test_answers_are_not_cached(client):
 
 def test_sessions_turn_telemetry_off(monkeypatch, tmp_path):
     import onnxruntime
+    from webtools import build_tiny_model
 
     from genderclass.runtime import cpu_session
-    from webtools import build_tiny_model
 
     calls = []
     monkeypatch.setattr(onnxruntime, "disable_telemetry_events", lambda: calls.append(True))
