@@ -215,7 +215,7 @@ class TrainConfig:
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 MAX_PIXELS = 40_000_000
 MAX_SIDE = 32_000  # OpenCV's warps take at most 32,767 px a side
-DEFAULT_BATCH_SIZE = 32
+DEFAULT_BATCH_SIZE = 64  # crops per network call at prediction (CLI, Python API, evaluate)
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
 
 # Face detection

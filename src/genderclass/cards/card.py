@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from ..config import AGE_BANDS, ECE_BINS, LABELS, counted_architectures
+from ..evaluation.metrics import SUMMARY_MIN_N
 
 NOT_MEASURED = "not measured"
 NOT_APPLICABLE = "n/a"
-SMALL_GROUP_N = 30  # below this a group's interval is wide; matches metrics.SUMMARY_MIN_N
+SMALL_GROUP_N = SUMMARY_MIN_N  # below this a group's interval is wide
 
 SECTIONS: tuple[str, ...] = (
     "Model Details",

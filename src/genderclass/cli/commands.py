@@ -15,9 +15,9 @@ from pathlib import Path
 from ..config import TrainConfig
 from ..data.readers import is_image_file
 from ..progress import progress
+from .exit_codes import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE
 
 log = logging.getLogger("genderclass")
-EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
 
 
 # ------------------------------------------------------------------------------------------ train

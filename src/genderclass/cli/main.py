@@ -18,8 +18,8 @@ from collections.abc import Callable
 from .. import __version__
 from ..config import AUGMENT_GEOMETRIES, DEFAULT_BATCH_SIZE, MODALITIES
 from ..data.readers import FINGERS
+from .exit_codes import EXIT_INTERRUPTED, EXIT_MISSING_DEPENDENCY, EXIT_PIPE_CLOSED, EXIT_USAGE
 
-EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_MISSING_DEPENDENCY = 0, 1, 2, 3
 log = logging.getLogger("genderclass")
 
 
@@ -399,11 +399,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         log.error("interrupted")
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # the reader of stdout went away (e.g. '| head -1'): stop quietly
         with contextlib.suppress(OSError, ValueError):  # stdout may be no real file (captured, in-process)
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
-        return 141  # 128 + SIGPIPE, as a shell reports a command killed by it
+        return EXIT_PIPE_CLOSED
     except (NotADirectoryError, IsADirectoryError, FileExistsError, PermissionError) as exc:
         log.error("%s", exc)  # a path that is a file where a folder is needed, or the reverse; no permission
         return EXIT_USAGE

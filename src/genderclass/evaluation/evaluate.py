@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ..config import write_json
+from ..config import DEFAULT_BATCH_SIZE, write_json
 from ..data.readers import Sample, finger_name
 from ..imageio import ImageError, load_image
 from ..inference.classifier import NON_FINITE_OUTPUT, GenderClassifier
@@ -46,7 +46,7 @@ def evaluate_samples(
     samples: Sequence[Sample],
     out_dir: str | Path,
     crop_mode: str = "detect",
-    batch_size: int = 64,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     training_metrics_csv: str | Path | None = None,
 ) -> dict[str, Any]:
     """Predict every sample, compute metrics (overall, per group, per subject), write the report."""

@@ -22,7 +22,7 @@ from genderclass.evaluation import metrics as M
 
 INSTALL_HINT = 'matplotlib is required for evaluation reports: pip install "genderclass[report]"'
 FIG_DIR = "figures"
-SMALL_GROUP_N = 30
+SMALL_GROUP_N = M.SUMMARY_MIN_N  # grey: a group this small has a wide interval
 
 
 def _matplotlib():

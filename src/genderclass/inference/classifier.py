@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ..config import LABELS, UNCERTAIN, PreprocessConfig, counted_architectures, read_json
+from ..config import DEFAULT_BATCH_SIZE, LABELS, UNCERTAIN, PreprocessConfig, counted_architectures, read_json
 from ..data.readers import finger_name
 from ..evaluation import metrics as M
 from ..imageio import ImageError, ImageSource, load_image
@@ -104,7 +104,7 @@ class GenderClassifier:
         return self._detector
 
     # ----------------------------------------------------------------------------- core
-    def logits(self, crops: Sequence[np.ndarray], batch_size: int = 64) -> np.ndarray:
+    def logits(self, crops: Sequence[np.ndarray], batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
         """Raw logits for model-ready uint8 crops (HxWxC), run in true batches."""
         out = []
         for start in range(0, len(crops), batch_size):
@@ -207,7 +207,7 @@ class GenderClassifier:
         images: Iterable[ImageSource],
         detect: bool | None = None,
         min_confidence: float | None = None,
-        batch_size: int = 64,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         fingers: Sequence[str | None] | None = None,
     ) -> list[dict[str, Any]]:
         """Classify many images; all their crops go through the network in true batches.
@@ -223,7 +223,7 @@ class GenderClassifier:
         images: Iterable[ImageSource],
         detect: bool | None = None,
         min_confidence: float | None = None,
-        batch_size: int = 64,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         fingers: Sequence[str | None] | None = None,
     ) -> list[tuple[dict[str, Any], np.ndarray]]:
         """:meth:`predict_batch` with each image's raw logits (one per classified crop, none for a

@@ -111,7 +111,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if exc.code != UVICORN_STARTUP_FAILURE:
             raise
         # exit 3 means "missing optional extra" here; uvicorn has logged the reason above
-        from ..cli.main import EXIT_USAGE
+        from ..cli.exit_codes import EXIT_USAGE
 
         log.error("the server could not start on %s:%d", args.host, args.port)
         return EXIT_USAGE
