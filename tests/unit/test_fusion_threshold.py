@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pytest
 
+from genderclass import calibration as cal
 from genderclass.evaluation import metrics as M
 from genderclass.inference.classifier import GenderClassifier
 
@@ -220,18 +221,18 @@ def test_fuse_subsets_draws_k_prints_of_one_subject():
 
 def test_temperature_by_count_reads_the_table():
     table = [0.8, 0.5, 0.4]
-    assert M.temperature_by_count(1, table, 0.3) == 0.8
-    assert M.temperature_by_count(3, table, 0.3) == 0.4
-    assert M.temperature_by_count(10, table, 0.3) == 0.4  # more prints than the table: its last entry
-    assert M.temperature_by_count([2, 1, 7], table, 0.3).tolist() == [0.5, 0.8, 0.4]
-    assert M.temperature_by_count(2, [], 0.3) == 0.3  # no table (older models): the one temperature
-    assert M.temperature_by_count([2, 5], [], 0.3).tolist() == [0.3, 0.3]
+    assert cal.temperature_by_count(1, table, 0.3) == 0.8
+    assert cal.temperature_by_count(3, table, 0.3) == 0.4
+    assert cal.temperature_by_count(10, table, 0.3) == 0.4  # more prints than the table: its last entry
+    assert cal.temperature_by_count([2, 1, 7], table, 0.3).tolist() == [0.5, 0.8, 0.4]
+    assert cal.temperature_by_count(2, [], 0.3) == 0.3  # no table (older models): the one temperature
+    assert cal.temperature_by_count([2, 5], [], 0.3).tolist() == [0.3, 0.3]
     # one item is not a mean: with the per-item temperature given, it is used for a count of one
-    assert M.temperature_by_count(1, table, 0.3, single=0.9) == 0.9
-    assert M.temperature_by_count([1, 2, 1], table, 0.3, single=0.9).tolist() == [0.9, 0.5, 0.9]
-    assert M.temperature_by_count([1, 4], [], 0.3, single=0.9).tolist() == [0.9, 0.3]
+    assert cal.temperature_by_count(1, table, 0.3, single=0.9) == 0.9
+    assert cal.temperature_by_count([1, 2, 1], table, 0.3, single=0.9).tolist() == [0.9, 0.5, 0.9]
+    assert cal.temperature_by_count([1, 4], [], 0.3, single=0.9).tolist() == [0.9, 0.3]
     with pytest.raises(ValueError):
-        M.temperature_by_count(0, table, 0.3)
+        cal.temperature_by_count(0, table, 0.3)
 
 
 def test_largest_count_needs_enough_subjects():
@@ -303,7 +304,7 @@ def test_by_print_count_rises_with_the_prints_given():
     from genderclass.training.export import fusion_temperatures
 
     table = fusion_temperatures(subjects, labels, logits)
-    rows = M.by_print_count(subjects, labels, logits, lambda k: M.temperature_by_count(k, table, 1.0), 0.5)
+    rows = M.by_print_count(subjects, labels, logits, lambda k: cal.temperature_by_count(k, table, 1.0), 0.5)
     assert [r["prints"] for r in rows] == list(range(1, 11))
     assert rows[0]["n_subjects"] == 300 and rows[0]["n_fused"] == 300 * 20 and rows[-1]["n_fused"] == 300 * 20
     aucs = [r["roc_auc"] for r in rows]

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from .. import calibration as cal
 from ..config import DEFAULT_BATCH_SIZE, LABELS, UNCERTAIN, PreprocessConfig, counted_architectures, read_json
 from ..data.readers import finger_name
-from ..evaluation import metrics as M
 from ..imageio import ImageError, ImageSource, load_image
 from ..preprocess import Crop, crops_for_image, to_batch
 from .bundled import bundled_model_path
@@ -54,7 +54,7 @@ class GenderClassifier:
         self.finger_known: dict[str, Any] | None = (
             finger_known if isinstance(finger_known, dict) and finger_known.get("offsets") else None
         )
-        if self.threshold != 0.5 and metadata.get("confidence_scale") != M.CONFIDENCE_SCALE:
+        if self.threshold != 0.5 and metadata.get("confidence_scale") != cal.CONFIDENCE_SCALE:
             log.warning(
                 "%s was exported before confidence was centred on its threshold (%.3f): its min_confidence "
                 "was fitted on the old scale; export it again to refit it",
@@ -123,7 +123,7 @@ class GenderClassifier:
         calibration = self._finger_calibration() if finger_known else {}
         table = calibration.get("fusion_temperatures") or self.fusion_temperatures
         single = float(calibration["temperature"]) if finger_known else self.temperature
-        return M.temperature_by_count(n_fused, table, self.fusion_temperature, single=single)
+        return cal.temperature_by_count(n_fused, table, self.fusion_temperature, single=single)
 
     def probability(
         self, logits: np.ndarray, fused: bool = False, finger_known: bool = False, n_fused: Any = None
@@ -137,7 +137,7 @@ class GenderClassifier:
             temperature = float(self._finger_calibration()["temperature"])
         else:
             temperature = self.temperature
-        return M.sigmoid(np.asarray(logits, dtype=np.float64) / temperature)
+        return cal.sigmoid(np.asarray(logits, dtype=np.float64) / temperature)
 
     def decide(
         self, p_female: float, min_confidence: float | None = None, finger_known: bool = False
@@ -148,7 +148,7 @@ class GenderClassifier:
         if min_confidence is None:
             min_confidence = float(calibration["min_confidence"]) if calibration else self.min_confidence
         is_female = p_female >= threshold
-        confidence = float(M.confidence(p_female, threshold))
+        confidence = float(cal.confidence(p_female, threshold))
         label = LABELS[1] if is_female else LABELS[0]
         if min_confidence and confidence < min_confidence:
             label = UNCERTAIN

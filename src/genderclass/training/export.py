@@ -23,6 +23,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .. import __version__
+from .. import calibration as cal
 from ..config import LABELS, TrainConfig, read_json, teacher_checkpoints, write_json
 from ..data.readers import FINGERS, finger_name
 from ..evaluation import metrics as M
@@ -367,7 +368,7 @@ def _measure(
         whole = calibration.get("fusion_temperature", calibration["temperature"])
 
         def temperature_of(n):
-            return M.temperature_by_count(n, table, whole, single=calibration["temperature"])
+            return cal.temperature_by_count(n, table, whole, single=calibration["temperature"])
 
         fused_calibration = {**calibration, "temperature": temperature_of(M.items_per_subject(test_subjects, subjects))}
         metrics["test_per_subject"] = split_metrics(fused_labels, fused_logits, fused_calibration)
@@ -520,7 +521,7 @@ def export_run(
             "input": {"name": "pixels", "layout": "NCHW", "dtype": "float32", "range": [0, 255]},
             "output": {"name": "logit", "meaning": "log-odds of 'female' before temperature scaling"},
             **calibration,
-            "confidence_scale": M.CONFIDENCE_SCALE,
+            "confidence_scale": cal.CONFIDENCE_SCALE,
             "architecture": " + ".join(m["architecture"] for m in members),
             "flip_tta": uses_flip_tta(model),
             "quantization": quantization,
