@@ -704,6 +704,27 @@ def test_bench_refuses_an_image_it_cannot_read(capsys, caplog, tmp_path, tiny_fa
     assert any("cannot time" in r.getMessage() for r in caplog.records)
 
 
+def test_bench_cold_start_runs_this_installation(monkeypatch, tmp_path, tiny_face_model):
+    """Not whichever `genderclass` comes first on PATH, and a failed run is an error, not a time."""
+    import subprocess
+
+    from genderclass.inference import bench
+
+    image = tmp_path / "x.png"
+    Image.new("RGB", (32, 32)).save(image)
+    seen = []
+
+    def fake_run(command, **kwargs):
+        seen.append(command[0])
+        return subprocess.CompletedProcess(command, 0 if len(seen) < 3 else 2, "", "boom")
+
+    monkeypatch.setattr(bench.subprocess, "run", fake_run)
+    monkeypatch.setenv("PATH", str(tmp_path))  # a stray `genderclass` elsewhere must not be picked
+    with pytest.raises(ValueError, match="cold-start run failed"):
+        bench.cold_start_seconds(str(tiny_face_model), "face", image)
+    assert seen[0] in (str(Path(sys.executable).with_name("genderclass")), sys.executable)
+
+
 def test_metadata_without_preprocessing_is_a_clear_error(tmp_path, tiny_face_model):
     from genderclass.inference.classifier import GenderClassifier
 
@@ -784,6 +805,21 @@ def test_serve_refuses_impossible_ports(capsys, port):
     with pytest.raises(SystemExit) as exit_info:
         main(["serve", "--port", port])
     assert exit_info.value.code == 2 and "TCP port" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("module", "hint"),
+    [("torch", "genderclass[train]"), ("matplotlib.pyplot", "genderclass[report]"), ("uvicorn", "--force-reinstall")],
+)
+def test_a_missing_module_names_what_to_install(capsys, caplog, monkeypatch, module, hint):
+    from genderclass.cli import commands
+
+    def missing(args):
+        raise ModuleNotFoundError(f"No module named '{module}'", name=module)
+
+    monkeypatch.setattr(commands, "cmd_info", missing)
+    code, out, _ = _run(capsys, ["info"])
+    assert code == 3 and out == "" and hint in caplog.text
 
 
 def test_serve_flags_default_to_the_web_settings():

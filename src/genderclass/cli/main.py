@@ -383,6 +383,20 @@ def setup_logging(verbose: int, quiet: bool) -> None:
         tqdm.__init__ = silent_init
 
 
+EXTRAS = {
+    "matplotlib": "report",
+    **dict.fromkeys(("torch", "torchvision", "lightning", "torchmetrics", "onnx", "imagehash"), "train"),
+}
+
+
+def install_hint(module: str | None) -> str:
+    """What to install for a missing module: the optional extra that brings it, else a repair."""
+    extra = EXTRAS.get((module or "").split(".")[0])
+    if extra:
+        return f"this command needs an optional extra: pip install 'genderclass[{extra}]'"
+    return "the installation is incomplete: pip install --force-reinstall genderclass"
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
@@ -392,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except ModuleNotFoundError as exc:
-        log.error("%s — this command needs an optional extra: pip install 'genderclass[train]'", exc)
+        log.error("%s — %s", exc, install_hint(exc.name))
         return EXIT_MISSING_DEPENDENCY
     except (FileNotFoundError, ValueError) as exc:
         log.error("%s", exc)

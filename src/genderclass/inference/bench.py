@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import statistics
 import subprocess
 import sys
@@ -37,15 +36,18 @@ def synthetic_photo(width: int = 640, height: int = 480, seed: int = 0) -> np.nd
 
 
 def cold_start_seconds(model: str | None, modality: str, image: Path, runs: int = 3) -> float:
-    """Median wall time of a fresh ``genderclass predict IMAGE`` process."""
-    exe = shutil.which("genderclass")
-    command = [exe] if exe else [sys.executable, "-m", "genderclass.cli.main"]
+    """Median wall time of a fresh ``genderclass predict IMAGE`` process: this installation's own
+    command (the script beside this interpreter), not whichever ``genderclass`` is first on PATH."""
+    script = Path(sys.executable).with_name("genderclass")
+    command = [str(script)] if script.is_file() else [sys.executable, "-m", "genderclass.cli.main"]
     command += ["-q", "predict", str(image), "--modality", modality] + (["--model", model] if model else [])
     times = []
     for _ in range(runs):
         start = time.perf_counter()
-        subprocess.run(command, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        done = subprocess.run(command, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         times.append(time.perf_counter() - start)
+        if done.returncode != 0:
+            raise ValueError(f"the cold-start run failed ({done.returncode}): {done.stderr.strip()[-300:]}")
     return statistics.median(times)
 
 
