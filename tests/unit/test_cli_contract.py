@@ -822,6 +822,22 @@ def test_a_missing_module_names_what_to_install(capsys, caplog, monkeypatch, mod
     assert code == 3 and out == "" and hint in caplog.text
 
 
+@pytest.mark.parametrize(
+    ("argv", "verbose", "quiet"),
+    [
+        (["predict", "x.jpg"], 0, False),
+        (["-q", "predict", "x.jpg"], 0, True),
+        (["predict", "-q", "x.jpg"], 0, True),
+        (["predict", "x.jpg", "-vv"], 2, False),
+        (["-v", "predict", "x.jpg"], 1, False),
+        (["info", "--quiet"], 0, True),
+    ],
+)
+def test_verbosity_flags_before_or_after_the_command(argv, verbose, quiet):
+    args = build_parser().parse_args(argv)
+    assert (args.verbose, args.quiet) == (verbose, quiet)
+
+
 def test_serve_flags_default_to_the_web_settings():
     """`genderclass serve` and create_app() without settings run the same server."""
     from genderclass.cli.main import build_parser

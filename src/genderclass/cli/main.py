@@ -87,8 +87,26 @@ def _train_default(flag: str) -> object:
 
 
 def _add(sub: argparse._SubParsersAction, name: str, help_text: str, examples: str) -> argparse.ArgumentParser:
-    return sub.add_parser(
+    parser = sub.add_parser(
         name, help=help_text, description=f"{help_text}\n\nexamples:\n{examples}", formatter_class=HelpFormatter
+    )
+    _add_verbosity(parser, after_command=True)
+    return parser
+
+
+def _add_verbosity(parser: argparse.ArgumentParser, after_command: bool = False) -> None:
+    """-v/-q, before the command or after it (there, only when given: they then override)."""
+    unset = argparse.SUPPRESS if after_command else None
+    verbosity = parser.add_mutually_exclusive_group()
+    verbosity.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=unset or 0,
+        help="debug messages (-vv: also from the libraries used) (default: off)",
+    )
+    verbosity.add_argument(
+        "-q", "--quiet", action="store_true", default=unset or False, help="only errors; no progress bars"
     )
 
 
@@ -102,15 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"genderclass {__version__}")
-    verbosity = parser.add_mutually_exclusive_group()
-    verbosity.add_argument(
-        "-v",
-        "--verbose",
-        action="count",
-        default=0,
-        help="debug messages (-vv: also from the libraries used) (default: off)",
-    )
-    verbosity.add_argument("-q", "--quiet", action="store_true", help="only errors; no progress bars")
+    _add_verbosity(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = _add(
