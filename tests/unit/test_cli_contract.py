@@ -300,6 +300,12 @@ def test_fuse_needs_a_fingerprint_model(capsys, photo_dir, tiny_face_model):
     assert out == ""
 
 
+def test_predict_modality_must_match_the_given_model(capsys, caplog, photo_dir, tiny_face_model):
+    argv = ["predict", "--modality", "fingerprint", "--model", str(tiny_face_model), str(photo_dir / "a_dark.jpg")]
+    code, out, _ = _run(capsys, argv)
+    assert code == 2 and out == "" and "is a face model" in caplog.text
+
+
 def test_predict_person_needs_a_fingerprint_model(photo_dir, tiny_face_model):
     from genderclass.inference.classifier import GenderClassifier
 

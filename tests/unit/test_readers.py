@@ -276,3 +276,15 @@ def test_read_dataset_dispatch_and_errors(tmp_path):
     assert len(read_dataset(tmp_path, "folder").samples) == 1
     (tmp_path / "m.csv").write_text("path,label\nmale/a.png,male\n")
     assert read_dataset(tmp_path / "m.csv", "csv").samples[0].label == 0
+
+
+def test_a_file_for_a_folder_format_or_a_folder_for_csv_is_a_clear_error(tmp_path):
+    from genderclass.data.readers import read_dataset
+
+    manifest = tmp_path / "data.csv"
+    manifest.write_text("path,label\n")
+    for fmt in ("folder", "utkface", "socofing"):
+        with pytest.raises(ValueError, match=f"--format {fmt} reads a folder, but .* is a file"):
+            read_dataset(manifest, fmt)
+    with pytest.raises(ValueError, match="--format csv reads a CSV manifest, but .* is a folder"):
+        read_dataset(tmp_path, "csv")

@@ -151,7 +151,9 @@ def _fingers(paths: list[Path], finger: str | None) -> list[str | None]:
 def cmd_predict(args: argparse.Namespace) -> int:
     from ..inference.classifier import GenderClassifier, distinct_files
 
-    clf = GenderClassifier.load(args.model, modality=args.modality)
+    clf = GenderClassifier.load(args.model, modality=args.modality or "face")
+    if args.modality and clf.modality != args.modality:
+        raise ValueError(f"--modality {args.modality}, but {clf.path} is a {clf.modality} model")
     if args.fuse and clf.modality != "fingerprint":
         raise ValueError("--fuse is for fingerprints (use --modality fingerprint)")
     if args.fuse and args.format != "jsonl":
@@ -283,11 +285,13 @@ def cmd_info(args: argparse.Namespace) -> int:
     from ..inference.bundled import bundled_models
     from ..inference.classifier import GenderClassifier
 
-    models = {"custom": GenderClassifier.load(args.model)} if args.model else {
-        m: GenderClassifier.load(modality=m) for m in bundled_models()
-    }  # fmt: skip
+    if args.model:
+        models = {"custom": GenderClassifier.load(args.model)}
+    else:
+        wanted = [m for m in bundled_models() if args.modality in (None, m)]
+        models = {m: GenderClassifier.load(modality=m) for m in wanted}
     if not models:
-        log.error("no bundled models in this installation")
+        log.error("no bundled %smodel in this installation", f"{args.modality} " if args.modality else "")
         return EXIT_USAGE
     if args.json:
         print(json.dumps({k: clf.metadata for k, clf in models.items()}, indent=2))
@@ -295,7 +299,18 @@ def cmd_info(args: argparse.Namespace) -> int:
     for key, clf in models.items():
         info = clf.info()
         print(f"[{key}] {info['path']}")
+        if info.get("architecture_summary"):
+            info.pop("architecture")  # "30 × small_resnet" says it; --json has every member
         for field, value in info.items():
             if field != "path":
-                print(f"  {field}: {value}")
+                print(f"  {field}: {_readable(value)}")
     return EXIT_OK
+
+
+def _readable(value: object) -> str:
+    """A metadata value for a person: 4 significant digits, lists of numbers likewise."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list) and value and all(isinstance(v, float) for v in value):
+        return "[" + ", ".join(f"{v:.4g}" for v in value) + "]"
+    return str(value)

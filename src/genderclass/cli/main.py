@@ -267,7 +267,12 @@ def build_parser() -> argparse.ArgumentParser:
         "  genderclass predict --modality fingerprint --finger auto socofing/Real/",
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="files, folders (recursive) or glob patterns")
-    p.add_argument("--modality", choices=MODALITIES, default="face", help="which bundled model (default: face)")
+    p.add_argument(
+        "--modality",
+        choices=MODALITIES,
+        default=None,
+        help="which bundled model (default: face); with --model, the model's own modality, checked",
+    )
     p.add_argument("--model", help="model .onnx/.json or run folder (default: bundled)")
     p.add_argument("--no-detect", action="store_true", help="each whole image is one pre-cropped face")
     p.add_argument(
@@ -344,10 +349,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=C.cmd_bench)
 
     p = _add(
-        sub, "info", "Show the bundled models and their metadata.", "  genderclass info\n  genderclass info --json"
+        sub,
+        "info",
+        "Show the bundled models and their metadata.",
+        "  genderclass info\n  genderclass info --modality fingerprint\n  genderclass info --json",
     )
     p.add_argument("--json", action="store_true", help="full metadata as JSON")
     p.add_argument("--model", help="a model to describe instead of the bundled ones")
+    p.add_argument("--modality", choices=MODALITIES, default=None, help="only this bundled model")
     p.set_defaults(func=C.cmd_info)
 
     for register in _extra_commands():

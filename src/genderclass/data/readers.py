@@ -187,6 +187,10 @@ def read_dataset(data: str | Path, fmt: str) -> ReadResult:
     data = Path(data)
     if not data.exists():
         raise FileNotFoundError(f"data not found: {data}")
+    if fmt == "csv" and data.is_dir():
+        raise ValueError(f"--format csv reads a CSV manifest, but {data} is a folder (use --format folder or utkface)")
+    if fmt != "csv" and not data.is_dir():
+        raise ValueError(f"--format {fmt} reads a folder, but {data} is a file (a CSV manifest: --format csv)")
     result = readers[fmt](data)
     result.log_summary(f"{fmt} data at {data}")
     if not result.samples:
