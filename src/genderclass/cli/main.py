@@ -14,6 +14,7 @@ import os
 import shlex
 import sys
 from collections.abc import Callable
+from types import ModuleType
 
 from .. import __version__
 from ..config import AUGMENT_GEOMETRIES, DEFAULT_BATCH_SIZE, MODALITIES
@@ -122,7 +123,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"genderclass {__version__}")
     _add_verbosity(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _train_command(sub, C)
+    _export_command(sub, C)
+    _predict_command(sub, C)
+    _evaluate_command(sub, C)
+    _bench_command(sub, C)
+    _info_command(sub, C)
+    for register in _extra_commands():
+        register(sub, _add)
+    return parser
 
+
+def _train_command(sub: argparse._SubParsersAction, C: ModuleType) -> None:
     p = _add(
         sub,
         "train",
@@ -224,6 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=C.cmd_train)
 
+
+def _export_command(sub: argparse._SubParsersAction, C: ModuleType) -> None:
     p = _add(
         sub,
         "export",
@@ -256,6 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=C.cmd_export)
 
+
+def _predict_command(sub: argparse._SubParsersAction, C: ModuleType) -> None:
     p = _add(
         sub,
         "predict",
@@ -300,6 +316,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=C.cmd_predict)
 
+
+def _evaluate_command(sub: argparse._SubParsersAction, C: ModuleType) -> None:
     p = _add(
         sub,
         "evaluate",
@@ -335,6 +353,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="folder for metrics.json and report.html")
     p.set_defaults(func=C.cmd_evaluate)
 
+
+def _bench_command(sub: argparse._SubParsersAction, C: ModuleType) -> None:
     p = _add(
         sub,
         "bench",
@@ -348,6 +368,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-cold-start", action="store_true", help="skip the cold-start subprocess timing")
     p.set_defaults(func=C.cmd_bench)
 
+
+def _info_command(sub: argparse._SubParsersAction, C: ModuleType) -> None:
     p = _add(
         sub,
         "info",
@@ -358,10 +380,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="a model to describe instead of the bundled ones")
     p.add_argument("--modality", choices=MODALITIES, default=None, help="only this bundled model")
     p.set_defaults(func=C.cmd_info)
-
-    for register in _extra_commands():
-        register(sub, _add)
-    return parser
 
 
 def _extra_commands() -> list[Callable]:
