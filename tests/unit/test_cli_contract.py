@@ -731,6 +731,18 @@ def test_bench_cold_start_runs_this_installation(monkeypatch, tmp_path, tiny_fac
     assert seen[0] in (str(Path(sys.executable).with_name("genderclass")), sys.executable)
 
 
+def test_metadata_that_is_not_an_object_is_a_clear_error_for_every_reader(capsys, caplog, tmp_path, tiny_face_model):
+    from genderclass.inference.classifier import GenderClassifier
+
+    model = tmp_path / "face.onnx"
+    model.write_bytes(Path(tiny_face_model).with_suffix(".onnx").read_bytes())
+    model.with_suffix(".json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match="is not a JSON object"):
+        GenderClassifier.load(model)
+    code, out, _ = _run(capsys, ["card", "--model", str(model), "--out", str(tmp_path / "card.md")])
+    assert code == 2 and out == "" and "is not a JSON object" in caplog.text
+
+
 def test_metadata_without_preprocessing_is_a_clear_error(tmp_path, tiny_face_model):
     from genderclass.inference.classifier import GenderClassifier
 

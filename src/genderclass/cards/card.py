@@ -1030,19 +1030,6 @@ def to_html(blocks: Sequence[Block]) -> str:
 # --------------------------------------------------------------------------- files
 
 
-def metadata_path_for(model: str | Path | None, modality: str = "face") -> Path:
-    """The metadata JSON of a model, found the way ``GenderClassifier.load`` finds the model
-    (``None`` = bundled for ``modality``). Only the JSON is read: no ONNX session is needed."""
-    from ..inference.bundled import bundled_model_path
-    from ..inference.classifier import resolve_model_path
-
-    onnx_path = bundled_model_path(modality) if model is None else resolve_model_path(model)
-    path = onnx_path.with_suffix(".json")
-    if not path.is_file():
-        raise FileNotFoundError(f"model metadata not found: {path}")
-    return path
-
-
 def _read_json(path: Path, what: str) -> dict:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -1061,13 +1048,15 @@ def write_card(
 ) -> tuple[Path, Path]:
     """Write ``<out>.md`` and ``<out>.html``; returns both paths.
 
-    ``model`` is as for :func:`metadata_path_for` (``None`` = the bundled model of ``modality``).
+    ``model`` is found as ``GenderClassifier.load`` finds it (``None`` = the bundled model of ``modality``).
     By default the card goes next to the model as ``<modality>_card.md`` / ``<modality>_card.html``
     (for a model in the package's own folder: into the current folder); ``out`` may name the Markdown file, an
     existing folder, or a folder to make (ending in a slash).
     """
-    meta_path = metadata_path_for(model, modality)
-    metadata = _read_json(meta_path, "model metadata")
+    from ..inference.classifier import model_files
+
+    onnx_path, metadata = model_files(model, modality)
+    meta_path = onnx_path.with_suffix(".json")
     model_modality = metadata.get("modality") or _get(metadata, "preprocess", "modality") or modality
     evaluation = None
     evaluation_name = None

@@ -31,11 +31,12 @@ def register(sub: argparse._SubParsersAction, add) -> None:
 
 
 def cmd_card(args: argparse.Namespace) -> int:
-    from .card import metadata_path_for, write_card
+    from ..inference.classifier import model_files
+    from .card import write_card
 
     modality = args.modality or "face"
     if args.model is not None and args.modality is not None:
-        stored = json.loads(metadata_path_for(args.model).read_text(encoding="utf-8")).get("modality")
+        stored = model_files(args.model)[1].get("modality")
         if stored and stored != args.modality:
             raise ValueError(f"--modality {args.modality} given, but {args.model} is a {stored} model")
     md_path, html_path = write_card(args.model, args.out, modality=modality, evaluation_json=args.evaluation)

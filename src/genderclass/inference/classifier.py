@@ -85,14 +85,7 @@ class GenderClassifier:
     ) -> GenderClassifier:
         """Load a model: ``None`` = the bundled default for ``modality``; else an ``.onnx`` file,
         its ``.json`` metadata, or a folder holding one ``*.onnx`` (a run's ``export/``)."""
-        onnx_path = bundled_model_path(modality) if path is None else resolve_model_path(path)
-        metadata_path = onnx_path.with_suffix(".json")
-        if not metadata_path.is_file():
-            raise FileNotFoundError(f"model metadata not found next to the model: {metadata_path}")
-        try:
-            metadata = read_json(metadata_path)
-        except ValueError as exc:  # json.JSONDecodeError, UnicodeDecodeError
-            raise ValueError(f"model metadata {metadata_path} is not valid JSON: {exc}") from exc
+        onnx_path, metadata = model_files(path, modality)
         return cls(onnx_path, metadata, threads=threads)
 
     @property
@@ -392,6 +385,22 @@ def distinct_files(images: Sequence[ImageSource], names: Sequence[str] | None = 
 
 def _label(image: ImageSource, index: int) -> str:
     return str(image) if isinstance(image, (str, Path)) else f"image {index + 1}"
+
+
+def model_files(path: str | Path | None = None, modality: str = "face") -> tuple[Path, dict[str, Any]]:
+    """A model's ONNX file and its metadata (only the JSON is read), found as :meth:`GenderClassifier.load`
+    finds them: ``None`` = the bundled model of ``modality``."""
+    onnx_path = bundled_model_path(modality) if path is None else resolve_model_path(path)
+    metadata_path = onnx_path.with_suffix(".json")
+    if not metadata_path.is_file():
+        raise FileNotFoundError(f"model metadata not found next to the model: {metadata_path}")
+    try:
+        metadata = read_json(metadata_path)
+    except ValueError as exc:  # json.JSONDecodeError, UnicodeDecodeError
+        raise ValueError(f"model metadata {metadata_path} is not valid JSON: {exc}") from exc
+    if not isinstance(metadata, dict):
+        raise ValueError(f"model metadata {metadata_path} is not a JSON object")
+    return onnx_path, metadata
 
 
 def resolve_model_path(path: str | Path) -> Path:
