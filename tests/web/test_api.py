@@ -395,6 +395,16 @@ def test_healthz(client):
     assert body["status"] == "ok" and "face" in body["models"] or body["models"]
 
 
+def test_models_list_the_test_accuracy_by_group(client, face_model):
+    info = {m["modality"]: m["info"] for m in client.get("/api/v1/models").json()["models"]}["face"]
+    if face_model is not None:  # a generated model records no groups
+        assert isinstance(info["test_groups"], dict)
+        return
+    age = {row["group"]: row for row in info["test_groups"]["age"]}
+    assert set(info["test_groups"]) == {"age", "race"}  # single attributes; the crossed tables stay in the card
+    assert sum(row["n"] for row in age.values()) == 3184 and age["0-2"]["accuracy"] < age["20-29"]["accuracy"]
+
+
 def test_models(client):
     body = client.get("/api/v1/models").json()
     assert body["default"] in ("face", "fingerprint")

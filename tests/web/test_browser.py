@@ -6,9 +6,11 @@ own browser download, ``playwright install``, is never used). Skipped cleanly wh
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
+from urllib.request import urlopen
 
 import pytest
 from webcorpus import encode, face_photo, jpeg_bytes, photo
@@ -69,6 +71,18 @@ def test_upload_page_renders_results_and_errors(browser, live_server, tmp_path):
     expect(page.locator("#model-line")).to_contain_text("test accuracy")
     expect(page.get_by_text("What this is and is not for")).to_be_visible()
     expect(page.locator("#card-link")).to_have_attribute("href", "/model-card/face")
+    # accuracy by group, one table per attribute, as the model's metadata measured it
+    with urlopen(live_server + "/api/v1/models") as response:
+        face_info = {m["modality"]: m for m in json.load(response)["models"]}["face"]["info"]
+    if face_info["test_groups"]:
+        page.locator("#groups summary").click()
+        attribute, rows = next(iter(face_info["test_groups"].items()))
+        table = page.locator("#group-tables table").first
+        expect(table.locator("caption")).to_have_text(attribute.replace("_", " "))
+        expect(table.locator("tbody tr")).to_have_count(len(rows))
+        expect(table.locator("tbody tr").first).to_contain_text(f"{100 * rows[0]['accuracy']:.1f}%")
+    else:
+        expect(page.locator("#groups")).to_be_hidden()
 
     # 1. Two photos at once, face detection on: one with a (cartoon) face, one without.
     face_jpg, street_jpg = tmp_path / "portrait.jpg", tmp_path / "street.jpg"
@@ -102,9 +116,6 @@ def test_upload_page_renders_results_and_errors(browser, live_server, tmp_path):
     page.locator("label[for=detect]").click()  # back on, as a visitor would leave it
 
     # 2b. Fingerprints: the model line quotes balanced accuracy, the bar marks the model's own threshold.
-    import json
-    from urllib.request import urlopen
-
     with urlopen(live_server + "/api/v1/models") as response:
         models = {m["modality"]: m for m in json.load(response)["models"]}
     if "fingerprint" in models:

@@ -301,9 +301,14 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(f"[{key}] {info['path']}")
         if info.get("architecture_summary"):
             info.pop("architecture")  # "30 × small_resnet" says it; --json has every member
+        groups = info.pop("test_groups", {})
         for field, value in info.items():
             if field != "path":
                 print(f"  {field}: {_readable(value)}")
+        for attribute, rows in groups.items():  # fingerprints: balanced, as the test number above
+            key = "balanced_accuracy" if clf.modality == "fingerprint" else "accuracy"
+            cells = ", ".join(f"{row['group']} {_readable(row[key])} (n={row['n']})" for row in rows)
+            print(f"  test {key} by {attribute}: {cells}")
     return EXIT_OK
 
 

@@ -331,12 +331,35 @@ class GenderClassifier:
             "architecture_summary": _architecture_summary(meta.get("architecture")),
             "test_accuracy": test.get("accuracy"),
             "test_balanced_accuracy": test.get("balanced_accuracy"),
+            "test_groups": _group_accuracy(test.get("groups") or {}),
+            "test_per_person_balanced_accuracy": meta.get("metrics", {})
+            .get("test_per_subject", {})
+            .get("balanced_accuracy"),
             "training_command": meta.get("training", {}).get("command"),
             "data_hash": meta.get("training", {}).get("data_hash"),
             "size_mb": round(self.path.stat().st_size / 1e6, 2),
             "fingers": list(self.finger_known["offsets"]) if self.finger_known else [],
             "finger_threshold": float(self.finger_known["threshold"]) if self.finger_known else None,
         }
+
+
+def _group_accuracy(groups: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Test accuracy and balanced accuracy of each group of each single attribute (age band, race,
+    finger, hand; the crossed tables stay in the card), in the metadata's order."""
+    return {
+        attribute: [
+            {
+                "group": name,
+                "n": row.get("n"),
+                "accuracy": row.get("accuracy"),
+                "balanced_accuracy": row.get("balanced_accuracy"),
+            }
+            for name, row in table.items()
+            if name != "_summary" and isinstance(row, dict)
+        ]
+        for attribute, table in groups.items()
+        if "_x_" not in attribute and isinstance(table, dict)
+    }
 
 
 def _architecture_summary(architecture: Any) -> Any:

@@ -4,6 +4,7 @@
 (function () {
   const API = "/api/v1";
   const MAX_PARALLEL = 2;
+  const SMALL_GROUP = 30;  // as the report and the card: below this a group's accuracy is uncertain
   const MULTIPART_OVERHEAD = 1024;  // bytes of form framing around one file (boundary, headers, fields)
   const COLORS = { female: "#8a3ab9", male: "#0f7b6c", uncertain: "#6b7280" };
 
@@ -21,6 +22,8 @@
     fingerprintLabel: document.getElementById("fingerprint-label"),
     modelLine: document.getElementById("model-line"),
     cardLink: document.getElementById("card-link"),
+    groups: document.getElementById("groups"),
+    groupTables: document.getElementById("group-tables"),
     limitsText: document.getElementById("limits-text"),
     results: document.getElementById("results"),
     empty: document.getElementById("empty"),
@@ -60,6 +63,9 @@
       // 4 in 5 prints are male: plain accuracy would flatter a model that always answers "male"
       tail = " · test balanced accuracy per print ";
       tail += typeof info.test_balanced_accuracy === "number" ? pct(info.test_balanced_accuracy) : "not recorded";
+      if (typeof info.test_per_person_balanced_accuracy === "number") {
+        tail += ", per person (all prints fused) " + pct(info.test_per_person_balanced_accuracy);
+      }
     } else {
       tail = " · test accuracy ";
       tail += typeof info.test_accuracy === "number" ? pct(info.test_accuracy) : "not recorded";
@@ -70,6 +76,43 @@
     parts.push(document.createTextNode(tail));
     els.modelLine.replaceChildren(...parts);
     els.cardLink.href = "/model-card/" + modality;
+    describeGroups(info, modality);
+  }
+
+  // Test accuracy of each group (age band, race label; finger, hand): where the model fails whom.
+  function describeGroups(info, modality) {
+    const groups = info.test_groups || {};
+    const attributes = Object.keys(groups).filter((a) => groups[a].length);
+    els.groups.hidden = !attributes.length;
+    // prints are 4 in 5 male: balanced accuracy, as in the model line
+    const key = modality === "fingerprint" ? "balanced_accuracy" : "accuracy";
+    const tables = attributes.map((attribute) => {
+      const table = document.createElement("table");
+      table.createCaption().textContent = attribute.replace(/_/g, " ");
+      const head = table.createTHead().insertRow();
+      for (const title of ["group", "n", key === "accuracy" ? "accuracy" : "balanced acc."]) {
+        const th = document.createElement("th");
+        th.scope = "col";
+        th.textContent = title;
+        head.appendChild(th);
+      }
+      const body = table.createTBody();
+      for (const row of groups[attribute]) {
+        const tr = body.insertRow();
+        if ((row.n || 0) < SMALL_GROUP) tr.className = "small";
+        tr.insertCell().textContent = row.group;
+        const n = tr.insertCell();
+        n.className = "num";
+        n.textContent = row.n;
+        const value = tr.insertCell();
+        value.className = "num";
+        value.textContent = typeof row[key] === "number" ? pct(row[key]) : "–";
+      }
+      return table;
+    });
+    const note = document.createElement("p");
+    note.textContent = "Italic: fewer than " + SMALL_GROUP + " test images, a wide margin of error. Intervals and more in the model card.";
+    els.groupTables.replaceChildren(...tables, note);
   }
 
   function applyModality() {
