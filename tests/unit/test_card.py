@@ -526,3 +526,19 @@ def test_teachers_are_listed_with_their_stages(face_meta):
     assert (
         "`small_resnet` at 128 px, taught by the mean logit of 1 network: (1) `genderclass train --out runs/b4`" in text
     )
+
+
+@pytest.mark.parametrize("modality", ["face", "fingerprint"])
+def test_shipped_cards_are_what_the_stored_metadata_renders(modality):
+    """The cards in the package are generated, never edited: rendering the bundled metadata again
+    gives them byte for byte (a change to the card code must regenerate them)."""
+    from genderclass.cards.card import card_blocks, to_html, to_markdown
+    from genderclass.inference.bundled import bundled_models, models_dir
+    from genderclass.inference.classifier import model_files
+
+    if modality not in bundled_models():
+        pytest.skip(f"no bundled {modality} model")
+    _, metadata = model_files(modality=modality)
+    blocks = card_blocks(metadata)
+    assert to_markdown(blocks) == (models_dir() / f"{modality}_card.md").read_text(encoding="utf-8")
+    assert to_html(blocks) == (models_dir() / f"{modality}_card.html").read_text(encoding="utf-8")
