@@ -9,7 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from genderclass.training.export import earlier_stages, training_folder  # noqa: E402
+from genderclass.training.lineage import earlier_stages, training_folder  # noqa: E402
 
 
 def _stage(root: Path, name: str, init_from: str = "", epoch: int = 3, config_file: bool = True) -> str:
@@ -78,7 +78,7 @@ def test_an_unreadable_checkpoint_ends_the_chain(tmp_path):
 
 
 def test_teachers_are_recorded_relative_to_the_training_folder_with_their_stages(tmp_path, monkeypatch):
-    from genderclass.training.export import portable_teacher, teacher_lineages
+    from genderclass.training.lineage import portable_teacher, teacher_lineages
 
     project = tmp_path / "project"
     monkeypatch.chdir(tmp_path)
