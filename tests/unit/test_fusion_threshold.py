@@ -312,3 +312,19 @@ def test_by_print_count_rises_with_the_prints_given():
     assert all(r["ece"] < 0.05 for r in rows[:-1])  # each k calibrated with its own temperature
     one_temperature = M.by_print_count(subjects, labels, logits, lambda k: table[-1], 0.5)
     assert one_temperature[0]["ece"] > 0.2  # the whole-subject temperature makes one print overconfident
+
+
+def test_per_subject_metrics_calibrate_each_person_for_their_number_of_items():
+    subjects = ["a", "a", "b", "c", "c", "c"]
+    labels = np.array([1, 1, 0, 1, 1, 1])
+    logits = np.array([2.0, 0.0, -1.0, 3.0, 3.0, 0.0])
+    seen = []
+
+    def temperature_of(counts):
+        seen.append(counts.tolist())
+        return np.where(counts == 1, 1.0, 0.5)
+
+    result = M.per_subject_metrics(subjects, labels, logits, temperature_of, {"threshold": 0.5, "min_confidence": 0.0})
+    assert seen == [[2, 1, 3]] and result["n_subjects"] == 3 and result["n"] == 3
+    # a: mean 1.0 / 0.5, b: -1.0 / 1.0, c: 2.0 / 0.5 -> all on the right side of 0.5
+    assert result["accuracy"] == 1.0 and result["threshold"] == 0.5 and "ece" in result

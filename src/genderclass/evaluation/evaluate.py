@@ -88,10 +88,8 @@ def evaluate_samples(
     metrics["n_no_face"] = len(no_face)
     subjects = [s.subject for s in kept]
     if all(subjects):
-        ids, fused_labels, fused_logits = M.fuse_by_subject(subjects, labels, logits)
-        p_fused = clf.probability(fused_logits, fused=True, n_fused=M.items_per_subject(subjects, ids))
-        metrics["per_subject"] = M.binary_metrics(fused_labels, p_fused, threshold)
-        metrics["per_subject"]["n_subjects"] = len(ids)
+        plain = {"threshold": threshold, "min_confidence": clf.min_confidence}
+        metrics["per_subject"] = M.per_subject_metrics(subjects, labels, logits, clf.fusion_temperature_for, plain)
         if clf.modality == "fingerprint":
             metrics["per_subject_by_prints"] = M.by_print_count(
                 subjects, labels, logits, clf.fusion_temperature_for, threshold

@@ -751,6 +751,25 @@ def remove_offsets(logits: Any, groups: Sequence[str], offsets: dict[str, float]
 # --------------------------------------------------------------------------- calibrated summary
 
 
+def per_subject_metrics(
+    subjects: Sequence[str],
+    labels: Any,
+    logits: Any,
+    temperature_of: Callable[[Any], Any],
+    calibration: dict[str, float],
+) -> dict[str, Any]:
+    """:func:`calibrated_metrics` of each subject's mean logit, as prediction answers for a person:
+    its temperature from ``temperature_of(number of items)``, the threshold and abstention level
+    of ``calibration``; plus ``n_subjects``."""
+    ids, fused_labels, fused_logits = fuse_by_subject(subjects, labels, logits)
+    temperature = temperature_of(np.asarray(items_per_subject(subjects, ids)))
+    result = calibrated_metrics(
+        fused_labels, fused_logits, temperature, calibration["threshold"], calibration["min_confidence"]
+    )
+    result["n_subjects"] = len(ids)
+    return result
+
+
 def calibrated_metrics(
     labels: Any,
     logits: Any,

@@ -293,7 +293,6 @@ def _measure(
         calibration["finger_known"], metrics["test_finger_known"] = known
     if modality == "fingerprint" and (cache.subjects[test] != "").all():
         test_subjects = cache.subjects[test].tolist()
-        subjects, fused_labels, fused_logits = M.fuse_by_subject(test_subjects, cache.labels[test], test_logits)
         # as at prediction: each subject's temperature for its number of prints (see the classifier)
         table = calibration.get("fusion_temperatures", [])
         whole = calibration.get("fusion_temperature", calibration["temperature"])
@@ -301,9 +300,9 @@ def _measure(
         def temperature_of(n):
             return cal.temperature_by_count(n, table, whole, single=calibration["temperature"])
 
-        fused_calibration = {**calibration, "temperature": temperature_of(M.items_per_subject(test_subjects, subjects))}
-        metrics["test_per_subject"] = split_metrics(fused_labels, fused_logits, fused_calibration)
-        metrics["test_per_subject"]["n_subjects"] = len(subjects)
+        metrics["test_per_subject"] = M.per_subject_metrics(
+            test_subjects, cache.labels[test], test_logits, temperature_of, calibration
+        )
         metrics["test_by_prints"] = M.by_print_count(
             test_subjects, cache.labels[test], test_logits, temperature_of, calibration["threshold"]
         )
