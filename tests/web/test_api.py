@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -520,6 +521,29 @@ def test_sessions_turn_telemetry_off(monkeypatch, tmp_path):
     monkeypatch.setattr(onnxruntime, "disable_telemetry_events", lambda: calls.append(True))
     session = cpu_session(build_tiny_model(tmp_path / "m"), threads=1)
     assert calls and session.get_session_options().intra_op_num_threads == 1
+
+
+def test_head_requests_for_monitors(client):
+    for path in ("/", "/healthz"):
+        response = client.head(path)
+        assert response.status_code == 200 and response.content == b""
+
+
+def test_detect_defaults_to_the_model_setting(tmp_path):
+    """Omitted, `detect` follows the model's own preprocessing, as the CLI and Python API do."""
+    from webtools import build_tiny_model
+
+    from genderclass.inference.classifier import GenderClassifier
+
+    model = build_tiny_model(tmp_path / "run")
+    metadata = json.loads(model.with_suffix(".json").read_text())
+    metadata["preprocess"]["detect"] = False  # a model of pre-cropped faces: whole images by default
+    model.with_suffix(".json").write_text(json.dumps(metadata))
+    assert GenderClassifier.load(model).preprocess.detect is False
+    with TestClient(create_app(WebSettings(face_model=str(model), preload=False))) as test_client:
+        image = [("a.jpg", jpeg_bytes(640, 480), "image/jpeg")]
+        omitted = post(test_client, image).json()["results"][0]["faces"]
+        assert len(omitted) == 1 and omitted[0]["box"] == [0, 0, 640, 480]  # not searched for faces
 
 
 def test_favicon(client):

@@ -61,8 +61,8 @@ PREDICT_BODY = {
                     "modality": {"type": "string", "enum": list(MODALITIES), "default": "face"},
                     "detect": {
                         "type": "boolean",
-                        "default": True,
-                        "description": "faces: find faces first; false = each image is one face crop",
+                        "description": "faces: find faces first; false = each image is one face crop "
+                        "(omitted: the model's own setting, true for the bundled face model)",
                     },
                     "finger": {
                         "type": "string",
@@ -178,7 +178,7 @@ def _parse_finger(raw: str | None, modality: str, clf: GenderClassifier) -> str 
     return value
 
 
-def _parse_bool(raw: str | None, name: str, default: bool) -> bool:
+def _parse_bool(raw: str | None, name: str, default: bool | None) -> bool | None:
     if raw is None or raw.strip() == "":
         return default
     value = raw.strip().lower()
@@ -204,7 +204,7 @@ def _parse_probability(raw: str | None, name: str) -> float | None:
 def _classify_files(
     clf: GenderClassifier,
     uploads: list[Upload],
-    detect: bool,
+    detect: bool | None,
     min_confidence: float | None,
     max_pixels: int,
     finger: str | None = None,
@@ -327,7 +327,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
             return registry.get(modality)
         return await anyio.to_thread.run_sync(registry.get, modality)
 
-    @app.get("/", include_in_schema=False)
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     async def index() -> FileResponse:
         return FileResponse(static_dir() / "index.html", media_type="text/html")
 
@@ -339,6 +339,10 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
     async def healthz() -> dict[str, Any]:
         """Liveness: the process answers and knows which models it serves."""
         return {"status": "ok", "models": registry.available}
+
+    @app.head("/healthz", include_in_schema=False)  # monitors that only look at the status
+    async def healthz_head() -> Response:
+        return Response()
 
     @app.get("/api/v1/models", response_model=ModelsResponse, tags=["api"])
     async def list_models() -> dict[str, Any]:
@@ -395,7 +399,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         )
         _refuse_unknown_options(form.fields, request.query_params)
         modality = _parse_modality(form.fields.get("modality"))
-        detect = _parse_bool(form.fields.get("detect"), "detect", default=True)
+        detect = _parse_bool(form.fields.get("detect"), "detect", default=None)  # None: the model's setting
         min_confidence = _parse_probability(form.fields.get("min_confidence"), "min_confidence")
         if not form.files:
             raise ApiError(
@@ -403,7 +407,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
             )
         clf = await model_for(modality)
         finger = _parse_finger(form.fields.get("finger"), modality, clf)
-        fuse = _parse_bool(form.fields.get("fuse"), "fuse", default=False)
+        fuse = bool(_parse_bool(form.fields.get("fuse"), "fuse", default=False))
         if fuse and modality != "fingerprint":
             raise ApiError(422, "invalid_request", "fuse is for fingerprints (modality=fingerprint)")
         outcomes = await anyio.to_thread.run_sync(
