@@ -116,7 +116,8 @@ def _to_rgb_array(image: Image.Image) -> np.ndarray:
 
 def load_image(source: ImageSource, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Return an RGB uint8 array (H, W, 3) or raise an ``ImageError`` subclass."""
-    if isinstance(source, np.ndarray):
+    if isinstance(source, np.ndarray):  # already in memory: only what the crop cannot handle is refused
+        _check_side(source.shape[1] if source.ndim > 1 else 0, source.shape[0])
         return _array_to_rgb(source)
     image = source if isinstance(source, Image.Image) else _open(source)
     width, height = image.size
@@ -126,8 +127,7 @@ def load_image(source: ImageSource, max_pixels: int = MAX_PIXELS) -> np.ndarray:
         raise ImageTooLargeError(
             f"image is {width}x{height} = {width * height / 1e6:.1f} MP, over the {max_pixels / 1e6:.0f} MP limit"
         )
-    if max(width, height) > MAX_SIDE:
-        raise ImageTooLargeError(f"image is {width}x{height}, over the limit of {MAX_SIDE} px a side")
+    _check_side(width, height)
     fast = _decode_complete_jpeg(source, image)
     if fast is not None:
         return fast
@@ -143,6 +143,11 @@ def load_image(source: ImageSource, max_pixels: int = MAX_PIXELS) -> np.ndarray:
         raise
     except Exception as exc:  # hostile files raise all sorts (IndexError, struct.error, ...)
         raise CorruptImageError(f"image is truncated or corrupt: {exc}") from None
+
+
+def _check_side(width: int, height: int) -> None:
+    if max(width, height) > MAX_SIDE:
+        raise ImageTooLargeError(f"image is {width}x{height}, over the limit of {MAX_SIDE} px a side")
 
 
 def _decode_complete_jpeg(source: ImageSource, image: Image.Image) -> np.ndarray | None:

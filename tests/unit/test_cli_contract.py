@@ -321,8 +321,10 @@ def test_python_api_refuses_what_the_cli_refuses(photo_dir, tiny_face_model, tin
     for bad in (2, -0.1, float("nan")):
         with pytest.raises(ValueError, match="min_confidence must be from 0 to 1"):
             clf.predict(photo, min_confidence=bad)
-    with pytest.raises(TypeError, match="a list of images"):
+    with pytest.raises(TypeError, match="a list"):
         clf.predict_batch(str(photo))  # not its characters, one by one
+    stacked = np.zeros((2, 40, 40, 3), np.uint8)  # an N x H x W x C array is a batch
+    assert len(clf.predict_batch(stacked, detect=False)) == 2
     assert clf.predict(photo, min_confidence=1.0)["error"] is None
     with pytest.raises(ValueError, match="min_confidence"):
         GenderClassifier.load(tiny_fingerprint_model).fuse([0.5], ["a"], min_confidence=3)
@@ -340,6 +342,10 @@ def test_distinct_files_compares_content_not_names(tmp_path):
     assert distinct_files([b"x", bytearray(b"x"), b"y"]) == [0, 2]
     pixels = np.zeros((4, 4, 3), np.uint8)
     assert distinct_files([pixels, pixels.copy(), pixels[:2]]) == [0, 2]
+    red, blue = Image.new("P", (4, 4)), Image.new("P", (4, 4))  # the same indices, other colours
+    red.putpalette([255, 0, 0] * 256)
+    blue.putpalette([0, 0, 255] * 256)
+    assert distinct_files([red, blue, red.copy()]) == [0, 1]
 
 
 def test_fuse_needs_jsonl(capsys, tmp_path, tiny_fingerprint_model, write_image):
@@ -718,17 +724,36 @@ def test_bench_cold_start_runs_this_installation(monkeypatch, tmp_path, tiny_fac
 
     image = tmp_path / "x.png"
     Image.new("RGB", (32, 32)).save(image)
+    stray = tmp_path / "bin" / "genderclass"  # another installation's command, first on PATH
+    stray.parent.mkdir()
+    stray.write_text("#!/bin/sh\nexit 0\n")
+    stray.chmod(0o755)
+    monkeypatch.setenv("PATH", str(stray.parent))
     seen = []
 
     def fake_run(command, **kwargs):
-        seen.append(command[0])
+        seen.append(command)
         return subprocess.CompletedProcess(command, 0 if len(seen) < 3 else 2, "", "boom")
 
     monkeypatch.setattr(bench.subprocess, "run", fake_run)
-    monkeypatch.setenv("PATH", str(tmp_path))  # a stray `genderclass` elsewhere must not be picked
     with pytest.raises(ValueError, match="cold-start run failed"):
         bench.cold_start_seconds(str(tiny_face_model), "face", image)
-    assert seen[0] in (str(Path(sys.executable).with_name("genderclass")), sys.executable)
+    assert seen[0][0] != str(stray) and seen[0][0] in (
+        str(Path(sys.executable).with_name("genderclass")),
+        sys.executable,
+    )
+    # a given model is timed as it is: no --modality beside it (predict would refuse a mismatch)
+    assert "--model" in seen[0] and "--modality" not in seen[0]
+    seen.clear()
+    with pytest.raises(ValueError):
+        bench.cold_start_seconds(None, "fingerprint", image)
+    assert seen[0][-2:] == ["--modality", "fingerprint"]
+
+
+def test_bench_a_given_fingerprint_model(capsys, tiny_fingerprint_model):
+    argv = ["bench", "--model", str(tiny_fingerprint_model), "--repeat", "2"]
+    code, out, _ = _run(capsys, argv)
+    assert code == 0 and json.loads(out)["cold_start_predict_s"] > 0
 
 
 def test_metadata_that_is_not_an_object_is_a_clear_error_for_every_reader(capsys, caplog, tmp_path, tiny_face_model):
@@ -849,11 +874,23 @@ def test_a_missing_module_names_what_to_install(capsys, caplog, monkeypatch, mod
         (["predict", "x.jpg", "-vv"], 2, False),
         (["-v", "predict", "x.jpg"], 1, False),
         (["info", "--quiet"], 0, True),
+        (["-q", "predict", "-v", "x.jpg"], 1, False),  # after the command: it replaces what came before
+        (["-v", "predict", "-q", "x.jpg"], 0, True),
+        (["-v", "predict", "-vv", "x.jpg"], 2, False),
     ],
 )
 def test_verbosity_flags_before_or_after_the_command(argv, verbose, quiet):
-    args = build_parser().parse_args(argv)
+    from genderclass.cli.main import parse_args
+
+    args = parse_args(argv)
     assert (args.verbose, args.quiet) == (verbose, quiet)
+
+
+def test_verbosity_flags_on_one_side_exclude_each_other(capsys):
+    for argv in (["-v", "-q", "info"], ["info", "-v", "-q"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 2 and "not allowed with" in capsys.readouterr().err
 
 
 def test_serve_flags_default_to_the_web_settings():

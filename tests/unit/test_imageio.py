@@ -117,6 +117,8 @@ def test_a_side_longer_than_the_warps_take_is_refused_under_the_pixel_limit():
     with pytest.raises(ImageTooLargeError, match="40000x1, over the limit of 32000 px a side"):
         load_image(_encode(Image.new("L", (40000, 1)), "PNG"))
     assert load_image(_encode(Image.new("L", (32000, 1)), "PNG")).shape == (1, 32000, 3)
+    with pytest.raises(ImageTooLargeError, match="33000x10"):  # an array given directly, too
+        load_image(np.zeros((10, 33000, 3), np.uint8))
 
 
 def test_a_broken_header_of_a_real_format_is_corrupt_not_unknown(tmp_path):

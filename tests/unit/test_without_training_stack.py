@@ -14,7 +14,7 @@ from genderclass.inference.bundled import bundled_models
 
 SCRIPT = textwrap.dedent(
     """
-    import importlib.abc, io, json, sys
+    import contextlib, importlib.abc, io, json, sys
 
     BLOCKED = {"torch", "torchvision", "lightning", "torchmetrics", "onnx", "matplotlib", "imagehash"}
 
@@ -38,24 +38,41 @@ SCRIPT = textwrap.dedent(
     prints = [rng.integers(0, 256, (103, 96, 3), dtype=np.uint8) for _ in range(3)]
     person = GenderClassifier.load(modality="fingerprint").predict_person(prints)
     Image.fromarray(photo).save(sys.argv[1])
-    code = main(["-q", "predict", "--no-detect", sys.argv[1]])
+    Image.fromarray(prints[0]).save(sys.argv[2])
+    Image.fromarray(prints[1]).save(sys.argv[3])
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        codes = [
+            main(["-q", "predict", "--no-detect", sys.argv[1]]),
+            main(["-q", "predict", "--modality", "fingerprint", "--fuse", sys.argv[2], sys.argv[3]]),
+            main(["-q", "info"]),
+            main(["-q", "card", "--modality", "face", "--out", sys.argv[4]]),
+        ]
     app = create_app()
+    from fastapi.testclient import TestClient
+
+    with TestClient(app) as client:
+        upload = [("file", ("p.png", open(sys.argv[2], "rb").read(), "image/png"))]
+        web = client.post("/api/v1/predict", files=upload, data={"modality": "fingerprint"}).status_code
     loaded = sorted(name for name in sys.modules if name.split(".")[0] in BLOCKED)
-    print(json.dumps({"face": face, "person": person, "cli": code, "app": type(app).__name__, "loaded": loaded}))
+    summary = {"face": face, "person": person, "cli": codes, "web": web, "loaded": loaded}
+    print(json.dumps({**summary, "stdout": out.getvalue().splitlines()}))
     """
 )
 
 
 @pytest.mark.skipif(not {"face", "fingerprint"} <= set(bundled_models()), reason="needs both bundled models")
 def test_predict_fuse_cli_and_app_without_the_training_stack(tmp_path):
-    done = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(tmp_path / "photo.png")], capture_output=True, text=True, timeout=300
-    )
+    files = [str(tmp_path / name) for name in ("photo.png", "print1.png", "print2.png")] + [f"{tmp_path}/cards/"]
+    done = subprocess.run([sys.executable, "-c", SCRIPT, *files], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    cli_line, summary_line = done.stdout.strip().splitlines()[-2:]
-    summary = json.loads(summary_line)
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert summary["loaded"] == []
     assert summary["face"]["error"] is None and len(summary["face"]["faces"]) == 1
     assert summary["person"]["n"] == 3 and summary["person"]["label"] in ("male", "female", "uncertain")
-    assert summary["cli"] == 0 and json.loads(cli_line)["faces"][0]["label"] in ("male", "female", "uncertain")
-    assert summary["app"] == "FastAPI"
+    assert summary["cli"] == [0, 0, 0, 0] and summary["web"] == 200
+    photo_line, print1, print2, person_line = (json.loads(line) for line in summary["stdout"][:4])
+    assert photo_line["faces"][0]["label"] in ("male", "female", "uncertain") and person_line["n"] == 2
+    assert (
+        any(line.startswith("[face]") for line in summary["stdout"]) and (tmp_path / "cards" / "face_card.md").is_file()
+    )

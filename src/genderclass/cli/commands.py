@@ -151,9 +151,7 @@ def _fingers(paths: list[Path], finger: str | None) -> list[str | None]:
 def cmd_predict(args: argparse.Namespace) -> int:
     from ..inference.classifier import GenderClassifier, distinct_files
 
-    clf = GenderClassifier.load(args.model, modality=args.modality or "face")
-    if args.modality and clf.modality != args.modality:
-        raise ValueError(f"--modality {args.modality}, but {clf.path} is a {clf.modality} model")
+    clf = GenderClassifier.load(args.model, modality=args.modality)
     if args.fuse and clf.modality != "fingerprint":
         raise ValueError("--fuse is for fingerprints (use --modality fingerprint)")
     if args.fuse and args.format != "jsonl":
@@ -233,7 +231,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..inference.classifier import GenderClassifier
 
     implied = {"utkface": "face", "socofing": "fingerprint"}.get(args.format)  # folder, csv: either
-    clf = GenderClassifier.load(args.model, modality=args.modality or implied or "face")
+    clf = GenderClassifier.load(args.model, modality=args.modality or (None if args.model else implied))
     if implied and implied != clf.modality:
         raise ValueError(f"--format {args.format} holds {implied} images, but {clf.path} is a {clf.modality} model")
     samples = read_dataset(args.data, args.format).samples
@@ -286,7 +284,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     from ..inference.classifier import GenderClassifier
 
     if args.model:
-        models = {"custom": GenderClassifier.load(args.model)}
+        models = {"custom": GenderClassifier.load(args.model, modality=args.modality)}
     else:
         wanted = [m for m in bundled_models() if args.modality in (None, m)]
         models = {m: GenderClassifier.load(modality=m) for m in wanted}

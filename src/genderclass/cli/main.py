@@ -1,7 +1,8 @@
 """``genderclass`` command line: small root commands over the library.
 
 stdout carries results only; progress bars and logs go to stderr.
-Exit codes: 0 ok, 1 some inputs failed, 2 usage or input error, 3 missing optional dependency.
+Exit codes (cli/exit_codes.py): 0 ok, 1 some inputs failed, 2 usage or input error, 3 missing optional
+dependency, 130 interrupted, 141 stdout closed early.
 """
 
 from __future__ import annotations
@@ -96,19 +97,34 @@ def _add(sub: argparse._SubParsersAction, name: str, help_text: str, examples: s
 
 
 def _add_verbosity(parser: argparse.ArgumentParser, after_command: bool = False) -> None:
-    """-v/-q, before the command or after it (there, only when given: they then override)."""
-    unset = argparse.SUPPRESS if after_command else None
+    """-v/-q, before the command or after it (there they override what came before)."""
+    suffix = "_after" if after_command else ""
     verbosity = parser.add_mutually_exclusive_group()
     verbosity.add_argument(
         "-v",
         "--verbose",
+        dest="verbose" + suffix,
         action="count",
-        default=unset or 0,
+        default=None if after_command else 0,
         help="debug messages (-vv: also from the libraries used) (default: off)",
     )
     verbosity.add_argument(
-        "-q", "--quiet", action="store_true", default=unset or False, help="only errors; no progress bars"
+        "-q",
+        "--quiet",
+        dest="quiet" + suffix,
+        action="store_true",
+        default=None if after_command else False,
+        help="only errors; no progress bars",
     )
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """The command line, with -v/-q given after the command replacing those before it."""
+    args = build_parser().parse_args(argv)
+    after_verbose, after_quiet = getattr(args, "verbose_after", None), getattr(args, "quiet_after", None)
+    if after_verbose is not None or after_quiet:
+        args.verbose, args.quiet = after_verbose or 0, bool(after_quiet)
+    return args
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -362,7 +378,12 @@ def _bench_command(sub: argparse._SubParsersAction, C: ModuleType) -> None:
         "  genderclass bench\n  genderclass bench --image photo.jpg --repeat 200",
     )
     p.add_argument("--model", help="model (default: bundled face model)")
-    p.add_argument("--modality", choices=MODALITIES, default="face", help="which bundled model, without --model")
+    p.add_argument(
+        "--modality",
+        choices=MODALITIES,
+        default=None,
+        help="which bundled model (default: face); with --model, checked",
+    )
     p.add_argument("--image", help="a 640x480-ish photo with one face for the end-to-end number")
     p.add_argument("--repeat", type=_count(1), default=100, help="timed calls per measurement (medians reported)")
     p.add_argument("--no-cold-start", action="store_true", help="skip the cold-start subprocess timing")
@@ -436,8 +457,7 @@ def install_hint(module: str | None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_args(argv)
     setup_logging(args.verbose, args.quiet)
     args.command_line = "genderclass " + shlex.join(argv)
     try:

@@ -35,12 +35,12 @@ def synthetic_photo(width: int = 640, height: int = 480, seed: int = 0) -> np.nd
     return cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
 
 
-def cold_start_seconds(model: str | None, modality: str, image: Path, runs: int = 3) -> float:
+def cold_start_seconds(model: str | None, modality: str | None, image: Path, runs: int = 3) -> float:
     """Median wall time of a fresh ``genderclass predict IMAGE`` process: this installation's own
     command (the script beside this interpreter), not whichever ``genderclass`` is first on PATH."""
     script = Path(sys.executable).with_name("genderclass")
     command = [str(script)] if script.is_file() else [sys.executable, "-m", "genderclass.cli.main"]
-    command += ["-q", "predict", str(image), "--modality", modality] + (["--model", model] if model else [])
+    command += ["-q", "predict", str(image)] + (["--model", model] if model else ["--modality", modality or "face"])
     times = []
     for _ in range(runs):
         start = time.perf_counter()
@@ -52,7 +52,7 @@ def cold_start_seconds(model: str | None, modality: str, image: Path, runs: int 
 
 
 def run_bench(
-    model: str | None, modality: str, image: str | None, repeat: int = 100, cold_start: bool = True
+    model: str | None, modality: str | None, image: str | None, repeat: int = 100, cold_start: bool = True
 ) -> dict[str, Any]:
     clf = GenderClassifier.load(model, modality=modality)
     size, channels = clf.preprocess.input_size, clf.preprocess.channels

@@ -81,12 +81,16 @@ class GenderClassifier:
     # ----------------------------------------------------------------------------- loading
     @classmethod
     def load(
-        cls, path: str | Path | None = None, modality: str = "face", threads: int | None = None
+        cls, path: str | Path | None = None, modality: str | None = None, threads: int | None = None
     ) -> GenderClassifier:
-        """Load a model: ``None`` = the bundled default for ``modality``; else an ``.onnx`` file,
-        its ``.json`` metadata, or a folder holding one ``*.onnx`` (a run's ``export/``)."""
-        onnx_path, metadata = model_files(path, modality)
-        return cls(onnx_path, metadata, threads=threads)
+        """Load a model: ``None`` = the bundled model of ``modality`` (default: face); else an
+        ``.onnx`` file, its ``.json`` metadata, or a folder holding one ``*.onnx`` (a run's
+        ``export/``), which must be a ``modality`` model if one is named."""
+        onnx_path, metadata = model_files(path, modality or "face")
+        clf = cls(onnx_path, metadata, threads=threads)
+        if path is not None and modality and clf.modality != modality:
+            raise ValueError(f"a {modality} model was asked for, but {onnx_path} is a {clf.modality} model")
+        return clf
 
     @property
     def detector(self):
@@ -221,8 +225,9 @@ class GenderClassifier:
     ) -> list[tuple[dict[str, Any], np.ndarray]]:
         """:meth:`predict_batch` with each image's raw logits (one per classified crop, none for a
         failed image), so that they can be fused (:meth:`fuse`) without running the network again."""
-        if isinstance(images, (str, Path, bytes, bytearray, np.ndarray, Image.Image)):
-            raise TypeError("predict_batch takes a list of images; for one image use predict")
+        single = isinstance(images, (str, Path, bytes, bytearray, Image.Image))
+        if single or (isinstance(images, np.ndarray) and images.ndim <= 3):
+            raise TypeError("predict_batch takes a list (or an N x H x W x C array) of images; for one use predict")
         _check_min_confidence(min_confidence)
         images = list(images)
         fingers, offsets = self._fingers_of(images, fingers)
@@ -384,8 +389,10 @@ def content_key(image: ImageSource) -> tuple:
             return ("path", Path(image).resolve())
     if isinstance(image, (bytes, bytearray)):
         return ("bytes", hashlib.sha256(image).digest())
-    if isinstance(image, Image.Image):
-        return ("pil", image.mode, image.size, hashlib.sha256(image.tobytes()).digest())
+    if isinstance(image, Image.Image):  # what decoding depends on: pixels, palette, EXIF orientation
+        palette = bytes(image.getpalette() or [])
+        orientation = image.getexif().get(0x0112)
+        return ("pil", image.mode, image.size, orientation, hashlib.sha256(image.tobytes() + palette).digest())
     array = np.ascontiguousarray(image)
     return ("array", array.dtype.str, array.shape, hashlib.sha256(array.tobytes()).digest())
 

@@ -52,7 +52,7 @@ def register(sub: argparse._SubParsersAction, add) -> None:
         "--threads",
         type=int,
         default=DEFAULTS.threads,
-        help="ONNX Runtime threads per worker process; to use more cores, add --workers instead",
+        help="ONNX Runtime threads per image being classified (two images at a time per worker; 0 = min(2, cores)); to use more cores, add --workers",
     )
     p.add_argument(
         "--detect-max-side",
@@ -70,8 +70,8 @@ def settings_from_args(args: argparse.Namespace) -> WebSettings:
         raise ValueError("--workers must be at least 1")
     if args.max_upload_mb <= 0 or args.max_megapixels <= 0:
         raise ValueError("--max-upload-mb and --max-megapixels must be positive")
-    if args.threads < 1:
-        raise ValueError("--threads must be at least 1")
+    if args.threads < 0:
+        raise ValueError("--threads must be 0 (automatic) or more")
     return WebSettings(
         face_model=args.model,
         fingerprint_model=args.fingerprint_model,

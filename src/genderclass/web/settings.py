@@ -22,7 +22,7 @@ class WebSettings:
     max_upload_bytes: int = MAX_UPLOAD_BYTES  # whole request body
     max_pixels: int = MAX_PIXELS  # declared width x height, checked before decoding
     max_files: int = 20  # files per request
-    threads: int = 1  # ONNX Runtime intra-op threads per image (0 = min(2, cores)); cores go to concurrency
+    threads: int = 1  # ONNX Runtime threads per image being classified (0 = min(2, cores)); see concurrency
     inference_concurrency: int = 2  # images classified at the same time per worker process (one per core)
     preload: bool = True  # load and warm up the models at startup (else on first use)
     detect_max_side: int = DETECT_MAX_SIDE  # photos are downscaled to this long side for face detection

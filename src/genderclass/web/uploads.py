@@ -208,6 +208,10 @@ def _parse_multipart(body: bytes, boundary: bytes, file_field: str, max_files: i
             raw_name = disposition.get(b"filename", b"").decode("utf-8", "replace")
             mime = headers.get(b"content-type", b"application/octet-stream").decode("latin-1")
             form.files.append(Upload(filename=clean_filename(raw_name), content_type=mime[:100], data=content))
+        elif b"filename" in disposition:  # a file under another name is a mistake worth naming
+            raise ApiError(
+                422, "unknown_field", f"file sent in the form field '{name[:40]}': send images in '{file_field}'"
+            )
         elif name and name not in form.fields:
             if len(content) > _MAX_FIELD_BYTES:
                 raise ApiError(422, "field_too_large", f"form field '{name[:50]}' is too long")
