@@ -899,9 +899,12 @@ def test_serve_flags_default_to_the_web_settings():
     from genderclass.web.cli import settings_from_args
     from genderclass.web.settings import WebSettings
 
-    assert settings_from_args(build_parser().parse_args(["serve"])) == WebSettings()
+    # on loopback (the default host) it also refuses requests naming another host (DNS rebinding)
+    assert settings_from_args(build_parser().parse_args(["serve"])) == WebSettings(loopback_only=True)
     args = build_parser().parse_args(["serve", "--max-upload-mb", "2", "--threads", "2", "--max-files", "3"])
-    assert settings_from_args(args) == WebSettings(max_upload_bytes=2 * 1024 * 1024, threads=2, max_files=3)
+    expected = WebSettings(max_upload_bytes=2 * 1024 * 1024, threads=2, max_files=3, loopback_only=True)
+    assert settings_from_args(args) == expected
+    assert settings_from_args(build_parser().parse_args(["serve", "--host", "0.0.0.0"])).loopback_only is False
 
 
 def test_serve_on_a_port_in_use_is_a_usage_error(capsys, caplog):

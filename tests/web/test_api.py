@@ -547,6 +547,21 @@ def test_detect_defaults_to_the_model_setting(tmp_path):
         assert len(omitted) == 1 and omitted[0]["box"] == [0, 0, 640, 480]  # not searched for faces
 
 
+def test_a_loopback_server_refuses_other_host_names(face_model, fingerprint_model):
+    from genderclass.web.app import host_name
+
+    assert [host_name(h) for h in (b"127.0.0.1:8000", b"[::1]:80", b"LocalHost", b"evil.example:8000", b"")] == [
+        "127.0.0.1", "[::1]", "localhost", "evil.example", ""
+    ]  # fmt: skip
+    settings = WebSettings(face_model=face_model, fingerprint_model=fingerprint_model, loopback_only=True)
+    with TestClient(create_app(settings), base_url="http://127.0.0.1:8000") as local:
+        assert local.get("/healthz").status_code == 200
+        for name in ("localhost:8000", "[::1]:8000"):
+            assert local.get("/healthz", headers={"host": name}).status_code == 200
+        for name in ("evil.example", "127.0.0.1.evil.example:8000"):  # a rebound name
+            assert_error(local.get("/api/v1/models", headers={"host": name}), 400, "bad_host")
+
+
 def test_favicon(client):
     response = client.get("/favicon.ico")
     assert response.status_code == 200 and response.headers["content-type"].startswith("image/svg+xml")

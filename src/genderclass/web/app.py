@@ -7,6 +7,7 @@ Models load once per worker process; inference runs in worker threads, never on 
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -141,6 +142,33 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]"})
+
+
+class LoopbackHostMiddleware:
+    """For a server listening on loopback only: refuse requests whose Host header names another
+    host, as a web page on another site would send after rebinding its DNS name to 127.0.0.1."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and host_name(dict(scope["headers"]).get(b"host", b"")) not in LOOPBACK_HOSTS:
+            body = json.dumps({"error": {"code": "bad_host", "message": "this server answers loopback names only"}})
+            await send(
+                {"type": "http.response.start", "status": 400, "headers": [(b"content-type", b"application/json")]}
+            )
+            await send({"type": "http.response.body", "body": body.encode()})
+            return
+        await self.app(scope, receive, send)
+
+
+def host_name(header: bytes) -> str:
+    """The host of a Host header, without its port: ``[::1]:8000`` -> ``[::1]``, ``localhost:80`` -> ``localhost``."""
+    host = header.decode("latin-1").strip().lower()
+    return host[: host.index("]") + 1] if host.startswith("[") and "]" in host else host.split(":")[0]
 
 
 PREDICT_FIELDS = tuple(PREDICT_BODY["content"]["multipart/form-data"]["schema"]["properties"])
@@ -315,6 +343,8 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
     app.state.registry = registry
     install_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_upload_bytes)
+    if settings.loopback_only:
+        app.add_middleware(LoopbackHostMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)  # added last = outermost: also on the 413s
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
 

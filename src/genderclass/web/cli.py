@@ -80,6 +80,7 @@ def settings_from_args(args: argparse.Namespace) -> WebSettings:
         max_files=args.max_files,
         threads=args.threads,
         detect_max_side=args.detect_max_side,
+        loopback_only=args.host in LOOPBACK,  # then a request naming another host is a rebinding attack
     )
 
 

@@ -26,6 +26,7 @@ class WebSettings:
     inference_concurrency: int = 2  # images classified at the same time per worker process (one per core)
     preload: bool = True  # load and warm up the models at startup (else on first use)
     detect_max_side: int = DETECT_MAX_SIDE  # photos are downscaled to this long side for face detection
+    loopback_only: bool = False  # answer only requests addressed to a loopback name (serve on 127.0.0.1)
 
     def __post_init__(self) -> None:
         for name in ("max_upload_bytes", "max_pixels", "max_files", "inference_concurrency"):
@@ -54,7 +55,7 @@ class WebSettings:
                 continue
             if field.name in ("face_model", "fingerprint_model"):
                 values[field.name] = raw or None
-            elif field.name == "preload":
+            elif field.name in ("preload", "loopback_only"):
                 values[field.name] = raw.strip().lower() in ("1", "true", "yes", "on")
             else:
                 values[field.name] = int(raw)
