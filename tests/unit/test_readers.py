@@ -288,3 +288,18 @@ def test_a_file_for_a_folder_format_or_a_folder_for_csv_is_a_clear_error(tmp_pat
             read_dataset(manifest, fmt)
     with pytest.raises(ValueError, match="--format csv reads a CSV manifest, but .* is a folder"):
         read_dataset(tmp_path, "csv")
+
+
+def test_finger_in_name_reads_socofing_style_names_with_extra_text():
+    from genderclass.data.readers import finger_in_name
+
+    names = {
+        "100__M_Left_index_finger.BMP": "index",
+        "100__M_Left_index_finger (1).png": "index",
+        "100__F_Right_little_finger_Zcut.bmp": "little",
+        "scan_Thumb_finger.jpg": "thumb",
+        "ring_fingerprint.png": None,  # not "ring_finger"
+        "bring_finger.png": None,  # a word that merely ends in a finger's name
+        "photo.jpg": None,
+    }
+    assert {name: finger_in_name(name) for name in names} == names

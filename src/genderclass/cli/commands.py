@@ -136,14 +136,13 @@ def _write_csv_rows(writer: csv.DictWriter, result: dict) -> None:
 
 
 def _fingers(paths: list[Path], finger: str | None) -> list[str | None]:
-    """Each input's finger for ``predict --finger``: the one given, or with ``auto`` the finger in
-    a SOCOFing-style name (None for other names, which are classified as without --finger)."""
+    """Each input's finger for ``predict --finger``: the one given, or with ``auto`` the finger a
+    file name states SOCOFing-style (None for other names, classified as without --finger)."""
     if finger != "auto":
         return [finger] * len(paths)
-    from ..data.readers import parse_socofing_name
+    from ..data.readers import finger_in_name
 
-    parsed = [parse_socofing_name(path.name) for path in paths]
-    fingers = [sample.attrs["finger"] if sample else None for sample in parsed]
+    fingers = [finger_in_name(path.name) for path in paths]
     log.info("--finger auto: the finger read from %d of %d file names", sum(map(bool, fingers)), len(paths))
     return fingers
 

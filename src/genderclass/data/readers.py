@@ -89,6 +89,16 @@ def parse_utkface_name(name: str) -> Sample | None:
     return Sample(path=name, label=int(gender), attrs=attrs)
 
 
+_FINGER_IN_NAME = re.compile(rf"(?:^|[^a-z])({'|'.join(FINGERS)})_finger(?:[^a-z]|$)", re.IGNORECASE)
+
+
+def finger_in_name(name: str) -> str | None:
+    """The finger a file name states the SOCOFing way (``…_index_finger…``), anywhere in the name:
+    ``100__M_Left_index_finger (1).png`` and ``scan_thumb_finger.jpg`` name theirs too."""
+    match = _FINGER_IN_NAME.search(name)
+    return match.group(1).lower() if match else None
+
+
 def parse_socofing_name(name: str) -> Sample | None:
     """Parse ``subject__M|F_Left|Right_finger_finger[_Obl|_CR|_Zcut].bmp|png``."""
     match = _SOCOFING_NAME.match(name)
