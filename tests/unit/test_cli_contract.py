@@ -836,6 +836,24 @@ def test_evaluate_exits_1_when_files_were_unreadable(capsys, tmp_path, tiny_fing
     assert code == 1 and summary["n_unreadable"] == 1 and summary["n"] == 4  # reported, skipped, the rest scored
 
 
+def test_evaluate_refuses_mixed_labels_of_one_subject_before_scoring(
+    capsys, caplog, monkeypatch, tmp_path, tiny_fingerprint_model
+):
+    from genderclass.inference.classifier import GenderClassifier
+
+    rng = np.random.default_rng(5)
+    rows = ["path,label,subject"]
+    for i, (label, subject) in enumerate([("male", "7"), ("female", "7"), ("female", "8")]):
+        path = tmp_path / f"{i}.png"
+        Image.fromarray(rng.integers(0, 256, (103, 96, 3), np.uint8)).save(path)
+        rows.append(f"{path},{label},{subject}")
+    (tmp_path / "data.csv").write_text("\n".join(rows) + "\n")
+    monkeypatch.setattr(GenderClassifier, "logits", lambda *a, **k: pytest.fail("scored before the check"))
+    argv = ["evaluate", "--model", str(tiny_fingerprint_model), "--data", str(tmp_path / "data.csv"), "--format", "csv"]
+    code, out, _ = _run(capsys, [*argv, "--out", str(tmp_path / "ev")])
+    assert code == 2 and out == "" and "inconsistent labels (checked before scoring): ['7']" in caplog.text
+
+
 def test_card_out_ending_in_a_slash_is_a_folder(capsys, tmp_path):
     folder = tmp_path / "cards"
     code, _, _ = _run(capsys, ["card", "--modality", "fingerprint", "--out", f"{folder}/"])

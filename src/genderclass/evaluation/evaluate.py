@@ -50,6 +50,9 @@ def evaluate_samples(
     training_metrics_csv: str | Path | None = None,
 ) -> dict[str, Any]:
     """Predict every sample, compute metrics (overall, per group, per subject), write the report."""
+    subjects = [s.subject for s in samples]
+    if all(subjects) and (bad := M.subjects_with_mixed_labels(subjects, [s.label for s in samples])):
+        raise ValueError(f"subjects with inconsistent labels (checked before scoring): {bad[:5]}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     kept: list[Sample] = []

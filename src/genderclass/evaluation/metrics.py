@@ -599,6 +599,14 @@ def group_metrics(
 # --------------------------------------------------------------------------- subjects
 
 
+def subjects_with_mixed_labels(subjects: Sequence[str], labels: Any) -> list[str]:
+    """The subjects (named by ``str``, sorted) whose items carry both labels: they cannot be fused."""
+    seen: dict[str, set[int]] = {}
+    for subject, label in zip(subjects, _as_labels(labels).tolist(), strict=True):
+        seen.setdefault(str(subject), set()).add(label)
+    return sorted(subject for subject, found in seen.items() if len(found) > 1)
+
+
 def fuse_by_subject(
     subjects: Sequence[str],
     labels: Any,
@@ -624,9 +632,8 @@ def fuse_by_subject(
     inv = np.array([index[s] for s in subj], dtype=np.int64)
     counts = np.bincount(inv, minlength=len(ids))
     pos = np.bincount(inv, weights=y, minlength=len(ids))
-    if np.any((pos != 0) & (pos != counts)):
-        bad = [ids[i] for i in np.flatnonzero((pos != 0) & (pos != counts))[:5]]
-        raise ValueError(f"subjects with inconsistent labels: {bad}")
+    if bad := subjects_with_mixed_labels(subj, y):
+        raise ValueError(f"subjects with inconsistent labels: {bad[:5]}")
     fused_labels = (pos > 0).astype(np.int64)
     if how == "mean_logit":
         fused = np.bincount(inv, weights=z, minlength=len(ids)) / counts
