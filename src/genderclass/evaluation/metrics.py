@@ -682,7 +682,7 @@ FUSION_MIN_SUBJECTS = 20  # a count fitted on fewer subjects than this would be 
 
 def _counts(subjects: Sequence[str]) -> np.ndarray:
     """Items per subject (subjects named by ``str``), in sorted subject order."""
-    return np.unique(np.array([str(s) for s in subjects]), return_counts=True)[1]
+    return np.array(items_per_subject(subjects, sorted({str(s) for s in subjects})), dtype=np.int64)
 
 
 def largest_count(subjects: Sequence[str], min_subjects: int = FUSION_MIN_SUBJECTS) -> int:

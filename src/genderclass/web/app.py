@@ -7,7 +7,6 @@ Models load once per worker process; inference runs in worker threads, never on 
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -32,7 +31,7 @@ from ..config import MODALITIES
 from ..data.readers import FINGERS, finger_name
 from ..imageio import ImageError, load_image
 from ..inference.classifier import GenderClassifier, distinct_files
-from .errors import ApiError, install_error_handlers
+from .errors import ApiError, error_response, install_error_handlers
 from .registry import ModelRegistry
 from .schemas import ErrorResponse, Health, ModelsResponse, PredictResponse
 from .settings import WebSettings
@@ -156,11 +155,8 @@ class LoopbackHostMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and host_name(dict(scope["headers"]).get(b"host", b"")) not in LOOPBACK_HOSTS:
-            body = json.dumps({"error": {"code": "bad_host", "message": "this server answers loopback names only"}})
-            await send(
-                {"type": "http.response.start", "status": 400, "headers": [(b"content-type", b"application/json")]}
-            )
-            await send({"type": "http.response.body", "body": body.encode()})
+            refusal = error_response(400, "bad_host", "this server answers loopback names only")
+            await refusal(scope, receive, send)
             return
         await self.app(scope, receive, send)
 

@@ -78,7 +78,8 @@ class ModelRegistry:
     def brief(self, modality: str) -> dict[str, Any]:
         """What a prediction answer says of its model: which one, and where it decides and abstains
         (the full :meth:`summary` is in ``/api/v1/models``)."""
-        return {key: self.summary(modality)[key] for key in BRIEF_KEYS}
+        summary = self.summary(modality)
+        return {key: summary[key] for key in BRIEF_KEYS}
 
     def summary(self, modality: str) -> dict[str, Any]:
         """Public description of a loaded model (``clf.info()`` without the server's file system path)."""
