@@ -19,13 +19,15 @@ import argparse
 import dataclasses
 import json
 import re
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import onnx
 
 from genderclass.config import TrainConfig
-from genderclass.evaluation.metrics import fuse_by_subject, roc_auc
+from genderclass.evaluation.fusion import fuse_by_subject
+from genderclass.evaluation.metrics import roc_auc
 from genderclass.runtime import cpu_session
 from genderclass.training.run import prepare_data
 
@@ -49,17 +51,15 @@ def member_logits(path: Path, images: np.ndarray, batch_size: int = 128) -> np.n
     model = onnx.load(str(path))
     names = member_logit_names(model)
     model.graph.output.extend(onnx.helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None) for n in names)
-    staged = path.with_name(f".{path.stem}.members.onnx")
-    onnx.save(model, str(staged))
-    try:
+    with tempfile.TemporaryDirectory() as folder:
+        staged = Path(folder) / "members.onnx"
+        onnx.save(model, str(staged))
         session = cpu_session(staged, threads=2)
-        chunks = []
-        for start in range(0, len(images), batch_size):
-            pixels = images[start : start + batch_size].transpose(0, 3, 1, 2).astype(np.float32)
-            outputs = session.run(names, {"pixels": pixels})
-            chunks.append(np.stack([np.asarray(o).reshape(-1) for o in outputs], axis=1))
-    finally:
-        staged.unlink(missing_ok=True)
+    chunks = []
+    for start in range(0, len(images), batch_size):
+        pixels = images[start : start + batch_size].transpose(0, 3, 1, 2).astype(np.float32)
+        outputs = session.run(names, {"pixels": pixels})
+        chunks.append(np.stack([np.asarray(o).reshape(-1) for o in outputs], axis=1))
     return np.concatenate(chunks)
 
 

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from genderclass.evaluation.groups import group_offsets
+
 pytest.importorskip("torch")
 pytest.importorskip("lightning")
 pytest.importorskip("onnx")
@@ -70,12 +72,11 @@ def test_fold_ensemble_is_calibrated_out_of_fold(fold_runs, fingerprint_csv_data
         test_logits.append(alone["logits"])
     np.testing.assert_allclose(saved["logits"], np.mean(test_logits, axis=0), atol=1e-4)
     # the finger offsets come from the out-of-fold scores (the manifest names every finger)
-    from genderclass.evaluation import metrics as M
 
     rows = {Path(r["path"]).name: r for r in fingerprint_csv_dataset["rows"]}
     paths, _ = _splits(fold_runs[0])
     val_rows = [rows[Path(paths[i]).name] for i in saved["val_index"]]
-    expected = M.group_offsets(
+    expected = group_offsets(
         [r["label"] == "female" for r in val_rows], saved["val_logits"], [r["finger"] for r in val_rows]
     )
     assert meta["finger_known"]["offsets"] == pytest.approx(expected)

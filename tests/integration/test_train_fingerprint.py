@@ -12,6 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from genderclass.evaluation.fusion import largest_count
+from genderclass.evaluation.groups import group_offsets, remove_offsets
+
 pytest.importorskip("torch")
 pytest.importorskip("lightning")
 pytest.importorskip("onnx")
@@ -92,7 +95,7 @@ def test_fusion_temperature_is_fitted_on_validation_subjects(fingerprint_run, fi
     assert meta["fusion_temperature"] != pytest.approx(meta["temperature"])
     # and one temperature per number of prints, up to the largest count enough subjects reach
     assert meta["fusion_temperatures"] == pytest.approx(fusion_temperatures(subjects, labels, saved["val_logits"]))
-    assert len(meta["fusion_temperatures"]) == M.largest_count(subjects.tolist())
+    assert len(meta["fusion_temperatures"]) == largest_count(subjects.tolist())
     assert len(meta["finger_known"]["fusion_temperatures"]) == len(meta["fusion_temperatures"])
     by_prints = meta["metrics"]["test_by_prints"]
     assert [row["prints"] for row in by_prints] == list(range(1, len(meta["fusion_temperatures"]) + 1))
@@ -187,12 +190,12 @@ def test_finger_offsets_are_fitted_on_validation(fingerprint_run, fingerprint_cs
     fingers = [finger_of[Path(r["path"]).name] for r in val_rows]
     labels = np.array([int(r["label"]) for r in val_rows])
     known = meta["finger_known"]
-    expected = M.group_offsets(labels, saved["val_logits"], fingers)
+    expected = group_offsets(labels, saved["val_logits"], fingers)
     assert known["offsets"] == pytest.approx(expected)
     assert list(known["offsets"]) == [f for f in FINGERS if f in set(fingers)]  # thumb ... little
-    refit = calibrate(labels, M.remove_offsets(saved["val_logits"], fingers, expected), "fingerprint")
+    refit = calibrate(labels, remove_offsets(saved["val_logits"], fingers, expected), "fingerprint")
     assert {k: known[k] for k in refit} == pytest.approx(refit)
     test_rows = [rows[i] for i in saved["index"]]
     test_fingers = [finger_of[Path(r["path"]).name] for r in test_rows]
-    corrected = M.remove_offsets(saved["logits"], test_fingers, expected)
+    corrected = remove_offsets(saved["logits"], test_fingers, expected)
     assert meta["metrics"]["test_finger_known"]["roc_auc"] == pytest.approx(M.roc_auc(saved["labels"], corrected))

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from genderclass.evaluation import metrics as M
+from genderclass.evaluation.groups import group_offsets, remove_offsets
 from genderclass.inference.classifier import GenderClassifier
 
 KNOWN = {
@@ -27,18 +28,18 @@ def test_group_offsets_are_class_balanced():
     labels = [0, 0, 1, 0, 0, 1, 1]
     logits = [-2.0, -2.0, 0.0, 0.0, 0.0, 2.0, 2.0]
     fingers = ["thumb", "thumb", "thumb", "little", "little", "little", "little"]
-    offsets = M.group_offsets(labels, logits, fingers)
+    offsets = group_offsets(labels, logits, fingers)
     male, female = np.mean([-2, -2, 0, 0]), np.mean([0, 2, 2])
     overall = (male + female) / 2
     assert offsets["thumb"] == pytest.approx((-2 + 0) / 2 - overall)
     assert offsets["little"] == pytest.approx((0 + 2) / 2 - overall)
     # a finger with one label only has no offset; labels alone never make one
-    assert "ring" not in M.group_offsets([0, 1, 0], [0.0, 1.0, 5.0], ["thumb", "thumb", "ring"])
-    assert M.group_offsets([0, 1, 0, 1], [0.0, 3.0, 0.0, 3.0], ["a", "a", "b", "b"]) == {"a": 0.0, "b": 0.0}
-    np.testing.assert_allclose(M.remove_offsets([1.0, 1.0], ["thumb", "little"], offsets),
+    assert "ring" not in group_offsets([0, 1, 0], [0.0, 1.0, 5.0], ["thumb", "thumb", "ring"])
+    assert group_offsets([0, 1, 0, 1], [0.0, 3.0, 0.0, 3.0], ["a", "a", "b", "b"]) == {"a": 0.0, "b": 0.0}
+    np.testing.assert_allclose(remove_offsets([1.0, 1.0], ["thumb", "little"], offsets),
                                [1.0 - offsets["thumb"], 1.0 - offsets["little"]])  # fmt: skip
     with pytest.raises(ValueError, match="no offset for toe"):
-        M.remove_offsets([1.0], ["toe"], offsets)
+        remove_offsets([1.0], ["toe"], offsets)
 
 
 @pytest.fixture

@@ -11,6 +11,14 @@ import pytest
 
 from genderclass import calibration as cal
 from genderclass.evaluation import metrics as M
+from genderclass.evaluation.fusion import (
+    by_print_count,
+    fuse_by_subject,
+    fuse_subsets,
+    items_per_subject,
+    largest_count,
+    per_subject_metrics,
+)
 from genderclass.inference.classifier import GenderClassifier
 
 
@@ -79,7 +87,7 @@ def test_fusion_temperature_is_fitted_on_subject_means():
     # per-image logits: a weak per-subject signal (+-0.6) buried in independent noise
     logits = np.where(labels == 1, 0.6, -0.6) + rng.normal(0, 2.0, labels.size)
     t_fused = fusion_temperature(subjects, labels, logits)
-    _, fused_labels, fused_logits = M.fuse_by_subject(subjects.tolist(), labels, logits)
+    _, fused_labels, fused_logits = fuse_by_subject(subjects.tolist(), labels, logits)
     assert t_fused == pytest.approx(M.fit_temperature(fused_logits, fused_labels))
     assert t_fused < 1.0 < M.fit_temperature(logits, labels)
 
@@ -201,22 +209,22 @@ def test_fuse_subsets_draws_k_prints_of_one_subject():
     subjects = np.array(["a"] * 4 + ["b"] * 2 + ["c"])
     labels = np.array([1] * 4 + [0] * 2 + [1])
     logits = np.array([1.0, 2.0, 3.0, 4.0, -1.0, -3.0, 9.0])
-    y, z = M.fuse_subsets(subjects, labels, logits, k=4, draws=5)
+    y, z = fuse_subsets(subjects, labels, logits, k=4, draws=5)
     assert y.tolist() == [1] * 5 and z.tolist() == [2.5] * 5  # all of a's prints; b and c have fewer
-    y, z = M.fuse_subsets(subjects, labels, logits, k=2, draws=5)
+    y, z = fuse_subsets(subjects, labels, logits, k=2, draws=5)
     assert y.tolist() == [1] * 5 + [0] * 5  # every subject weighs the same: b's only pair five times
     assert set(z[:5]) <= {1.5, 2.0, 2.5, 3.0, 3.5} and z[5:].tolist() == [-2.0] * 5
-    y, z = M.fuse_subsets(subjects, labels, logits, k=1, draws=3)
+    y, z = fuse_subsets(subjects, labels, logits, k=1, draws=3)
     assert len(z) == 3 * 3 and set(z[:3]) <= {1.0, 2.0, 3.0, 4.0} and z[6:].tolist() == [9.0] * 3
     # the order the items come in does not matter
     order = np.array([6, 3, 5, 0, 2, 4, 1])
     assert np.array_equal(
-        M.fuse_subsets(subjects[order], labels[order], logits[order], k=2, draws=5)[1],
-        z2 := M.fuse_subsets(subjects, labels, logits, k=2, draws=5)[1],
+        fuse_subsets(subjects[order], labels[order], logits[order], k=2, draws=5)[1],
+        z2 := fuse_subsets(subjects, labels, logits, k=2, draws=5)[1],
     )
     assert len(z2) == 10
     with pytest.raises(ValueError):
-        M.fuse_subsets(subjects, labels, logits, k=0)
+        fuse_subsets(subjects, labels, logits, k=0)
 
 
 def test_temperature_by_count_reads_the_table():
@@ -236,14 +244,14 @@ def test_temperature_by_count_reads_the_table():
 
 
 def test_largest_count_needs_enough_subjects():
-    assert M.largest_count(["a", "a", "a", "b", "b", "b", "c"]) == 1  # three subjects: all must reach it
-    assert M.largest_count(["a", "a", "a", "b", "b", "b", "c"], min_subjects=2) == 3
+    assert largest_count(["a", "a", "a", "b", "b", "b", "c"]) == 1  # three subjects: all must reach it
+    assert largest_count(["a", "a", "a", "b", "b", "b", "c"], min_subjects=2) == 3
     many = [f"s{i}" for i in range(30) for _ in range(2)] + [f"t{i}" for i in range(25) for _ in range(10)]
-    assert M.largest_count(many) == 10  # 25 subjects with ten prints are enough
+    assert largest_count(many) == 10  # 25 subjects with ten prints are enough
     few = [f"s{i}" for i in range(30) for _ in range(2)] + [f"t{i}" for i in range(5) for _ in range(10)]
-    assert M.largest_count(few) == 2  # five with ten are not
-    assert M.largest_count([]) == 1
-    assert M.items_per_subject([1, 1, 2, "2", 3], ["1", 2, "4"]) == [2, 2, 0]  # named by str, as fused
+    assert largest_count(few) == 2  # five with ten are not
+    assert largest_count([]) == 1
+    assert items_per_subject([1, 1, 2, "2", 3], ["1", 2, "4"]) == [2, 2, 0]  # named by str, as fused
 
 
 def test_fusion_temperatures_shrink_with_the_number_of_prints():
@@ -304,13 +312,13 @@ def test_by_print_count_rises_with_the_prints_given():
     from genderclass.training.export import fusion_temperatures
 
     table = fusion_temperatures(subjects, labels, logits)
-    rows = M.by_print_count(subjects, labels, logits, lambda k: cal.temperature_by_count(k, table, 1.0), 0.5)
+    rows = by_print_count(subjects, labels, logits, lambda k: cal.temperature_by_count(k, table, 1.0), 0.5)
     assert [r["prints"] for r in rows] == list(range(1, 11))
     assert rows[0]["n_subjects"] == 300 and rows[0]["n_fused"] == 300 * 20 and rows[-1]["n_fused"] == 300 * 20
     aucs = [r["roc_auc"] for r in rows]
     assert aucs[0] < 0.7 < 0.85 < aucs[-1]  # one print is weak, ten are strong
     assert all(r["ece"] < 0.05 for r in rows[:-1])  # each k calibrated with its own temperature
-    one_temperature = M.by_print_count(subjects, labels, logits, lambda k: table[-1], 0.5)
+    one_temperature = by_print_count(subjects, labels, logits, lambda k: table[-1], 0.5)
     assert one_temperature[0]["ece"] > 0.2  # the whole-subject temperature makes one print overconfident
 
 
@@ -324,7 +332,7 @@ def test_per_subject_metrics_calibrate_each_person_for_their_number_of_items():
         seen.append(counts.tolist())
         return np.where(counts == 1, 1.0, 0.5)
 
-    result = M.per_subject_metrics(subjects, labels, logits, temperature_of, {"threshold": 0.5, "min_confidence": 0.0})
+    result = per_subject_metrics(subjects, labels, logits, temperature_of, {"threshold": 0.5, "min_confidence": 0.0})
     assert seen == [[2, 1, 3]] and result["n_subjects"] == 3 and result["n"] == 3
     # a: mean 1.0 / 0.5, b: -1.0 / 1.0, c: 2.0 / 0.5 -> all on the right side of 0.5
     assert result["accuracy"] == 1.0 and result["threshold"] == 0.5 and "ece" in result

@@ -5,7 +5,11 @@ import math
 import numpy as np
 import pytest
 
+from genderclass.calibration import logit
 from genderclass.evaluation import metrics as M
+from genderclass.evaluation.calibrated import calibrated_metrics
+from genderclass.evaluation.fusion import fuse_by_subject
+from genderclass.evaluation.groups import age_band, group_metrics
 
 
 def _assert_plain(obj):
@@ -161,14 +165,14 @@ def test_coverage_and_abstention_report_balanced_accuracy_for_imbalanced_sets():
     p = [0.1] * 8 + [0.3, 0.45]  # confidences 0.9 and 0.7, 0.55 for the wrong women
     curve = M.coverage_curve(labels, p, min_confidences=[0.5, 0.6])
     assert [(c["accuracy"], c["balanced_accuracy"]) for c in curve] == [(0.8, 0.5), (8 / 9, 0.5)]
-    result = M.calibrated_metrics(labels, M.logit(p), temperature=1.0, threshold=0.5, min_confidence=0.6)
+    result = calibrated_metrics(labels, logit(p), temperature=1.0, threshold=0.5, min_confidence=0.6)
     assert result["accuracy_at_threshold"] == pytest.approx(8 / 9)
     assert result["balanced_accuracy_at_threshold"] == pytest.approx(0.5)
     assert result["coverage_at_threshold_by_class"] == {"male": 1.0, "female": 0.5}
-    everyone_abstains = M.calibrated_metrics(labels, M.logit(p), temperature=1.0, threshold=0.5, min_confidence=1.0)
+    everyone_abstains = calibrated_metrics(labels, logit(p), temperature=1.0, threshold=0.5, min_confidence=1.0)
     assert everyone_abstains["balanced_accuracy_at_threshold"] is None
     # every woman abstained on: the answered men are all right, but no balanced accuracy can be measured
-    no_women = M.calibrated_metrics(labels, M.logit(p), temperature=1.0, threshold=0.5, min_confidence=0.8)
+    no_women = calibrated_metrics(labels, logit(p), temperature=1.0, threshold=0.5, min_confidence=0.8)
     assert no_women["accuracy_at_threshold"] == 1.0 and no_women["balanced_accuracy_at_threshold"] is None
     assert no_women["coverage_at_threshold_by_class"] == {"male": 1.0, "female": 0.0}
     assert M.coverage_curve(labels, p, min_confidences=[0.8])[0]["balanced_accuracy"] is None
@@ -197,27 +201,27 @@ def test_most_confident_errors():
 
 
 def test_age_band():
-    assert M.age_band(0) == "0-2"
-    assert M.age_band("2") == "0-2"
-    assert M.age_band(2.9) == "0-2"
-    assert M.age_band("3") == "3-9"
-    assert M.age_band(19) == "10-19"
-    assert M.age_band("25") == "20-29"
-    assert M.age_band(45) == "40-59"
-    assert M.age_band(60) == "60+"
-    assert M.age_band(116) == "60+"
-    assert M.age_band(500) == "60+"
-    assert M.age_band("30-39") == "30-39"
+    assert age_band(0) == "0-2"
+    assert age_band("2") == "0-2"
+    assert age_band(2.9) == "0-2"
+    assert age_band("3") == "3-9"
+    assert age_band(19) == "10-19"
+    assert age_band("25") == "20-29"
+    assert age_band(45) == "40-59"
+    assert age_band(60) == "60+"
+    assert age_band(116) == "60+"
+    assert age_band(500) == "60+"
+    assert age_band("30-39") == "30-39"
     for bad in ("x", -1, "nan"):
         with pytest.raises(ValueError):
-            M.age_band(bad)
+            age_band(bad)
 
 
 def test_group_metrics_three_groups():
     labels = [0, 1, 1, 0, 0, 1, 0, 1]
     p = [0.2, 0.7, 0.4, 0.6, 0.1, 0.9, 0.9, 0.9]
     race = ["a", "a", "a", "b", "b", "c", None, ""]
-    g = M.group_metrics(labels, p, {"race": race}, summary_min_n=1)
+    g = group_metrics(labels, p, {"race": race}, summary_min_n=1)
     _assert_plain(g)
     assert list(g) == ["race", "race_x_gender"]
     r = g["race"]
@@ -238,40 +242,40 @@ def test_group_metrics_three_groups():
     assert x["a/female"]["n"] == 2 and x["a/female"]["accuracy"] == 0.5
     assert x["b/male"]["accuracy"] == 0.5
     # default summary threshold (n >= 30): groups are reported but none is summarised
-    g30 = M.group_metrics(labels, p, {"race": race})
+    g30 = group_metrics(labels, p, {"race": race})
     assert g30["race"]["a"]["n"] == 3 and g30["race"]["_summary"]["worst_group"] is None
-    g2 = M.group_metrics(labels, p, {"race": race}, summary_min_n=2)
+    g2 = group_metrics(labels, p, {"race": race}, summary_min_n=2)
     assert g2["race"]["_summary"]["worst_group"] == "b"
     assert g2["race"]["_summary"]["largest_gap"] == pytest.approx(2 / 3 - 1 / 2)
     # min_n drops small groups from the output
-    assert list(M.group_metrics(labels, p, {"race": race}, min_n=2)["race"]) == ["a", "b", "_summary"]
+    assert list(group_metrics(labels, p, {"race": race}, min_n=2)["race"]) == ["a", "b", "_summary"]
 
 
 def test_group_metrics_age_bands_ordered():
     labels = [0, 1, 0, 1, 0]
     p = [0.2, 0.8, 0.7, 0.6, 0.3]
     ages = ["1", "25", "15", "70", None]
-    g = M.group_metrics(labels, p, {"age": ages})
+    g = group_metrics(labels, p, {"age": ages})
     assert [k for k in g["age"] if k != "_summary"] == ["0-2", "10-19", "20-29", "60+"]
     assert g["age"]["10-19"]["accuracy"] == 0.0
     assert "0-2/male" in g["age_x_gender"]
     with pytest.raises(ValueError):
-        M.group_metrics(labels, p, {"age": ["1"]})
+        group_metrics(labels, p, {"age": ["1"]})
 
 
 def test_fuse_by_subject():
     subjects = ["s2", "s1", "s2", "s1", "s3"]
     labels = [1, 0, 1, 0, 0]
     logits = [1.0, -2.0, 3.0, 0.0, -1.0]
-    ids, y, z = M.fuse_by_subject(subjects, labels, logits)
+    ids, y, z = fuse_by_subject(subjects, labels, logits)
     assert ids == ["s1", "s2", "s3"]
     np.testing.assert_array_equal(y, [0, 1, 0])
     np.testing.assert_allclose(z, [-1.0, 2.0, -1.0])
-    _, _, zp = M.fuse_by_subject(subjects, labels, logits, how="mean_prob")
+    _, _, zp = fuse_by_subject(subjects, labels, logits, how="mean_prob")
     expected = (M.sigmoid(-2.0) + 0.5) / 2
     assert zp[0] == pytest.approx(math.log(expected / (1 - expected)))
     with pytest.raises(ValueError):
-        M.fuse_by_subject(["a", "a"], [0, 1], [0.0, 0.0])
+        fuse_by_subject(["a", "a"], [0, 1], [0.0, 0.0])
 
 
 def test_input_validation():

@@ -9,6 +9,8 @@ import pytest
 import genderclass
 from genderclass.evaluation import metrics as M
 from genderclass.evaluation import report as R
+from genderclass.evaluation.fusion import fuse_by_subject
+from genderclass.evaluation.groups import group_metrics
 
 pytest.importorskip("matplotlib")
 
@@ -45,12 +47,12 @@ def toy():
     metrics["temperature"] = t
     metrics["coverage_curve"] = M.coverage_curve(labels, p)
     metrics["min_confidence"] = M.choose_min_confidence(labels, p)
-    metrics["groups"] = M.group_metrics(labels, p, {"race": race, "age": ages})
+    metrics["groups"] = group_metrics(labels, p, {"race": race, "age": ages})
     subjects = [f"s{i // 3}" for i in range(n)]
     s_labels = labels.copy()
     for i in range(n):
         s_labels[i] = labels[(i // 3) * 3]
-    _, fy, fz = M.fuse_by_subject(subjects, s_labels, logits)
+    _, fy, fz = fuse_by_subject(subjects, s_labels, logits)
     metrics["per_subject"] = M.binary_metrics(fy, M.sigmoid(fz))
     return labels, p, p_uncal, metrics, {"age": ages, "race": race}
 
@@ -122,7 +124,7 @@ def test_individual_plots(tmp_path):
     assert _is_png(R.plot_roc([1, 1], [0.2, 0.4], tmp_path / "roc1.png"))  # one class: no crash
     assert _is_png(R.plot_reliability(labels, p, None, tmp_path / "rel.png"))
     assert _is_png(R.plot_coverage(M.coverage_curve(labels, p), tmp_path / "cov.png"))
-    groups = M.group_metrics(labels, p, {"g": ["x", "x", "y", "y", None]})
+    groups = group_metrics(labels, p, {"g": ["x", "x", "y", "y", None]})
     assert _is_png(R.plot_group_accuracy(groups["g"], tmp_path / "grp.png"))
     items = [(np.zeros((8, 8, 3), np.uint8), "a"), (np.full((8, 8, 1), 200, np.uint8), "b\nc"), (None, "missing")]
     assert _is_png(R.error_gallery(items, tmp_path / "gal.png"))

@@ -9,6 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from genderclass.evaluation.calibrated import calibrated_metrics
+from genderclass.evaluation.fusion import by_print_count, per_subject_metrics, subjects_with_mixed_labels
+
 from ..config import DEFAULT_BATCH_SIZE, write_json
 from ..data.readers import Sample, finger_name
 from ..imageio import ImageError, load_image
@@ -51,7 +54,7 @@ def evaluate_samples(
 ) -> dict[str, Any]:
     """Predict every sample, compute metrics (overall, per group, per subject), write the report."""
     subjects = [s.subject for s in samples]
-    if all(subjects) and (bad := M.subjects_with_mixed_labels(subjects, [s.label for s in samples])):
+    if all(subjects) and (bad := subjects_with_mixed_labels(subjects, [s.label for s in samples])):
         raise ValueError(f"subjects with inconsistent labels (checked before scoring): {bad[:5]}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -85,23 +88,23 @@ def evaluate_samples(
 
     metrics: dict[str, Any] = {"model": clf.info(), "crop_mode": crop_mode}
     metrics.update(
-        M.calibrated_metrics(labels, logits, clf.temperature, threshold, clf.min_confidence, group_values or None)
+        calibrated_metrics(labels, logits, clf.temperature, threshold, clf.min_confidence, group_values or None)
     )
     metrics["n_unreadable"] = len(errors)
     metrics["n_no_face"] = len(no_face)
     subjects = [s.subject for s in kept]
     if all(subjects):
         plain = {"threshold": threshold, "min_confidence": clf.min_confidence}
-        metrics["per_subject"] = M.per_subject_metrics(subjects, labels, logits, clf.fusion_temperature_for, plain)
+        metrics["per_subject"] = per_subject_metrics(subjects, labels, logits, clf.fusion_temperature_for, plain)
         if clf.modality == "fingerprint":
-            metrics["per_subject_by_prints"] = M.by_print_count(
+            metrics["per_subject_by_prints"] = by_print_count(
                 subjects, labels, logits, clf.fusion_temperature_for, threshold
             )
     fingers = [finger_name(s.attrs.get("finger")) for s in kept]
     if clf.finger_known is not None and set(fingers) <= set(clf.finger_known["offsets"]):
         known = clf.finger_known  # every finger named: also measured with its offset removed
         corrected = logits - clf.finger_offsets(fingers)
-        metrics["finger_known"] = M.calibrated_metrics(
+        metrics["finger_known"] = calibrated_metrics(
             labels, corrected, known["temperature"], known["threshold"], known["min_confidence"], group_values or None
         )
     metrics["predictions"] = [

@@ -14,16 +14,14 @@ Conventions used throughout:
 from __future__ import annotations
 
 import math
-from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from genderclass.calibration import confidence, logit, sigmoid
-from genderclass.config import AGE_BANDS, ECE_BINS, LABELS
+from genderclass.calibration import confidence, sigmoid
+from genderclass.config import ECE_BINS, LABELS
 
-SUMMARY_MIN_N = 30
 DEFAULT_MIN_CONFIDENCES: tuple[float, ...] = (
     0.5,
     0.55,
@@ -43,7 +41,7 @@ DEFAULT_MIN_CONFIDENCES: tuple[float, ...] = (
 # --------------------------------------------------------------------------- helpers
 
 
-def _as_labels(labels: Any) -> np.ndarray:
+def as_labels(labels: Any) -> np.ndarray:
     y = np.asarray(labels)
     if y.ndim != 1:
         y = y.reshape(-1)
@@ -61,12 +59,12 @@ def _as_probs(p: Any, n: int | None = None) -> np.ndarray:
     return arr
 
 
-def _labels_probs(labels: Any, p_female: Any) -> tuple[np.ndarray, np.ndarray]:
-    y = _as_labels(labels)
+def labels_and_probs(labels: Any, p_female: Any) -> tuple[np.ndarray, np.ndarray]:
+    y = as_labels(labels)
     return y, _as_probs(p_female, y.size)
 
 
-def _safe_div(num: float, den: float) -> float | None:
+def safe_div(num: float, den: float) -> float | None:
     return float(num) / float(den) if den else None
 
 
@@ -100,7 +98,7 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
     return (float(max(0.0, centre - half)), float(min(1.0, centre + half)))
 
 
-def _recalls(y: np.ndarray, pred: np.ndarray) -> dict[str, dict[str, Any]]:
+def class_recalls(y: np.ndarray, pred: np.ndarray) -> dict[str, dict[str, Any]]:
     """Per-class recall, its Wilson CI, and support (None recall when the class is absent)."""
     out: dict[str, dict[str, Any]] = {}
     for cls, name in enumerate(LABELS):
@@ -108,14 +106,14 @@ def _recalls(y: np.ndarray, pred: np.ndarray) -> dict[str, dict[str, Any]]:
         support = int(mask.sum())
         hits = int((pred[mask] == cls).sum())
         out[name] = {
-            "recall": _safe_div(hits, support),
+            "recall": safe_div(hits, support),
             "ci95": list(wilson_interval(hits, support)) if support else None,
             "support": support,
         }
     return out
 
 
-def _balanced(recalls: dict[str, dict[str, Any]]) -> tuple[float | None, list[float] | None]:
+def balanced_from_recalls(recalls: dict[str, dict[str, Any]]) -> tuple[float | None, list[float] | None]:
     """Balanced accuracy = mean recall over the classes present; CI = mean of their Wilson bounds."""
     present = [r for r in recalls.values() if r["support"]]
     if not present:
@@ -131,7 +129,7 @@ def _balanced(recalls: dict[str, dict[str, Any]]) -> tuple[float | None, list[fl
 
 def _scored(labels: Any, scores: Any) -> tuple[np.ndarray, np.ndarray, int, int]:
     """Labels, float scores, and the number of positives and negatives."""
-    y = _as_labels(labels)
+    y = as_labels(labels)
     s = np.asarray(scores, dtype=np.float64).reshape(-1)
     if s.size != y.size:
         raise ValueError("labels and scores differ in length")
@@ -177,7 +175,7 @@ def roc_curve(labels: Any, scores: Any) -> tuple[np.ndarray, np.ndarray, np.ndar
 
 def brier_score(labels: Any, p_female: Any) -> float:
     """Mean squared difference between ``p_female`` and the 0/1 label."""
-    y, p = _labels_probs(labels, p_female)
+    y, p = labels_and_probs(labels, p_female)
     if y.size == 0:
         return float("nan")
     return float(np.mean((p - y) ** 2))
@@ -185,7 +183,7 @@ def brier_score(labels: Any, p_female: Any) -> float:
 
 def log_loss(labels: Any, p_female: Any, eps: float = 1e-7) -> float:
     """Mean negative log-likelihood of the labels (probabilities clipped to ``[eps, 1 - eps]``)."""
-    y, p = _labels_probs(labels, p_female)
+    y, p = labels_and_probs(labels, p_female)
     if y.size == 0:
         return float("nan")
     p = np.clip(p, eps, 1 - eps)
@@ -199,7 +197,7 @@ def reliability_bins(labels: Any, p_female: Any, n_bins: int = ECE_BINS) -> list
     for empty bins. Correctness is that of the 0.5-threshold (argmax) prediction. Bins are
     half-open ``[lo, hi)`` except the last, which includes 1.0.
     """
-    y, p = _labels_probs(labels, p_female)
+    y, p = labels_and_probs(labels, p_female)
     conf = confidence(p)
     correct = predict(p, 0.5) == y
     edges = np.linspace(0.5, 1.0, n_bins + 1)
@@ -232,7 +230,7 @@ def expected_calibration_error(labels: Any, p_female: Any, n_bins: int = ECE_BIN
 
 def confusion_matrix(labels: Any, p_female: Any, threshold: float = 0.5) -> list[list[int]]:
     """``[[TN, FP], [FN, TP]]``: rows = true (male, female), columns = predicted (male, female)."""
-    y, p = _labels_probs(labels, p_female)
+    y, p = labels_and_probs(labels, p_female)
     pred = predict(p, threshold)
     cm = np.zeros((2, 2), dtype=np.int64)
     np.add.at(cm, (y, pred), 1)
@@ -248,20 +246,20 @@ def binary_metrics(labels: Any, p_female: Any, threshold: float = 0.5) -> dict[s
     None where undefined), ``roc_auc`` (None if one class is absent), ``confusion_matrix``
     (``[[TN, FP], [FN, TP]]``), ``brier``, ``nll`` and ``ece`` (top-label, :data:`ECE_BINS` bins).
     """
-    y, p = _labels_probs(labels, p_female)
+    y, p = labels_and_probs(labels, p_female)
     n = int(y.size)
     pred = predict(p, threshold)
     correct = int((pred == y).sum())
     cm = confusion_matrix(y, p, threshold)
-    recalls = _recalls(y, pred)
-    bal, bal_ci = _balanced(recalls)
+    recalls = class_recalls(y, pred)
+    bal, bal_ci = balanced_from_recalls(recalls)
     per_class: dict[str, dict[str, Any]] = {}
     for cls, name in enumerate(LABELS):
         tp = cm[cls][cls]
         predicted = cm[0][cls] + cm[1][cls]
         support = cm[cls][0] + cm[cls][1]
-        precision = _safe_div(tp, predicted)
-        recall = _safe_div(tp, support)
+        precision = safe_div(tp, predicted)
+        recall = safe_div(tp, support)
         if precision is None or recall is None:
             f1 = None
         else:
@@ -270,7 +268,7 @@ def binary_metrics(labels: Any, p_female: Any, threshold: float = 0.5) -> dict[s
     return {
         "n": n,
         "threshold": float(threshold),
-        "accuracy": _safe_div(correct, n),
+        "accuracy": safe_div(correct, n),
         "accuracy_ci95": list(wilson_interval(correct, n)),
         "balanced_accuracy": bal,
         "balanced_accuracy_ci95": bal_ci,
@@ -298,7 +296,7 @@ def fit_temperature(logits: Any, labels: Any, lo: float = 0.05, hi: float = 20.0
     unimodal in ``log T``. Returns 1.0 for empty input.
     """
     z = np.asarray(logits, dtype=np.float64).reshape(-1)
-    y = _as_labels(labels)
+    y = as_labels(labels)
     if z.size != y.size:
         raise ValueError("logits and labels differ in length")
     if z.size == 0:
@@ -345,7 +343,7 @@ def choose_threshold(labels: Any, p_female: Any) -> float:
     0.5 produces that split, otherwise by the midpoint between the neighbouring scores. Ties are
     broken towards 0.5. Returns 0.5 if a class is missing.
     """
-    y, p = _labels_probs(labels, p_female)
+    y, p = labels_and_probs(labels, p_female)
     n_pos = int(y.sum())
     n_neg = int(y.size - n_pos)
     if n_pos == 0 or n_neg == 0:
@@ -383,7 +381,7 @@ def answered_balanced_accuracy(y: np.ndarray, pred: np.ndarray, answered: np.nda
     a class present in ``y`` was abstained on (a recall of that class cannot be measured)."""
     if any(not answered[y == cls].any() for cls in np.unique(y)):
         return None
-    return _balanced(_recalls(y[answered], pred[answered]))[0]
+    return balanced_from_recalls(class_recalls(y[answered], pred[answered]))[0]
 
 
 def coverage_curve(
@@ -397,7 +395,7 @@ def coverage_curve(
     Returns ``[{"min_confidence", "coverage", "accuracy", "balanced_accuracy", "n"}]`` per ``c``
     (sorted ascending); the accuracies are None when nothing is covered.
     """
-    y, p = _labels_probs(labels, p_female)
+    y, p = labels_and_probs(labels, p_female)
     conf = confidence(p, threshold)
     pred = predict(p, threshold)
     correct = pred == y
@@ -426,7 +424,7 @@ def choose_min_confidence(labels: Any, p_female: Any, threshold: float = 0.5, mi
     coverage ``>= min_coverage``; if none does, the candidate with the best covered accuracy at
     that coverage (smallest on ties). Returns 0.5 when every prediction is already correct.
     """
-    y, p = _labels_probs(labels, p_female)
+    y, p = labels_and_probs(labels, p_female)
     if y.size == 0:
         return 0.5
     conf = confidence(p, threshold)
@@ -455,7 +453,7 @@ def most_confident_errors(labels: Any, p_female: Any, threshold: float = 0.5, k:
     Confidence in the wrong answer is :func:`confidence` (``p`` for items wrongly called female and
     ``1 - p`` for items wrongly called male at threshold 0.5); ties keep index order.
     """
-    y, p = _labels_probs(labels, p_female)
+    y, p = labels_and_probs(labels, p_female)
     pred = predict(p, threshold)
     wrong = np.flatnonzero(pred != y)
     if wrong.size == 0 or k <= 0:
@@ -463,348 +461,3 @@ def most_confident_errors(labels: Any, p_female: Any, threshold: float = 0.5, k:
     conf_wrong = confidence(p[wrong], threshold)
     order = np.argsort(-conf_wrong, kind="mergesort")
     return [int(i) for i in wrong[order][:k]]
-
-
-# --------------------------------------------------------------------------- groups
-
-
-_BAND_NAMES = tuple(name for _, _, name in AGE_BANDS)
-
-
-def age_band(age: float | str) -> str:
-    """Age band name from :data:`genderclass.config.AGE_BANDS` (e.g. ``"25"`` -> ``"20-29"``).
-
-    Band names themselves pass through unchanged. Raises ValueError for unparseable or negative ages.
-    """
-    if isinstance(age, str):
-        text = age.strip()
-        if text in _BAND_NAMES:
-            return text
-        try:
-            value = float(text)
-        except ValueError:
-            raise ValueError(f"not an age: {age!r}") from None
-    else:
-        value = float(age)
-    if math.isnan(value) or value < 0:
-        raise ValueError(f"not an age: {age!r}")
-    years = math.floor(value)
-    for lo, hi, name in AGE_BANDS:
-        if lo <= years <= hi:
-            return name
-    return AGE_BANDS[-1][2]
-
-
-def _subset_stats(y: np.ndarray, pred: np.ndarray) -> dict[str, Any]:
-    n = int(y.size)
-    correct = int((pred == y).sum())
-    recalls = _recalls(y, pred)
-    bal, bal_ci = _balanced(recalls)
-    return {
-        "n": n,
-        "accuracy": _safe_div(correct, n),
-        "ci95": list(wilson_interval(correct, n)),
-        "balanced_accuracy": bal,
-        "balanced_accuracy_ci95": bal_ci,
-        "recall": {name: r["recall"] for name, r in recalls.items()},
-        "recall_ci95": {name: r["ci95"] for name, r in recalls.items()},
-    }
-
-
-def _summary(stats: dict[str, dict[str, Any]], min_n: int) -> dict[str, Any]:
-    eligible = [(s["accuracy"], name) for name, s in stats.items() if s["n"] >= min_n and s["accuracy"] is not None]
-    if not eligible:
-        return {"worst_group": None, "worst_accuracy": None, "largest_gap": None, "min_n": int(min_n)}
-    worst_acc, worst = min(eligible)
-    best_acc = max(a for a, _ in eligible)
-    return {
-        "worst_group": worst,
-        "worst_accuracy": float(worst_acc),
-        "largest_gap": float(best_acc - worst_acc),
-        "min_n": int(min_n),
-    }
-
-
-def _sort_key(attr: str):
-    def key(value: str) -> tuple:
-        if attr == "age" and value in _BAND_NAMES:
-            return (0, _BAND_NAMES.index(value), value)
-        return (1, 0, value)
-
-    return key
-
-
-def _normalise_group_values(attr: str, values: Sequence[Any], n: int) -> list[str | None]:
-    if len(values) != n:
-        raise ValueError(f"group {attr!r} has {len(values)} values for {n} items")
-    out: list[str | None] = []
-    for v in values:
-        if v is None or (isinstance(v, float) and math.isnan(v)) or str(v).strip() == "":
-            out.append(None)
-        elif attr == "age":
-            try:
-                out.append(age_band(v))
-            except ValueError:
-                out.append(None)
-        else:
-            out.append(str(v).strip())
-    return out
-
-
-def group_metrics(
-    labels: Any,
-    p_female: Any,
-    groups: dict[str, Sequence[Any]],
-    threshold: float = 0.5,
-    min_n: int = 1,
-    summary_min_n: int = SUMMARY_MIN_N,
-) -> dict[str, dict[str, Any]]:
-    """Per-group metrics for each attribute and for its intersection with the true gender.
-
-    ``groups`` maps an attribute name to one value per item (None/"" = unknown, skipped). For the
-    attribute ``"age"`` the values are ages, converted with :func:`age_band`. The result maps
-    ``attr`` and ``f"{attr}_x_gender"`` (values like ``"white/female"``) to
-    ``{value: {"n", "accuracy", "ci95", "balanced_accuracy", "balanced_accuracy_ci95", "recall",
-    "recall_ci95"}, "_summary": {"worst_group", "worst_accuracy", "largest_gap", "min_n"}}``.
-    Groups with fewer than ``min_n`` items are omitted; the summary only considers groups with at
-    least ``summary_min_n`` items. Balanced accuracy averages the recalls of the classes present.
-    Values are ordered by age band for ``"age"`` and alphabetically otherwise.
-    """
-    y, p = _labels_probs(labels, p_female)
-    pred = predict(p, threshold)
-    out: dict[str, dict[str, Any]] = {}
-    for attr, raw in groups.items():
-        values = _normalise_group_values(attr, raw, y.size)
-        key = _sort_key(attr)
-        names = sorted({v for v in values if v is not None}, key=key)
-        arr = np.array([v if v is not None else "" for v in values], dtype=object)
-        known = np.array([v is not None for v in values], dtype=bool)
-        per_value: dict[str, dict[str, Any]] = {}
-        cross: dict[str, dict[str, Any]] = {}
-        for name in names:
-            mask = known & (arr == name)
-            if int(mask.sum()) >= min_n:
-                per_value[name] = _subset_stats(y[mask], pred[mask])
-            for cls, gender in enumerate(LABELS):
-                sub = mask & (y == cls)
-                if int(sub.sum()) >= max(min_n, 1):
-                    cross[f"{name}/{gender}"] = _subset_stats(y[sub], pred[sub])
-        per_value["_summary"] = _summary({k: v for k, v in per_value.items() if k != "_summary"}, summary_min_n)
-        cross["_summary"] = _summary({k: v for k, v in cross.items() if k != "_summary"}, summary_min_n)
-        out[attr] = per_value
-        out[f"{attr}_x_gender"] = cross
-    return out
-
-
-# --------------------------------------------------------------------------- subjects
-
-
-def subjects_with_mixed_labels(subjects: Sequence[str], labels: Any) -> list[str]:
-    """The subjects (named by ``str``, sorted) whose items carry both labels: they cannot be fused."""
-    seen: dict[str, set[int]] = {}
-    for subject, label in zip(subjects, _as_labels(labels).tolist(), strict=True):
-        seen.setdefault(str(subject), set()).add(label)
-    return sorted(subject for subject, found in seen.items() if len(found) > 1)
-
-
-def fuse_by_subject(
-    subjects: Sequence[str],
-    labels: Any,
-    logits: Any,
-    how: str = "mean_logit",
-) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Fuse per-item predictions into one per subject (e.g. all fingerprints of one person).
-
-    ``how="mean_logit"`` (default) averages the logits, i.e. the geometric mean of the odds;
-    ``how="mean_prob"`` averages the probabilities and returns the logit of that mean. Subjects are
-    returned sorted; a subject whose items carry different labels raises ValueError.
-    Returns ``(subject_ids, labels, fused_logits)``; use :func:`sigmoid` for p_female.
-    """
-    y = _as_labels(labels)
-    z = np.asarray(logits, dtype=np.float64).reshape(-1)
-    subj = [str(s) for s in subjects]
-    if not (len(subj) == y.size == z.size):
-        raise ValueError("subjects, labels and logits must have the same length")
-    if how not in ("mean_logit", "mean_prob"):
-        raise ValueError(f"unknown fusion {how!r}")
-    ids = sorted(set(subj))
-    index = {s: i for i, s in enumerate(ids)}
-    inv = np.array([index[s] for s in subj], dtype=np.int64)
-    counts = np.bincount(inv, minlength=len(ids))
-    pos = np.bincount(inv, weights=y, minlength=len(ids))
-    if bad := subjects_with_mixed_labels(subj, y):
-        raise ValueError(f"subjects with inconsistent labels: {bad[:5]}")
-    fused_labels = (pos > 0).astype(np.int64)
-    if how == "mean_logit":
-        fused = np.bincount(inv, weights=z, minlength=len(ids)) / counts
-    else:
-        fused = logit(np.bincount(inv, weights=sigmoid(z), minlength=len(ids)) / counts)
-    return ids, fused_labels, fused
-
-
-def fuse_subsets(
-    subjects: Sequence[str], labels: Any, logits: Any, k: int, draws: int = 20, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """Mean logits of ``k`` of a subject's items, as if a person gave only ``k`` prints: ``draws``
-    random subsets per subject (so every subject weighs the same; with exactly ``k`` items they all
-    repeat the one subset), drawn from the items in logit order so that the result does not depend
-    on the order the items come in; subjects with fewer than ``k`` items are left out. Returns
-    ``(labels, mean_logits)``, one entry per subset."""
-    if k < 1 or draws < 1:
-        raise ValueError(f"k and draws must be >= 1, got {k} and {draws}")
-    y = _as_labels(labels)
-    z = np.asarray(logits, dtype=np.float64).reshape(-1)
-    subj = np.array([str(s) for s in subjects])
-    if not (subj.size == y.size == z.size):
-        raise ValueError("subjects, labels and logits must have the same length")
-    rng = np.random.default_rng(seed)
-    fused_labels, fused = [], []
-    for subject in sorted(set(subj.tolist())):
-        items = np.flatnonzero(subj == subject)
-        if len(items) < k:
-            continue
-        items = items[np.argsort(z[items], kind="stable")]
-        for _ in range(draws):
-            chosen = rng.choice(items, k, replace=False)
-            fused_labels.append(y[items[0]])
-            fused.append(z[chosen].mean())
-    return np.array(fused_labels, dtype=np.int64), np.array(fused, dtype=np.float64)
-
-
-def items_per_subject(subjects: Sequence[str], ids: Sequence[str]) -> list[int]:
-    """How many items each of ``ids`` has among ``subjects`` (named by ``str``, as :func:`fuse_by_subject` does)."""
-    counts = Counter(str(s) for s in subjects)
-    return [counts[str(i)] for i in ids]
-
-
-FUSION_MIN_SUBJECTS = 20  # a count fitted on fewer subjects than this would be noise
-
-
-def _counts(subjects: Sequence[str]) -> np.ndarray:
-    """Items per subject (subjects named by ``str``), in sorted subject order."""
-    return np.array(items_per_subject(subjects, sorted({str(s) for s in subjects})), dtype=np.int64)
-
-
-def largest_count(subjects: Sequence[str], min_subjects: int = FUSION_MIN_SUBJECTS) -> int:
-    """The largest number of items per subject that ``min_subjects`` subjects (all of them, if
-    fewer) reach, at least 1: how far a per-count table can be fitted."""
-    counts = _counts(subjects)
-    if not counts.size:
-        return 1
-    return max(1, int(np.sort(counts)[::-1][min(min_subjects, counts.size) - 1]))
-
-
-def by_print_count(
-    subjects: Sequence[str],
-    labels: Any,
-    logits: Any,
-    temperature_of: Callable[[int], float],
-    threshold: float,
-    draws: int = 20,
-    seed: int = 0,
-) -> list[dict[str, Any]]:
-    """How a person's fused answer improves with the number of prints given: for k = 1 .. the
-    largest count that enough subjects reach (:func:`largest_count`), balanced accuracy, ROC-AUC and ECE of the mean logit of k random prints per
-    subject (:func:`fuse_subsets`), calibrated with ``temperature_of(k)``."""
-    counts = _counts(subjects)
-    rows = []
-    for k in range(1, largest_count(subjects) + 1):
-        y, z = fuse_subsets(subjects, labels, logits, k, draws, seed)
-        p = sigmoid(z / temperature_of(k))
-        scored = binary_metrics(y, p, threshold)
-        rows.append(
-            {
-                "prints": k,
-                "n_subjects": int((counts >= k).sum()),
-                "n_fused": int(y.size),
-                "balanced_accuracy": scored["balanced_accuracy"],
-                "roc_auc": scored["roc_auc"],
-                "ece": expected_calibration_error(y, p),
-            }
-        )
-    return rows
-
-
-def group_offsets(labels: Any, logits: Any, groups: Sequence[str]) -> dict[str, float]:
-    """How far each group's logits sit from all of them (e.g. per finger: a thumb reads more
-    "male" than a little finger for everyone). Both sides are class-balanced means (the mean of the
-    two labels' mean logits), so a group's own label mix does not count as its offset. Groups
-    lacking either label are left out."""
-    y = _as_labels(labels)
-    z = np.asarray(logits, dtype=np.float64).reshape(-1)
-    g = np.array([str(v) for v in groups])
-    if not (y.size == z.size == g.size):
-        raise ValueError("labels, logits and groups must have the same length")
-
-    def balanced_mean(mask: np.ndarray) -> float | None:
-        means = [z[mask & (y == label)] for label in (0, 1)]
-        return None if any(m.size == 0 for m in means) else float(np.mean([m.mean() for m in means]))
-
-    overall = balanced_mean(np.ones(z.size, dtype=bool))
-    if overall is None:
-        raise ValueError("group offsets need both labels")
-    offsets = {str(group): balanced_mean(g == group) for group in sorted(set(g.tolist()))}
-    return {group: value - overall for group, value in offsets.items() if value is not None}
-
-
-def remove_offsets(logits: Any, groups: Sequence[str], offsets: dict[str, float]) -> np.ndarray:
-    """Each logit minus its group's offset (:func:`group_offsets`); an unknown group is an error."""
-    missing = sorted({str(group) for group in groups} - set(offsets))
-    if missing:
-        raise ValueError(f"no offset for {', '.join(missing)}; known: {', '.join(offsets)}")
-    return np.asarray(logits, dtype=np.float64).reshape(-1) - np.array([offsets[str(g)] for g in groups])
-
-
-# --------------------------------------------------------------------------- calibrated summary
-
-
-def per_subject_metrics(
-    subjects: Sequence[str],
-    labels: Any,
-    logits: Any,
-    temperature_of: Callable[[Any], Any],
-    calibration: dict[str, float],
-) -> dict[str, Any]:
-    """:func:`calibrated_metrics` of each subject's mean logit, as prediction answers for a person:
-    its temperature from ``temperature_of(number of items)``, the threshold and abstention level
-    of ``calibration``; plus ``n_subjects``."""
-    ids, fused_labels, fused_logits = fuse_by_subject(subjects, labels, logits)
-    temperature = temperature_of(np.asarray(items_per_subject(subjects, ids)))
-    result = calibrated_metrics(
-        fused_labels, fused_logits, temperature, calibration["threshold"], calibration["min_confidence"]
-    )
-    result["n_subjects"] = len(ids)
-    return result
-
-
-def calibrated_metrics(
-    labels: Any,
-    logits: Any,
-    temperature: float,
-    threshold: float,
-    min_confidence: float,
-    groups: dict[str, list[str | None]] | None = None,
-) -> dict[str, Any]:
-    """Everything measured on one labelled set from raw logits: binary metrics on calibrated
-    probabilities, ECE and Brier before/after temperature scaling, the accuracy-coverage curve and
-    the abstention point, and per-group metrics when ``groups`` is given."""
-    y = _as_labels(labels)
-    z = np.asarray(logits, dtype=np.float64).reshape(-1)
-    p_raw, p_cal = sigmoid(z), sigmoid(z / temperature)
-    result = binary_metrics(y, p_cal, threshold)
-    result["ece"] = expected_calibration_error(y, p_cal)
-    result["ece_uncalibrated"] = expected_calibration_error(y, p_raw)
-    result["brier_uncalibrated"] = brier_score(y, p_raw)
-    result["coverage_curve"] = coverage_curve(y, p_cal, threshold)
-    covered = confidence(p_cal, threshold) >= min_confidence
-    result["min_confidence"] = float(min_confidence)
-    result["coverage_at_threshold"] = float(covered.mean()) if y.size else 0.0
-    pred = predict(p_cal, threshold)
-    result["accuracy_at_threshold"] = float((pred[covered] == y[covered]).mean()) if covered.any() else None
-    result["balanced_accuracy_at_threshold"] = answered_balanced_accuracy(y, pred, covered)
-    result["coverage_at_threshold_by_class"] = {
-        name: float(covered[y == cls].mean()) if (y == cls).any() else None for cls, name in enumerate(LABELS)
-    }
-    if groups:
-        result["groups"] = group_metrics(y, p_cal, groups, threshold)
-    return result

@@ -19,10 +19,11 @@ import numpy as np
 
 from genderclass.config import LABELS
 from genderclass.evaluation import metrics as M
+from genderclass.evaluation.groups import SUMMARY_MIN_N, normalise_group_values
 
 INSTALL_HINT = 'matplotlib is required for evaluation reports: pip install "genderclass[report]"'
 FIG_DIR = "figures"
-SMALL_GROUP_N = M.SUMMARY_MIN_N  # grey: a group this small has a wide interval
+SMALL_GROUP_N = SUMMARY_MIN_N  # grey: a group this small has a wide interval
 
 
 def _matplotlib():
@@ -477,7 +478,7 @@ def write_report(
     out = Path(out_dir)
     figs = out / FIG_DIR
     figs.mkdir(parents=True, exist_ok=True)
-    y, p = M._labels_probs(labels, p_female)
+    y, p = M.labels_and_probs(labels, p_female)
     threshold = 0.5 if metrics.get("threshold") is None else float(metrics["threshold"])
     computed = M.binary_metrics(y, p, threshold)
     m = {**computed, **{k: v for k, v in metrics.items() if v is not None}}
@@ -614,7 +615,7 @@ def write_report(
     idx = M.most_confident_errors(y, p, threshold, max_errors)
     body.append(_gallery_section("All items", idx, y, p, thumbnails, item_names, figs / "errors_all.png"))
     for attr, raw in (group_of or {}).items():
-        values = M._normalise_group_values(attr, list(raw), y.size)
+        values = normalise_group_values(attr, list(raw), y.size)
         for name in _gallery_groups(values, y, pred, max_group_galleries):
             sel = np.array([v == name for v in values])
             local = M.most_confident_errors(y[sel], p[sel], threshold, max_errors)

@@ -22,6 +22,16 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from genderclass.evaluation.calibrated import calibrated_metrics
+from genderclass.evaluation.fusion import (
+    by_print_count,
+    fuse_by_subject,
+    fuse_subsets,
+    largest_count,
+    per_subject_metrics,
+)
+from genderclass.evaluation.groups import group_offsets, remove_offsets
+
 from .. import __version__
 from .. import calibration as cal
 from ..config import LABELS, TrainConfig, read_json, write_json
@@ -227,19 +237,19 @@ def calibrate(val_labels: np.ndarray, val_logits: np.ndarray, modality: str) -> 
 def fusion_temperature(subjects: np.ndarray, labels: np.ndarray, logits: np.ndarray) -> float:
     """Temperature for a person's mean logit, fitted on the validation subjects: averaging several
     prints removes noise, so the fused score needs its own scale to be calibrated."""
-    _, fused_labels, fused_logits = M.fuse_by_subject(subjects.tolist(), labels, logits)
+    _, fused_labels, fused_logits = fuse_by_subject(subjects.tolist(), labels, logits)
     return float(M.fit_temperature(fused_logits, fused_labels))
 
 
 def fusion_temperatures(subjects: np.ndarray, labels: np.ndarray, logits: np.ndarray) -> list[float]:
-    """Temperature for the mean logit of k prints, k = 1 .. :func:`metrics.largest_count` (entry k - 1),
-    fitted on random k-print subsets of the validation subjects (:func:`metrics.fuse_subsets`). The
+    """Temperature for the mean logit of k prints, k = 1 .. :func:`fusion.largest_count` (entry k - 1),
+    fitted on random k-print subsets of the validation subjects (:func:`fusion.fuse_subsets`). The
     fewer prints averaged, the less noise is removed: a whole hand needs less than one print, all ten
     the least. Entry 0 (one print) only documents that it agrees with the per-print temperature,
     which prediction uses for a single print."""
     out = []
-    for k in range(1, M.largest_count(subjects.tolist()) + 1):
-        fused_labels, fused_logits = M.fuse_subsets(subjects.tolist(), labels, logits, k)
+    for k in range(1, largest_count(subjects.tolist()) + 1):
+        fused_labels, fused_logits = fuse_subsets(subjects.tolist(), labels, logits, k)
         out.append(float(M.fit_temperature(fused_logits, fused_labels)))
     return out
 
@@ -248,7 +258,7 @@ def split_metrics(labels: np.ndarray, logits: np.ndarray, calibration: dict, att
     """Metrics of one split with calibrated probabilities; per-group metrics when attributes are known."""
     keys = sorted({k for a in attrs or [] for k in a if k != "alteration"})
     groups = {k: [a.get(k) for a in attrs] for k in keys} if attrs else None
-    return M.calibrated_metrics(
+    return calibrated_metrics(
         labels, logits, calibration["temperature"], calibration["threshold"], calibration["min_confidence"], groups
     )
 
@@ -300,10 +310,10 @@ def _measure(
         def temperature_of(n):
             return cal.temperature_by_count(n, table, whole, single=calibration["temperature"])
 
-        metrics["test_per_subject"] = M.per_subject_metrics(
+        metrics["test_per_subject"] = per_subject_metrics(
             test_subjects, cache.labels[test], test_logits, temperature_of, calibration
         )
-        metrics["test_by_prints"] = M.by_print_count(
+        metrics["test_by_prints"] = by_print_count(
             test_subjects, cache.labels[test], test_logits, temperature_of, calibration["threshold"]
         )
     if modality == "fingerprint":
@@ -326,15 +336,15 @@ def _finger_known(data: PreparedData, val_logits: np.ndarray, test_logits: np.nd
     val_fingers, test_fingers = ([_finger(cache.attrs[i]) for i in split] for split in (val, test))
     if not (all(val_fingers) and all(test_fingers)):
         return None
-    fitted = M.group_offsets(cache.labels[val], val_logits, val_fingers)
+    fitted = group_offsets(cache.labels[val], val_logits, val_fingers)
     if not {*val_fingers, *test_fingers} <= set(fitted):
         return None
     offsets = {finger: fitted[finger] for finger in FINGERS if finger in fitted}  # thumb ... little
-    corrected = M.remove_offsets(val_logits, val_fingers, offsets)
+    corrected = remove_offsets(val_logits, val_fingers, offsets)
     calibration = {"offsets": offsets, **calibrate(cache.labels[val], corrected, "fingerprint")}
     if (cache.subjects[val] != "").all():  # a person's prints with their fingers named (fuse)
         calibration["fusion_temperatures"] = fusion_temperatures(cache.subjects[val], cache.labels[val], corrected)
-    test_corrected = M.remove_offsets(test_logits, test_fingers, offsets)
+    test_corrected = remove_offsets(test_logits, test_fingers, offsets)
     return calibration, split_metrics(cache.labels[test], test_corrected, calibration, [cache.attrs[i] for i in test])
 
 
