@@ -8,6 +8,7 @@ import pytest
 
 import genderclass
 from genderclass.evaluation import metrics as M
+from genderclass.evaluation import plots as P
 from genderclass.evaluation import report as R
 from genderclass.evaluation.fusion import fuse_by_subject
 from genderclass.evaluation.groups import group_metrics
@@ -119,28 +120,28 @@ def test_write_report_minimal(tmp_path):
 def test_individual_plots(tmp_path):
     labels = [0, 0, 1, 1, 1]
     p = [0.1, 0.6, 0.8, 0.3, 0.9]
-    assert _is_png(R.plot_confusion_matrix([[1, 1], [1, 2]], tmp_path / "cm.png"))
-    assert _is_png(R.plot_roc(labels, p, tmp_path / "roc.png"))
-    assert _is_png(R.plot_roc([1, 1], [0.2, 0.4], tmp_path / "roc1.png"))  # one class: no crash
-    assert _is_png(R.plot_reliability(labels, p, None, tmp_path / "rel.png"))
-    assert _is_png(R.plot_coverage(M.coverage_curve(labels, p), tmp_path / "cov.png"))
+    assert _is_png(P.plot_confusion_matrix([[1, 1], [1, 2]], tmp_path / "cm.png"))
+    assert _is_png(P.plot_roc(labels, p, tmp_path / "roc.png"))
+    assert _is_png(P.plot_roc([1, 1], [0.2, 0.4], tmp_path / "roc1.png"))  # one class: no crash
+    assert _is_png(P.plot_reliability(labels, p, None, tmp_path / "rel.png"))
+    assert _is_png(P.plot_coverage(M.coverage_curve(labels, p), tmp_path / "cov.png"))
     groups = group_metrics(labels, p, {"g": ["x", "x", "y", "y", None]})
-    assert _is_png(R.plot_group_accuracy(groups["g"], tmp_path / "grp.png"))
+    assert _is_png(P.plot_group_accuracy(groups["g"], tmp_path / "grp.png"))
     items = [(np.zeros((8, 8, 3), np.uint8), "a"), (np.full((8, 8, 1), 200, np.uint8), "b\nc"), (None, "missing")]
-    assert _is_png(R.error_gallery(items, tmp_path / "gal.png"))
-    assert _is_png(R.error_gallery([], tmp_path / "empty.png"))
+    assert _is_png(P.error_gallery(items, tmp_path / "gal.png"))
+    assert _is_png(P.error_gallery([], tmp_path / "empty.png"))
 
 
 def test_training_curves_tolerant(tmp_path):
     csv_path = tmp_path / "m.csv"
     csv_path.write_text("epoch,step,train_loss\n0,1,0.9\n0,2,0.7\n1,3,0.5\n")
-    epochs, series = R._read_metrics_csv(csv_path)
+    epochs, series = P._read_metrics_csv(csv_path)
     assert epochs == [0.0, 1.0]
     assert series["train_loss"] == pytest.approx([0.8, 0.5])
-    assert _is_png(R.plot_training_curves(csv_path, tmp_path / "tc.png"))
+    assert _is_png(P.plot_training_curves(csv_path, tmp_path / "tc.png"))
     empty = tmp_path / "empty.csv"
     empty.write_text("epoch,step\n")
-    assert _is_png(R.plot_training_curves(empty, tmp_path / "tc2.png"))
+    assert _is_png(P.plot_training_curves(empty, tmp_path / "tc2.png"))
 
 
 def test_import_does_not_need_matplotlib():
