@@ -53,7 +53,8 @@ def build_tiny_model(modality: str, out_dir: Path, input_size: int = 32) -> Path
     pytest.importorskip("onnx")
     from genderclass import __version__
     from genderclass.config import LABELS, PreprocessConfig, TrainConfig
-    from genderclass.training.export import FlipAveraged, export_onnx
+    from genderclass.training.ensemble import FlipAveraged
+    from genderclass.training.export import export_onnx
     from genderclass.training.models import GenderNet
 
     torch.manual_seed(0)

@@ -44,7 +44,7 @@ def test_training_with_an_age_head(tmp_path_factory, aged_faces, face_folder_dat
     gender network; runs with and without an age head can start from each other's weights."""
     import onnxruntime as ort
 
-    from genderclass.training.export import inference_model
+    from genderclass.training.ensemble import inference_model
 
     runs, cache_dir = tmp_path_factory.mktemp("runs"), tmp_path_factory.mktemp("age-cache")
     base = ["train", "--data", aged_faces, "--format", "csv", "--epochs", "2", "--cache-dir", cache_dir, *train_args]

@@ -114,7 +114,7 @@ def test_onnx_matches_torch(face_run):
     import onnxruntime as ort
     import torch
 
-    from genderclass.training.export import inference_model
+    from genderclass.training.ensemble import inference_model
 
     model, cfg = inference_model(face_run)
     x = np.random.default_rng(0).uniform(0, 255, (5, 3, 32, 32)).astype(np.float32)
@@ -214,7 +214,7 @@ def test_export_without_flip_tta(face_run, tmp_path, run_cli):
     import onnxruntime as ort
     import torch
 
-    from genderclass.training.export import FlipAveraged, inference_model
+    from genderclass.training.ensemble import FlipAveraged, inference_model
 
     code, _ = run_cli(["export", face_run, "--out", tmp_path, "--no-flip-tta"])
     assert code == 0
@@ -238,7 +238,7 @@ def test_export_ensemble(face_run, face_folder_dataset, tmp_path_factory, run_cl
     import torch
     from torch.nn import functional as F
 
-    from genderclass.training.export import inference_model
+    from genderclass.training.ensemble import inference_model
 
     runs, cache_dir = tmp_path_factory.mktemp("ensemble"), tmp_path_factory.mktemp("ensemble-cache")
     base = ["train", "--data", face_folder_dataset, "--format", "folder", "--epochs", "1", "--cache-dir", cache_dir]
@@ -357,9 +357,9 @@ def test_ensemble_refuses_other_preprocessing(face_run, monkeypatch):
 
     from torch import nn
 
-    from genderclass.training import export
+    from genderclass.training import ensemble
 
-    real = export.inference_model
+    real = ensemble.inference_model
 
     def with_margin(run_dir, flip_tta=None):
         model, cfg = real(run_dir, flip_tta=flip_tta)
@@ -367,12 +367,12 @@ def test_ensemble_refuses_other_preprocessing(face_run, monkeypatch):
             cfg = dataclasses.replace(cfg, preprocess=dataclasses.replace(cfg.preprocess, margin=0.3))
         return nn.Identity(), cfg
 
-    monkeypatch.setattr(export, "inference_model", with_margin)
+    monkeypatch.setattr(ensemble, "inference_model", with_margin)
     other = face_run.parent / "other"
     other.symlink_to(face_run)
     try:
         with pytest.raises(ValueError, match="other preprocessing than the ensemble: margin"):
-            export.ensemble_model([face_run, other])
+            ensemble.ensemble_model([face_run, other])
     finally:
         other.unlink()
 

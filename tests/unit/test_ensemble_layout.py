@@ -12,7 +12,7 @@ pytest.importorskip("torch")
 
 import torch  # noqa: E402
 
-from genderclass.training.export import MeanLogit, out_of_fold, validation_layout  # noqa: E402
+from genderclass.training.ensemble import MeanLogit, out_of_fold, validation_layout  # noqa: E402
 
 PATHS = [f"p{i}.png" for i in range(8)]
 
