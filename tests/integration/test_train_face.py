@@ -172,10 +172,34 @@ def test_evaluate_writes_metrics_and_report(face_run, face_folder_dataset, tmp_p
     assert metrics["crop_mode"] == "none"
     assert np.array(metrics["confusion_matrix"]).sum() == 80
     assert len(metrics["predictions"]) == 80
-    assert {p["label"] for p in metrics["predictions"]} == {"male", "female"}
+    assert {p["label"] for p in metrics["predictions"]} == {"male", "female"}  # the true labels
+    assert {p["predicted"] for p in metrics["predictions"]} <= {"male", "female"}
     assert metrics["roc_auc"] > 0.75  # two epochs on an easy colour cue: the ranking is learned
+    assert metrics["data"] == {"data": str(face_folder_dataset), "format": "folder", "files": "all"}
     html = (out / "report.html").read_text()
     assert html.lstrip().lower().startswith("<!doctype html") or "<html" in html.lower()
+    assert f"data: {face_folder_dataset}" in html and "format: folder" in html  # what was measured
+
+
+def test_evaluate_keeps_its_own_fields_beside_data_columns_of_the_same_name(
+    face_run, face_folder_dataset, tmp_path, run_cli
+):
+    manifest = tmp_path / "list.csv"
+    manifest.write_text(
+        "path,label,p_female,predicted\n"
+        f"{face_folder_dataset / 'male' / 'male_000.png'},male,0.99,female\n"
+        f"{face_folder_dataset / 'female' / 'female_000.png'},female,0.01,male\n"
+    )
+    out = tmp_path / "eval_csv"
+    code, _ = run_cli(
+        ["evaluate", "--model", face_run, "--data", manifest, "--format", "csv", "--no-detect", "--out", out]
+    )
+    assert code == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    clf_threshold = metrics["model"]["threshold"]
+    for item in metrics["predictions"]:
+        assert isinstance(item["p_female"], float)  # the model's score, not the column's text
+        assert item["predicted"] == ("female" if item["p_female"] >= clf_threshold else "male")
 
 
 def test_evaluate_test_split_only(face_run, face_folder_dataset, tmp_path, run_cli):
@@ -388,6 +412,42 @@ def test_training_again_into_a_trained_run_is_refused(face_run, face_folder_data
     assert any("already holds a trained run" in r.getMessage() for r in caplog.records)
     assert (best.stat().st_mtime_ns, (face_run / "config.json").read_bytes()) == before
     assert not list((face_run / "checkpoints").glob("best-v*.ckpt"))
+
+
+def test_export_refuses_data_that_no_longer_splits_as_in_training(face_run, tmp_path, run_cli, caplog):
+    """Export reads the data again: if it changed, the new test split would hold training files."""
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(face_run, copy, ignore=shutil.ignore_patterns("export"))
+    rows = _read_csv(copy / "split.csv")
+    moved = next(r for r in rows if r["split"] == "train")
+    moved["split"] = "test"  # as if the data had changed since: this file now lands in test
+    with (copy / "split.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    assert run_cli(["export", copy, "--out", tmp_path / "dist"]) == (2, "")
+    assert any("changed since" in r.getMessage() and moved["path"] in r.getMessage() for r in caplog.records)
+    assert not (tmp_path / "dist" / "face.onnx").exists()
+
+
+@pytest.mark.parametrize("classes, batch, message", [
+    (("male",), "8", "has no female images"),
+    (("male", "female"), "64", "fewer than one batch"),  # about 60 training images
+])  # fmt: skip
+def test_train_refuses_data_it_cannot_learn_from(
+    classes, batch, message, face_folder_dataset, tmp_path, run_cli, cache_dir, caplog
+):
+    import shutil
+
+    for name in classes:
+        shutil.copytree(face_folder_dataset / name, tmp_path / "data" / name)
+    argv = ["train", "--data", tmp_path / "data", "--format", "folder", "--out", tmp_path / "run", "--epochs", "1",
+            "--cache-dir", cache_dir, "--input-size", "32", "--batch-size", batch]  # fmt: skip
+    assert run_cli(argv) == (2, "")
+    assert any(message in r.getMessage() for r in caplog.records)
+    assert not (tmp_path / "run" / "checkpoints").exists()
 
 
 def test_export_refuses_a_run_twice_and_a_folder_without_checkpoints(face_run, tmp_path, run_cli):

@@ -87,3 +87,17 @@ def test_two_runs_building_one_cache_at_once_do_not_collide(tmp_path, write_imag
     cache = build_cache(sample, cfg, tmp_path / "c", workers=1)
     assert len(cache.labels) == 1
     assert [p.name.count(".") for p in (tmp_path / "c").iterdir()] == [1]  # one cache, no partial file left
+
+
+def test_a_changed_subject_or_attribute_column_builds_a_new_cache(tmp_path, write_image):
+    """The cache stores subjects and attributes: a CSV that adds a subject column must not be
+    served the old cache's empty subjects (one person could then straddle the split)."""
+    path = str(write_image(tmp_path / "a.png", np.full((40, 40, 3), 120, np.uint8)))
+    cfg = PreprocessConfig.for_modality("fingerprint")
+    cache_dir = tmp_path / "cache"
+    plain = build_cache([Sample(path=path, label=0)], cfg, cache_dir, workers=1)
+    with_subject = build_cache([Sample(path=path, label=0, subject="s1")], cfg, cache_dir, workers=1)
+    with_age = build_cache([Sample(path=path, label=0, subject="s1", attrs={"age": "30"})], cfg, cache_dir, workers=1)
+    assert plain.subjects.tolist() == [""] and with_subject.subjects.tolist() == ["s1"]
+    assert with_age.attrs == [{"age": "30"}]
+    assert len(list(cache_dir.glob("*.npz"))) == 3

@@ -303,3 +303,28 @@ def test_finger_in_name_reads_socofing_style_names_with_extra_text():
         "photo.jpg": None,
     }
     assert {name: finger_in_name(name) for name in names} == names
+
+
+def test_read_csv_from_a_spreadsheet_with_byte_order_mark_and_capitalised_headers(tmp_path):
+    manifest = tmp_path / "m.csv"
+    manifest.write_bytes("\ufeffPath,Label,Subject,Race\na.jpg,male,s1,white\n".encode())
+    (sample,) = read_csv(manifest).samples
+    assert (Path(sample.path).name, sample.label, sample.subject, sample.attrs) == ("a.jpg", 0, "s1", {"Race": "white"})
+
+
+def test_read_csv_skips_unusable_rows_and_counts_a_file_listed_twice_once(tmp_path):
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(
+        "path,label,subject\n"
+        "a.jpg,male,s1\n"
+        ",female,s2\n"  # no path: would read as the CSV's folder
+        "b.jpg,female,s3,surplus\n"  # more fields than columns
+        "a.jpg,male,s1\n"  # the same row again: counted once
+        "./c.jpg,male,s4\n"
+        "c.jpg,female,s4\n"  # the same file with another label: neither row is used
+    )
+    result = read_csv(manifest)
+    assert [Path(s.path).name for s in result.samples] == ["a.jpg"]
+    assert [line.split(":")[0] for line in result.skipped] == ["line 3", "line 4", "line 5", "line 7"]
+    assert "no path" in result.skipped[0] and "more fields" in result.skipped[1]
+    assert "counted once" in result.skipped[2] and "both left out" in result.skipped[3]

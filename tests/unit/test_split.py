@@ -7,7 +7,15 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from genderclass.data.split import SPLITS, group_ids, read_split_csv, split_groups, write_split_csv
+from genderclass.data.split import (
+    SPLITS,
+    group_ids,
+    read_split_csv,
+    relative_name,
+    select_listed,
+    split_groups,
+    write_split_csv,
+)
 
 
 def _same_group(groups: np.ndarray, *indices: int) -> bool:
@@ -209,3 +217,38 @@ def test_cross_validation_settings_are_checked(folds: int, fold: int):
     labels, groups = _subject_groups(20, 2, seed=0)
     with pytest.raises(ValueError, match="fold"):
         split_groups(labels, groups, folds=folds, fold=fold)
+
+
+def _samples(root, names):
+    from genderclass.data.readers import Sample
+
+    return [Sample(path=str(root / name), label=int(name.startswith("female"))) for name in names]
+
+
+def test_listed_files_are_matched_by_their_path_in_the_data_folder(tmp_path):
+    samples = _samples(tmp_path, ["male/img1.jpg", "female/img1.jpg", "female/img2.jpg"])
+    chosen, unmatched = select_listed(samples, ["female/img1.jpg", "male/img9.jpg", ""], tmp_path)
+    assert [s.path for s in chosen] == [str(tmp_path / "female/img1.jpg")] and unmatched == 1
+    chosen, _ = select_listed(samples, ["img2.jpg"], tmp_path)  # a bare name that one file has
+    assert [s.path for s in chosen] == [str(tmp_path / "female/img2.jpg")]
+
+
+def test_a_name_that_several_files_share_is_refused_not_guessed(tmp_path):
+    """Matching by name alone let a training file with a test file's name into the test set."""
+    samples = _samples(tmp_path, ["male/img1.jpg", "female/img1.jpg"])
+    with pytest.raises(ValueError, match="names 2 files of the data"):
+        select_listed(samples, ["img1.jpg"], tmp_path)
+    with pytest.raises(ValueError, match="names 2 files"):  # a split.csv path from another folder
+        select_listed(samples, ["/elsewhere/male/img1.jpg"], tmp_path)
+
+
+def test_split_csv_paths_match_as_the_run_saw_them(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    samples = _samples(tmp_path / "faces", ["male/img1.jpg", "female/img1.jpg"])
+    chosen, unmatched = select_listed(samples, ["faces/female/img1.jpg"], "faces")
+    assert [s.path for s in chosen] == [str(tmp_path / "faces/female/img1.jpg")] and unmatched == 0
+    csv_file = tmp_path / "faces" / "list.csv"
+    csv_file.parent.mkdir()
+    csv_file.write_text("path,label\n")
+    assert relative_name(str(tmp_path / "faces/male/img1.jpg"), csv_file) == "male/img1.jpg"
+    assert relative_name(str(tmp_path / "other.jpg"), csv_file) == str(tmp_path / "other.jpg")

@@ -225,7 +225,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     import numpy as np
 
     from ..data.readers import read_dataset
-    from ..data.split import read_split_csv
+    from ..data.split import read_split_csv, select_listed
     from ..evaluation.evaluate import default_crop_mode, evaluate_samples
     from ..inference.classifier import GenderClassifier
 
@@ -235,16 +235,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise ValueError(f"--format {args.format} holds {implied} images, but {clf.path} is a {clf.modality} model")
     samples = read_dataset(args.data, args.format).samples
     if args.split_file:
-        if args.split_file.endswith(".txt"):  # a shipped list of file names (one split only)
-            wanted = set(Path(args.split_file).read_text().splitlines())
+        if args.split_file.endswith(".txt"):  # a shipped list of files (one split only)
+            wanted = Path(args.split_file).read_text().splitlines()
         else:
-            wanted = {Path(p).name for p, s in read_split_csv(args.split_file).items() if s == args.split}
-        samples = [s for s in samples if Path(s.path).name in wanted]
+            wanted = [p for p, s in read_split_csv(args.split_file).items() if s == args.split]
+        samples, unmatched = select_listed(samples, wanted, args.data)
         where = "listed in" if args.split_file.endswith(".txt") else f"in the {args.split} split of"
         log.info("%d files of the data %s %s", len(samples), where, args.split_file)
+        if unmatched:
+            log.warning("%d files %s %s are not in %s", unmatched, where, args.split_file, args.data)
         if not samples:
             raise ValueError(f"no file of {args.data} is {where} {args.split_file}")
-    if args.limit and args.limit < len(samples):
+    limited = bool(args.limit and args.limit < len(samples))
+    if limited:
         keep = np.sort(np.random.default_rng(args.seed).choice(len(samples), args.limit, replace=False))
         samples = [samples[i] for i in keep]
     crop_mode = "none" if args.no_detect else (args.crop or default_crop_mode(args.format, clf.modality))
@@ -252,7 +255,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     curves = [Path(args.model) / "metrics.csv"] if args.model else []
     curves.append(clf.path.with_name(f"{clf.path.stem}.metrics.csv"))
     training_csv = next((path for path in curves if path.is_file()), None)
-    metrics = evaluate_samples(clf, samples, args.out, crop_mode=crop_mode, training_metrics_csv=training_csv)
+    files = "all" if not args.split_file else f"{where} {args.split_file}"
+    if limited:
+        files += f", {len(samples)} drawn at random (--limit, --seed {args.seed})"
+    source = {"data": str(args.data), "format": args.format, "files": files}
+    metrics = evaluate_samples(
+        clf, samples, args.out, crop_mode=crop_mode, training_metrics_csv=training_csv, source=source
+    )
     summary = {
         k: metrics.get(k) for k in ("n", "accuracy", "balanced_accuracy", "roc_auc", "ece", "n_unreadable", "n_no_face")
     }

@@ -128,7 +128,8 @@ def cache_key(samples: list[Sample], cfg: PreprocessConfig) -> str:
             size = Path(sample.path).stat().st_size
         except OSError:
             size = -1
-        digest.update(f"{sample.path}|{size}|{sample.label}\n".encode())
+        attrs = json.dumps(sample.attrs, sort_keys=True)  # the cache stores subjects and attributes too
+        digest.update(f"{sample.path}|{size}|{sample.label}|{sample.subject or ''}|{attrs}\n".encode())
     return digest.hexdigest()[:20]
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -62,7 +63,7 @@ class ReadResult:
     def log_summary(self, what: str) -> None:
         log.info("%s: %d samples read, %d names skipped", what, len(self.samples), len(self.skipped))
         if self.skipped:
-            log.warning("skipped %d unparseable names, e.g. %s", len(self.skipped), self.skipped[:3])
+            log.warning("skipped %d entries, e.g. %s", len(self.skipped), self.skipped[:3])
 
 
 def parse_label(value: str) -> int:
@@ -163,30 +164,59 @@ def read_folder(root: str | Path) -> ReadResult:
 def read_csv(path: str | Path) -> ReadResult:
     """Read a manifest ``path,label[,subject][,extra...]``; extra columns become group attributes.
 
-    Relative paths are resolved against the CSV's folder.
+    Relative paths are resolved against the CSV's folder. The column names ``path``, ``label`` and
+    ``subject`` are matched in any case, and a spreadsheet's byte-order mark is ignored. A row that
+    cannot be used (no path, a bad label, more fields than columns) is reported and skipped; a file
+    listed twice counts once, or not at all if the two rows disagree on its label or subject.
     """
     path = Path(path)
     result = ReadResult(samples=[])
-    with path.open(newline="") as handle:
+    seen: dict[str, tuple[int, Sample]] = {}  # image path -> the line that listed it first, and its sample
+    conflicting: set[str] = set()
+    with path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
-        columns = [c.strip() for c in (reader.fieldnames or [])]
+        columns = [_csv_column(c) for c in (reader.fieldnames or [])]
         if "path" not in columns or "label" not in columns:
             raise ValueError(f"{path}: CSV needs 'path' and 'label' columns, found {columns}")
         for line, row in enumerate(reader, start=2):
-            row = {k.strip(): (v or "").strip() for k, v in row.items() if k}
+            if row.get(None):  # type: ignore[call-overload]  # csv puts surplus fields under None
+                result.skipped.append(f"line {line}: more fields than the {len(columns)} columns")
+                continue
+            row = {_csv_column(k): (v or "").strip() for k, v in row.items() if k}
             try:
                 label = parse_label(row["label"])
             except ValueError as exc:
                 result.skipped.append(f"line {line}: {exc}")
                 continue
+            if not row["path"]:
+                result.skipped.append(f"line {line}: no path")
+                continue
             image_path = Path(row["path"])
             if not image_path.is_absolute():
                 image_path = path.parent / image_path
             attrs = {k: v for k, v in row.items() if k not in ("path", "label", "subject") and v != ""}
-            result.samples.append(
-                Sample(path=str(image_path), label=label, subject=row.get("subject") or None, attrs=attrs)
-            )
+            sample = Sample(path=str(image_path), label=label, subject=row.get("subject") or None, attrs=attrs)
+            key = os.path.normpath(sample.path)
+            if key in seen:
+                first, earlier = seen[key]
+                if (earlier.label, earlier.subject) != (sample.label, sample.subject):
+                    conflicting.add(key)
+                    result.skipped.append(
+                        f"line {line}: {row['path']} is also on line {first} with another label or "
+                        "subject; both left out"
+                    )
+                else:
+                    result.skipped.append(f"line {line}: {row['path']} is also on line {first}; counted once")
+                continue
+            seen[key] = (line, sample)
+            result.samples.append(sample)
+    result.samples = [s for s in result.samples if os.path.normpath(s.path) not in conflicting]
     return result
+
+
+def _csv_column(name: str) -> str:
+    name = name.strip()
+    return name.lower() if name.lower() in ("path", "label", "subject") else name
 
 
 def read_dataset(data: str | Path, fmt: str) -> ReadResult:

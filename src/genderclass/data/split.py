@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import csv
 import logging
+import os
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..config import check_folds
+from .readers import Sample
 
 log = logging.getLogger(__name__)
 
@@ -162,3 +164,53 @@ def read_split_csv(path: str | Path) -> dict[str, str]:
     """Map path -> split name."""
     with Path(path).open(newline="") as handle:
         return {row["path"]: row["split"] for row in csv.DictReader(handle)}
+
+
+def data_folder(data: str | Path) -> Path:
+    """The folder a dataset's relative names start from: the data folder, or a CSV manifest's folder."""
+    data = Path(data)
+    return data.parent if data.is_file() else data
+
+
+def relative_name(path: str, data: str | Path) -> str:
+    """``path`` relative to the data folder (POSIX separators), or as given if it lies elsewhere."""
+    try:
+        relative = Path(os.path.relpath(path, data_folder(data)))
+    except ValueError:  # another drive
+        return path
+    return path if relative.parts[:1] == ("..",) else relative.as_posix()
+
+
+def select_listed(samples: Sequence[Sample], entries: Iterable[str], data: str | Path) -> tuple[list[Sample], int]:
+    """The samples an entry list names, in data order, and how many entries named none of them.
+
+    An entry is a path relative to the data folder (what ``export`` writes), a path as a run saw
+    it (``split.csv``: relative to the working directory, or absolute), or a bare file name. A name
+    that several files of the data share is refused, as is a path matching several files through its
+    name: guessing would let training files into a test set.
+    """
+    by_relative = {relative_name(s.path, data): s for s in samples}
+    by_resolved = {str(Path(s.path).resolve()): s for s in samples}
+    by_name: dict[str, list[Sample]] = {}
+    for sample in samples:
+        by_name.setdefault(Path(sample.path).name, []).append(sample)
+    chosen: set[str] = set()
+    unmatched = 0
+    for entry in (e.strip() for e in entries):
+        if not entry:
+            continue
+        found = by_relative.get(Path(entry).as_posix()) or by_resolved.get(str(Path(entry).resolve()))
+        if found is None:
+            named = by_name.get(Path(entry).name, [])
+            if len(named) > 1:
+                examples = ", ".join(relative_name(s.path, data) for s in named[:2])
+                raise ValueError(
+                    f"{entry!r} names {len(named)} files of the data ({examples}, ...): list paths relative "
+                    "to the data folder, or evaluate from the folder the run was trained in"
+                )
+            found = named[0] if named else None
+        if found is None:
+            unmatched += 1
+        else:
+            chosen.add(found.path)
+    return [s for s in samples if s.path in chosen], unmatched

@@ -12,7 +12,7 @@ import numpy as np
 from genderclass.evaluation.calibrated import calibrated_metrics
 from genderclass.evaluation.fusion import by_print_count, per_subject_metrics, subjects_with_mixed_labels
 
-from ..config import DEFAULT_BATCH_SIZE, write_json
+from ..config import DEFAULT_BATCH_SIZE, LABELS, write_json
 from ..data.readers import Sample, finger_name
 from ..imageio import ImageError, load_image
 from ..inference.classifier import NON_FINITE_OUTPUT, GenderClassifier
@@ -51,8 +51,10 @@ def evaluate_samples(
     crop_mode: str = "detect",
     batch_size: int = DEFAULT_BATCH_SIZE,
     training_metrics_csv: str | Path | None = None,
+    source: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Predict every sample, compute metrics (overall, per group, per subject), write the report."""
+    """Predict every sample, compute metrics (overall, per group, per subject), write the report.
+    ``source`` (the data, its format, the split file ...) is recorded as given, in both."""
     subjects = [s.subject for s in samples]
     if all(subjects) and (bad := subjects_with_mixed_labels(subjects, [s.label for s in samples])):
         raise ValueError(f"subjects with inconsistent labels (checked before scoring): {bad[:5]}")
@@ -86,7 +88,7 @@ def evaluate_samples(
     attributes = sorted({key for s in kept for key in s.attrs})
     group_values = {key: [s.attrs.get(key) for s in kept] for key in attributes}
 
-    metrics: dict[str, Any] = {"model": clf.info(), "crop_mode": crop_mode}
+    metrics: dict[str, Any] = {"model": clf.info(), "data": source or {}, "crop_mode": crop_mode}
     metrics.update(
         calibrated_metrics(labels, logits, clf.temperature, threshold, clf.min_confidence, group_values or None)
     )
@@ -107,8 +109,15 @@ def evaluate_samples(
         metrics["finger_known"] = calibrated_metrics(
             labels, corrected, known["temperature"], known["threshold"], known["min_confidence"], group_values or None
         )
+    # the item's own attributes first: a data column named like a field below must not replace it
     metrics["predictions"] = [
-        {"path": s.path, "label": s.label_name, "p_female": round(float(p), 6), **{k: v for k, v in s.attrs.items()}}
+        {
+            **s.attrs,
+            "path": s.path,
+            "label": s.label_name,
+            "predicted": LABELS[int(p >= threshold)],
+            "p_female": round(float(p), 6),
+        }
         for s, p in zip(kept, p_cal.tolist())
     ]
     metrics["unreadable"] = errors
@@ -130,6 +139,7 @@ def evaluate_samples(
             thumbnails=thumbs,
             training_metrics_csv=training_metrics_csv,
             group_of=group_values,
+            item_names=[s.path for s in kept],
         )
     except RuntimeError as exc:
         log.warning("report.html not written: %s", exc)

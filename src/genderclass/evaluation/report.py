@@ -185,6 +185,19 @@ def _gallery_groups(values: list[str | None], y: np.ndarray, pred: np.ndarray, l
     return [name for _, _, name in sorted(stats)[:limit]]
 
 
+def _provenance(metrics: dict[str, Any]) -> list[str]:
+    """What was measured: the model file, the data and the split it was limited to, the crop mode."""
+    model, data = metrics.get("model") or {}, metrics.get("data") or {}
+    parts = [f"{label}: {html.escape(str(value))}" for label, value in (
+        ("model", model.get("path")),
+        ("data", data.get("data")),
+        ("format", data.get("format")),
+        ("files", data.get("files")),
+        ("crop", metrics.get("crop_mode")),
+    ) if value]  # fmt: skip
+    return [f'<p class="muted">{" &middot; ".join(parts)}</p>'] if parts else []
+
+
 def _not_scored(metrics: dict[str, Any], shown: int = 5) -> list[str]:
     """A warning naming the files left out of every number (unreadable, or no face found)."""
     parts = []
@@ -238,6 +251,7 @@ def write_report(
         f'<p class="muted">{int(y.size)} items; female is the positive class; '
         f"an item is called female when p_female &ge; {html.escape(_fmt(threshold))}.</p>"
     )
+    body += _provenance(metrics)
     body += _not_scored(metrics)
 
     body.append("<h2>Summary</h2>")

@@ -23,6 +23,7 @@ from torch import nn
 from .. import __version__
 from .. import calibration as cal
 from ..config import LABELS, TrainConfig, read_json, write_json
+from ..data.split import relative_name
 from .ensemble import ensemble_model, inference_model, out_of_fold, uses_flip_tta, validation_layout
 from .lineage import earlier_stages, portable_teacher, teacher_lineages, training_folder
 from .measure import measure
@@ -122,7 +123,7 @@ def export_run(
     (:func:`ensemble_model`), by default into the first's ``export`` folder.
     """
     from ..inference.classifier import GenderClassifier
-    from .run import prepare_data
+    from .run import check_split_unchanged, prepare_data
 
     run_dirs = [Path(run_dir)] if isinstance(run_dir, str | Path) else [Path(r) for r in run_dir]
     if not run_dirs:
@@ -152,8 +153,9 @@ def export_run(
     # an ensemble's stages and teachers are per member
     stages = members[0].get("earlier_stages") if len(members) == 1 else None
     teachers = members[0].get("teachers") if len(members) == 1 else None
-    if data is None:
+    if data is None:  # read again: it must still split as when the run was trained
         data = prepare_data(cfg)
+        check_split_unchanged(base_dir, data)
     out_dir = Path(out) if out else run_dirs[0] / "export"
     out_dir.mkdir(parents=True, exist_ok=True)
     name = name or cfg.modality
@@ -227,8 +229,8 @@ def export_run(
         val_index=val,
         val_logits=val_logits,
     )
-    # The test split's file names ship with the model, so anyone can re-measure it on held-out files.
-    test_names = sorted(Path(p).name for p in cache.paths[test].tolist())
+    # The test split's files (relative to the data folder) ship with the model, so anyone can re-measure it.
+    test_names = sorted(relative_name(p, cfg.data) for p in cache.paths[test].tolist())
     (out_dir / f"{name}.test_files.txt").write_text("\n".join(test_names) + "\n")
     if len(run_dirs) == 1 and (run_dirs[0] / "metrics.csv").exists() and out_dir != run_dirs[0]:
         shutil.copy(run_dirs[0] / "metrics.csv", out_dir / f"{name}.metrics.csv")

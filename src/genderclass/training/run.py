@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..config import TrainConfig, read_json, teacher_checkpoints, write_json
+from ..config import LABELS, TrainConfig, read_json, teacher_checkpoints, write_json
 from ..data.cache import DatasetCache, build_cache
 from ..data.readers import read_dataset
-from ..data.split import SplitResult, group_ids, split_groups, write_split_csv
+from ..data.split import SplitResult, group_ids, read_split_csv, split_groups, write_split_csv
 
 if TYPE_CHECKING:
     from .module import GenderModule
@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 class PreparedData:
     cache: DatasetCache
     split: SplitResult
+    source: str = ""  # the data as the config names it
 
     def indices(self, name: str) -> np.ndarray:
         return self.split.indices(name)
@@ -47,7 +48,42 @@ def prepare_data(cfg: TrainConfig) -> PreparedData:
     split = split_groups(
         cache.labels, groups, cfg.val_fraction, cfg.test_fraction, cfg.resolved_split_seed, cfg.folds, cfg.fold
     )
-    return PreparedData(cache=cache, split=split)
+    return PreparedData(cache=cache, split=split, source=str(cfg.data))
+
+
+def check_split_unchanged(run_dir: Path, data: PreparedData) -> None:
+    """Refuse data that no longer splits as when the run was trained (files added, removed,
+    relabelled, regrouped or changed): its test split would hold files the run trained on."""
+    saved_split = read_split_csv(run_dir / "split.csv")
+    now = dict(zip(data.cache.paths.tolist(), data.split.split.tolist(), strict=True))
+    moved = sorted(p for p in saved_split.keys() | now.keys() if saved_split.get(p) != now.get(p))
+    saved_hash = read_json(run_dir / "config.json")["data"]["data_hash"]
+    if moved or saved_hash != data.cache.data_hash():
+        example = f"; e.g. {moved[0]}: {saved_split.get(moved[0], 'absent')} then, {now.get(moved[0], 'absent')} now"
+        raise ValueError(
+            f"the data at {data.source} changed since {run_dir} was trained "
+            f"({len(moved)} files split differently{example if moved else ', same files with other content'}): "
+            "its test files would no longer be unseen. Restore that data, or train a new run"
+        )
+
+
+def check_trainable(cfg: TrainConfig, data: PreparedData) -> None:
+    """Refuse training data that cannot give a meaningful model, before anything is trained."""
+    train, val = data.indices("train"), data.indices("val")
+    for name, index in (("training", train), ("validation", val)):
+        if not len(index):
+            raise ValueError(f"the {name} split is empty (split sizes {data.split.sizes()}): add data")
+        missing = [LABELS[c] for c in (0, 1) if not (data.cache.labels[index] == c).any()]
+        if missing:
+            raise ValueError(
+                f"the {name} split has no {' or '.join(missing)} images ({len(index)} files): a classifier needs "
+                "both labels on each side; add data of the missing label"
+            )
+    if len(train) < cfg.batch_size:
+        raise ValueError(
+            f"the training split has {len(train)} images, fewer than one batch (--batch-size {cfg.batch_size}): "
+            "lower --batch-size or add data"
+        )
 
 
 def _sample_weights(cfg: TrainConfig, data: PreparedData) -> np.ndarray | None:
@@ -192,6 +228,9 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
     L.seed_everything(cfg.seed, workers=True, verbose=False)
 
     data = prepare_data(cfg)
+    if resume and (out / "split.csv").exists():
+        check_split_unchanged(out, data)
+    check_trainable(cfg, data)
     requested_aux_task = unavailable or cfg.aux_task
     cfg, aux_targets = _auxiliary_targets(cfg, data)
     write_split_csv(out / "split.csv", data.cache.paths.tolist(), data.cache.labels.tolist(), data.split)
@@ -261,7 +300,14 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
     previous = list(csv.DictReader(metrics_file.open())) if ckpt_path and metrics_file.exists() else []
     # Lightning prints to stdout; keep stdout for results only.
     with contextlib.redirect_stdout(sys.stderr):
-        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+        try:
+            trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+        except SystemExit as exc:  # Lightning ends an interrupted fit with sys.exit(1)
+            if not trainer.interrupted:
+                raise
+            saved = " (the last finished epoch is saved: continue with --resume)" if last.exists() else ""
+            log.error("training interrupted%s", saved)
+            raise KeyboardInterrupt from exc
     if trainer.global_rank != 0:
         return out
     _merge_metrics(previous, metrics_file)
