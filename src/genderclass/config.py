@@ -216,6 +216,7 @@ MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 MAX_PIXELS = 40_000_000
 MAX_SIDE = 32_000  # OpenCV's warps take at most 32,767 px a side
 DEFAULT_BATCH_SIZE = 64  # crops per network call at prediction (CLI, Python API, evaluate)
+MAX_GROUP_VALUES = 50  # evaluate: an attribute with more distinct values (an id, a date) is not a grouping
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
 
 # Face detection

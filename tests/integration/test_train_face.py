@@ -414,6 +414,19 @@ def test_training_again_into_a_trained_run_is_refused(face_run, face_folder_data
     assert not list((face_run / "checkpoints").glob("best-v*.ckpt"))
 
 
+def test_evaluate_groups_by_a_column_but_not_by_an_id(face_run, face_folder_dataset, tmp_path, run_cli):
+    """An id column (a value per file) would make one group per file: a huge, useless report."""
+    images = sorted(face_folder_dataset.glob("*/*.png"))
+    rows = [f"{path},{path.parent.name},{i},{'left' if i % 2 else 'right'}" for i, path in enumerate(images)]
+    manifest = tmp_path / "list.csv"
+    manifest.write_text("path,label,id,side\n" + "\n".join(rows) + "\n")
+    out = tmp_path / "eval_groups"
+    argv = ["evaluate", "--model", face_run, "--data", manifest, "--format", "csv", "--no-detect", "--out", out]
+    assert run_cli(argv)[0] == 0
+    groups = json.loads((out / "metrics.json").read_text())["groups"]
+    assert set(groups) == {"side", "side_x_gender"} and set(groups["side"]) == {"left", "right", "_summary"}
+
+
 def test_export_refuses_data_that_no_longer_splits_as_in_training(face_run, tmp_path, run_cli, caplog):
     """Export reads the data again: if it changed, the new test split would hold training files."""
     import shutil

@@ -273,7 +273,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     summary["report"] = str(report) if report.is_file() else None
     print(json.dumps(summary))
     if metrics.get("n_unreadable"):  # reported and skipped; the metrics cover the rest
-        log.warning("%d files could not be read; the metrics leave them out", metrics["n_unreadable"])
+        n = metrics["n_unreadable"]
+        log.warning(
+            "%d %s could not be read; the metrics leave %s out", n, *(("file", "it") if n == 1 else ("files", "them"))
+        )
         return EXIT_PARTIAL
     return EXIT_OK
 

@@ -17,6 +17,8 @@ import sys
 from collections.abc import Callable
 from types import ModuleType
 
+from tqdm.contrib.logging import logging_redirect_tqdm
+
 from .. import __version__
 from ..config import AUGMENT_GEOMETRIES, DEFAULT_BATCH_SIZE, MODALITIES
 from ..data.readers import FINGERS
@@ -461,7 +463,8 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.verbose, args.quiet)
     args.command_line = "genderclass " + shlex.join(argv)
     try:
-        return int(args.func(args) or 0)
+        with logging_redirect_tqdm():  # a log line never lands on a progress bar's line
+            return int(args.func(args) or 0)
     except ModuleNotFoundError as exc:
         log.error("%s — %s", exc, install_hint(exc.name))
         return EXIT_MISSING_DEPENDENCY

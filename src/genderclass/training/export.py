@@ -123,7 +123,7 @@ def export_run(
     (:func:`ensemble_model`), by default into the first's ``export`` folder.
     """
     from ..inference.classifier import GenderClassifier
-    from .run import check_split_unchanged, prepare_data
+    from .run import prepare_saved_data
 
     run_dirs = [Path(run_dir)] if isinstance(run_dir, str | Path) else [Path(r) for r in run_dir]
     if not run_dirs:
@@ -154,8 +154,7 @@ def export_run(
     stages = members[0].get("earlier_stages") if len(members) == 1 else None
     teachers = members[0].get("teachers") if len(members) == 1 else None
     if data is None:  # read again: it must still split as when the run was trained
-        data = prepare_data(cfg)
-        check_split_unchanged(base_dir, data)
+        data = prepare_saved_data(cfg, base_dir)
     out_dir = Path(out) if out else run_dirs[0] / "export"
     out_dir.mkdir(parents=True, exist_ok=True)
     name = name or cfg.modality

@@ -67,6 +67,22 @@ def check_split_unchanged(run_dir: Path, data: PreparedData) -> None:
         )
 
 
+def prepare_saved_data(cfg: TrainConfig, run_dir: Path) -> PreparedData:
+    """:func:`prepare_data` for a trained run (export, resume): the data must be where the run names
+    it and still split as the run's ``split.csv`` says (:func:`check_split_unchanged`)."""
+    try:
+        data = prepare_data(cfg)
+    except FileNotFoundError as exc:
+        if Path(cfg.data).is_absolute():
+            raise
+        raise FileNotFoundError(
+            f"{exc} ({run_dir} names its data as given when it was trained, relative to the working "
+            "directory then: run this from that folder)"
+        ) from exc
+    check_split_unchanged(run_dir, data)
+    return data
+
+
 def check_trainable(cfg: TrainConfig, data: PreparedData) -> None:
     """Refuse training data that cannot give a meaningful model, before anything is trained."""
     train, val = data.indices("train"), data.indices("val")
@@ -227,9 +243,7 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
         torch.set_num_threads(cfg.threads)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
 
-    data = prepare_data(cfg)
-    if resume and (out / "split.csv").exists():
-        check_split_unchanged(out, data)
+    data = prepare_saved_data(cfg, out) if resume and (out / "split.csv").exists() else prepare_data(cfg)
     check_trainable(cfg, data)
     requested_aux_task = unavailable or cfg.aux_task
     cfg, aux_targets = _auxiliary_targets(cfg, data)
