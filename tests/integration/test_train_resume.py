@@ -63,7 +63,9 @@ def test_resume_keeps_the_metrics_history(interrupted_then_resumed):
     assert _epochs_logged(interrupted_then_resumed["out"]) == {0, 1}
 
 
-@pytest.mark.parametrize("flag", [["--split-seed", "3"], ["--lr", "0.1"], ["--input-size", "40"]])
+@pytest.mark.parametrize(
+    "flag", [["--split-seed", "3"], ["--lr", "0.1"], ["--input-size", "40"], ["--modality", "fingerprint"]]
+)
 def test_resume_refuses_flags_that_change_the_run(interrupted_then_resumed, run_cli, flag, caplog):
     """A flag that would change the data, split or recipe is refused, not silently ignored."""
     out = interrupted_then_resumed["out"]

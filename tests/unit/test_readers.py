@@ -182,13 +182,26 @@ def test_read_socofing_flat_folder(tmp_path):
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("male", 0), ("Male", 0), (" M ", 0), ("man", 0), ("0", 0), ("female", 1), ("F", 1), ("Woman", 1), ("1", 1)],
+    [
+        ("male", 0),
+        ("Male", 0),
+        (" M ", 0),
+        ("man", 0),
+        ("Men", 0),
+        ("males", 0),
+        ("0", 0),
+        ("female", 1),
+        ("F", 1),
+        ("Woman", 1),
+        ("women", 1),
+        ("1", 1),
+    ],
 )
 def test_parse_label(value, expected):
     assert parse_label(value) == expected
 
 
-@pytest.mark.parametrize("value", ["", "x", "2", "unknown", "males"])
+@pytest.mark.parametrize("value", ["", "x", "2", "unknown", "mail"])
 def test_parse_label_rejects(value):
     with pytest.raises(ValueError):
         parse_label(value)
@@ -207,7 +220,7 @@ def test_read_folder(tmp_path):
     result = read_folder(tmp_path)
     got = sorted((Path(s.path).name, s.label) for s in result.samples)
     assert got == [("a.jpg", 0), ("b.PNG", 0), ("c.bmp", 1)]
-    assert result.skipped == ["other/"]
+    assert result.skipped == ["other/", f"1 image directly in {tmp_path} (e.g. loose.jpg), outside male/ and female/"]
     assert all(s.subject is None and s.attrs == {} for s in result.samples)
 
 

@@ -47,6 +47,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise ValueError("--data is required (or --resume an existing run)")
     # A resumed run checks every flag given against its saved config (only some may change).
     given = {k: v for k, v in given_train_flags(args).items() if k != "out"}
+    if args.modality:  # resuming a run of the other modality is refused, not ignored
+        given["modality"] = args.modality
     onnx_path = train(cfg, resume=args.resume, command=args.command_line, overrides=given)
     print(json.dumps({"run": str(cfg.out), "model": str(onnx_path)}))
     return EXIT_OK

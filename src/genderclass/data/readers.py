@@ -36,8 +36,8 @@ _SOCOFING_NAME = re.compile(
     re.IGNORECASE,
 )
 _LABEL_WORDS = {
-    "male": 0, "m": 0, "man": 0, "0": 0,
-    "female": 1, "f": 1, "woman": 1, "1": 1,
+    "male": 0, "m": 0, "man": 0, "men": 0, "males": 0, "0": 0,
+    "female": 1, "f": 1, "woman": 1, "women": 1, "females": 1, "1": 1,
 }  # fmt: skip
 
 
@@ -158,6 +158,12 @@ def read_folder(root: str | Path) -> ReadResult:
             result.samples.append(Sample(path=str(path), label=label))
     if not found:
         raise ValueError(f"{root} has no male/ or female/ sub-folder")
+    unlabelled = [p.name for p in sorted(root.iterdir()) if is_image_file(p)]
+    if unlabelled:  # beside the label folders: no label to read
+        n = len(unlabelled)
+        result.skipped.append(
+            f"{n} image{'s' * (n > 1)} directly in {root} (e.g. {unlabelled[0]}), outside male/ and female/"
+        )
     return result
 
 
