@@ -336,3 +336,19 @@ def test_per_subject_metrics_calibrate_each_person_for_their_number_of_items():
     assert seen == [[2, 1, 3]] and result["n_subjects"] == 3 and result["n"] == 3
     # a: mean 1.0 / 0.5, b: -1.0 / 1.0, c: 2.0 / 0.5 -> all on the right side of 0.5
     assert result["accuracy"] == 1.0 and result["threshold"] == 0.5 and "ece" in result
+
+
+def test_a_temperature_at_the_end_of_its_range_is_warned_about(caplog):
+    """Perfectly separated validation logits drive the fitted temperature to its bound: the
+    probabilities then claim certainty, and export says why."""
+    from genderclass.training.measure import calibrate
+
+    labels, logits = np.array([0, 0, 1, 1]), np.array([-3.0, -2.0, 2.0, 3.0])
+    with caplog.at_level("WARNING"):
+        calibration = calibrate(labels, logits, "face")
+    assert calibration["temperature"] == pytest.approx(0.05)
+    assert "end of its range" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        calibrate(np.array([0, 1, 0, 1, 1, 0]), np.array([-1.0, 0.5, 0.2, 1.0, -0.3, -0.8]), "face")
+    assert "end of its range" not in caplog.text

@@ -4,6 +4,7 @@ including test prints damaged like SOCOFing's altered sets."""
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -22,6 +23,8 @@ from genderclass.evaluation.groups import group_offsets, remove_offsets
 from .. import calibration as cal
 from ..data.readers import FINGERS, finger_name
 from ..evaluation import metrics as M
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from ..inference.classifier import GenderClassifier
@@ -44,6 +47,13 @@ def simulated_alterations(images: np.ndarray, seed: int = 0) -> dict[str, np.nda
 def calibrate(val_labels: np.ndarray, val_logits: np.ndarray, modality: str) -> dict:
     """Temperature, decision threshold and abstention level, all chosen on validation."""
     temperature = M.fit_temperature(val_logits, val_labels)
+    if not 0.06 < temperature < 19.0:  # at an end of the search range (0.05-20)
+        log.warning(
+            "the calibration temperature %.2f sits at the end of its range: %d validation images are too few, or "
+            "too easy, to calibrate on; probabilities will be over- or under-confident",
+            temperature,
+            len(val_labels),
+        )
     p_val = M.sigmoid(val_logits / temperature)
     threshold = M.choose_threshold(val_labels, p_val) if modality == "fingerprint" else 0.5
     min_confidence = M.choose_min_confidence(val_labels, p_val, threshold)
