@@ -31,7 +31,7 @@ from genderclass.evaluation.metrics import roc_auc
 from genderclass.runtime import cpu_session
 from genderclass.training.run import prepare_data
 
-PER_RUN_FLAGS = re.compile(r"\s--(out|fold|seed)\s+\S+")
+PER_RUN_FLAGS = re.compile(r"\s--(out|fold|seed|threads|workers|cache-dir)\s+\S+")
 
 
 def member_logit_names(model: onnx.ModelProto) -> list[str]:
@@ -64,7 +64,8 @@ def member_logits(path: Path, images: np.ndarray, batch_size: int = 128) -> np.n
 
 
 def recipe(command: str) -> str:
-    return PER_RUN_FLAGS.sub("", " " + command).strip()
+    """A member's training command without what differs per run (and without a resume's note)."""
+    return PER_RUN_FLAGS.sub("", " " + command.split(" ; resumed with:")[0]).strip()
 
 
 def main() -> None:
@@ -77,6 +78,8 @@ def main() -> None:
         raise SystemExit(f"{args.model}: not an ensemble of cross-validation members")
     cfg = TrainConfig.from_dict(meta["training"]["config"])
     data = prepare_data(dataclasses.replace(cfg, fold=0))
+    if data.cache.data_hash() != meta["training"]["data_hash"]:
+        raise SystemExit(f"the data at {cfg.data} is not what {args.model} was trained on (its hash differs)")
     fold = np.full(len(data.cache.labels), -1)
     for k in range(cfg.folds):
         fold[prepare_data(dataclasses.replace(cfg, fold=k)).indices("val")] = k
@@ -101,8 +104,9 @@ def main() -> None:
     print(f"{'members':>8} {'per print':>10} {'per subject':>12}  recipe (flags beyond those all share)")
     for name in dict.fromkeys(recipes):
         chosen = np.flatnonzero(np.array(recipes) == name)
-        if set(member_fold[chosen]) != set(range(cfg.folds)):
-            continue  # a recipe that does not cover every fold has no out-of-fold score for some files
+        if set(member_fold[chosen]) != set(range(cfg.folds)):  # some files would have no score from it
+            print(f"{len(chosen):>8} {'-':>10} {'-':>12}  {name} (not on every fold: no out-of-fold score)")
+            continue
         a, b = out_of_fold(chosen)
         flags = " ".join(t for t in name.split() if t not in shared) or "(none)"
         print(f"{len(chosen):>8} {a:>10.4f} {b:>12.4f}  {flags}")

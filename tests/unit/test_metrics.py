@@ -303,3 +303,12 @@ def test_confidence_is_one_half_at_the_threshold():
     assert float(M.confidence(0.38, 0.3616)) == pytest.approx(conf[3])
     assert M.confidence(grid, 0.0)[1:].tolist() == [1.0] * 100 and M.confidence(0.0, 0.0) == 0.5
     assert M.confidence(grid, 1.0)[:-1].tolist() == [1.0] * 100 and M.confidence(1.0, 1.0) == 0.5
+
+
+def test_attribute_groups_leave_out_id_like_columns_but_keep_ages():
+    from genderclass.evaluation.groups import attribute_groups
+
+    attrs = [{"id": str(i), "age": str(i), "side": "lr"[i % 2], "alteration": "cr"} for i in range(60)]
+    groups = attribute_groups(attrs, skip=("alteration",))
+    assert set(groups) == {"age", "side"} and groups["side"][:2] == ["l", "r"]
+    assert set(attribute_groups(attrs[:50])) == {"age", "id", "side", "alteration"}  # 50 values: still a grouping

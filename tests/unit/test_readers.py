@@ -341,3 +341,13 @@ def test_read_csv_skips_unusable_rows_and_counts_a_file_listed_twice_once(tmp_pa
     assert [line.split(":")[0] for line in result.skipped] == ["line 3", "line 4", "line 5", "line 7"]
     assert "no path" in result.skipped[0] and "more fields" in result.skipped[1]
     assert "counted once" in result.skipped[2] and "both left out" in result.skipped[3]
+
+
+def test_read_csv_keeps_rows_ending_in_a_comma_and_sees_one_file_under_two_spellings(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(f"path,label\na.jpg,male,\n{tmp_path / 'a.jpg'},female\n")  # same file, other label
+    result = read_csv(Path("m.csv"))
+    assert result.samples == [] and "both left out" in result.skipped[0]
+    manifest.write_text("path,label\na.jpg,male,\nb.jpg,female,,\n")  # spreadsheet exports: empty trailing fields
+    assert [Path(s.path).name for s in read_csv(manifest).samples] == ["a.jpg", "b.jpg"]

@@ -236,10 +236,13 @@ def test_listed_files_are_matched_by_their_path_in_the_data_folder(tmp_path):
 def test_a_name_that_several_files_share_is_refused_not_guessed(tmp_path):
     """Matching by name alone let a training file with a test file's name into the test set."""
     samples = _samples(tmp_path, ["male/img1.jpg", "female/img1.jpg"])
-    with pytest.raises(ValueError, match="names 2 files of the data"):
+    with pytest.raises(ValueError, match="fits 2 files of the data"):
         select_listed(samples, ["img1.jpg"], tmp_path)
-    with pytest.raises(ValueError, match="names 2 files"):  # a split.csv path from another folder
-        select_listed(samples, ["/elsewhere/male/img1.jpg"], tmp_path)
+    # a path from another folder is matched by its trailing parts, never by its name alone
+    chosen, unmatched = select_listed(samples, ["/elsewhere/female/img1.jpg", "other\\male\\img1.jpg"], tmp_path)
+    assert sorted(s.path for s in chosen) == sorted(s.path for s in samples) and unmatched == 0
+    subset = [samples[0]]  # e.g. a manifest listing only male/img1.jpg: female/img1.jpg is not it
+    assert select_listed(subset, ["/elsewhere/female/img1.jpg"], tmp_path) == ([], 1)
 
 
 def test_split_csv_paths_match_as_the_run_saw_them(tmp_path, monkeypatch):

@@ -463,7 +463,9 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.verbose, args.quiet)
     args.command_line = "genderclass " + shlex.join(argv)
     try:
-        with logging_redirect_tqdm():  # a log line never lands on a progress bar's line
+        # on a terminal, a log line never lands on a live progress bar's line (in a log file the
+        # bars are plain lines already, and redrawing them after each message would only add noise)
+        with logging_redirect_tqdm() if sys.stderr.isatty() else contextlib.nullcontext():
             return int(args.func(args) or 0)
     except ModuleNotFoundError as exc:
         log.error("%s — %s", exc, install_hint(exc.name))

@@ -1,7 +1,7 @@
 """Decode, hash, detect and crop a dataset ONCE into an array file; epochs read only this cache.
 
-The cache key covers the file list (names and sizes) and the preprocessing config, so a change to
-either rebuilds it. Corrupt or unreadable files are reported and skipped.
+The cache key covers the file list (names, sizes, labels, subjects and attributes) and the
+preprocessing config, so a change to any of them builds a new cache (older ones stay on disk). Corrupt or unreadable files are reported and skipped.
 """
 
 from __future__ import annotations

@@ -61,7 +61,7 @@ class ReadResult:
     skipped: list[str] = field(default_factory=list)  # names that could not be parsed
 
     def log_summary(self, what: str) -> None:
-        log.info("%s: %d samples read, %d names skipped", what, len(self.samples), len(self.skipped))
+        log.info("%s: %d samples read, %d entries skipped", what, len(self.samples), len(self.skipped))
         if self.skipped:
             log.warning("skipped %d entries, e.g. %s", len(self.skipped), self.skipped[:3])
 
@@ -185,7 +185,7 @@ def read_csv(path: str | Path) -> ReadResult:
         if "path" not in columns or "label" not in columns:
             raise ValueError(f"{path}: CSV needs 'path' and 'label' columns, found {columns}")
         for line, row in enumerate(reader, start=2):
-            if row.get(None):  # type: ignore[call-overload]  # csv puts surplus fields under None
+            if any((v or "").strip() for v in row.get(None) or []):  # type: ignore[call-overload]  # surplus fields
                 result.skipped.append(f"line {line}: more fields than the {len(columns)} columns")
                 continue
             row = {_csv_column(k): (v or "").strip() for k, v in row.items() if k}
@@ -202,7 +202,7 @@ def read_csv(path: str | Path) -> ReadResult:
                 image_path = path.parent / image_path
             attrs = {k: v for k, v in row.items() if k not in ("path", "label", "subject") and v != ""}
             sample = Sample(path=str(image_path), label=label, subject=row.get("subject") or None, attrs=attrs)
-            key = os.path.normpath(sample.path)
+            key = os.path.abspath(sample.path)  # one file however the rows name it
             if key in seen:
                 first, earlier = seen[key]
                 if (earlier.label, earlier.subject) != (sample.label, sample.subject):
@@ -216,7 +216,7 @@ def read_csv(path: str | Path) -> ReadResult:
                 continue
             seen[key] = (line, sample)
             result.samples.append(sample)
-    result.samples = [s for s in result.samples if os.path.normpath(s.path) not in conflicting]
+    result.samples = [s for s in result.samples if os.path.abspath(s.path) not in conflicting]
     return result
 
 

@@ -14,7 +14,7 @@ import os
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 
@@ -185,32 +185,44 @@ def select_listed(samples: Sequence[Sample], entries: Iterable[str], data: str |
     """The samples an entry list names, in data order, and how many entries named none of them.
 
     An entry is a path relative to the data folder (what ``export`` writes), a path as a run saw
-    it (``split.csv``: relative to the working directory, or absolute), or a bare file name. A name
-    that several files of the data share is refused, as is a path matching several files through its
-    name: guessing would let training files into a test set.
+    it (``split.csv``: relative to the working directory then, or absolute), or a bare file name.
+    A path that matches no file exactly matches the one file whose path relative to the data folder
+    ends it or is ended by it (the same data reached from another folder); a bare name, the one
+    file of that name. A name or path that fits several files is refused: guessing would let training files into
+    a test set. A path never falls back to its name alone.
     """
-    by_relative = {relative_name(s.path, data): s for s in samples}
+    relative = {s.path: PurePosixPath(relative_name(s.path, data)).parts for s in samples}
+    by_relative = {"/".join(parts): s for s, parts in zip(samples, relative.values(), strict=True)}
     by_resolved = {str(Path(s.path).resolve()): s for s in samples}
-    by_name: dict[str, list[Sample]] = {}
-    for sample in samples:
-        by_name.setdefault(Path(sample.path).name, []).append(sample)
     chosen: set[str] = set()
     unmatched = 0
     for entry in (e.strip() for e in entries):
         if not entry:
             continue
-        found = by_relative.get(Path(entry).as_posix()) or by_resolved.get(str(Path(entry).resolve()))
+        if os.sep == "/":  # a list written on Windows
+            entry = entry.replace("\\", "/")
+        parts = PurePosixPath(entry).parts
+        found = by_relative.get("/".join(parts)) or by_resolved.get(str(Path(entry).resolve()))
         if found is None:
-            named = by_name.get(Path(entry).name, [])
-            if len(named) > 1:
-                examples = ", ".join(relative_name(s.path, data) for s in named[:2])
+            if len(parts) == 1:  # a bare name
+                fits = [s for s in samples if Path(s.path).name == entry]
+            else:  # one path ends the other: the same file, with the data reached from another folder
+                fits = [
+                    s for s in samples if _ends_with(parts, relative[s.path]) or _ends_with(relative[s.path], parts)
+                ]
+            if len(fits) > 1:
+                examples = ", ".join(relative_name(s.path, data) for s in fits[:2])
                 raise ValueError(
-                    f"{entry!r} names {len(named)} files of the data ({examples}, ...): list paths relative "
+                    f"{entry!r} fits {len(fits)} files of the data ({examples}, ...): list paths relative "
                     "to the data folder, or evaluate from the folder the run was trained in"
                 )
-            found = named[0] if named else None
+            found = fits[0] if fits else None
         if found is None:
             unmatched += 1
         else:
             chosen.add(found.path)
     return [s for s in samples if s.path in chosen], unmatched
+
+
+def _ends_with(parts: tuple[str, ...], tail: tuple[str, ...]) -> bool:
+    return 0 < len(tail) <= len(parts) and parts[-len(tail) :] == tail

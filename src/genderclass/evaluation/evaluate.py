@@ -11,8 +11,9 @@ import numpy as np
 
 from genderclass.evaluation.calibrated import calibrated_metrics
 from genderclass.evaluation.fusion import by_print_count, per_subject_metrics, subjects_with_mixed_labels
+from genderclass.evaluation.groups import attribute_groups
 
-from ..config import DEFAULT_BATCH_SIZE, LABELS, MAX_GROUP_VALUES, write_json
+from ..config import DEFAULT_BATCH_SIZE, LABELS, write_json
 from ..data.readers import Sample, finger_name
 from ..imageio import ImageError, load_image
 from ..inference.classifier import NON_FINITE_OUTPUT, GenderClassifier
@@ -85,11 +86,7 @@ def evaluate_samples(
     p_cal = clf.probability(logits)
     p_raw = M.sigmoid(logits)
     threshold = clf.threshold
-    attributes = sorted({key for s in kept for key in s.attrs})
-    many = [k for k in attributes if k != "age" and len({s.attrs.get(k) for s in kept} - {None}) > MAX_GROUP_VALUES]
-    if many:  # ages are grouped into bands
-        log.info("not grouped by %s: more than %d distinct values", ", ".join(many), MAX_GROUP_VALUES)
-    group_values = {key: [s.attrs.get(key) for s in kept] for key in attributes if key not in many}
+    group_values = attribute_groups([s.attrs for s in kept])
 
     metrics: dict[str, Any] = {"model": clf.info(), "data": source or {}, "crop_mode": crop_mode}
     metrics.update(

@@ -34,7 +34,7 @@ def fuse_by_subject(
     ``how="mean_logit"`` (default) averages the logits, i.e. the geometric mean of the odds;
     ``how="mean_prob"`` averages the probabilities and returns the logit of that mean. Subjects are
     returned sorted; a subject whose items carry different labels raises ValueError.
-    Returns ``(subject_ids, labels, fused_logits)``; use :func:`sigmoid` for p_female.
+    Returns ``(subject_ids, labels, fused_logits)``; use :func:`genderclass.calibration.sigmoid` for p_female.
     """
     y = as_labels(labels)
     z = np.asarray(logits, dtype=np.float64).reshape(-1)
@@ -148,7 +148,7 @@ def per_subject_metrics(
     temperature_of: Callable[[Any], Any],
     calibration: dict[str, float],
 ) -> dict[str, Any]:
-    """:func:`calibrated_metrics` of each subject's mean logit, as prediction answers for a person:
+    """:func:`.calibrated.calibrated_metrics` of each subject's mean logit, as prediction answers for a person:
     its temperature from ``temperature_of(number of items)``, the threshold and abstention level
     of ``calibration``; plus ``n_subjects``."""
     ids, fused_labels, fused_logits = fuse_by_subject(subjects, labels, logits)

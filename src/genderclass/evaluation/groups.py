@@ -3,13 +3,14 @@ intersection with the true gender, and each group's logit offset (:func:`group_o
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from genderclass.config import AGE_BANDS, LABELS
+from genderclass.config import AGE_BANDS, LABELS, MAX_GROUP_VALUES
 
 from .metrics import (
     as_labels,
@@ -22,6 +23,7 @@ from .metrics import (
 )
 
 SUMMARY_MIN_N = 30
+log = logging.getLogger(__name__)
 
 _BAND_NAMES = tuple(name for _, _, name in AGE_BANDS)
 
@@ -104,6 +106,18 @@ def normalise_group_values(attr: str, values: Sequence[Any], n: int) -> list[str
         else:
             out.append(str(v).strip())
     return out
+
+
+def attribute_groups(attrs: Sequence[dict[str, str]], skip: Sequence[str] = ()) -> dict[str, list[str | None]]:
+    """Each item's value per attribute, for :func:`group_metrics`: every attribute the items carry,
+    except those in ``skip`` and those with more than ``MAX_GROUP_VALUES`` distinct values (an id,
+    a date: one group per item). Ages are grouped into bands, so they are always kept."""
+    names = sorted({key for item in attrs for key in item if key not in skip})
+    groups = {key: [item.get(key) for item in attrs] for key in names}
+    many = [k for k, v in groups.items() if k != "age" and len(set(v) - {None}) > MAX_GROUP_VALUES]
+    if many:
+        log.info("not grouped by %s: more than %d distinct values", ", ".join(many), MAX_GROUP_VALUES)
+    return {key: values for key, values in groups.items() if key not in many}
 
 
 def group_metrics(

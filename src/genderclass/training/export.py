@@ -116,11 +116,11 @@ def export_run(
     """Export a run's best checkpoint; returns the ONNX path (metadata JSON sits next to it).
 
     Every metric in the metadata is measured on the written file by the predict service itself,
-    apart from the out-of-fold validation scores of cross-validation members (:func:`out_of_fold`).
+    apart from the out-of-fold validation scores of cross-validation members (:func:`.ensemble.out_of_fold`).
     ``quantize="int8"`` stores an INT8 model (:mod:`.quantize`), calibrated on training crops.
     ``flip_tta`` (default: on for faces) averages each image with its mirror image inside the graph:
     twice the compute for a usually small gain. Several run folders export one ensemble
-    (:func:`ensemble_model`), by default into the first's ``export`` folder.
+    (:func:`.ensemble.ensemble_model`), by default into the first's ``export`` folder.
     """
     from ..inference.classifier import GenderClassifier
     from .run import prepare_saved_data

@@ -18,7 +18,7 @@ from genderclass.evaluation.fusion import (
     largest_count,
     per_subject_metrics,
 )
-from genderclass.evaluation.groups import group_offsets, remove_offsets
+from genderclass.evaluation.groups import attribute_groups, group_offsets, remove_offsets
 
 from .. import calibration as cal
 from ..data.readers import FINGERS, finger_name
@@ -82,8 +82,7 @@ def fusion_temperatures(subjects: np.ndarray, labels: np.ndarray, logits: np.nda
 
 def split_metrics(labels: np.ndarray, logits: np.ndarray, calibration: dict, attrs: list[dict] | None = None) -> dict:
     """Metrics of one split with calibrated probabilities; per-group metrics when attributes are known."""
-    keys = sorted({k for a in attrs or [] for k in a if k != "alteration"})
-    groups = {k: [a.get(k) for a in attrs] for k in keys} if attrs else None
+    groups = attribute_groups(attrs, skip=("alteration",)) if attrs else None
     return calibrated_metrics(
         labels, logits, calibration["temperature"], calibration["threshold"], calibration["min_confidence"], groups
     )

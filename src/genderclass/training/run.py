@@ -6,6 +6,7 @@ import contextlib
 import csv
 import dataclasses
 import logging
+import signal
 import sys
 import warnings
 from dataclasses import dataclass
@@ -88,7 +89,10 @@ def check_trainable(cfg: TrainConfig, data: PreparedData) -> None:
     train, val = data.indices("train"), data.indices("val")
     for name, index in (("training", train), ("validation", val)):
         if not len(index):
-            raise ValueError(f"the {name} split is empty (split sizes {data.split.sizes()}): add data")
+            raise ValueError(
+                f"the {name} split is empty (split sizes {data.split.sizes()}): add data"
+                + (" or raise --val-fraction" if name == "validation" else "")
+            )
         missing = [LABELS[c] for c in (0, 1) if not (data.cache.labels[index] == c).any()]
         if missing:
             raise ValueError(
@@ -238,13 +242,13 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
         cfg = dataclasses.replace(
             cfg, teacher=",".join(str(Path(c).resolve()) for c in teacher_checkpoints(cfg.teacher))
         )
-    out.mkdir(parents=True, exist_ok=True)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
 
     data = prepare_saved_data(cfg, out) if resume and (out / "split.csv").exists() else prepare_data(cfg)
     check_trainable(cfg, data)
+    out.mkdir(parents=True, exist_ok=True)
     requested_aux_task = unavailable or cfg.aux_task
     cfg, aux_targets = _auxiliary_targets(cfg, data)
     write_split_csv(out / "split.csv", data.cache.paths.tolist(), data.cache.labels.tolist(), data.split)
@@ -321,6 +325,7 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
                 raise
             saved = " (the last finished epoch is saved: continue with --resume)" if last.exists() else ""
             log.error("training interrupted%s", saved)
+            signal.signal(signal.SIGINT, signal.default_int_handler)  # Lightning left Ctrl-C ignored
             raise KeyboardInterrupt from exc
     if trainer.global_rank != 0:
         return out
