@@ -6,9 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from genderclass.evaluation.groups import SUMMARY_MIN_N
-
 from ..config import LABELS
+from ..evaluation.groups import SUMMARY_MIN_N
 from .blocks import Block
 from .format import NOT_APPLICABLE, NOT_MEASURED, ci_text, count, dec, esc, lookup, number, pct, pct_ci, points
 from .metadata import modality_of

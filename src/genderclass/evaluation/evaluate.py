@@ -9,10 +9,6 @@ from typing import Any
 
 import numpy as np
 
-from genderclass.evaluation.calibrated import calibrated_metrics
-from genderclass.evaluation.fusion import by_print_count, per_subject_metrics, subjects_with_mixed_labels
-from genderclass.evaluation.groups import attribute_groups
-
 from ..config import DEFAULT_BATCH_SIZE, LABELS, write_json
 from ..data.readers import Sample, finger_name
 from ..imageio import ImageError, load_image
@@ -20,6 +16,9 @@ from ..inference.classifier import NON_FINITE_OUTPUT, GenderClassifier
 from ..preprocess import crop_chip
 from ..progress import progress
 from . import metrics as M
+from .calibrated import calibrated_metrics
+from .fusion import by_print_count, per_subject_metrics, subjects_with_mixed_labels
+from .groups import attribute_groups
 
 log = logging.getLogger(__name__)
 

@@ -10,19 +10,18 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from genderclass.evaluation.calibrated import calibrated_metrics
-from genderclass.evaluation.fusion import (
+from .. import calibration as cal
+from ..data.readers import FINGERS, finger_name
+from ..evaluation import metrics as M
+from ..evaluation.calibrated import calibrated_metrics
+from ..evaluation.fusion import (
     by_print_count,
     fuse_by_subject,
     fuse_subsets,
     largest_count,
     per_subject_metrics,
 )
-from genderclass.evaluation.groups import attribute_groups, group_offsets, remove_offsets
-
-from .. import calibration as cal
-from ..data.readers import FINGERS, finger_name
-from ..evaluation import metrics as M
+from ..evaluation.groups import attribute_groups, group_offsets, remove_offsets
 
 log = logging.getLogger(__name__)
 
