@@ -351,3 +351,10 @@ def test_read_csv_keeps_rows_ending_in_a_comma_and_sees_one_file_under_two_spell
     assert result.samples == [] and "both left out" in result.skipped[0]
     manifest.write_text("path,label\na.jpg,male,\nb.jpg,female,,\n")  # spreadsheet exports: empty trailing fields
     assert [Path(s.path).name for s in read_csv(manifest).samples] == ["a.jpg", "b.jpg"]
+
+
+def test_read_csv_that_is_not_utf8_is_a_clear_error(tmp_path):
+    manifest = tmp_path / "m.csv"
+    manifest.write_bytes("path,label,city\na.jpg,male,Zürich\n".encode("cp1252"))
+    with pytest.raises(ValueError, match="not UTF-8 text .*: save it as CSV UTF-8"):
+        read_csv(manifest)

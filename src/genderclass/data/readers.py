@@ -176,6 +176,13 @@ def read_csv(path: str | Path) -> ReadResult:
     listed twice counts once, or not at all if the two rows disagree on its label or subject.
     """
     path = Path(path)
+    try:
+        return _read_csv_rows(path)
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path} is not UTF-8 text ({exc.reason}): save it as CSV UTF-8") from None
+
+
+def _read_csv_rows(path: Path) -> ReadResult:
     result = ReadResult(samples=[])
     seen: dict[str, tuple[int, Sample]] = {}  # image path -> the line that listed it first, and its sample
     conflicting: set[str] = set()
