@@ -188,12 +188,15 @@ def select_listed(samples: Sequence[Sample], entries: Iterable[str], data: str |
     it (``split.csv``: relative to the working directory then, or absolute), or a bare file name.
     A path that matches no file exactly matches the one file whose path relative to the data folder
     ends it or is ended by it (the same data reached from another folder); a bare name, the one
-    file of that name. A name or path that fits several files is refused: guessing would let training files into
-    a test set. A path never falls back to its name alone.
+    file of that name. A name or path that fits several files is refused: guessing would let
+    training files into a test set. A path never falls back to its name alone.
     """
     relative = {s.path: PurePosixPath(relative_name(s.path, data)).parts for s in samples}
     by_relative = {"/".join(parts): s for s, parts in zip(samples, relative.values(), strict=True)}
     by_resolved = {str(Path(s.path).resolve()): s for s in samples}
+    by_name: dict[str, list[Sample]] = {}
+    for sample in samples:
+        by_name.setdefault(Path(sample.path).name, []).append(sample)
     chosen: set[str] = set()
     unmatched = 0
     for entry in (e.strip() for e in entries):
@@ -204,12 +207,9 @@ def select_listed(samples: Sequence[Sample], entries: Iterable[str], data: str |
         parts = PurePosixPath(entry).parts
         found = by_relative.get("/".join(parts)) or by_resolved.get(str(Path(entry).resolve()))
         if found is None:
-            if len(parts) == 1:  # a bare name
-                fits = [s for s in samples if Path(s.path).name == entry]
-            else:  # one path ends the other: the same file, with the data reached from another folder
-                fits = [
-                    s for s in samples if _ends_with(parts, relative[s.path]) or _ends_with(relative[s.path], parts)
-                ]
+            fits = by_name.get(parts[-1], []) if parts else []
+            if len(parts) > 1:  # one path ends the other: the same file, the data reached from another folder
+                fits = [s for s in fits if _ends_with(parts, relative[s.path]) or _ends_with(relative[s.path], parts)]
             if len(fits) > 1:
                 examples = ", ".join(relative_name(s.path, data) for s in fits[:2])
                 raise ValueError(
