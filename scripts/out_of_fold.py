@@ -16,7 +16,6 @@ model's dataset at the path in its metadata.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import re
 import tempfile
@@ -26,6 +25,7 @@ import numpy as np
 import onnx
 
 from genderclass.config import TrainConfig
+from genderclass.data.split import split_groups
 from genderclass.evaluation.fusion import fuse_by_subject
 from genderclass.evaluation.metrics import roc_auc
 from genderclass.runtime import cpu_session
@@ -77,12 +77,16 @@ def main() -> None:
     if not members or any("fold" not in m for m in members):
         raise SystemExit(f"{args.model}: not an ensemble of cross-validation members")
     cfg = TrainConfig.from_dict(meta["training"]["config"])
-    data = prepare_data(dataclasses.replace(cfg, fold=0))
+    data = prepare_data(cfg)  # read and grouped once; each fold below only re-assigns the groups
     if data.cache.data_hash() != meta["training"]["data_hash"]:
         raise SystemExit(f"the data at {cfg.data} is not what {args.model} was trained on (its hash differs)")
     fold = np.full(len(data.cache.labels), -1)
     for k in range(cfg.folds):
-        fold[prepare_data(dataclasses.replace(cfg, fold=k)).indices("val")] = k
+        split = split_groups(
+            data.cache.labels, data.split.groups, cfg.val_fraction, cfg.test_fraction, cfg.resolved_split_seed,
+            cfg.folds, k,
+        )  # fmt: skip
+        fold[split.indices("val")] = k
     scored = np.flatnonzero(fold >= 0)
     logits = member_logits(args.model, data.cache.images[scored])
     labels, subjects, fold = data.cache.labels[scored], data.cache.subjects[scored], fold[scored]

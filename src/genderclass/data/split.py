@@ -192,7 +192,7 @@ def select_listed(samples: Sequence[Sample], entries: Iterable[str], data: str |
     training files into a test set. A path never falls back to its name alone.
     """
     relative = {s.path: PurePosixPath(relative_name(s.path, data)).parts for s in samples}
-    by_relative = {"/".join(parts): s for s, parts in zip(samples, relative.values(), strict=True)}
+    by_relative = {"/".join(relative[s.path]): s for s in samples}
     by_resolved = {str(Path(s.path).resolve()): s for s in samples}
     by_name: dict[str, list[Sample]] = {}
     for sample in samples:

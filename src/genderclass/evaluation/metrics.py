@@ -289,7 +289,12 @@ def _nll_logits(logits: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(np.logaddexp(0.0, logits) - y * logits))
 
 
-def fit_temperature(logits: Any, labels: Any, lo: float = 0.05, hi: float = 20.0, iters: int = 100) -> float:
+TEMPERATURE_RANGE = (0.05, 20.0)  # where fit_temperature searches
+
+
+def fit_temperature(
+    logits: Any, labels: Any, lo: float = TEMPERATURE_RANGE[0], hi: float = TEMPERATURE_RANGE[1], iters: int = 100
+) -> float:
     """Temperature ``T > 0`` minimising the NLL of ``sigmoid(logits / T)``.
 
     Golden-section search on ``log T`` over ``[lo, hi]``; the NLL is convex in ``1/T`` so it is

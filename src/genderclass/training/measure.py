@@ -46,7 +46,8 @@ def simulated_alterations(images: np.ndarray, seed: int = 0) -> dict[str, np.nda
 def calibrate(val_labels: np.ndarray, val_logits: np.ndarray, modality: str) -> dict:
     """Temperature, decision threshold and abstention level, all chosen on validation."""
     temperature = M.fit_temperature(val_logits, val_labels)
-    if not 0.06 < temperature < 19.0:  # at an end of the search range (0.05-20)
+    lo, hi = M.TEMPERATURE_RANGE
+    if not lo * 1.2 < temperature < hi / 1.05:  # at an end of fit_temperature's search range
         log.warning(
             "the calibration temperature %.2f sits at the end of its range: %d validation images are too few, or "
             "too easy, to calibrate on; probabilities will be over- or under-confident",
