@@ -117,3 +117,29 @@ def test_resume_of_a_folder_without_a_run_is_refused(tmp_path, run_cli, caplog):
     assert (code, stdout) == (2, "")
     assert any("no run to resume" in r.getMessage() for r in caplog.records)
     assert not (tmp_path / "never_trained").exists()
+
+
+def test_ctrl_c_during_a_resumed_attempt_keeps_the_history(
+    tmp_path_factory, face_folder_dataset, cache_dir, run_cli, train_args, monkeypatch
+):
+    """Ctrl-C in a resumed attempt exits 130 and leaves metrics.csv with every epoch logged so far
+    (Lightning's logger starts the file afresh; the earlier attempt's rows must come back)."""
+    from genderclass.training.module import GenderModule
+
+    out = tmp_path_factory.mktemp("runs") / "ctrl_c"
+    argv = ["train", "--data", face_folder_dataset, "--format", "folder", "--out", out, "--epochs", "1",
+            "--cache-dir", cache_dir, *train_args]  # fmt: skip
+    assert run_cli(argv)[0] == 0
+    step = GenderModule.training_step
+
+    def interrupted_in_epoch_2(self, *args, **kwargs):
+        if self.current_epoch == 2:
+            raise KeyboardInterrupt
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(GenderModule, "training_step", interrupted_in_epoch_2)
+    code, stdout = run_cli(["train", "--out", out, "--resume", "--epochs", "4"])
+    assert (code, stdout) == (130, "")
+    assert _epochs_logged(out) == {0, 1}
+    assert not (out / "metrics.previous.csv").exists()
+    assert _checkpoint(out)["epoch"] == 1  # epoch 1 finished and saved: resumable again

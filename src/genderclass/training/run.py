@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import csv
 import dataclasses
 import logging
 import signal
@@ -19,6 +18,7 @@ from ..config import LABELS, TrainConfig, read_json, teacher_checkpoints, write_
 from ..data.cache import DatasetCache, build_cache
 from ..data.readers import read_dataset
 from ..data.split import SplitResult, group_ids, read_split_csv, split_groups, write_split_csv
+from .history import restore_metrics, stash_metrics
 
 if TYPE_CHECKING:
     from .module import GenderModule
@@ -167,20 +167,6 @@ def _setting(cfg: TrainConfig, name: str) -> object:
     return getattr(cfg, name) if hasattr(cfg, name) else getattr(cfg.preprocess, name)
 
 
-def _merge_metrics(previous: list[dict[str, str]], path: Path) -> None:
-    """Put the metrics rows of earlier attempts back in front of the resumed attempt's rows."""
-    if not previous:
-        return
-    current = list(csv.DictReader(path.open())) if path.exists() else []
-    resumed_from = min((int(r["epoch"]) for r in current if r.get("epoch")), default=None)
-    kept = [r for r in previous if resumed_from is None or not r.get("epoch") or int(r["epoch"]) < resumed_from]
-    fields = list(dict.fromkeys([k for r in kept + current for k in r]))
-    with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(kept + current)
-
-
 def _hold_lightning_logging() -> None:
     """Lightning sets its loggers to INFO when imported and gives "lightning" a console handler of
     its own: hold them to the root logger's level (the application's choice for libraries), and
@@ -314,8 +300,9 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
     )
     last = checkpoint_dir / "last.ckpt"
     ckpt_path = str(last) if resume and last.exists() else None
-    metrics_file = out / "metrics.csv"
-    previous = list(csv.DictReader(metrics_file.open())) if ckpt_path and metrics_file.exists() else []
+    keeps_history = bool(ckpt_path) and trainer.global_rank == 0
+    if keeps_history:
+        stash_metrics(out)  # Lightning's CSV logger starts metrics.csv afresh
     # Lightning prints to stdout; keep stdout for results only.
     with contextlib.redirect_stdout(sys.stderr):
         try:
@@ -327,7 +314,9 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
             log.error("training interrupted%s", saved)
             signal.signal(signal.SIGINT, signal.default_int_handler)  # Lightning left Ctrl-C ignored
             raise KeyboardInterrupt from exc
+        finally:
+            if keeps_history:
+                restore_metrics(out)
     if trainer.global_rank != 0:
         return out
-    _merge_metrics(previous, metrics_file)
     return export_run(out, data=data)
