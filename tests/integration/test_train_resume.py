@@ -88,6 +88,30 @@ def test_resume_with_more_epochs(tmp_path_factory, face_folder_dataset, cache_di
     assert 1 in _epochs_logged(out)
 
 
+def test_a_moved_run_resumes_where_it_is_now(tmp_path_factory, face_folder_dataset, cache_dir, run_cli, train_args):
+    """A run folder renamed between attempts: the resumed attempt records its new place and keeps
+    the best score (a forgotten score would let a worse epoch overwrite best.ckpt)."""
+    root = tmp_path_factory.mktemp("runs")
+    argv = ["train", "--data", face_folder_dataset, "--format", "folder", "--out", root / "first", "--epochs", "1",
+            "--cache-dir", cache_dir, *train_args]  # fmt: skip
+    assert run_cli(argv)[0] == 0
+    best_before = _best_state(_checkpoint(root / "first"))["best_model_score"]
+    out = (root / "first").rename(root / "moved")
+    assert run_cli(["train", "--out", out, "--resume", "--epochs", "2"])[0] == 0
+    assert json.loads((out / "config.json").read_text())["train"]["out"] == str(out)
+    state = _best_state(_checkpoint(out))
+    assert state["dirpath"] == str((out / "checkpoints").resolve())
+    assert all(Path(p).parent == out.resolve() / "checkpoints" for p in state["best_k_models"])
+    scores = [float(r["val_bal_acc"]) for r in csv.DictReader((out / "metrics.csv").open()) if r.get("val_bal_acc")]
+    assert len(scores) == 2 and float(state["best_model_score"]) == pytest.approx(max(scores))
+    assert float(state["best_model_score"]) >= float(best_before)
+
+
+def _best_state(ckpt: dict) -> dict:
+    """The state of the checkpoint callback that tracks the best epoch (the one with a monitor)."""
+    return next(v for k, v in ckpt["callbacks"].items() if k.startswith("ModelCheckpoint") and v.get("monitor"))
+
+
 def test_ema_weights_are_checkpointed_exported_and_resumed(
     tmp_path_factory, face_folder_dataset, cache_dir, run_cli, train_args
 ):

@@ -190,11 +190,11 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
         EarlyStopping,
         EMAWeightAveraging,
         LearningRateMonitor,
-        ModelCheckpoint,
         TQDMProgressBar,
     )
     from lightning.pytorch.loggers import CSVLogger
 
+    from .checkpoints import RunCheckpoint
     from .export import export_run
     from .module import CacheDataModule, GenderModule
 
@@ -217,7 +217,7 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
         refused = sorted(k for k in changed if k not in RESUMABLE_FIELDS)
         if refused:
             raise ValueError(f"cannot change {', '.join(refused)} when resuming; start a new run instead")
-        cfg = dataclasses.replace(cfg, **changed)
+        cfg = dataclasses.replace(cfg, **changed, out=str(out))  # a moved run records where it is now
         log.info("resuming run %s with its saved config%s", out, f" (changed: {changed})" if changed else "")
     elif resume:  # nothing was saved yet (or this is not a run folder): nothing to resume
         raise ValueError(f"{out} holds no run to resume (no config.json): start it again without --resume")
@@ -269,8 +269,8 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
 
     checkpoint_dir = out / "checkpoints"
     callbacks = [
-        ModelCheckpoint(dirpath=checkpoint_dir, filename="best", monitor=cfg.monitor, mode="max"),
-        ModelCheckpoint(
+        RunCheckpoint(dirpath=checkpoint_dir, filename="best", monitor=cfg.monitor, mode="max"),
+        RunCheckpoint(
             dirpath=checkpoint_dir, filename="last", monitor=None, save_top_k=1, enable_version_counter=False
         ),
         EarlyStopping(monitor=cfg.monitor, mode="max", patience=cfg.patience),

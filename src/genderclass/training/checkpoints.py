@@ -1,0 +1,37 @@
+"""Checkpoint callbacks of a run folder that may move between attempts."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from lightning.pytorch.callbacks import ModelCheckpoint
+
+
+class RunCheckpoint(ModelCheckpoint):
+    """``ModelCheckpoint`` that follows its run folder when the folder is moved or renamed.
+
+    Lightning keeps the best score only if the checkpoint folder is the one saved in the checkpoint;
+    otherwise a resumed run forgets it, and its first epoch, however poor, overwrites ``best.ckpt``.
+    The saved paths are re-based onto the folder the run is in now.
+    """
+
+    @property
+    def state_key(self) -> str:  # ModelCheckpoint's key, so checkpoints saved before this class resume alike
+        return super().state_key.replace(type(self).__qualname__, ModelCheckpoint.__qualname__, 1)
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        saved_dir = state_dict.get("dirpath")
+        if saved_dir and self.dirpath and saved_dir != self.dirpath:
+
+            def moved(path: str) -> str:
+                return os.path.join(self.dirpath, os.path.relpath(path, saved_dir)) if path else path
+
+            state_dict = {
+                **state_dict,
+                "dirpath": self.dirpath,
+                **{k: moved(state_dict[k]) for k in ("best_model_path", "kth_best_model_path", "last_model_path")
+                   if isinstance(state_dict.get(k), str)},
+                "best_k_models": {moved(p): v for p, v in state_dict.get("best_k_models", {}).items()},
+            }  # fmt: skip
+        super().load_state_dict(state_dict)

@@ -1,0 +1,47 @@
+"""A run folder moved between attempts keeps its best checkpoint's score (else best.ckpt is overwritten)."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("lightning")
+
+from lightning.pytorch.callbacks import ModelCheckpoint  # noqa: E402
+
+from genderclass.training.checkpoints import RunCheckpoint  # noqa: E402
+
+
+def _saved_state(old_dir: str) -> dict:
+    saved = ModelCheckpoint(dirpath=old_dir, filename="best", monitor="val_auc", mode="max")
+    saved.best_model_score = torch.tensor(0.82)
+    saved.best_model_path = saved.kth_best_model_path = f"{old_dir}/best.ckpt"
+    saved.best_k_models = {f"{old_dir}/best.ckpt": torch.tensor(0.82)}
+    return saved.state_dict()
+
+
+def test_a_moved_run_keeps_its_best_score_and_rebases_the_paths(tmp_path):
+    old_dir, new_dir = str(tmp_path / "old" / "checkpoints"), str(tmp_path / "new" / "checkpoints")
+    resumed = RunCheckpoint(dirpath=new_dir, filename="best", monitor="val_auc", mode="max")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "dirpath has changed" warning: nothing is dropped
+        resumed.load_state_dict(_saved_state(old_dir))
+    assert float(resumed.best_model_score) == pytest.approx(0.82)
+    assert resumed.best_model_path == resumed.kth_best_model_path == f"{new_dir}/best.ckpt"
+    assert list(resumed.best_k_models) == [f"{new_dir}/best.ckpt"]
+
+
+def test_plain_model_checkpoint_forgets_the_score_of_a_moved_run(tmp_path):
+    """What RunCheckpoint is for: Lightning's own callback drops the score when the folder moved."""
+    old_dir, new_dir = str(tmp_path / "old"), str(tmp_path / "new")
+    plain = ModelCheckpoint(dirpath=new_dir, filename="best", monitor="val_auc", mode="max")
+    with pytest.warns(UserWarning, match="dirpath has changed"):
+        plain.load_state_dict(_saved_state(old_dir))
+    assert plain.best_model_score is None
+
+
+def test_state_key_matches_model_checkpoint_so_older_checkpoints_resume():
+    kwargs = {"dirpath": "x", "filename": "best", "monitor": "val_auc", "mode": "max"}
+    assert RunCheckpoint(**kwargs).state_key == ModelCheckpoint(**kwargs).state_key
