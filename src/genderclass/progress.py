@@ -4,10 +4,30 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable
+from typing import TextIO
 
 from tqdm import tqdm
 
 LOG_INTERVAL_S = 30.0  # stderr is a file or a pipe (a log): at most one update per this many seconds
+
+
+class LogLines:
+    """The file a bar writes to when stderr is a log: every update becomes a line of its own.
+
+    tqdm redraws a bar in place ("\\r" + status, no newline), which in a file makes one long line
+    that the next log message continues; here each status ends its line and blank redraws vanish.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> None:
+        line = text.replace("\r", "").rstrip()
+        if line:
+            self.stream.write(line + "\n")
+
+    def flush(self) -> None:
+        self.stream.flush()
 
 
 def progress(iterable: Iterable | None = None, *, desc: str, total: int | None = None, disable: bool = False) -> tqdm:
@@ -21,7 +41,7 @@ def progress(iterable: Iterable | None = None, *, desc: str, total: int | None =
         total=total,
         desc=desc,
         unit="img",
-        file=sys.stderr,
+        file=sys.stderr if live else LogLines(sys.stderr),
         disable=disable,
         mininterval=interval,
         maxinterval=max(10.0, interval),

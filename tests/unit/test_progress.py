@@ -47,3 +47,30 @@ def test_every_long_operation_uses_it():
     for module in (commands, cache, evaluate):
         assert module.progress is progress_module.progress
         assert not hasattr(module, "tqdm")  # no second, differently configured bar
+
+
+def test_in_a_log_every_update_is_a_line_and_a_log_message_starts_its_own(monkeypatch):
+    """stderr redirected to a file: no carriage-return redraws, and a message logged while a bar
+    runs does not continue the bar's line."""
+    import logging
+
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    monkeypatch.setattr(progress_module, "LOG_INTERVAL_S", 0.0)  # every update is written
+    handler = logging.StreamHandler(stream)
+    logger = logging.getLogger("genderclass.test_progress")
+    logger.addHandler(handler)
+    try:
+        bar = progress(total=3, desc="predict")
+        bar.update(1)
+        logger.warning("skipped broken.jpg")
+        bar.update(2)
+        bar.close()
+    finally:
+        logger.removeHandler(handler)
+    text = stream.getvalue()
+    assert "\r" not in text
+    lines = text.splitlines()
+    assert "skipped broken.jpg" in lines  # a whole line, not glued to the bar
+    assert any(line.startswith("predict") and "3/3" in line for line in lines)
+    assert all(line.strip() for line in lines)
