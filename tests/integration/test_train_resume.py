@@ -88,6 +88,25 @@ def test_resume_with_more_epochs(tmp_path_factory, face_folder_dataset, cache_di
     assert 1 in _epochs_logged(out)
 
 
+def test_resume_before_the_first_saved_epoch_still_starts_from_init_from(
+    tmp_path_factory, face_folder_dataset, cache_dir, run_cli, train_args, caplog
+):
+    """A fine-tuning run killed during its first epoch has a config but no checkpoint: --resume
+    starts it again from the --init-from weights, not from random ones."""
+    root = tmp_path_factory.mktemp("runs")
+    base = ["train", "--data", face_folder_dataset, "--format", "folder", "--epochs", "1", "--cache-dir", cache_dir,
+            *train_args]  # fmt: skip
+    assert run_cli([*base, "--out", root / "stage1"])[0] == 0
+    init = root / "stage1" / "checkpoints" / "best.ckpt"
+    assert run_cli([*base, "--out", root / "stage2", "--init-from", init])[0] == 0
+    for checkpoint in (root / "stage2" / "checkpoints").iterdir():  # as if killed before epoch 0 ended
+        checkpoint.unlink()
+    caplog.clear()
+    assert run_cli(["train", "--out", root / "stage2", "--resume"])[0] == 0
+    assert "no saved epoch" in caplog.text
+    assert f"initialised weights from {init}" in caplog.text
+
+
 def test_a_moved_run_resumes_where_it_is_now(tmp_path_factory, face_folder_dataset, cache_dir, run_cli, train_args):
     """A run folder renamed between attempts: the resumed attempt records its new place and keeps
     the best score (a forgotten score would let a worse epoch overwrite best.ckpt)."""

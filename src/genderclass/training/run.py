@@ -187,14 +187,13 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
     import lightning as L
     import torch
     from lightning.pytorch.callbacks import (
-        EarlyStopping,
         EMAWeightAveraging,
         LearningRateMonitor,
         TQDMProgressBar,
     )
     from lightning.pytorch.loggers import CSVLogger
 
-    from .checkpoints import RunCheckpoint
+    from .callbacks import RunCheckpoint, RunEarlyStopping
     from .export import export_run
     from .module import CacheDataModule, GenderModule
 
@@ -264,16 +263,20 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
     datamodule = CacheDataModule(cfg, data.cache.images, labels, splits, weights, aux_targets, outside)
     steps = max(1, len(train_idx) // cfg.batch_size)
     module = GenderModule(cfg.to_dict(), pos_weight=1.0, steps_per_epoch=steps)
-    if cfg.init_from and not resume:
+    checkpoint_dir = out / "checkpoints"
+    last = checkpoint_dir / "last.ckpt"
+    ckpt_path = str(last) if resume and last.exists() else None
+    if resume and ckpt_path is None:
+        log.warning("%s has no saved epoch (stopped during the first): training starts from the beginning", out)
+    if cfg.init_from and ckpt_path is None:  # a resumed run's weights come from its own checkpoint
         _initialise_from(module, cfg)
 
-    checkpoint_dir = out / "checkpoints"
     callbacks = [
         RunCheckpoint(dirpath=checkpoint_dir, filename="best", monitor=cfg.monitor, mode="max"),
         RunCheckpoint(
             dirpath=checkpoint_dir, filename="last", monitor=None, save_top_k=1, enable_version_counter=False
         ),
-        EarlyStopping(monitor=cfg.monitor, mode="max", patience=cfg.patience),
+        RunEarlyStopping(monitor=cfg.monitor, mode="max", patience=cfg.patience),
         LearningRateMonitor(logging_interval="epoch"),
     ]
     if not quiet:  # tqdm, not rich: rich's refresh thread took ~20% of the training process's CPU here.
@@ -298,8 +301,6 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
         enable_progress_bar=not quiet,
         log_every_n_steps=50,
     )
-    last = checkpoint_dir / "last.ckpt"
-    ckpt_path = str(last) if resume and last.exists() else None
     keeps_history = bool(ckpt_path) and trainer.global_rank == 0
     if keeps_history:
         stash_metrics(out)  # Lightning's CSV logger starts metrics.csv afresh

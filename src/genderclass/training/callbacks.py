@@ -1,11 +1,11 @@
-"""Checkpoint callbacks of a run folder that may move between attempts."""
+"""Lightning callbacks of a run that may be resumed: moved to another folder, or with new flags."""
 
 from __future__ import annotations
 
 import os
 from typing import Any
 
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
 
 class RunCheckpoint(ModelCheckpoint):
@@ -35,3 +35,18 @@ class RunCheckpoint(ModelCheckpoint):
                 "best_k_models": {moved(p): v for p, v in state_dict.get("best_k_models", {}).items()},
             }  # fmt: skip
         super().load_state_dict(state_dict)
+
+
+class RunEarlyStopping(EarlyStopping):
+    """``EarlyStopping`` whose patience is the run's current setting.
+
+    Lightning restores the patience saved in the checkpoint, so ``train --resume --patience N``
+    was recorded in config.json but not applied; the count of epochs without improvement is kept.
+    """
+
+    @property
+    def state_key(self) -> str:  # EarlyStopping's key, so checkpoints saved before this class resume alike
+        return super().state_key.replace(type(self).__qualname__, EarlyStopping.__qualname__, 1)
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict({**state_dict, "patience": self.patience})

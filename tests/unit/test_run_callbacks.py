@@ -1,4 +1,5 @@
-"""A run folder moved between attempts keeps its best checkpoint's score (else best.ckpt is overwritten)."""
+"""Resumed runs: a moved folder keeps its best checkpoint's score (else best.ckpt is overwritten), and
+a new --patience applies."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("lightning")
 
-from lightning.pytorch.callbacks import ModelCheckpoint  # noqa: E402
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint  # noqa: E402
 
-from genderclass.training.checkpoints import RunCheckpoint  # noqa: E402
+from genderclass.training.callbacks import RunCheckpoint, RunEarlyStopping  # noqa: E402
 
 
 def _saved_state(old_dir: str) -> dict:
@@ -45,3 +46,15 @@ def test_plain_model_checkpoint_forgets_the_score_of_a_moved_run(tmp_path):
 def test_state_key_matches_model_checkpoint_so_older_checkpoints_resume():
     kwargs = {"dirpath": "x", "filename": "best", "monitor": "val_auc", "mode": "max"}
     assert RunCheckpoint(**kwargs).state_key == ModelCheckpoint(**kwargs).state_key
+
+
+def test_resumed_early_stopping_takes_the_new_patience_and_keeps_the_count():
+    saved = EarlyStopping(monitor="val_auc", mode="max", patience=3)
+    saved.wait_count, saved.best_score = 2, torch.tensor(0.8)
+    resumed = RunEarlyStopping(monitor="val_auc", mode="max", patience=20)
+    resumed.load_state_dict(saved.state_dict())
+    assert resumed.patience == 20 and resumed.wait_count == 2 and float(resumed.best_score) == pytest.approx(0.8)
+    plain = EarlyStopping(monitor="val_auc", mode="max", patience=20)
+    plain.load_state_dict(saved.state_dict())
+    assert plain.patience == 3  # what RunEarlyStopping is for
+    assert RunEarlyStopping(monitor="val_auc", mode="max").state_key == plain.state_key
