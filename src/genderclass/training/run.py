@@ -106,6 +106,32 @@ def check_trainable(cfg: TrainConfig, data: PreparedData) -> None:
         )
 
 
+def check_sources_held_out(cfg: TrainConfig, data: PreparedData) -> None:
+    """Refuse a model to start from (``--init-from``) or learn from (``--teacher``) that trained on
+    files this run holds out, or chose its epoch on this run's test files: this run's validation
+    (out-of-fold) and test numbers would be inflated. Its run's ``split.csv`` tells; paths in it are
+    read from the working directory, like the data path of every run."""
+    sources = ([cfg.init_from] if cfg.init_from else []) + (teacher_checkpoints(cfg.teacher) if cfg.teacher else [])
+    ours = dict(zip((str(Path(p).resolve()) for p in data.cache.paths.tolist()), data.split.split.tolist()))
+    for checkpoint in sources:
+        split_file = Path(checkpoint).resolve().parent.parent / "split.csv"
+        if not split_file.exists():
+            log.warning("cannot check what %s trained on (no split.csv in its run folder): make sure it never "
+                        "saw this run's validation or test files", checkpoint)  # fmt: skip
+            continue
+        theirs = {str(Path(p).resolve()): s for p, s in read_split_csv(split_file).items()}
+        leaked = sorted(
+            p for p, s in ours.items() if (s in ("val", "test") and theirs.get(p) == "train")
+            or (s == "test" and theirs.get(p) == "val")
+        )  # fmt: skip
+        if leaked:
+            raise ValueError(
+                f"{checkpoint} was trained or selected on {len(leaked)} files this run holds out for validation "
+                f"or test (e.g. {leaked[0]}): its numbers would be inflated; train it on this run's split "
+                "(same --split-seed, --folds and --fold)"
+            )
+
+
 def _sample_weights(cfg: TrainConfig, data: PreparedData) -> np.ndarray | None:
     from .module import balanced_weights
 
@@ -233,6 +259,7 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
 
     data = prepare_saved_data(cfg, out) if resume and (out / "split.csv").exists() else prepare_data(cfg)
     check_trainable(cfg, data)
+    check_sources_held_out(cfg, data)
     out.mkdir(parents=True, exist_ok=True)
     requested_aux_task = unavailable or cfg.aux_task
     cfg, aux_targets = _auxiliary_targets(cfg, data)
