@@ -168,3 +168,13 @@ def test_without_matplotlib_nothing_is_written(tmp_path, toy, monkeypatch):
     with pytest.raises(RuntimeError, match=r'pip install "genderclass\[report\]"'):
         R.write_report(tmp_path / "r", metrics, labels, p)
     assert not (tmp_path / "r").exists()
+
+
+def test_training_curves_keep_the_learning_rate_logged_without_an_epoch(tmp_path):
+    """LearningRateMonitor's rows carry a step but no epoch: they belong to the epoch that follows."""
+    csv_path = tmp_path / "m.csv"
+    csv_path.write_text("epoch,lr-AdamW,step,val_loss\n,0.001,0,\n0,,9,0.7\n,0.0005,10,\n1,,19,0.6\n")
+    epochs, series = P._read_metrics_csv(csv_path)
+    assert epochs == [0.0, 1.0]
+    assert series["lr-AdamW"] == pytest.approx([0.001, 0.0005])
+    assert series["val_loss"] == pytest.approx([0.7, 0.6])

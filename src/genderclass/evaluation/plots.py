@@ -179,13 +179,17 @@ def plot_group_accuracy(group: dict[str, Any], path: str | Path, title: str = "A
 
 
 def _read_metrics_csv(path: str | Path) -> tuple[list[float], dict[str, list[float]]]:
-    """Per-epoch means of every numeric column of a Lightning CSVLogger ``metrics.csv``."""
+    """Per-epoch means of every numeric column of a Lightning CSVLogger ``metrics.csv``.
+
+    Rows without an epoch (the learning rate, logged as an epoch starts) count for the next epoch row.
+    """
     with open(path, newline="") as fh:
         rows = list(csv.DictReader(fh))
     if not rows:
         return [], {}
     has_epoch = "epoch" in rows[0]
     per_epoch: dict[float, dict[str, list[float]]] = {}
+    pending: list[dict[str, str]] = []
     for i, row in enumerate(rows):
         try:
             epoch = float(row["epoch"]) if has_epoch and row.get("epoch") not in (None, "") else None
@@ -193,10 +197,11 @@ def _read_metrics_csv(path: str | Path) -> tuple[list[float], dict[str, list[flo
             epoch = None
         if epoch is None:
             if has_epoch:
+                pending.append(row)
                 continue
             epoch = float(i)
         bucket = per_epoch.setdefault(epoch, {})
-        for key, val in row.items():
+        for key, val in (item for earlier in (*pending, row) for item in earlier.items()):
             if key in (None, "epoch", "step") or val in (None, ""):
                 continue
             try:
@@ -205,6 +210,7 @@ def _read_metrics_csv(path: str | Path) -> tuple[list[float], dict[str, list[flo
                 continue
             if math.isfinite(num):
                 bucket.setdefault(key, []).append(num)
+        pending = []
     epochs = sorted(per_epoch)
     columns = sorted({k for b in per_epoch.values() for k in b})
     series = {
