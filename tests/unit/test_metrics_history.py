@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from genderclass.training.history import restore_metrics, stash_metrics
+from genderclass.training.history import copy_metrics, restore_metrics, stash_metrics
 
 STEPS = 10  # optimiser steps per epoch
 
@@ -77,3 +77,17 @@ def test_restore_without_a_stash_leaves_the_file_alone(tmp_path):
     before = (tmp_path / "metrics.csv").read_bytes()
     restore_metrics(tmp_path)
     assert (tmp_path / "metrics.csv").read_bytes() == before
+
+
+def test_an_export_copies_the_whole_history_of_a_killed_attempt_without_touching_the_run(tmp_path):
+    run, dest = tmp_path / "run", tmp_path / "face.metrics.csv"
+    run.mkdir()
+    _attempt(run / "metrics.csv", 0, 2)
+    stash_metrics(run)
+    _attempt(run / "metrics.csv", 3, 4)  # killed: the earlier rows are still stashed
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    assert copy_metrics(run, dest)
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+    with dest.open(newline="") as handle:
+        assert [int(r["epoch"]) for r in csv.DictReader(handle) if r["epoch"]] == [0, 1, 2, 3, 4]
+    assert not copy_metrics(tmp_path / "never_trained", dest)

@@ -11,7 +11,6 @@ import datetime as dt
 import logging
 import os
 import platform
-import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,6 +24,7 @@ from .. import calibration as cal
 from ..config import LABELS, TrainConfig, read_json, write_json
 from ..data.split import relative_name
 from .ensemble import ensemble_model, inference_model, out_of_fold, uses_flip_tta, validation_layout
+from .history import copy_metrics
 from .lineage import earlier_stages, portable_teacher, teacher_lineages, training_folder
 from .measure import measure
 from .quantize import METHOD as QUANTIZATION_METHOD
@@ -231,8 +231,8 @@ def export_run(
     # The test split's files (relative to the data folder) ship with the model, so anyone can re-measure it.
     test_names = sorted(relative_name(p, cfg.data) for p in cache.paths[test].tolist())
     (out_dir / f"{name}.test_files.txt").write_text("\n".join(test_names) + "\n")
-    if len(run_dirs) == 1 and (run_dirs[0] / "metrics.csv").exists() and out_dir != run_dirs[0]:
-        shutil.copy(run_dirs[0] / "metrics.csv", out_dir / f"{name}.metrics.csv")
+    if len(run_dirs) == 1 and out_dir != run_dirs[0]:
+        copy_metrics(run_dirs[0], out_dir / f"{name}.metrics.csv")
     log.info(
         # validation only: the model is chosen on it, and a test number in the log would be read
         # before the choice (the test metrics are in the metadata, for after)

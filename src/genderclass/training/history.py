@@ -3,12 +3,13 @@
 Lightning's CSV logger deletes an existing ``metrics.csv`` when a run starts again, so before a
 resumed attempt the earlier rows move to ``metrics.previous.csv`` and come back in front of the new
 attempt's rows when it ends, however it ends. An attempt killed outright leaves the stash behind;
-the next resume merges it first, so no attempt's rows are lost.
+the next resume merges it first (an export copies the merged rows), so no attempt's rows are lost.
 """
 
 from __future__ import annotations
 
 import csv
+import shutil
 from pathlib import Path
 
 METRICS_FILE = "metrics.csv"
@@ -50,3 +51,18 @@ def restore_metrics(run_dir: Path) -> None:
     if stash.exists():
         _merge(_read_rows(stash), run_dir / METRICS_FILE)
         stash.unlink()
+
+
+def copy_metrics(run_dir: Path, dest: Path) -> bool:
+    """Copy the run's whole history to ``dest``, earlier attempts still stashed included (an attempt
+    killed outright); the run folder itself is not changed. False if the run logged nothing."""
+    current, stash = run_dir / METRICS_FILE, run_dir / STASH_FILE
+    if not current.exists() and not stash.exists():
+        return False
+    if current.exists():
+        shutil.copy(current, dest)
+    else:
+        dest.unlink(missing_ok=True)
+    if stash.exists():
+        _merge(_read_rows(stash), dest)
+    return True
