@@ -84,6 +84,8 @@ def test_resume_with_more_epochs(tmp_path_factory, face_folder_dataset, cache_di
     steps_per_epoch = _checkpoint(out)["global_step"]
     assert run_cli(["train", "--out", out, "--resume", "--epochs", "2"])[0] == 0
     assert json.loads((out / "config.json").read_text())["train"]["epochs"] == 2
+    # the model's provenance says how it was trained in the end, not what the first attempt was told
+    assert json.loads((out / "export" / "face.json").read_text())["training"]["config"]["epochs"] == 2
     assert _checkpoint(out)["global_step"] == 2 * steps_per_epoch
     assert 1 in _epochs_logged(out)
 

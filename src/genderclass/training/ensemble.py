@@ -30,11 +30,14 @@ class FlipAveraged(nn.Module):
 def inference_model(
     run_dir: Path, checkpoint: str = "best.ckpt", flip_tta: bool | None = None
 ) -> tuple[nn.Module, TrainConfig]:
-    """The run's network in eval mode; ``flip_tta`` (default: on for faces) wraps it in :class:`FlipAveraged`."""
+    """The run's network in eval mode and its config; ``flip_tta`` (default: on for faces) wraps it in
+    :class:`FlipAveraged`. The config is the run's config.json, which a resume with new ``--epochs``,
+    ``--patience`` or folder updates; the checkpoint keeps the settings it was first trained with."""
     from .module import GenderModule
 
     module = GenderModule.load_from_checkpoint(run_dir / "checkpoints" / checkpoint, map_location="cpu")
-    cfg = module.cfg
+    config_file = run_dir / "config.json"
+    cfg = TrainConfig.from_dict(read_json(config_file)["train"]) if config_file.exists() else module.cfg
     model: nn.Module = module.model
     mirror = cfg.modality == "face" if flip_tta is None else flip_tta
     if mirror:
