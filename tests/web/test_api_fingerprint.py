@@ -83,6 +83,15 @@ def test_web_api_fuses_one_persons_prints(finger_model, tiny_face_model):
         assert refused.status_code == 422 and "fuse is for fingerprints" in refused.json()["error"]["message"]
         alone = client.post("/api/v1/predict", files=files[:1], data={"modality": "fingerprint"})
         assert alone.json()["person"] is None
+        broken = [
+            ("file", ("broken.png", b"\x89PNG\r\n\x1a\n broken", "image/png")),
+            ("file", ("notes.png", b"text", "image/png")),
+        ]
+        nobody = client.post("/api/v1/predict", files=broken, data={"modality": "fingerprint", "fuse": "true"})
+        assert nobody.status_code == 422 and nobody.json()["error"]["code"] == "no_usable_print"
+        assert (
+            "broken.png: " in nobody.json()["error"]["message"] and "notes.png: " in nobody.json()["error"]["message"]
+        )
 
 
 def test_web_api_finger_needs_a_model_with_offsets(tiny_fingerprint_model, tiny_face_model):

@@ -409,7 +409,10 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
             400: {**_ERRORS, "description": "malformed request body"},
             413: {**_ERRORS, "description": "body over the upload limit, or image over the pixel limit"},
             415: {**_ERRORS, "description": "not an image (by content), or not a multipart body"},
-            422: {**_ERRORS, "description": "corrupt image, missing file, bad modality or option"},
+            422: {
+                **_ERRORS,
+                "description": "corrupt image, missing file, bad modality or option; fuse=true with no usable print",
+            },
             500: {**_ERRORS, "description": "unexpected server error, or the model gave no finite score"},
         },
     )
@@ -442,6 +445,9 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         )
         if len(outcomes) == 1 and outcomes[0][1] is not None:
             raise outcomes[0][1]
+        if fuse and all(error is not None for _, error, _ in outcomes):  # no person to answer for
+            reasons = "; ".join(f"{result['filename']}: {error.message[:80]}" for result, error, _ in outcomes)
+            raise ApiError(422, "no_usable_print", f"none of the {len(outcomes)} prints could be classified: {reasons}")
         return {
             "results": [result for result, _, _ in outcomes],
             "person": _person(clf, form.files, outcomes, min_confidence, finger) if fuse else None,
