@@ -506,6 +506,16 @@ def test_misspelt_or_misplaced_options_are_refused_not_ignored(client):
     assert post(client, image, modality="face", detect="true", fuse="false").status_code == 200
 
 
+def test_an_option_given_twice_is_refused(client):
+    image = ("file", ("a.jpg", jpeg_bytes(), "image/jpeg"))
+    twice = client.post(PREDICT, files=[image], data={"modality": ["face", "fingerprint"]})
+    assert "'modality' given more than once" in assert_error(twice, 422, "duplicate_field")["message"]
+    encoded = client.post(
+        PREDICT, content=b"modality=face&modality=face", headers={"content-type": "application/x-www-form-urlencoded"}
+    )
+    assert_error(encoded, 422, "duplicate_field")
+
+
 def test_answers_are_not_cached(client):
     response = post(client, [("a.jpg", jpeg_bytes(), "image/jpeg")])
     assert response.status_code == 200 and response.headers["cache-control"] == "no-store"

@@ -153,6 +153,13 @@ def clean_filename(raw: str) -> str:
     return name[:200] or "upload"
 
 
+def _add_field(form: Form, name: str, value: str) -> None:
+    """An option given twice is ambiguous: refused, not decided by its first or last value."""
+    if name in form.fields:
+        raise ApiError(422, "duplicate_field", f"form field '{name[:50]}' given more than once")
+    form.fields[name] = value
+
+
 def parse_form(body: bytes, content_type: str | None, file_field: str = "file", max_files: int = 20) -> Form:
     """Split a ``multipart/form-data`` (or urlencoded, which cannot carry files) body held in memory."""
     mime, options = parse_options_header(content_type or "")
@@ -160,7 +167,7 @@ def parse_form(body: bytes, content_type: str | None, file_field: str = "file", 
     if mime_str == "application/x-www-form-urlencoded":
         form = Form()
         for key, value in parse_qsl(body.decode("latin-1"), keep_blank_values=True):
-            form.fields.setdefault(key, value)
+            _add_field(form, key, value)
         return form
     if mime_str != "multipart/form-data":
         raise ApiError(
@@ -212,10 +219,10 @@ def _parse_multipart(body: bytes, boundary: bytes, file_field: str, max_files: i
             raise ApiError(
                 422, "unknown_field", f"file sent in the form field '{name[:40]}': send images in '{file_field}'"
             )
-        elif name and name not in form.fields:
+        elif name:
             if len(content) > _MAX_FIELD_BYTES:
                 raise ApiError(422, "field_too_large", f"form field '{name[:50]}' is too long")
-            form.fields[name] = content.decode("utf-8", "replace")
+            _add_field(form, name, content.decode("utf-8", "replace"))
 
     def on_end() -> None:
         state["ended"] = True
