@@ -196,7 +196,10 @@ class GenderClassifier:
         finger: str | None = None,
     ) -> dict[str, Any]:
         """Classify every face in one image (or the whole image with ``detect=False``); ``finger``
-        (fingerprints: thumb, index, middle, ring or little) uses the per-finger calibration."""
+        (fingerprints: thumb, index, middle, ring or little) uses the per-finger calibration.
+
+        ``image``: a path, encoded bytes, a PIL image or an RGB (or gray) uint8 array; OpenCV's BGR
+        arrays must be converted first."""
         return self.predict_batch([image], detect, min_confidence, fingers=[finger])[0]
 
     def predict_batch(
