@@ -836,6 +836,19 @@ def test_evaluate_exits_1_when_files_were_unreadable(capsys, tmp_path, tiny_fing
     assert code == 1 and summary["n_unreadable"] == 1 and summary["n"] == 4  # reported, skipped, the rest scored
 
 
+def test_evaluate_with_nothing_to_score_says_why_and_leaves_no_folder(capsys, caplog, tmp_path, tiny_fingerprint_model):
+    for label in ("male", "female"):
+        (tmp_path / "data" / label).mkdir(parents=True)
+        (tmp_path / "data" / label / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    argv = ["evaluate", "--model", str(tiny_fingerprint_model), "--data", str(tmp_path / "data"), "--format", "folder"]
+    code, out, _ = _run(capsys, [*argv, "--out", str(tmp_path / "ev")])
+    assert (code, out) == (2, "") and "no sample could be evaluated: all 2 unreadable" in caplog.text
+    assert not (tmp_path / "ev").exists()
+    (tmp_path / "afile").write_text("x")
+    code, out, _ = _run(capsys, [*argv, "--out", str(tmp_path / "afile")])
+    assert (code, out) == (2, "") and "is a file: give a folder for the report" in caplog.text
+
+
 def test_evaluate_refuses_mixed_labels_of_one_subject_before_scoring(
     capsys, caplog, monkeypatch, tmp_path, tiny_fingerprint_model
 ):

@@ -59,7 +59,8 @@ def evaluate_samples(
     if all(subjects) and (bad := subjects_with_mixed_labels(subjects, [s.label for s in samples])):
         raise ValueError(f"subjects with inconsistent labels (checked before scoring): {bad[:5]}")
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if out_dir.exists() and not out_dir.is_dir():  # said before the scoring, not after it
+        raise ValueError(f"--out {out_dir} is a file: give a folder for the report")
     kept: list[Sample] = []
     crops: list[np.ndarray] = []
     errors: dict[str, str] = {}
@@ -77,7 +78,13 @@ def evaluate_samples(
         kept.append(sample)
         crops.append(crop)
     if not kept:
-        raise ValueError("no sample could be evaluated")
+        raise ValueError(
+            f"no sample could be evaluated: {len(errors)} unreadable, {len(no_face)} without a face found "
+            f"(crop mode {crop_mode!r}; faces that fill the image need --no-detect)"
+            if no_face
+            else f"no sample could be evaluated: all {len(errors)} unreadable"
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)  # only once there is something to report
     logits = clf.logits(crops, batch_size)
     if not np.isfinite(logits).all():
         raise ValueError(f"{NON_FINITE_OUTPUT} ({int((~np.isfinite(logits)).sum())} of {len(logits)} images)")
