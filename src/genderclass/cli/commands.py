@@ -189,7 +189,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             batch_size=batch,
             fingers=fingers[start : start + batch],
         )
-        log.debug("%d files in %.1f ms", len(chunk), (time.perf_counter() - started) * 1000)
+        log.debug("batch of %d: %.1f ms", len(chunk), (time.perf_counter() - started) * 1000)
         for path, finger, (result, logits) in zip(chunk, fingers[start : start + batch], results):
             if writer:
                 _write_csv_rows(writer, result)

@@ -61,9 +61,9 @@ class ReadResult:
     skipped: list[str] = field(default_factory=list)  # names that could not be parsed
 
     def log_summary(self, what: str) -> None:
-        log.info("%s: %d samples read, %d entries skipped", what, len(self.samples), len(self.skipped))
+        log.info("%s: %d samples read, %d skipped", what, len(self.samples), len(self.skipped))
         if self.skipped:
-            log.warning("skipped %d entries, e.g. %s", len(self.skipped), self.skipped[:3])
+            log.warning("skipped %d of the entries, e.g. %s", len(self.skipped), self.skipped[:3])
 
 
 def parse_label(value: str) -> int:

@@ -173,7 +173,8 @@ def parse_form(body: bytes, content_type: str | None, file_field: str = "file", 
         raise ApiError(
             415,
             "unsupported_content_type",
-            f"send the images as multipart/form-data (field '{file_field}'), not {mime_str or 'no content type'}",
+            f"send the images as multipart/form-data (field '{file_field}'), not "
+            + (mime_str or "a body without a content type"),
         )
     boundary = options.get(b"boundary")
     if not boundary:
