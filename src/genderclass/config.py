@@ -246,9 +246,12 @@ def counted_architectures(architecture: str, name: Callable[[str], str]) -> str:
 
 
 def write_json(path: str | Path, data: Any) -> None:
+    """Write ``data`` whole or not at all: a run killed while rewriting its config.json stays resumable."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+    partial.replace(path)
 
 
 def read_json(path: str | Path) -> Any:

@@ -13,7 +13,6 @@ import os
 import platform
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -29,9 +28,6 @@ from .lineage import earlier_stages, portable_teacher, teacher_lineages, trainin
 from .measure import measure
 from .quantize import METHOD as QUANTIZATION_METHOD
 from .quantize import quantize_int8
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +113,7 @@ def export_run(
 
     Every metric in the metadata is measured on the written file by the predict service itself,
     apart from the out-of-fold validation scores of cross-validation members (:func:`.ensemble.out_of_fold`).
-    ``quantize="int8"`` stores an INT8 model (:mod:`.quantize`), calibrated on training crops.
+    ``quantize="int8"`` stores an INT8 model (:mod:`.quantize`), calibrated on training crops (never test).
     ``flip_tta`` (default: on for faces) averages each image with its mirror image inside the graph:
     twice the compute for a usually small gain. Several run folders export one ensemble
     (:func:`.ensemble.ensemble_model`), by default into the first's ``export`` folder.
@@ -171,14 +167,13 @@ def export_run(
         quantization = None
         if quantize == "int8":
             train = data.indices("train")
-            train = train if len(train) else val  # cross-validation over all folds: every file was trained on
+            # cross-validation over all folds: no file is outside every fold, and each non-test file
+            # was trained on by the members of the other folds
+            source = "training crops" if len(train) else "non-test crops (each trained on by some members)"
+            train = train if len(train) else val
             chosen = np.random.default_rng(cfg.seed).choice(train, min(CALIBRATION_CROPS, len(train)), replace=False)
             quantize_int8(partial, cache.images[np.sort(chosen)])
-            quantization = {
-                "type": quantize,
-                "method": QUANTIZATION_METHOD,
-                "calibration": f"{len(chosen)} training crops",
-            }
+            quantization = {"type": quantize, "method": QUANTIZATION_METHOD, "calibration": f"{len(chosen)} {source}"}
         shipped = GenderClassifier(partial, {"modality": cfg.modality, "preprocess": cfg.preprocess.to_dict()})
         val_logits = shipped.logits(cache.images[val], batch_size=256) if held_out is None else out_of_fold_logits
         test_logits = shipped.logits(cache.images[test], batch_size=256)

@@ -73,7 +73,6 @@ class CacheDataModule(L.LightningDataModule):
     ) -> None:
         super().__init__()
         self.cfg = cfg
-        pre = cfg.preprocess
         if cfg.outside_fill > 0 and outside is None:
             log.warning("--outside-fill needs face crops cached with their chip edges: training without it")
 
@@ -81,7 +80,7 @@ class CacheDataModule(L.LightningDataModule):
             index = splits[name]
             aux = None if aux_targets is None else aux_targets[index]
             beyond = outside[index] if name == "train" and cfg.outside_fill > 0 and outside is not None else None
-            return CachedImages(images[index], labels[index], to_float(pre), aux, beyond)
+            return CachedImages(images[index], labels[index], to_float(), aux, beyond)
 
         self.train_set, self.val_set = subset("train"), subset("val")
         self.sample_weights = sample_weights

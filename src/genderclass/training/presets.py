@@ -241,6 +241,6 @@ def train_augment(cfg: PreprocessConfig, outside_fill: float = 0.0, geometry: st
     return FaceAugment(cfg.channels, outside_fill)
 
 
-def to_float(cfg: PreprocessConfig | None = None) -> v2.Transform:
+def to_float() -> v2.Transform:
     """Per-sample transform for every split: uint8 -> float32 pixels (0-255)."""
     return v2.ToDtype(torch.float32, scale=False)

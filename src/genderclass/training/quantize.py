@@ -1,6 +1,7 @@
 """INT8 post-training quantization of an exported ONNX model (ONNX Runtime, static, QDQ format).
 
-Activations are calibrated on training crops (never validation or test), weights are quantized per
+Activations are calibrated on training crops (never test; validation files only for a cross-validation
+ensemble of every fold, where each was trained on by the other folds' members), weights are quantized per
 channel with a reduced 7-bit range, which avoids the saturation of ONNX Runtime's u8s8 kernels on
 x86 CPUs without VNNI (results elsewhere can still differ by rounding).
 """
