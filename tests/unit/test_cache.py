@@ -101,3 +101,17 @@ def test_a_changed_subject_or_attribute_column_builds_a_new_cache(tmp_path, writ
     assert plain.subjects.tolist() == [""] and with_subject.subjects.tolist() == ["s1"]
     assert with_age.attrs == [{"age": "30"}]
     assert len(list(cache_dir.glob("*.npz"))) == 3
+
+
+def test_a_file_replaced_by_one_of_the_same_size_builds_a_new_cache(tmp_path, write_image):
+    """SOCOFing's prints all have one size: an edited print must not be served its old crop."""
+    path = tmp_path / "a.bmp"  # uncompressed: the same size whatever the pixels
+    cfg = PreprocessConfig.for_modality("fingerprint")
+    write_image(path, np.full((40, 40, 3), 120, np.uint8))
+    first = build_cache([Sample(path=str(path), label=0)], cfg, tmp_path / "cache", workers=1)
+    size = path.stat().st_size
+    write_image(path, np.full((40, 40, 3), 200, np.uint8))
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))  # a later edit
+    assert path.stat().st_size == size
+    second = build_cache([Sample(path=str(path), label=0)], cfg, tmp_path / "cache", workers=1)
+    assert first.images.mean() < second.images.mean()

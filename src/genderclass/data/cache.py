@@ -124,12 +124,13 @@ def cache_key(samples: list[Sample], cfg: PreprocessConfig) -> str:
     digest = hashlib.sha256(f"v{CACHE_VERSION}".encode())
     digest.update(json.dumps(cfg.to_dict(), sort_keys=True).encode())
     for sample in sorted(samples, key=lambda s: s.path):
-        try:
-            size = Path(sample.path).stat().st_size
+        try:  # a file edited or replaced in place changes its modification time, if not its size
+            stat = Path(sample.path).stat()
+            version = f"{stat.st_size}|{stat.st_mtime_ns}"
         except OSError:
-            size = -1
+            version = "-1"
         attrs = json.dumps(sample.attrs, sort_keys=True)  # the cache stores subjects and attributes too
-        digest.update(f"{sample.path}|{size}|{sample.label}|{sample.subject or ''}|{attrs}\n".encode())
+        digest.update(f"{sample.path}|{version}|{sample.label}|{sample.subject or ''}|{attrs}\n".encode())
     return digest.hexdigest()[:20]
 
 
