@@ -608,6 +608,26 @@ def test_stdout_closed_early_exits_quietly(photo_dir, tiny_face_model):
     assert process.returncode == 141 and b"Traceback" not in err, err.decode()
 
 
+def test_a_file_name_that_is_not_utf8_is_printed_as_its_bytes(tmp_path, photo_dir, tiny_face_model):
+    """CSV and JSON lines on stdout: such a name once ended the CSV output after its header."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    odd = os.path.join(os.fsencode(tmp_path), b"caf\xe9.jpg")
+    shutil.copy(photo_dir / "a_dark.jpg", odd)
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8", "LC_ALL": "C.UTF-8"}
+    for fmt in ("csv", "jsonl"):
+        argv = [sys.executable, "-m", "genderclass.cli.main", "-q", "predict", "--format", fmt,
+                "--model", str(tiny_face_model), "--no-detect", str(photo_dir / "a_dark.jpg"), os.fsdecode(odd)]  # fmt: skip
+        done = subprocess.run(argv, capture_output=True, env=env, timeout=300)
+        assert done.returncode == 0, done.stderr.decode(errors="replace")
+        lines = done.stdout.splitlines()
+        assert len(lines) == (3 if fmt == "csv" else 2)
+        assert b"caf\xe9.jpg" in lines[-1] or b"caf\\udce9.jpg" in lines[-1]
+
+
 def _nan_model(source: Path, folder: Path) -> Path:
     """A copy of ``source`` whose every logit is multiplied by NaN (a broken model file)."""
     onnx = pytest.importorskip("onnx")

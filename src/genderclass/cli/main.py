@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import logging
 import math
 import os
@@ -461,6 +462,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     setup_logging(args.verbose, args.quiet)
+    for stream in (sys.stdout, sys.stderr):  # file names that are not UTF-8 are printed as their bytes
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="surrogateescape" if stream is sys.stdout else "backslashreplace")
     args.command_line = "genderclass " + shlex.join(argv)
     try:
         # on a terminal, a log line never lands on a live progress bar's line (in a log file the

@@ -153,7 +153,7 @@ def split_groups(
 def write_split_csv(path: str | Path, paths: Sequence[str], labels: Sequence[int], result: SplitResult) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as handle:
+    with path.open("w", newline="", encoding="utf-8", errors="surrogateescape") as handle:  # any file name
         writer = csv.writer(handle)
         writer.writerow(["path", "label", "group", "split"])
         for p, label, g, s in zip(paths, labels, result.groups.tolist(), result.split.tolist()):
@@ -162,7 +162,7 @@ def write_split_csv(path: str | Path, paths: Sequence[str], labels: Sequence[int
 
 def read_split_csv(path: str | Path) -> dict[str, str]:
     """Map path -> split name."""
-    with Path(path).open(newline="") as handle:
+    with Path(path).open(newline="", encoding="utf-8", errors="surrogateescape") as handle:
         return {row["path"]: row["split"] for row in csv.DictReader(handle)}
 
 
