@@ -117,7 +117,9 @@ def _to_rgb_array(image: Image.Image) -> np.ndarray:
 def load_image(source: ImageSource, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Return an RGB uint8 array (H, W, 3) or raise an ``ImageError`` subclass."""
     if isinstance(source, np.ndarray):  # already in memory: only what the crop cannot handle is refused
-        _check_side(source.shape[1] if source.ndim > 1 else 0, source.shape[0])
+        if source.ndim not in (2, 3):
+            raise ImageError(f"expected an HxW, HxWx1, HxWx3 or HxWx4 array, got shape {source.shape}")
+        _check_side(source.shape[1], source.shape[0])
         return _array_to_rgb(source)
     image = source if isinstance(source, Image.Image) else _open(source)
     width, height = image.size
@@ -188,7 +190,13 @@ def _array_to_rgb(array: np.ndarray) -> np.ndarray:
     if array.shape[2] == 4:
         array = array[:, :, :3]
     if array.dtype != np.uint8:
-        if np.issubdtype(array.dtype, np.floating) and array.max() <= 1.0:
+        if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+            raise ImageError(f"expected an array of real pixel values, got dtype {array.dtype}")
+        if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
+            raise CorruptImageError("image array holds NaN or infinite values")
+        if array.dtype == np.uint16:  # as a 16-bit image file is read: the full 16-bit range
+            array = array / 257.0
+        elif np.issubdtype(array.dtype, np.floating) and array.max() <= 1.0:
             array = array * 255.0
         array = np.clip(array, 0, 255).astype(np.uint8)
     return np.ascontiguousarray(array)

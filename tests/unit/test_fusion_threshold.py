@@ -352,3 +352,25 @@ def test_a_temperature_at_the_end_of_its_range_is_warned_about(caplog):
     with caplog.at_level("WARNING"):
         calibrate(np.array([0, 1, 0, 1, 1, 0]), np.array([-1.0, 0.5, 0.2, 1.0, -0.3, -0.8]), "face")
     assert "end of its range" not in caplog.text
+
+
+def test_fuse_refuses_fingers_or_sources_that_do_not_match_the_logits(fingerprint_classifier):
+    """One finger for three prints would remove the thumb's offset from all three."""
+    with pytest.raises(ValueError, match="3 logits, 3 sources, 1 fingers"):
+        fingerprint_classifier.fuse([0.1, 0.2, 0.3], ["a", "b", "c"], fingers=["thumb"])
+    with pytest.raises(ValueError, match="2 logits, 1 sources"):
+        fingerprint_classifier.fuse([0.1, 0.2], ["a"])
+
+
+def test_fuse_named_fingers_without_any_fusion_table_keeps_the_finger_known_temperature(fingerprint_classifier):
+    """A model from data without subjects has no per-count tables: two named prints must not fall
+    back to the plain temperature while one named print uses the offset-free one."""
+    clf = fingerprint_classifier
+    clf.fusion_temperatures = []
+    clf.fusion_temperature = 2.0
+    offsets = {"thumb": 0.0, "index": 0.0, "middle": 0.0, "ring": 0.0, "little": 0.0}
+    clf.finger_known = {"offsets": offsets, "temperature": 1.5, "threshold": 0.5, "min_confidence": 0.0}
+    two = clf.fuse([1.0, 2.0], ["a", "b"], fingers=["thumb", "index"])
+    assert two["p_female"] == pytest.approx(1 / (1 + math.exp(-1.5 / 1.5)), abs=1e-6)
+    plain = clf.fuse([1.0, 2.0], ["a", "b"])  # fingers unknown: the plain fusion temperature
+    assert plain["p_female"] == pytest.approx(1 / (1 + math.exp(-1.5 / 2.0)), abs=1e-6)

@@ -252,12 +252,29 @@ def test_exif_orientation_applied():
         (np.dstack([np.full((3, 4, 3), 7, np.uint8), np.zeros((3, 4), np.uint8)]), [7, 7, 7]),
         (np.full((3, 4, 3), 0.5, np.float32), [127, 127, 127]),
         (np.full((3, 4, 3), 300.0), [255, 255, 255]),
+        (np.full((3, 4), 32896, np.uint16), [128, 128, 128]),  # 16 bits, as a 16-bit PNG is read
     ],
 )
 def test_numpy_arrays(array, expected_first):
     out = load_image(array)
     assert out.shape == (3, 4, 3) and out.dtype == np.uint8
     assert out[0, 0].tolist() == expected_first
+
+
+def test_a_uint16_array_reads_as_the_same_16_bit_png(tmp_path):
+    gray = np.linspace(0, 65535, 12, dtype=np.uint16).reshape(3, 4)
+    Image.fromarray(gray).save(tmp_path / "g16.png")
+    assert Image.open(tmp_path / "g16.png").mode.startswith("I")
+    assert np.abs(load_image(gray).astype(int) - load_image(tmp_path / "g16.png").astype(int)).max() <= 1
+
+
+def test_numpy_bad_values():
+    with pytest.raises(ImageError, match="NaN or infinite"):
+        load_image(np.full((3, 4), np.nan))
+    with pytest.raises(ImageError, match="real pixel values"):
+        load_image(np.zeros((3, 4), np.complex64))
+    with pytest.raises(ImageError, match="got shape"):
+        load_image(np.array(5))  # a 0-d array: an error for this image, not an IndexError for the batch
 
 
 def test_numpy_bad_shape():

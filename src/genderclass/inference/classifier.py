@@ -120,7 +120,9 @@ class GenderClassifier:
         calibration = self._finger_calibration() if finger_known else {}
         table = calibration.get("fusion_temperatures") or self.fusion_temperatures
         single = float(calibration["temperature"]) if finger_known else self.temperature
-        return cal.temperature_by_count(n_fused, table, self.fusion_temperature, single=single)
+        # no table at all (data without subjects): a named finger's mean keeps the offset-free temperature
+        default = single if finger_known and not table else self.fusion_temperature
+        return cal.temperature_by_count(n_fused, table, default, single=single)
 
     def probability(
         self, logits: np.ndarray, fused: bool = False, finger_known: bool = False, n_fused: Any = None
@@ -313,6 +315,11 @@ class GenderClassifier:
             raise ValueError("none of the given images could be read")
         if not np.isfinite(logits).all():
             raise ValueError(NON_FINITE_OUTPUT)
+        if len(sources) != len(logits) or (fingers is not None and len(fingers) != len(logits)):
+            raise ValueError(
+                f"one source and one finger (or None) per logit: {len(logits)} logits, {len(sources)} sources"
+                + (f", {len(fingers)} fingers" if fingers is not None else "")
+            )
         if fingers is not None:
             logits = logits - self.finger_offsets(fingers)
         # every finger named: the calibration fitted without the offsets, as for one print with --finger
