@@ -97,13 +97,15 @@ def test_the_finger_calibration_decides_and_abstains(finger_model):
 
 def test_a_persons_fused_score_removes_known_fingers_offsets(finger_model):
     """With fingers given, each print's offset is removed before the mean (a person's two thumbs
-    must not read as more male), then the fusion temperature applies."""
+    must not read as more male), then the temperature for offset-free logits (this model has no
+    temperature fitted on fused subjects, so the per-print one with the finger known)."""
     clf = GenderClassifier.load(finger_model)
+    assert "fusion_temperature" not in clf.metadata and not clf.fusion_temperatures
     prints = [_print(11), _print(12)]
     logits = [_logit(clf, clf.predict(p)["faces"][0]) for p in prints]
     fused = clf.predict_person(prints, fingers=["thumb", "little"])
     expected = (logits[0] - KNOWN["offsets"]["thumb"] + logits[1] - KNOWN["offsets"]["little"]) / 2
-    assert fused["p_female"] == pytest.approx(1 / (1 + math.exp(-expected / clf.fusion_temperature)), abs=1e-5)
+    assert fused["p_female"] == pytest.approx(1 / (1 + math.exp(-expected / KNOWN["temperature"])), abs=1e-5)
     plain = clf.predict_person(prints)
     assert plain["p_female"] == pytest.approx(1 / (1 + math.exp(-np.mean(logits) / clf.fusion_temperature)), abs=1e-5)
     with pytest.raises(ValueError, match="1 fingers for 2 images"):

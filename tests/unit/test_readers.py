@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from genderclass.data.readers import (
+    image_files,
     parse_label,
     parse_socofing_name,
     parse_utkface_name,
@@ -358,3 +359,19 @@ def test_read_csv_that_is_not_utf8_is_a_clear_error(tmp_path):
     manifest.write_bytes("path,label,city\na.jpg,male,Zürich\n".encode("cp1252"))
     with pytest.raises(ValueError, match="not UTF-8 text .*: save it as CSV UTF-8"):
         read_csv(manifest)
+
+
+def test_linked_folders_are_read_and_a_link_loop_ends(tmp_path):
+    """A dataset assembled from links to other folders: every image is found, each real folder once."""
+    elsewhere = tmp_path / "elsewhere" / "male"
+    elsewhere.mkdir(parents=True)
+    (elsewhere / "a.png").write_bytes(b"x")
+    data = tmp_path / "data"
+    (data / "female").mkdir(parents=True)
+    (data / "female" / "b.png").write_bytes(b"x")
+    (data / "male").symlink_to(elsewhere, target_is_directory=True)
+    (data / "female" / "loop").symlink_to(data, target_is_directory=True)  # a link back up the tree
+    found = [p.relative_to(data).as_posix() for p in image_files(data)]
+    assert "male/a.png" in found and "female/b.png" in found
+    assert len(found) == len({Path(p).name for p in found}) == 2  # the loop adds nothing twice
+    assert [s.label for s in read_folder(data).samples] == [1, 0]

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from ..config import TrainConfig
-from ..data.readers import is_image_file
+from ..data.readers import image_files
 from ..progress import progress
 from .exit_codes import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE
 
@@ -98,7 +98,7 @@ def expand_paths(patterns: list[str]) -> list[Path]:
     for pattern in patterns:
         path = Path(pattern)
         if path.is_dir():  # a folder without images stays, to be reported as an error line
-            found.extend(sorted(p for p in path.rglob("*") if is_image_file(p)) or [path])
+            found.extend(image_files(path) or [path])
         elif path.exists():
             found.append(path)
         elif glob.has_magic(pattern) and (

@@ -78,6 +78,23 @@ def is_image_file(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS
 
 
+def image_files(root: Path) -> list[Path]:
+    """Every image file under ``root``, sorted, following linked folders (a dataset assembled from
+    links) but entering each real folder once and never one that holds ``root``, so a link loop ends
+    and a link up the tree adds nothing from outside it."""
+    found: list[Path] = []
+    top = os.path.realpath(root)
+    seen: set[str] = set()
+    for folder, subfolders, names in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen or (real != top and top.startswith(real.rstrip(os.sep) + os.sep)):
+            subfolders[:] = []
+            continue
+        seen.add(real)
+        found.extend(path for name in names if is_image_file(path := Path(folder) / name))
+    return sorted(found)
+
+
 def parse_utkface_name(name: str) -> Sample | None:
     """Parse ``age_gender_race_datetime.jpg.chip.jpg``; race may be missing (attribute left out)."""
     match = _UTK_NAME.match(name)
@@ -126,15 +143,13 @@ def _read_named(root: Path, parse: Callable[[str], Sample | None], files: list[P
 
 def read_utkface(root: str | Path) -> ReadResult:
     root = Path(root)
-    files = [p for p in root.rglob("*") if is_image_file(p)]
-    return _read_named(root, parse_utkface_name, files)
+    return _read_named(root, parse_utkface_name, image_files(root))
 
 
 def read_socofing(root: str | Path) -> ReadResult:
     """Read ``Real/`` and optional ``Altered/Altered-*/`` (or a folder of prints directly)."""
     root = Path(root)
-    files = [p for p in root.rglob("*") if is_image_file(p)]
-    result = _read_named(root, parse_socofing_name, files)
+    result = _read_named(root, parse_socofing_name, image_files(root))
     for sample in result.samples:
         parent = Path(sample.path).parent.name
         if "alteration" in sample.attrs and parent.lower().startswith("altered-"):
@@ -154,7 +169,7 @@ def read_folder(root: str | Path) -> ReadResult:
             result.skipped.append(label_dir.name + "/")
             continue
         found = True
-        for path in sorted(p for p in label_dir.rglob("*") if is_image_file(p)):
+        for path in image_files(label_dir):
             result.samples.append(Sample(path=str(path), label=label))
     if not found:
         raise ValueError(f"{root} has no male/ or female/ sub-folder")

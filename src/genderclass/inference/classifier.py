@@ -120,8 +120,9 @@ class GenderClassifier:
         calibration = self._finger_calibration() if finger_known else {}
         table = calibration.get("fusion_temperatures") or self.fusion_temperatures
         single = float(calibration["temperature"]) if finger_known else self.temperature
-        # no table at all (data without subjects): a named finger's mean keeps the offset-free temperature
-        default = single if finger_known and not table else self.fusion_temperature
+        # nothing fitted on subjects (data without them): a named finger's mean keeps the offset-free temperature
+        fitted_on_subjects = bool(table) or "fusion_temperature" in self.metadata
+        default = self.fusion_temperature if fitted_on_subjects or not finger_known else single
         return cal.temperature_by_count(n_fused, table, default, single=single)
 
     def probability(
