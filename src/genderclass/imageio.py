@@ -7,6 +7,7 @@ Errors are typed so callers can map them to messages and HTTP status codes.
 
 from __future__ import annotations
 
+import glob
 import io
 import warnings
 from pathlib import Path
@@ -59,8 +60,8 @@ def _open(source: str | Path | bytes | bytearray) -> Image.Image:
         path = Path(source)
         if path.is_dir():
             raise NotAnImageError(f"{path} is a folder without image files")
-        if not path.is_file():
-            raise ImageError(f"no such file: {path}")
+        if not path.is_file():  # a pattern that reached here matched nothing (the CLI expands the others)
+            raise ImageError(f"no file matches {path}" if glob.has_magic(str(path)) else f"no such file: {path}")
         if path.stat().st_size == 0:
             raise NotAnImageError("empty file")
         stream = path

@@ -559,6 +559,10 @@ def test_a_missing_file_with_glob_characters_is_an_error_line(capsys, photo_dir,
     code, out, _ = _run(capsys, argv)
     assert code == 1
     assert [(r["path"], r["error"] is None) for r in _json_lines(out)][1] == (missing, False)
+    assert _json_lines(out)[1]["error"] == f"no file matches {missing}"  # it may be a pattern too
+    plain = str(photo_dir / "gone.jpg")
+    code, out, _ = _run(capsys, ["predict", plain, "--model", str(tiny_face_model)])
+    assert code == 1 and _json_lines(out)[0]["error"] == f"no such file: {plain}"
 
 
 def test_fuse_counts_a_print_given_twice_once(capsys, tmp_path, tiny_fingerprint_model, write_image):
