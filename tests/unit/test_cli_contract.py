@@ -1036,3 +1036,17 @@ def test_augment_flag_sets_the_fingerprint_geometry(capsys, caplog, tmp_path):
 
     with pytest.raises(ValueError, match="unknown augment"):
         TrainConfig(modality="fingerprint", augment="wobbly")
+
+
+def test_modality_is_case_blind_as_in_the_api(capsys, photo_dir, tiny_face_model):
+    argv = [
+        "predict",
+        "--modality",
+        "Face",
+        "--model",
+        str(tiny_face_model),
+        "--no-detect",
+        str(photo_dir / "a_dark.jpg"),
+    ]
+    code, out, _ = _run(capsys, argv)
+    assert code == 0 and _json_lines(out)[0]["error"] is None

@@ -218,7 +218,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         else:
             log.error("no print could be read and classified, so there is nothing to fuse")
     if failed:
-        log.warning("%d of %d files could not be read, classified or annotated", failed, len(paths))
+        log.warning("%d of %d inputs could not be read, classified or annotated", failed, len(paths))
     return EXIT_PARTIAL if failed or index_failed else EXIT_OK
 
 

@@ -164,7 +164,9 @@ def _train_command(sub: argparse._SubParsersAction, C: ModuleType) -> None:
         "  genderclass train --modality fingerprint --data DATA/socofing --folds 5 --fold 0 --out runs/fp-k0\n"
         "      # one of 5 cross-validation runs; export all 5 as one ensemble (see 'export --help')",
     )
-    p.add_argument("--modality", choices=MODALITIES, default=None, help="what the images show (default: face)")
+    p.add_argument(
+        "--modality", type=str.lower, choices=MODALITIES, default=None, help="what the images show (default: face)"
+    )
     p.add_argument("--data", help="dataset folder or CSV manifest")
     p.add_argument(
         "--format",
@@ -297,13 +299,14 @@ def _predict_command(sub: argparse._SubParsersAction, C: ModuleType) -> None:
         "Classify images; one JSON line (or CSV rows) per input file on stdout.",
         "  genderclass predict photo.jpg\n"
         "  genderclass predict photos/ 'more/*.png' --annotate out/ --format csv\n"
-        "  genderclass predict --modality fingerprint --fuse 12__M_Left_*.BMP\n"
+        "  genderclass predict --modality fingerprint --fuse prints/12__M_Left_*\n"
         "  genderclass predict --modality fingerprint --finger thumb scan.png\n"
         "  genderclass predict --modality fingerprint --finger auto socofing/Real/",
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="files, folders (recursive) or glob patterns")
     p.add_argument(
         "--modality",
+        type=str.lower,
         choices=MODALITIES,
         default=None,
         help="which bundled model (default: face); with --model, the model's own modality, checked",
@@ -346,7 +349,13 @@ def _evaluate_command(sub: argparse._SubParsersAction, C: ModuleType) -> None:
         "  genderclass evaluate --model runs/face --data my.csv --format csv --no-detect --out eval/",
     )
     p.add_argument("--model", help="model .onnx/.json or run folder (default: bundled for --modality)")
-    p.add_argument("--modality", choices=MODALITIES, default=None, help="which bundled model (default: from --format)")
+    p.add_argument(
+        "--modality",
+        type=str.lower,
+        choices=MODALITIES,
+        default=None,
+        help="which bundled model (default: from --format)",
+    )
     p.add_argument("--data", required=True, help="labelled dataset folder or CSV manifest")
     p.add_argument(
         "--format", choices=("utkface", "socofing", "folder", "csv"), required=True, help="how labels are read"
@@ -359,7 +368,8 @@ def _evaluate_command(sub: argparse._SubParsersAction, C: ModuleType) -> None:
         "detected), or none (whole images); default: chip for --format utkface, detect otherwise",
     )
     p.add_argument(
-        "--split-file", help="a run's split.csv (evaluate the files of --split) or a .txt list of file names"
+        "--split-file",
+        help="a run's split.csv (evaluate the files of --split) or a .txt list of files (paths relative to --data, or bare names if unique)",
     )
     p.add_argument(
         "--split",
@@ -383,6 +393,7 @@ def _bench_command(sub: argparse._SubParsersAction, C: ModuleType) -> None:
     p.add_argument("--model", help="model (default: bundled face model)")
     p.add_argument(
         "--modality",
+        type=str.lower,
         choices=MODALITIES,
         default=None,
         help="which bundled model (default: face); with --model, checked",
@@ -402,7 +413,7 @@ def _info_command(sub: argparse._SubParsersAction, C: ModuleType) -> None:
     )
     p.add_argument("--json", action="store_true", help="full metadata as JSON")
     p.add_argument("--model", help="a model to describe instead of the bundled ones")
-    p.add_argument("--modality", choices=MODALITIES, default=None, help="only this bundled model")
+    p.add_argument("--modality", type=str.lower, choices=MODALITIES, default=None, help="only this bundled model")
     p.set_defaults(func=C.cmd_info)
 
 
