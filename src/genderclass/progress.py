@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterable
 from typing import TextIO
 
 from tqdm import tqdm
 
+_CURSOR_MOVES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # a second bar's moves between lines: meaningless in a file
 LOG_INTERVAL_S = 30.0  # stderr is a file or a pipe (a log): at most one update per this many seconds
 
 
@@ -22,7 +24,7 @@ class LogLines:
         self.stream = stream
 
     def write(self, text: str) -> None:
-        line = text.replace("\r", "").rstrip()
+        line = _CURSOR_MOVES.sub("", text).replace("\r", "").rstrip()
         if line:
             self.stream.write(line + "\n")
 

@@ -188,3 +188,17 @@ def test_ctrl_c_during_a_resumed_attempt_keeps_the_history(
     assert _epochs_logged(out) == {0, 1}
     assert not (out / "metrics.previous.csv").exists()
     assert _checkpoint(out)["epoch"] == 1  # epoch 1 finished and saved: resumable again
+
+
+def test_training_progress_in_a_log_is_plain_lines(
+    tmp_path, face_folder_dataset, cache_dir, run_cli, train_args, capsys
+):
+    """stderr redirected to a file (``train ... 2> log``): the epoch bar as whole lines with the
+    validation metrics; no carriage-return redraws, cursor moves or validation bars."""
+    capsys.readouterr()
+    argv = ["train", "--data", face_folder_dataset, "--format", "folder", "--out", tmp_path / "logged", "--epochs", "2",
+            "--cache-dir", cache_dir, *train_args]  # fmt: skip
+    assert run_cli(argv)[0] == 0
+    err = capsys.readouterr().err
+    assert "\r" not in err and "\x1b[" not in err and "Validation" not in err
+    assert any(line.startswith("Epoch 1: 100%") and "val_bal_acc=" in line for line in err.splitlines())

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.callbacks.progress.tqdm_progress import Tqdm
 
 
 class RunCheckpoint(ModelCheckpoint):
@@ -50,3 +51,15 @@ class RunEarlyStopping(EarlyStopping):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         super().load_state_dict({**state_dict, "patience": self.patience})
+
+
+class LogProgressBar(TQDMProgressBar):
+    """The training bar for a log (stderr not a terminal): only the epoch bar, written when an epoch
+    ends (``refresh_rate`` = its steps), with the validation metrics; no sanity-check or validation
+    bars, whose redraws and cursor moves would fill the log."""
+
+    def init_sanity_tqdm(self) -> Tqdm:
+        return Tqdm(disable=True)
+
+    def init_validation_tqdm(self) -> Tqdm:
+        return Tqdm(disable=True)

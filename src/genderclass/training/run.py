@@ -18,6 +18,7 @@ from ..config import LABELS, TrainConfig, read_json, teacher_checkpoints, write_
 from ..data.cache import DatasetCache, build_cache
 from ..data.readers import read_dataset
 from ..data.split import SplitResult, group_ids, read_split_csv, split_groups, write_split_csv
+from ..progress import LogLines
 from .history import restore_metrics, stash_metrics
 
 if TYPE_CHECKING:
@@ -219,7 +220,7 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
     )
     from lightning.pytorch.loggers import CSVLogger
 
-    from .callbacks import RunCheckpoint, RunEarlyStopping
+    from .callbacks import LogProgressBar, RunCheckpoint, RunEarlyStopping
     from .export import export_run
     from .module import CacheDataModule, GenderModule
 
@@ -307,7 +308,8 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
         LearningRateMonitor(logging_interval="epoch"),
     ]
     if not quiet:  # tqdm, not rich: rich's refresh thread took ~20% of the training process's CPU here.
-        callbacks.append(TQDMProgressBar(refresh_rate=10))
+        live = sys.stderr.isatty()  # on a terminal, redrawn every 10 steps; in a log, lines per epoch
+        callbacks.append(TQDMProgressBar(refresh_rate=10) if live else LogProgressBar(refresh_rate=max(10, steps)))
     if cfg.ema_decay > 0:
         # validation, checkpoints (and so the export) see the averaged weights
         callbacks.append(EMAWeightAveraging(decay=cfg.ema_decay, update_starting_at_step=steps))
@@ -332,7 +334,7 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
     if keeps_history:
         stash_metrics(out)  # Lightning's CSV logger starts metrics.csv afresh
     # Lightning prints to stdout; keep stdout for results only.
-    with contextlib.redirect_stdout(sys.stderr):
+    with contextlib.redirect_stdout(sys.stderr if sys.stderr.isatty() else LogLines(sys.stderr)):
         try:
             trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
         except SystemExit as exc:  # Lightning ends an interrupted fit with sys.exit(1)
