@@ -1,4 +1,5 @@
-"""Lightning callbacks of a run that may be resumed: moved to another folder, or with new flags."""
+"""Lightning callbacks of a training run: resumable ones (the run moved, or resumed with new flags), and
+the progress bar for a log."""
 
 from __future__ import annotations
 
