@@ -317,6 +317,8 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
     warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not empty")
     # batch augmentation lives in the LightningModule's hook on purpose (presets), not in the data module
     warnings.filterwarnings("ignore", message=r"You have overridden `on_after_batch_transfer`")
+    # Lightning 2.6's own call into torch's pytree API, deprecated in the pinned torch: nothing a user can change
+    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
     log.debug("resolved training config: %s", cfg.to_dict())
     trainer = L.Trainer(
         max_epochs=cfg.epochs,
