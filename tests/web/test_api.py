@@ -535,7 +535,7 @@ def test_sessions_turn_telemetry_off(monkeypatch, tmp_path):
 
 
 def test_head_requests_for_monitors(client):
-    for path in ("/", "/healthz"):
+    for path in ("/", "/healthz", "/api/v1/models"):
         response = client.head(path)
         assert response.status_code == 200 and response.content == b""
 

@@ -370,6 +370,10 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
     async def healthz_head() -> Response:
         return Response()
 
+    @app.head("/api/v1/models", include_in_schema=False)  # a monitor checking the API answers, without loading models
+    async def list_models_head() -> Response:
+        return Response(media_type="application/json")
+
     @app.get("/api/v1/models", response_model=ModelsResponse, tags=["api"])
     async def list_models() -> dict[str, Any]:
         """The models this server offers, with their metadata summaries and the upload limits."""
