@@ -132,10 +132,15 @@ def test_individual_plots(tmp_path):
     assert _is_png(P.error_gallery([], tmp_path / "empty.png"))
 
 
-def test_training_curves_tolerant(tmp_path):
+def _curves(tmp_path: Path, text: str) -> tuple[Path, list[float], dict[str, list[float]]]:
+    """A metrics.csv with ``text`` and what the training-curves reader makes of it."""
     csv_path = tmp_path / "m.csv"
-    csv_path.write_text("epoch,step,train_loss\n0,1,0.9\n0,2,0.7\n1,3,0.5\n")
-    epochs, series = P._read_metrics_csv(csv_path)
+    csv_path.write_text(text)
+    return csv_path, *P._read_metrics_csv(csv_path)
+
+
+def test_training_curves_tolerant(tmp_path):
+    csv_path, epochs, series = _curves(tmp_path, "epoch,step,train_loss\n0,1,0.9\n0,2,0.7\n1,3,0.5\n")
     assert epochs == [0.0, 1.0]
     assert series["train_loss"] == pytest.approx([0.8, 0.5])
     assert _is_png(P.plot_training_curves(csv_path, tmp_path / "tc.png"))
@@ -172,9 +177,7 @@ def test_without_matplotlib_nothing_is_written(tmp_path, toy, monkeypatch):
 
 def test_training_curves_keep_the_learning_rate_logged_without_an_epoch(tmp_path):
     """LearningRateMonitor's rows carry a step but no epoch: they belong to the epoch that follows."""
-    csv_path = tmp_path / "m.csv"
-    csv_path.write_text("epoch,lr-AdamW,step,val_loss\n,0.001,0,\n0,,9,0.7\n,0.0005,10,\n1,,19,0.6\n")
-    epochs, series = P._read_metrics_csv(csv_path)
+    _, epochs, series = _curves(tmp_path, "epoch,lr-AdamW,step,val_loss\n,0.001,0,\n0,,9,0.7\n,0.0005,10,\n1,,19,0.6\n")
     assert epochs == [0.0, 1.0]
     assert series["lr-AdamW"] == pytest.approx([0.001, 0.0005])
     assert series["val_loss"] == pytest.approx([0.7, 0.6])

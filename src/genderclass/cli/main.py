@@ -91,6 +91,11 @@ def _train_default(flag: str) -> object:
     return "; ".join(f"{modality}s: {value}" for modality, value in shown.items())
 
 
+def _modality_flag(p: argparse.ArgumentParser, help_text: str) -> None:
+    """``--modality face|fingerprint`` (any case, as the API's field), with each command's own meaning."""
+    p.add_argument("--modality", type=str.lower, choices=MODALITIES, default=None, help=help_text)
+
+
 def _add(sub: argparse._SubParsersAction, name: str, help_text: str, examples: str) -> argparse.ArgumentParser:
     parser = sub.add_parser(
         name, help=help_text, description=f"{help_text}\n\nexamples:\n{examples}", formatter_class=HelpFormatter
@@ -164,9 +169,7 @@ def _train_command(sub: argparse._SubParsersAction, C: ModuleType) -> None:
         "  genderclass train --modality fingerprint --data DATA/socofing --folds 5 --fold 0 --out runs/fp-k0\n"
         "      # one of 5 cross-validation runs; export all 5 as one ensemble (see 'export --help')",
     )
-    p.add_argument(
-        "--modality", type=str.lower, choices=MODALITIES, default=None, help="what the images show (default: face)"
-    )
+    _modality_flag(p, "what the images show (default: face)")
     p.add_argument("--data", help="dataset folder or CSV manifest")
     p.add_argument(
         "--format",
@@ -304,13 +307,7 @@ def _predict_command(sub: argparse._SubParsersAction, C: ModuleType) -> None:
         "  genderclass predict --modality fingerprint --finger auto socofing/Real/",
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="files, folders (recursive) or glob patterns")
-    p.add_argument(
-        "--modality",
-        type=str.lower,
-        choices=MODALITIES,
-        default=None,
-        help="which bundled model (default: face); with --model, the model's own modality, checked",
-    )
+    _modality_flag(p, "which bundled model (default: face); with --model, the model's own modality, checked")
     p.add_argument("--model", help="model .onnx/.json or run folder (default: bundled)")
     p.add_argument("--no-detect", action="store_true", help="each whole image is one pre-cropped face")
     p.add_argument(
@@ -349,13 +346,7 @@ def _evaluate_command(sub: argparse._SubParsersAction, C: ModuleType) -> None:
         "  genderclass evaluate --model runs/face --data my.csv --format csv --no-detect --out eval/",
     )
     p.add_argument("--model", help="model .onnx/.json or run folder (default: bundled for --modality)")
-    p.add_argument(
-        "--modality",
-        type=str.lower,
-        choices=MODALITIES,
-        default=None,
-        help="which bundled model (default: from --format)",
-    )
+    _modality_flag(p, "which bundled model (default: from --format)")
     p.add_argument("--data", required=True, help="labelled dataset folder or CSV manifest")
     p.add_argument(
         "--format", choices=("utkface", "socofing", "folder", "csv"), required=True, help="how labels are read"
@@ -391,13 +382,7 @@ def _bench_command(sub: argparse._SubParsersAction, C: ModuleType) -> None:
         "  genderclass bench\n  genderclass bench --image photo.jpg --repeat 200",
     )
     p.add_argument("--model", help="model (default: bundled face model)")
-    p.add_argument(
-        "--modality",
-        type=str.lower,
-        choices=MODALITIES,
-        default=None,
-        help="which bundled model (default: face); with --model, checked",
-    )
+    _modality_flag(p, "which bundled model (default: face); with --model, checked")
     p.add_argument("--image", help="a 640x480-ish photo with one face for the end-to-end number")
     p.add_argument("--repeat", type=_count(1), default=100, help="timed calls per measurement (medians reported)")
     p.add_argument("--no-cold-start", action="store_true", help="skip the cold-start subprocess timing")
@@ -413,7 +398,7 @@ def _info_command(sub: argparse._SubParsersAction, C: ModuleType) -> None:
     )
     p.add_argument("--json", action="store_true", help="full metadata as JSON")
     p.add_argument("--model", help="a model to describe instead of the bundled ones")
-    p.add_argument("--modality", type=str.lower, choices=MODALITIES, default=None, help="only this bundled model")
+    _modality_flag(p, "only this bundled model")
     p.set_defaults(func=C.cmd_info)
 
 
