@@ -534,6 +534,26 @@ def test_sessions_turn_telemetry_off(monkeypatch, tmp_path):
     assert calls and session.get_session_options().intra_op_num_threads == 1
 
 
+def test_importing_the_package_leaves_no_telemetry_files(tmp_path):
+    """ONNX Runtime, imported with its telemetry on, writes a device id and an event queue under the
+    cache folder and a session file in the temp folder: loading and running a model must write none."""
+    import os
+    import subprocess
+    import sys
+
+    home, tmp = tmp_path / "home", tmp_path / "tmp"
+    home.mkdir(), tmp.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "ORT_DISABLE_TELEMETRY"}
+    env.update(HOME=str(home), XDG_CACHE_HOME=str(home / ".cache"), TMPDIR=str(tmp))
+    code = (
+        "import numpy as np\n"
+        "from genderclass import GenderClassifier\n"
+        "GenderClassifier.load().predict(np.full((64, 64, 3), 127, np.uint8))\n"
+    )
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120)
+    assert [p for p in (*home.rglob("*"), *tmp.rglob("*")) if p.is_file()] == []
+
+
 def test_head_requests_for_monitors(client):
     for path in ("/", "/healthz", "/api/v1/models"):
         response = client.head(path)
