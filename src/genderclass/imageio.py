@@ -27,6 +27,7 @@ Image.MAX_IMAGE_PIXELS = None
 ALLOWED_FORMATS = ("JPEG", "PNG", "BMP", "DIB", "GIF", "WEBP", "TIFF")
 _JPEG_EOI = b"\xff\xd9"
 _EXIF_ORIENTATION = 0x0112
+_ROWS_PER_BLOCK = 256  # 16-bit, integer and float images are scaled to 8 bits this many rows at a time
 
 
 class ImageError(ValueError):
@@ -100,9 +101,12 @@ def _signature(source: str | Path | bytes | bytearray) -> str | None:
 def _to_rgb_array(image: Image.Image) -> np.ndarray:
     mode = image.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        array = np.asarray(image, dtype=np.float64)
+        array = np.asarray(image)  # 2 or 4 bytes a pixel; as float64 at once, 8 (and 24 at the peak)
         top = 65535.0 if mode.startswith("I;16") else max(float(array.max()), 1.0)
-        gray = np.clip(array / top * 255.0, 0, 255).astype(np.uint8)
+        gray = np.empty(array.shape, np.uint8)
+        for start in range(0, array.shape[0], _ROWS_PER_BLOCK):  # same values, a few MB of floats at a time
+            rows = array[start : start + _ROWS_PER_BLOCK].astype(np.float64)
+            gray[start : start + _ROWS_PER_BLOCK] = np.clip(rows / top * 255.0, 0, 255).astype(np.uint8)
         return np.repeat(gray[:, :, None], 3, axis=2)
     if mode == "CMYK":
         return np.asarray(image.convert("RGB"))

@@ -196,6 +196,24 @@ def test_16bit_png():
     assert out[0, :, 0].tolist() == [0, 0, 127, 255]  # scaled from 16 to 8 bits, not clipped or stretched
 
 
+def test_16bit_png_decodes_without_a_float64_copy_of_the_image():
+    """A 40 MP 16-bit PNG of a few kB must not cost a server several float64 copies (~1 GB) to decode."""
+    import tracemalloc
+
+    height, width = 1500, 1600
+    values = (np.arange(height * width, dtype=np.uint32).reshape(height, width) % 65536).astype(np.uint16)
+    data = _encode(Image.fromarray(values), "PNG")
+    tracemalloc.start()
+    try:
+        out = load_image(data)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    gray = np.clip(values / 65535.0 * 255.0, 0, 255).astype(np.uint8)  # the scale, unchanged
+    np.testing.assert_array_equal(out, np.repeat(gray[:, :, None], 3, axis=2))
+    assert peak < 10 * height * width  # bytes: 2 read + 1 gray + 3 RGB a pixel, and a block of rows; was 24
+
+
 def test_16bit_png_dark_image_is_not_stretched():
     values = np.full((4, 4), 1000, dtype=np.uint16)
     values[0, 0] = 3000
