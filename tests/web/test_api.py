@@ -439,6 +439,10 @@ def test_model_card_next_to_the_model_is_served(tmp_path):
         response = test_client.get("/model-card/face")
         assert response.status_code == 200 and "Model card" in response.text
         assert test_client.get("/api/v1/models").json()["models"][0]["card_url"] == "/model-card/face"
+        head = test_client.head("/model-card/face")  # a link checker's request
+        assert head.status_code == 200 and head.headers["content-type"].startswith("text/html")
+        assert head.content == b"" and head.headers["content-length"] == response.headers["content-length"]
+        assert test_client.head("/model-card/cat").status_code == 404
 
 
 def test_custom_model_without_a_card_is_not_given_the_bundled_card(tmp_path):
@@ -555,9 +559,10 @@ def test_importing_the_package_leaves_no_telemetry_files(tmp_path):
 
 
 def test_head_requests_for_monitors(client):
-    for path in ("/", "/healthz", "/api/v1/models"):
+    for path in ("/", "/healthz", "/api/v1/models", "/docs", "/redoc", "/favicon.ico"):
         response = client.head(path)
-        assert response.status_code == 200 and response.content == b""
+        assert response.status_code == 200 and response.content == b"", path
+    assert not [op for ops in client.get("/openapi.json").json()["paths"].values() for op in ops if op == "head"]
 
 
 def test_detect_defaults_to_the_model_setting(tmp_path):

@@ -22,6 +22,7 @@ import anyio.to_thread
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -471,6 +472,15 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         if card is None:
             raise ApiError(404, "not_found", f"no model card for {modality[:40]!r} is installed")
         return FileResponse(card, media_type="text/html")
+
+    @app.head("/model-card/{modality}", include_in_schema=False)  # a link checker's request
+    async def model_card_head(modality: str) -> Response:
+        return await model_card(modality)
+
+    # The other pages (/docs, /redoc) answer HEAD as GET too, as every HTTP server must (RFC 9110).
+    for route in app.routes:
+        if isinstance(route, APIRoute) and not route.include_in_schema and route.methods == {"GET"}:
+            route.methods.add("HEAD")
 
     return app
 
