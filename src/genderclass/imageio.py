@@ -102,6 +102,8 @@ def _to_rgb_array(image: Image.Image) -> np.ndarray:
     mode = image.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         array = np.asarray(image)  # 2 or 4 bytes a pixel; as float64 at once, 8 (and 24 at the peak)
+        if mode == "F" and not np.isfinite(array).all():  # one such pixel would blacken the whole image
+            raise CorruptImageError("image holds NaN or infinite values")
         top = 65535.0 if mode.startswith("I;16") else max(float(array.max()), 1.0)
         gray = np.empty(array.shape, np.uint8)
         for start in range(0, array.shape[0], _ROWS_PER_BLOCK):  # same values, a few MB of floats at a time

@@ -214,6 +214,15 @@ def test_16bit_png_decodes_without_a_float64_copy_of_the_image():
     assert peak < 10 * height * width  # bytes: 2 read + 1 gray + 3 RGB a pixel, and a block of rows; was 24
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_float_tiff_with_a_non_finite_pixel_is_refused_not_decoded_black(bad):
+    values = np.linspace(0.0, 1.0, 12, dtype=np.float32).reshape(3, 4)
+    np.testing.assert_array_equal(load_image(_encode(Image.fromarray(values, "F"), "TIFF"))[2, 3], [255, 255, 255])
+    values[0, 0] = bad
+    with pytest.raises(CorruptImageError, match="NaN or infinite"):
+        load_image(_encode(Image.fromarray(values, "F"), "TIFF"))
+
+
 def test_16bit_png_dark_image_is_not_stretched():
     values = np.full((4, 4), 1000, dtype=np.uint16)
     values[0, 0] = 3000
