@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import io
+import re
 import warnings
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .config import MAX_PIXELS, MAX_SIDE
+from .config import MAX_JPEG_SCANS, MAX_PIXELS, MAX_SIDE
 
 ImageSource = str | Path | bytes | bytearray | np.ndarray | Image.Image
 
@@ -27,6 +28,10 @@ Image.MAX_IMAGE_PIXELS = None
 ALLOWED_FORMATS = ("JPEG", "PNG", "BMP", "DIB", "GIF", "WEBP", "TIFF")
 _JPEG_EOI = b"\xff\xd9"
 _EXIF_ORIENTATION = 0x0112
+# A JPEG marker: 0xFF and a code other than 0x00 (a stuffed 0xFF byte in entropy-coded data), 0xD0-0xD7
+# (restart markers, inside a scan's data) or 0xFF (fill).
+_JPEG_MARKER = re.compile(rb"\xff[\x01-\xcf\xd8-\xfe]")
+_JPEG_SOS, _JPEG_EOI_CODE = 0xDA, 0xD9
 _ROWS_PER_BLOCK = 256  # 16-bit, integer and float images are scaled to 8 bits this many rows at a time
 
 
@@ -137,6 +142,7 @@ def load_image(source: ImageSource, max_pixels: int = MAX_PIXELS) -> np.ndarray:
             f"image is {width}x{height} = {width * height / 1e6:.1f} MP, over the {max_pixels / 1e6:.0f} MP limit"
         )
     _check_side(width, height)
+    _check_jpeg_scans(source, image)
     fast = _decode_complete_jpeg(source, image)
     if fast is not None:
         return fast
@@ -157,6 +163,37 @@ def load_image(source: ImageSource, max_pixels: int = MAX_PIXELS) -> np.ndarray:
 def _check_side(width: int, height: int) -> None:
     if max(width, height) > MAX_SIDE:
         raise ImageTooLargeError(f"image is {width}x{height}, over the limit of {MAX_SIDE} px a side")
+
+
+def _jpeg_scans(data: bytes | bytearray) -> int:
+    """How many scans (SOS segments) a JPEG holds: its segments walked by their lengths, so bytes
+    inside metadata (an EXIF thumbnail, an ICC profile) are not counted; 0 for other data."""
+    if not data.startswith(b"\xff\xd8"):
+        return 0
+    scans, position = 0, 2
+    while (marker := _JPEG_MARKER.search(data, position)) is not None:
+        start, code = marker.start(), data[marker.start() + 1]
+        if code == _JPEG_EOI_CODE or start + 4 > len(data):
+            break
+        if code in (0x01, 0xD8):  # markers without a segment
+            position = start + 2
+            continue
+        scans += code == _JPEG_SOS
+        # the segment's length; after a scan header, its entropy-coded data up to the next marker
+        position = start + 2 + int.from_bytes(data[start + 2 : start + 4], "big")
+    return scans
+
+
+def _check_jpeg_scans(source: ImageSource, image: Image.Image) -> None:
+    """Refuse a progressive JPEG with more scans than any encoder writes: each is a pass over every
+    pixel, so a small file of many empty scans would take minutes to decode."""
+    if image.format not in ("JPEG", "MPO") or not isinstance(source, (bytes, bytearray, str, Path)):
+        return
+    data = source if isinstance(source, (bytes, bytearray)) else Path(source).read_bytes()
+    if (scans := _jpeg_scans(data)) > MAX_JPEG_SCANS:
+        raise ImageTooLargeError(
+            f"JPEG has {scans} scans, over the limit of {MAX_JPEG_SCANS} (ordinary progressive JPEGs have about 10)"
+        )
 
 
 def _decode_complete_jpeg(source: ImageSource, image: Image.Image) -> np.ndarray | None:

@@ -325,3 +325,26 @@ def test_jpeg_fast_path_matches_pillow(mode, tmp_path):
         out = load_image(source)
         assert out.shape == expected.shape and out.dtype == np.uint8
         assert np.abs(out.astype(int) - expected).max() <= 2
+
+
+def _scans(data: bytes) -> list[tuple[int, int]]:
+    """(start, end) of each scan of a JPEG, from its SOS marker to the next scan or the EOI."""
+    starts = [i for i in range(len(data) - 1) if data[i : i + 2] == b"\xff\xda"]
+    return list(zip(starts, [*starts[1:], len(data) - 2], strict=True))
+
+
+def test_progressive_jpeg_with_too_many_scans_is_refused_before_decoding():
+    """Each scan is a pass over the whole image: 1,000 empty scans of 40 MP, 216 kB, took 51 s."""
+    from genderclass.config import MAX_JPEG_SCANS
+
+    data = _encode(Image.new("L", (64, 64), 128), "JPEG", progressive=True)
+    scans = _scans(data)
+    assert load_image(data).shape == (64, 64, 3) and 1 < len(scans) <= MAX_JPEG_SCANS
+    start, end = scans[-1]
+    repeated = data[:start] + data[start:end] * (MAX_JPEG_SCANS + 1) + data[start:]
+    with pytest.raises(ImageTooLargeError, match=f"over the limit of {MAX_JPEG_SCANS}"):
+        load_image(repeated)
+    # SOS bytes inside a segment (a comment here; an EXIF thumbnail or ICC profile elsewhere) are no scans
+    comment = b"\xff\xda" * (MAX_JPEG_SCANS + 1)
+    commented = data[:2] + b"\xff\xfe" + (len(comment) + 2).to_bytes(2, "big") + comment + data[2:]
+    assert load_image(commented).shape == (64, 64, 3)
