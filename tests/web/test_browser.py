@@ -166,6 +166,12 @@ def test_upload_page_renders_results_and_errors(browser, live_server, tmp_path):
             left = person.locator(".bar-mid").evaluate("el => el.style.left")
             assert float(left.rstrip("%")) == round(100 * models["fingerprint"]["info"]["finger_threshold"], 1), left
             page.locator("#finger").select_option("")
+        # one print as one person: counted in the singular
+        before = cards.count()
+        page.set_input_files("#file-input", [str(print_png)])
+        expect(cards).to_have_count(before + 2)
+        expect(cards.nth(before).locator(".card-title")).to_have_text("One person (1 print)")
+        expect(cards.nth(before).locator(".message")).to_contain_text("Fused 1 distinct print ", timeout=30_000)
         page.locator("label[for=fuse]").click()
         page.locator("label[for=modality-face]").click()
         expect(page.locator("#finger-row")).to_be_hidden()
@@ -187,7 +193,7 @@ def test_upload_page_renders_results_and_errors(browser, live_server, tmp_path):
             continue
     assert chooser is not None, "Enter on the focused drop zone never opened the file chooser"
     chooser.set_files(str(notes))
-    fingerprint_cards = 0 if "fingerprint" not in models else 4 + 4 * bool(models["fingerprint"]["info"]["fingers"])
+    fingerprint_cards = 0 if "fingerprint" not in models else 6 + 4 * bool(models["fingerprint"]["info"]["fingers"])
     error_card = cards.nth(3 + fingerprint_cards)
     expect(error_card).to_have_class("card is-error", timeout=30_000)
     expect(error_card.locator(".badge")).to_have_text("Error")

@@ -419,7 +419,11 @@
     setBadge(personCard, uncertain ? "Uncertain" : "Person", uncertain ? "warn" : "ok");
     personCard.querySelector(".message").textContent =
       "Fused " + person.n + " distinct print" + (person.n === 1 ? "" : "s") + " (mean of their scores).";
-    personCard.setAttribute("aria-label", "One person, " + person.n + " prints: " + person.label);
+    personCard.setAttribute("aria-label", "One person, " + prints(person.n) + ": " + person.label);
+  }
+
+  function prints(n) {
+    return n + (n === 1 ? " print" : " prints");
   }
 
   function pump() {
@@ -441,7 +445,7 @@
     const options = { modality: currentModality(), detect: els.detect.checked };
     if (options.modality === "fingerprint" && !els.fingerRow.hidden) options.finger = els.finger.value;
     const asPerson = options.modality === "fingerprint" && els.fuse.checked;
-    const personCard = asPerson ? newCard({ name: "One person (" + files.length + " prints)" }) : null;
+    const personCard = asPerson ? newCard({ name: "One person (" + prints(files.length) + ")" }) : null;
     // the limit is on the request body: leave room for the multipart framing around the file
     const limit = state.limits ? state.limits.max_upload_bytes - MULTIPART_OVERHEAD : null;
     const jobs = [];
