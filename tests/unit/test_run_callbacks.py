@@ -8,7 +8,7 @@ import warnings
 import pytest
 
 torch = pytest.importorskip("torch")
-pytest.importorskip("lightning")
+lightning = pytest.importorskip("lightning")
 
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint  # noqa: E402
 
@@ -58,3 +58,53 @@ def test_resumed_early_stopping_takes_the_new_patience_and_keeps_the_count():
     plain.load_state_dict(saved.state_dict())
     assert plain.patience == 3  # what RunEarlyStopping is for
     assert RunEarlyStopping(monitor="val_auc", mode="max").state_key == plain.state_key
+
+
+class _TinyModule(lightning.LightningModule):
+    """One weight; its validation metric is the epoch number, so each line's own value is checkable."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+
+    def training_step(self, batch, batch_idx):
+        loss = (self.weight - batch[0]).pow(2).mean()
+        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        self.log("val_epoch", float(self.current_epoch), prog_bar=True)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def test_in_a_log_training_writes_one_line_per_epoch_with_its_own_validation_metrics(capsys):
+    """What the README promises for a log (stderr a file or a pipe): one plain line per epoch."""
+    import contextlib
+    import sys
+
+    from lightning import Trainer
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from genderclass.progress import LogLines
+    from genderclass.training.callbacks import LogProgressBar
+
+    data = DataLoader(TensorDataset(torch.ones(8, 1)), batch_size=2)
+    trainer = Trainer(
+        max_epochs=3,
+        callbacks=[LogProgressBar(refresh_rate=10)],
+        logger=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        log_every_n_steps=1,
+        accelerator="cpu",
+    )
+    with contextlib.redirect_stdout(LogLines(sys.stderr)):  # as training/run.py runs the fit in a log
+        trainer.fit(_TinyModule(), train_dataloaders=data, val_dataloaders=data)
+    captured = capsys.readouterr()
+    lines = [line for line in (captured.out + captured.err).splitlines() if "Epoch" in line or "Training" in line]
+    assert len(lines) == 3, lines
+    for epoch, line in enumerate(lines):
+        assert line.startswith(f"Epoch {epoch}: 4/4") and f"val_epoch={epoch}.000" in line and "train_loss=" in line

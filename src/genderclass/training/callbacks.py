@@ -4,10 +4,13 @@ the progress bar for a log."""
 from __future__ import annotations
 
 import os
+import sys
+import time
 from typing import Any
 
+import lightning.pytorch as pl
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, TQDMProgressBar
-from lightning.pytorch.callbacks.progress.tqdm_progress import Tqdm
+from lightning.pytorch.callbacks.progress.tqdm_progress import Tqdm, convert_inf
 
 
 class RunCheckpoint(ModelCheckpoint):
@@ -55,12 +58,33 @@ class RunEarlyStopping(EarlyStopping):
 
 
 class LogProgressBar(TQDMProgressBar):
-    """The training bar for a log (stderr not a terminal): only the epoch bar, written when an epoch
-    ends (``refresh_rate`` = its steps), with the validation metrics; no sanity-check or validation
-    bars, whose redraws and cursor moves would fill the log."""
+    """The training progress for a log (stderr not a terminal): one plain line per epoch, written when
+    the epoch ends (after its validation), with its steps, time and metrics. No tqdm bar is drawn: in a
+    file each of its redraws (start, reset, every refresh, each new postfix) became a line of its own,
+    several per epoch and some with the previous epoch's metrics."""
 
     def init_sanity_tqdm(self) -> Tqdm:
         return Tqdm(disable=True)
 
+    def init_train_tqdm(self) -> Tqdm:
+        return Tqdm(disable=True)
+
     def init_validation_tqdm(self) -> Tqdm:
         return Tqdm(disable=True)
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, *args: Any) -> None:
+        super().on_train_epoch_start(trainer, *args)
+        self._epoch_started = time.monotonic()
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_train_epoch_end(trainer, pl_module)
+        if self.is_disabled:
+            return
+        elapsed = Tqdm.format_interval(time.monotonic() - getattr(self, "_epoch_started", time.monotonic()))
+        total = convert_inf(self.total_train_batches)
+        steps = f"{trainer.fit_loop.epoch_loop.batch_progress.current.completed}/{total if total is not None else '?'}"
+        metrics = "".join(
+            f", {name}={Tqdm.format_num(value)}" for name, value in self.get_metrics(trainer, pl_module).items()
+        )
+        sys.stderr.write(f"Epoch {trainer.current_epoch}: {steps} steps in {elapsed}{metrics}\n")
+        sys.stderr.flush()
