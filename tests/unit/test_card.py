@@ -542,3 +542,16 @@ def test_shipped_cards_are_what_the_stored_metadata_renders(modality):
     blocks = card_blocks(metadata)
     assert to_markdown(blocks) == (models_dir() / f"{modality}_card.md").read_text(encoding="utf-8")
     assert to_html(blocks) == (models_dir() / f"{modality}_card.html").read_text(encoding="utf-8")
+
+
+def test_the_fingerprint_card_says_one_print_keeps_the_per_print_temperature():
+    """As predict --fuse does (classifier.fusion_temperature_for): a mean of one print is that print."""
+    from genderclass.cards.card import card_blocks, to_markdown
+    from genderclass.inference.bundled import bundled_models
+    from genderclass.inference.classifier import model_files
+
+    if "fingerprint" not in bundled_models():
+        pytest.skip("no bundled fingerprint model")
+    _, metadata = model_files(modality="fingerprint")
+    text = to_markdown(card_blocks(metadata))
+    assert f"keeps the per-print temperature {metadata['temperature']:.4f}" in text

@@ -181,7 +181,8 @@ def metrics_section(md: dict, modality: str) -> list[Block]:
             "per person, calibrated with "
             + (
                 f"the temperature fitted on k-print subsets of the validation subjects for k prints (k = 1, 2, …: "
-                f"{temperatures}; more prints: the last)."
+                f"{temperatures}; more prints: the last); a single print is not a mean and keeps the per-print "
+                f"temperature {dec(md.get('temperature'), 4)}, so fusing one print answers as predicting it."
                 if (temperatures := ", ".join(dec(t, 3) for t in md.get("fusion_temperatures") or []))
                 else f"its own temperature {dec(md.get('fusion_temperature'), 4)} (fitted on the validation subjects)."
             )
