@@ -476,6 +476,25 @@ def test_bundled_model_default(monkeypatch, tmp_path, fingerprint_meta):
         write_card(None, None, modality="face")
 
 
+def test_cli_evaluation_alone_picks_the_bundled_model_it_evaluated(
+    capsys, monkeypatch, tmp_path, face_meta, fingerprint_meta
+):
+    """What every card advises, ``genderclass card --evaluation metrics.json``, works for the fingerprint card
+    too: without --model or --modality, the card is for the bundled model of the evaluated modality."""
+    for modality, meta in (("face", face_meta), ("fingerprint", fingerprint_meta)):
+        (tmp_path / f"{modality}.json").write_text(json.dumps(meta))
+        (tmp_path / f"{modality}.onnx").write_bytes(b"")  # only its presence matters: the card reads the JSON
+    monkeypatch.setattr(bundled, "models_dir", lambda: tmp_path)
+    evaluation = dict(fingerprint_meta["metrics"]["test"], model={"name": "fingerprint", "modality": "fingerprint"})
+    eval_path = tmp_path / "metrics.json"
+    eval_path.write_text(json.dumps(evaluation))
+    code, out, _ = _run(capsys, ["card", "--evaluation", str(eval_path), "--out", str(tmp_path / "cards") + "/"])
+    assert code == 0
+    markdown = Path(json.loads(out)["markdown"])
+    assert markdown.name == "fingerprint_card.md"
+    assert "Evaluation (metrics.json)" in markdown.read_text(encoding="utf-8")
+
+
 def _card_with_training(face_meta: dict, **training: object) -> str:
     """The card of ``face_meta`` with ``training``'s fields added to its training record."""
     return render_card({**face_meta, "training": {**face_meta["training"], **training}})

@@ -19,7 +19,12 @@ def register(sub: argparse._SubParsersAction, add) -> None:
         "  genderclass card --model runs/face --evaluation eval/metrics.json --out cards/face_card.md",
     )
     p.add_argument("--model", help="model .onnx/.json or run folder; the bundled model of --modality when omitted")
-    p.add_argument("--modality", choices=MODALITY_CHOICES, default=None, help="which bundled model; face when omitted")
+    p.add_argument(
+        "--modality",
+        choices=MODALITY_CHOICES,
+        default=None,
+        help="which bundled model; when omitted, that of the --evaluation's model, else face",
+    )
     p.add_argument("--evaluation", metavar="METRICS_JSON", help="metrics.json written by 'genderclass evaluate'")
     p.add_argument(
         "--out",
@@ -30,11 +35,22 @@ def register(sub: argparse._SubParsersAction, add) -> None:
     p.set_defaults(func=cmd_card)
 
 
+def _evaluated_modality(evaluation_json: str | None) -> str | None:
+    """The modality of the model a metrics.json evaluated (None if unknown): so the command every card
+    advises, ``genderclass card --evaluation metrics.json``, renders the card of the model measured."""
+    try:
+        with open(evaluation_json or "", encoding="utf-8") as f:
+            modality = (json.load(f).get("model") or {}).get("modality")
+    except (OSError, ValueError, AttributeError):
+        return None  # write_card reports a missing or unreadable file
+    return modality if modality in MODALITY_CHOICES else None
+
+
 def cmd_card(args: argparse.Namespace) -> int:
     from ..inference.classifier import model_files
     from .card import write_card
 
-    modality = args.modality or "face"
+    modality = args.modality or (None if args.model else _evaluated_modality(args.evaluation)) or "face"
     if args.model is not None and args.modality is not None:
         stored = model_files(args.model)[1].get("modality")
         if stored and stored != args.modality:
