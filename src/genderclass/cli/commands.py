@@ -35,6 +35,8 @@ def resolve_train_config(args: argparse.Namespace) -> TrainConfig:
     modality = args.modality or "face"
     given = given_train_flags(args)
     cfg = TrainConfig.for_modality(modality, **{k: v for k, v in given.items() if k not in PREPROCESS_FLAGS})
+    if modality != "face" and given.get("margin"):  # stored in the model's metadata, but never applied
+        raise ValueError("--margin applies to face crops only (a print is never cropped)")
     cfg.preprocess = dataclasses.replace(cfg.preprocess, **{k: v for k, v in given.items() if k in PREPROCESS_FLAGS})
     return cfg
 

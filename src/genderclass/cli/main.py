@@ -198,7 +198,7 @@ def _train_command(sub: argparse._SubParsersAction, C: ModuleType) -> None:
         ("--threads", _count(0), "torch CPU threads, 0 = library default"),
         ("--cache-dir", str, "where preprocessed arrays are cached"),
         ("--input-size", _count(16), "network input size in pixels"),
-        ("--margin", float, "faces only: crop margin (fraction of the box)"),
+        ("--margin", _number(0), "faces only: crop margin (fraction of the box)"),
         ("--label-smoothing", float, "label smoothing"),
         ("--dropout", float, "dropout before the classifier"),
         ("--ema-decay", float, "average the weights (EMA, e.g. 0.99); 0 = off"),
