@@ -61,10 +61,14 @@ def check_split_unchanged(run_dir: Path, data: PreparedData) -> None:
     moved = sorted(p for p in saved_split.keys() | now.keys() if saved_split.get(p) != now.get(p))
     saved_hash = read_json(run_dir / "config.json")["data"]["data_hash"]
     if moved or saved_hash != data.cache.data_hash():
-        example = f"; e.g. {moved[0]}: {saved_split.get(moved[0], 'absent')} then, {now.get(moved[0], 'absent')} now"
+        if moved:
+            first = moved[0]
+            detail = f"; e.g. {first}: {saved_split.get(first, 'absent')} then, {now.get(first, 'absent')} now"
+        else:
+            detail = ", same files with other content"
         raise ValueError(
             f"the data at {data.source} changed since {run_dir} was trained "
-            f"({len(moved)} files split differently{example if moved else ', same files with other content'}): "
+            f"({len(moved)} files split differently{detail}): "
             "its test files would no longer be unseen. Restore that data, or train a new run"
         )
 
