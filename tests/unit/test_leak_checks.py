@@ -1,5 +1,6 @@
 """The checks that keep a trained run's held-out files unseen: the data must still split as the
-run's ``split.csv`` says."""
+run's ``split.csv`` says, and a model to start from (or learn from) must not have trained on, or
+been selected on, files this run holds out."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 from genderclass.data.split import SplitResult, write_split_csv
-from genderclass.training.run import check_split_unchanged
+from genderclass.training.run import check_sources_held_out, check_split_unchanged
 
 PATHS = ["a.png", "b.png", "c.png", "d.png"]
 LABELS = [0, 1, 0, 1]
@@ -48,3 +49,28 @@ def test_the_same_files_with_other_content_are_refused(tmp_path):
     names = ["train", "train", "val", "test"]
     with pytest.raises(ValueError, match="same files with other content"):
         check_split_unchanged(_run(tmp_path, names, data_hash="h1"), _data(names, data_hash="h2"))
+
+
+def _source(tmp_path, names: list[str]) -> SimpleNamespace:
+    checkpoint = _run(tmp_path, names) / "checkpoints" / "best.ckpt"
+    return SimpleNamespace(init_from=str(checkpoint), teacher=None)
+
+
+@pytest.mark.parametrize(
+    ("theirs", "ours", "refused"),
+    [
+        (["train", "train", "val", "test"], ["train", "train", "val", "test"], False),  # the same split
+        (["train", "val", "val", "test"], ["train", "train", "val", "test"], False),  # their val, our train: fine
+        (["train", "train", "val", "test"], ["train", "val", "val", "test"], True),  # trained on our val
+        (["train", "train", "val", "test"], ["train", "train", "test", "val"], True),  # selected on our test
+    ],
+    ids=["same split", "their validation is our training", "trained on our validation", "selected on our test"],
+)
+def test_a_source_that_saw_held_out_files_is_refused(tmp_path, monkeypatch, theirs, ours, refused):
+    monkeypatch.chdir(tmp_path)  # split.csv paths are read from the working directory
+    cfg = _source(tmp_path, theirs)
+    if refused:
+        with pytest.raises(ValueError, match="holds out for validation or test"):
+            check_sources_held_out(cfg, _data(ours))
+    else:
+        check_sources_held_out(cfg, _data(ours))

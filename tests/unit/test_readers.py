@@ -336,12 +336,15 @@ def test_read_csv_skips_unusable_rows_and_counts_a_file_listed_twice_once(tmp_pa
         "a.jpg,male,s1\n"  # the same row again: counted once
         "./c.jpg,male,s4\n"
         "c.jpg,female,s4\n"  # the same file with another label: neither row is used
+        "d.jpg,male,s5\n"
+        "d.jpg,male,s6\n"  # the same file under another subject: neither row is used either
     )
     result = read_csv(manifest)
     assert [Path(s.path).name for s in result.samples] == ["a.jpg"]
-    assert [line.split(":")[0] for line in result.skipped] == ["line 3", "line 4", "line 5", "line 7"]
+    assert [line.split(":")[0] for line in result.skipped] == ["line 3", "line 4", "line 5", "line 7", "line 9"]
     assert "no path" in result.skipped[0] and "more fields" in result.skipped[1]
     assert "counted once" in result.skipped[2] and "both left out" in result.skipped[3]
+    assert "both left out" in result.skipped[4]
 
 
 def test_read_csv_keeps_rows_ending_in_a_comma_and_sees_one_file_under_two_spellings(tmp_path, monkeypatch):

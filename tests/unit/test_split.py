@@ -158,7 +158,11 @@ def test_split_csv_round_trip(tmp_path):
     paths = ["a.jpg", "b.jpg", "dir/c.jpg", "d.jpg"]
     file = tmp_path / "run" / "split.csv"
     write_split_csv(file, paths, labels, result)
-    assert file.read_text().splitlines()[0] == "path,label,group,split"
+    lines = file.read_text().splitlines()
+    assert lines[0] == "path,label,group,split"
+    # each row: the file, its own label and group, and its split
+    expected = [f"{p},{y},{g},{s}" for p, y, g, s in zip(paths, labels, groups.tolist(), result.split.tolist())]
+    assert lines[1:] == expected
     assert read_split_csv(file) == dict(zip(paths, result.split.tolist()))
 
 
