@@ -59,6 +59,16 @@ def test_binary_metrics_imbalanced():
     _assert_plain(m)
 
 
+def test_per_class_precision_is_over_the_predicted_not_the_true_class():
+    """The confusion matrix above is symmetric, so precision equals recall there; here it is not."""
+    labels = [0] * 8 + [1, 1]
+    p = [0.1] * 6 + [0.9, 0.9] + [0.8, 0.7]  # two men called female, both women right: [[6, 2], [0, 2]]
+    m = M.binary_metrics(labels, p)
+    assert m["confusion_matrix"] == [[6, 2], [0, 2]]
+    assert m["per_class"]["male"] == pytest.approx({"precision": 1.0, "recall": 0.75, "f1": 6 / 7, "support": 8})
+    assert m["per_class"]["female"] == pytest.approx({"precision": 0.5, "recall": 1.0, "f1": 2 / 3, "support": 2})
+
+
 def test_confusion_matrix_layout_and_threshold():
     labels = [0, 0, 1, 1, 1]
     p = [0.2, 0.6, 0.7, 0.4, 0.55]
@@ -128,12 +138,19 @@ def test_choose_threshold_when_half_is_wrong():
     t = M.choose_threshold(labels, p)
     assert t == pytest.approx(0.75)
     assert M.binary_metrics(labels, p, t)["balanced_accuracy"] == 1.0
-    # perfectly separated around 0.5 -> ties resolved to 0.5 exactly
+    # perfectly separated around 0.5: the best cut (0.3, 0.7] holds 0.5, which represents it exactly
     assert M.choose_threshold([0, 0, 1, 1], [0.1, 0.3, 0.7, 0.9]) == 0.5
     # low scores: optimum below 0.5
     t = M.choose_threshold([0, 0, 1, 1], [0.05, 0.1, 0.2, 0.3])
     assert 0.1 < t <= 0.2
     assert M.choose_threshold([1, 1], [0.2, 0.9]) == 0.5
+
+
+def test_choose_threshold_breaks_real_ties_towards_one_half():
+    # no skill: every cut has balanced accuracy 0.5, and 0.5 is one of them
+    assert M.choose_threshold([0, 1, 0, 1], [0.2, 0.2, 0.8, 0.8]) == 0.5
+    # two best cuts (>= 0.2 and >= 0.4, both 0.75): the one whose midpoint 0.35 is nearer 0.5, not 0.15
+    assert M.choose_threshold([0, 1, 0, 1], [0.1, 0.2, 0.3, 0.4]) == pytest.approx(0.35)
 
 
 def test_coverage_curve_monotone():
@@ -178,6 +195,24 @@ def test_coverage_and_abstention_report_balanced_accuracy_for_imbalanced_sets():
     assert M.coverage_curve(labels, p, min_confidences=[0.8])[0]["balanced_accuracy"] is None
 
 
+def test_calibrated_metrics_abstain_on_the_threshold_centred_confidence():
+    """A fingerprint model's threshold is not 0.5: coverage must use the confidence the classifier
+    reports (centred on the threshold), and the uncalibrated ECE the raw logits."""
+    rng = np.random.default_rng(2)
+    labels = rng.integers(0, 2, 400)
+    logits = 3.0 * (labels - 0.7) + rng.normal(0, 1.5, 400)
+    threshold, min_confidence, temperature = 0.3, 0.7, 2.0
+    result = calibrated_metrics(labels, logits, temperature, threshold, min_confidence)
+    p = M.sigmoid(logits / temperature)
+    covered = M.confidence(p, threshold) >= min_confidence
+    assert covered.mean() != pytest.approx((M.confidence(p) >= min_confidence).mean())  # the check can tell
+    assert result["coverage_at_threshold"] == pytest.approx(covered.mean())
+    assert result["accuracy_at_threshold"] == pytest.approx((M.predict(p, threshold) == labels)[covered].mean())
+    assert result["coverage_curve"] == M.coverage_curve(labels, p, threshold)
+    assert result["ece_uncalibrated"] == pytest.approx(M.expected_calibration_error(labels, M.sigmoid(logits)))
+    assert result["ece_uncalibrated"] != pytest.approx(result["ece"])
+
+
 def test_choose_min_confidence():
     labels = [1, 1, 0, 0, 1, 0, 0, 1, 1, 0]
     p = [0.95, 0.9, 0.05, 0.1, 0.85, 0.2, 0.625, 0.375, 0.75, 0.25]  # both errors have confidence 0.625
@@ -190,6 +225,32 @@ def test_choose_min_confidence():
     assert M.choose_min_confidence(labels, p, min_coverage=0.8) == 0.75
     assert M.choose_min_confidence(labels, p, min_coverage=0.5) == 0.875
     assert M.choose_min_confidence([0, 1], [0.2, 0.9]) == 0.5
+
+
+def test_a_confidence_equal_to_the_cut_off_is_answered():
+    """Predictions answer when confidence >= min_confidence (below it: uncertain), as the classifier does."""
+    curve = M.coverage_curve([1, 0], [0.75, 0.25], min_confidences=[0.75])
+    assert (curve[0]["n"], curve[0]["coverage"]) == (2, 1.0)
+    logits = np.array([1.2, -0.4])
+    at_first = float(M.confidence(M.sigmoid(logits / 2.0), 0.4)[0])  # exactly the first item's confidence
+    result = calibrated_metrics([1, 0], logits, temperature=2.0, threshold=0.4, min_confidence=at_first)
+    assert result["coverage_at_threshold_by_class"] == {"male": 0.0, "female": 1.0}
+
+
+def test_choose_min_confidence_accepts_exactly_half_the_error():
+    """ "At most half the full-coverage error rate": exactly half qualifies, so the smaller cut-off wins."""
+    labels = [0] * 20
+    p = [0.4] * 7 + [0.6] * 3 + [0.1, 0.9] + [0.05] * 8  # confidences 0.6 (3 wrong), 0.9 (1 wrong), 0.95
+    # all: 4 of 20 wrong; from 0.9: 1 of 10 wrong, half the error rate; from 0.95: none wrong
+    assert M.choose_min_confidence(labels, p, min_coverage=0.4) == 0.9
+
+
+def test_most_confident_errors_rank_on_the_threshold_centred_confidence():
+    labels = [0, 0, 1]
+    p = [0.45, 0.9, 0.25]  # all wrong at threshold 0.3
+    # centred on 0.3, the man at 0.45 (0.66) is further past it than the woman at 0.25 (0.56);
+    # centred on 0.5 it would be the other way round (0.55 against 0.75)
+    assert M.most_confident_errors(labels, p, 0.3, 10) == [1, 0, 2]
 
 
 def test_most_confident_errors():
@@ -276,6 +337,10 @@ def test_fuse_by_subject():
     assert zp[0] == pytest.approx(math.log(expected / (1 - expected)))
     with pytest.raises(ValueError):
         fuse_by_subject(["a", "a"], [0, 1], [0.0, 0.0])
+    # probabilities that round to 0 or 1 still give a finite fused logit
+    _, _, saturated = fuse_by_subject(["a", "a", "b"], [1, 1, 0], [50.0, 60.0, -800.0], how="mean_prob")
+    assert np.isfinite(saturated).all() and saturated[0] > 10 and saturated[1] < -10
+    np.testing.assert_allclose(logit(M.sigmoid(np.array([-3.0, 0.0, 2.5]))), [-3.0, 0.0, 2.5], atol=1e-9)
 
 
 def test_input_validation():
