@@ -262,6 +262,25 @@ def test_predict_fuse_fingerprints(capsys, tmp_path, tiny_fingerprint_model, wri
         _decision_consistent(face, meta["threshold"], meta["min_confidence"])
 
 
+def test_fused_line_honours_min_confidence(capsys, tmp_path, tiny_fingerprint_model, write_image):
+    """--min-confidence applies to the person's line as to each print's: 1 makes it uncertain, 0 never."""
+    rng = np.random.default_rng(9)
+    prints = [
+        write_image(tmp_path / f"4__M_Left_{finger}_finger.png", np.dstack([rng.integers(0, 256, (103, 96), np.uint8)] * 3))
+        for finger in ("index", "middle")
+    ]  # fmt: skip
+    labels, fused = {}, {}
+    for value in ("0", "1"):
+        argv = ["predict", "--fuse", "--min-confidence", value, "--model", str(tiny_fingerprint_model), *map(str, prints)]  # fmt: skip
+        code, out, _ = _run(capsys, argv)
+        assert code == 0
+        *per_image, fused[value] = _json_lines(out)
+        labels[value] = {r["faces"][0]["label"] for r in per_image}
+    assert labels["1"] == {"uncertain"} and "uncertain" not in labels["0"]
+    assert fused["1"]["label"] == "uncertain" and fused["0"]["label"] in ("male", "female")
+    assert fused["0"]["p_female"] == fused["1"]["p_female"]
+
+
 def test_fuse_runs_the_network_once_per_print(
     capsys, caplog, monkeypatch, tmp_path, tiny_fingerprint_model, write_image
 ):

@@ -63,6 +63,23 @@ def test_predict_person_is_mean_logit_then_temperature(fingerprint_classifier):
     assert abs(result["p_female"] - mean_prob) > 0.01
     assert result["label"] == "female"
     assert result["confidence"] == pytest.approx(expected, abs=1e-6)
+    # the mean, not the median (2.0 - 1.0 + 5.0 has mean and median 2): logits 2, 5 and -4 average 1
+    skewed = clf.predict_person([_flat(20), _flat(200), _flat(50)])
+    assert skewed["p_female"] == pytest.approx(1 / (1 + math.exp(-1.0 / 2.0)), abs=1e-6)
+
+
+def test_predict_person_counts_a_print_given_twice_once(fingerprint_classifier, tmp_path):
+    """The Python API dedupes by content as the CLI does: a repeated print must not outweigh the others."""
+    from PIL import Image
+
+    clf = fingerprint_classifier
+    first = tmp_path / "1__F_Left_index_finger.png"
+    Image.fromarray(_flat(20)).save(first)
+    copy = tmp_path / "copy.png"
+    copy.write_bytes(first.read_bytes())
+    result = clf.predict_person([str(first), str(copy), _flat(100), _flat(100)])
+    assert result["n"] == 2 and result["paths"] == [str(first), None]
+    assert result["p_female"] == pytest.approx(1 / (1 + math.exp(-((2.0 - 1.0) / 2) / 2.0)), abs=1e-6)
 
 
 def test_predict_person_uses_the_fusion_temperature(fingerprint_classifier):
@@ -128,6 +145,11 @@ def test_decide_uses_threshold_and_min_confidence(tiny_fingerprint_model):
     assert clf.decide(0.45)["label"] == "uncertain"  # model default 0.6 applies when None
     assert clf.decide(0.2) == {"label": "male", "p_female": 0.2, "confidence": 0.727273}
     assert clf.decide(0.123456789, min_confidence=0)["p_female"] == 0.123457
+    # a confidence equal to min_confidence answers (evaluation counts it as answered too)
+    clf.threshold = 0.5
+    assert clf.decide(0.75, min_confidence=0.75) == {"label": "female", "p_female": 0.75, "confidence": 0.75}
+    assert clf.decide(0.25, min_confidence=0.75)["label"] == "male"
+    assert clf.decide(0.74, min_confidence=0.75)["label"] == "uncertain"
 
 
 def test_probability_applies_temperature(tiny_face_model):
@@ -315,6 +337,7 @@ def test_by_print_count_rises_with_the_prints_given():
     rows = by_print_count(subjects, labels, logits, lambda k: cal.temperature_by_count(k, table, 1.0), 0.5)
     assert [r["prints"] for r in rows] == list(range(1, 11))
     assert rows[0]["n_subjects"] == 300 and rows[0]["n_fused"] == 300 * 20 and rows[-1]["n_fused"] == 300 * 20
+    assert rows[-1]["n_subjects"] == 300  # every subject gave all ten prints
     aucs = [r["roc_auc"] for r in rows]
     assert aucs[0] < 0.7 < 0.85 < aucs[-1]  # one print is weak, ten are strong
     assert all(r["ece"] < 0.05 for r in rows[:-1])  # each k calibrated with its own temperature
