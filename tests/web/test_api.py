@@ -607,7 +607,10 @@ def test_favicon(client):
     [("get", "/nope", 404), ("delete", "/api/v1/predict", 405), ("get", "/api/v1/predict", 405)],
 )
 def test_http_errors_are_json(client, method, path, status):
-    assert_error(getattr(client, method)(path), status)
+    response = getattr(client, method)(path)
+    assert_error(response, status)
+    if status == 405:  # the JSON body keeps the HTTP error's headers: Allow names the methods there are
+        assert "POST" in response.headers["allow"]
 
 
 def test_unexpected_exception_is_logged_json_500(web_settings, caplog):

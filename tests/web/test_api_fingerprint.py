@@ -94,6 +94,34 @@ def test_web_api_fuses_one_persons_prints(finger_model, tiny_face_model):
         )
 
 
+def test_web_api_person_honours_finger_and_min_confidence(finger_model, tiny_face_model):
+    """fuse=true with a finger: the person is fused with that finger's offset removed (and the
+    calibration without offsets), and min_confidence applies to the person as to each print."""
+    from genderclass.inference.classifier import GenderClassifier
+
+    app = create_app(WebSettings(face_model=str(tiny_face_model), fingerprint_model=str(finger_model)))
+    prints = [_print(seed) for seed in (10, 11)]
+    files = [("file", (f"{i}.png", encode(Image.fromarray(p), "PNG"), "image/png")) for i, p in enumerate(prints)]
+    clf = GenderClassifier.load(finger_model)
+    with TestClient(app) as client:
+
+        def person(**fields):
+            answer = client.post(
+                "/api/v1/predict", files=files, data={"modality": "fingerprint", "fuse": "true", **fields}
+            )
+            assert answer.status_code == 200, answer.text
+            return answer.json()["person"]
+
+        thumb = person(finger="thumb", min_confidence="0")
+        expected = clf.predict_person(prints, min_confidence=0, fingers=["thumb", "thumb"])
+        assert thumb["p_female"] == pytest.approx(expected["p_female"], abs=1e-6)
+        assert thumb["p_female"] != pytest.approx(clf.predict_person(prints, min_confidence=0)["p_female"], abs=1e-3)
+        assert thumb["label"] == expected["label"] != "uncertain"
+        assert person(finger="thumb", min_confidence="1")["label"] == "uncertain"
+        assert person(min_confidence="1")["label"] == "uncertain"
+        assert person(min_confidence="0")["label"] in ("male", "female")
+
+
 def test_web_api_finger_needs_a_model_with_offsets(tiny_fingerprint_model, tiny_face_model):
     app = create_app(WebSettings(face_model=str(tiny_face_model), fingerprint_model=str(tiny_fingerprint_model)))
     png = encode(Image.fromarray(_print(8)), "PNG")
