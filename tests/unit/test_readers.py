@@ -378,3 +378,23 @@ def test_linked_folders_are_read_and_a_link_loop_ends(tmp_path):
     assert "male/a.png" in found and "female/b.png" in found
     assert len(found) == len({Path(p).name for p in found}) == 2  # the loop adds nothing twice
     assert [s.label for s in read_folder(data).samples] == [1, 0]
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t"])
+def test_read_csv_separated_by_semicolons_or_tabs_as_spreadsheets_save_it_in_some_locales(tmp_path, delimiter):
+    manifest = tmp_path / "m.csv"
+    rows = ["\ufeffPath", "Label", "Subject", "score"], ["a.jpg", "female", "s1", "0,5"], ["b.jpg", "m", "s2", "1,25"]
+    manifest.write_bytes("".join(delimiter.join(row) + "\n" for row in rows).encode())
+    result = read_csv(manifest)
+    assert [(Path(s.path).name, s.label, s.subject, s.attrs) for s in result.samples] == [
+        ("a.jpg", 1, "s1", {"score": "0,5"}),
+        ("b.jpg", 0, "s2", {"score": "1,25"}),
+    ]
+    assert result.skipped == []
+
+
+def test_read_csv_stays_comma_separated_when_the_header_has_commas(tmp_path):
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path,label,note\nx;y.jpg,male,a;b\n")  # semicolons inside fields stay text
+    (sample,) = read_csv(manifest).samples
+    assert (Path(sample.path).name, sample.attrs) == ("x;y.jpg", {"note": "a;b"})

@@ -184,6 +184,8 @@ def read_folder(root: str | Path) -> ReadResult:
 
 def read_csv(path: str | Path) -> ReadResult:
     """Read a manifest ``path,label[,subject][,extra...]``; extra columns become group attributes.
+    Fields are separated by commas, or by semicolons or tabs throughout (spreadsheets in locales
+    whose decimal mark is a comma save "CSV" that way), as the header row shows.
 
     Relative paths are resolved against the CSV's folder. The column names ``path``, ``label`` and
     ``subject`` are matched in any case, and a spreadsheet's byte-order mark is ignored. A row that
@@ -202,7 +204,9 @@ def _read_csv_rows(path: Path) -> ReadResult:
     seen: dict[str, tuple[int, Sample]] = {}  # image path -> the line that listed it first, and its sample
     conflicting: set[str] = set()
     with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
+        delimiter = _csv_delimiter(handle.readline())
+        handle.seek(0)  # the decoder starts again, dropping a byte-order mark again
+        reader = csv.DictReader(handle, delimiter=delimiter)
         columns = [_csv_column(c) for c in (reader.fieldnames or [])]
         if "path" not in columns or "label" not in columns:
             raise ValueError(f"{path}: CSV needs 'path' and 'label' columns, found {columns}")
@@ -240,6 +244,17 @@ def _read_csv_rows(path: Path) -> ReadResult:
             result.samples.append(sample)
     result.samples = [s for s in result.samples if os.path.abspath(s.path) not in conflicting]
     return result
+
+
+def _csv_delimiter(header: str) -> str:
+    """The delimiter of a manifest, from its header row: a comma, or the semicolon or tab that
+    spreadsheets use where the comma is the decimal mark (when that delimiter, and no comma,
+    separates the 'path' and 'label' columns)."""
+    for delimiter in (",", ";", "\t"):
+        names = {_csv_column(c) for c in next(csv.reader([header], delimiter=delimiter), [])}
+        if {"path", "label"} <= names:
+            return delimiter
+    return ","
 
 
 def _csv_column(name: str) -> str:
