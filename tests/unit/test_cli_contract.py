@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import math
 import os
 import sys
@@ -1070,3 +1071,19 @@ def test_modality_is_case_blind_as_in_the_api(capsys, photo_dir, tiny_face_model
     ]
     code, out, _ = _run(capsys, argv)
     assert code == 0 and _json_lines(out)[0]["error"] is None
+
+
+def test_fuse_warns_when_file_names_name_several_people(capsys, caplog, tmp_path, tiny_fingerprint_model, write_image):
+    rng = np.random.default_rng(7)
+    names = ["12__M_Left_index_finger.png", "12__M_Left_thumb_finger.png", "3__F_Right_ring_finger.BMP"]
+    prints = [
+        write_image(tmp_path / n, np.dstack([rng.integers(0, 256, (103, 96), dtype=np.uint8)] * 3)) for n in names
+    ]
+    argv = ["predict", "--fuse", "--model", str(tiny_fingerprint_model)]
+    with caplog.at_level(logging.WARNING):
+        code, out, _ = _run(capsys, [*argv, *map(str, prints[:2])])
+    assert code == 0 and "people" not in caplog.text  # one person's prints: nothing to say
+    with caplog.at_level(logging.WARNING):
+        code, out, _ = _run(capsys, [*argv, *map(str, prints)])
+    assert code == 0 and _json_lines(out)[-1]["n"] == 3  # still fused as asked, and said
+    assert "file names name 2 people (3, 12)" in caplog.text

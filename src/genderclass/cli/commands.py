@@ -151,6 +151,26 @@ def _fingers(paths: list[Path], finger: str | None) -> list[str | None]:
     return fingers
 
 
+def _warn_if_names_say_several_people(paths: list[Path]) -> None:
+    """``--fuse`` averages every print as one person's: say so when SOCOFing-style names
+    (``12__M_Left_index_finger.png``) show prints of more than one person."""
+    from ..data.readers import parse_socofing_name
+
+    subjects = sorted({s.subject for p in paths if (s := parse_socofing_name(p.name)) and s.subject}, key=_natural)
+    if len(subjects) > 1:
+        shown = ", ".join(subjects[:5]) + (", …" if len(subjects) > 5 else "")
+        log.warning(
+            "--fuse treats all prints as one person's, but their file names name %d people (%s): "
+            "the fused line mixes them; give one person's prints per call",
+            len(subjects),
+            shown,
+        )
+
+
+def _natural(subject: str) -> tuple[int, str]:
+    return (int(subject), subject) if subject.isdigit() else (1 << 62, subject)
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     from ..inference.classifier import GenderClassifier, distinct_files
 
@@ -166,6 +186,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     paths = expand_paths(args.paths)
     if all(path.is_dir() for path in paths):  # nothing but folders without images
         raise ValueError("no input files" + (f": no image in {', '.join(map(str, paths))}" if paths else ""))
+    if args.fuse:
+        _warn_if_names_say_several_people(paths)
     fingers = _fingers(paths, args.finger)
     clf.finger_offsets(fingers)  # a finger the model does not know: refused before any output
     if args.annotate and Path(args.annotate).exists() and not Path(args.annotate).is_dir():
