@@ -175,7 +175,10 @@ def test_evaluate_writes_metrics_and_report(face_run, face_folder_dataset, tmp_p
     assert {p["label"] for p in metrics["predictions"]} == {"male", "female"}  # the true labels
     assert {p["predicted"] for p in metrics["predictions"]} <= {"male", "female"}
     assert metrics["roc_auc"] > 0.75  # two epochs on an easy colour cue: the ranking is learned
-    assert metrics["data"] == {"data": str(face_folder_dataset), "format": "folder", "files": "all"}
+    # the run's own data, training files and all: the record says how many lie beyond its test split
+    n_test = len(Path(face_run, "export", "face.test_files.txt").read_text().split())
+    beyond = f"all ({80 - n_test} outside the model's test split: probably trained on)"
+    assert metrics["data"] == {"data": str(face_folder_dataset), "format": "folder", "files": beyond}
     html = (out / "report.html").read_text()
     assert html.lstrip().lower().startswith("<!doctype html") or "<html" in html.lower()
     assert f"data: {face_folder_dataset}" in html and "format: folder" in html  # what was measured

@@ -1087,3 +1087,36 @@ def test_fuse_warns_when_file_names_name_several_people(capsys, caplog, tmp_path
         code, out, _ = _run(capsys, [*argv, *map(str, prints)])
     assert code == 0 and _json_lines(out)[-1]["n"] == 3  # still fused as asked, and said
     assert "file names name 2 people (3, 12)" in caplog.text
+
+
+def test_evaluate_warns_when_the_data_goes_beyond_the_models_test_split(
+    capsys, caplog, tmp_path, tiny_fingerprint_model, write_image
+):
+    import shutil
+
+    rng = np.random.default_rng(5)
+    for label in ("male", "female"):
+        for i in range(2):
+            gray = rng.integers(0, 256, (103, 96), np.uint8)
+            write_image(tmp_path / "data" / label / f"{i}.png", np.dstack([gray] * 3))
+    model = tmp_path / "model" / "fp.onnx"  # an export: NAME.onnx, NAME.json and NAME.test_files.txt
+    model.parent.mkdir()
+    shutil.copy(tiny_fingerprint_model, model)
+    shutil.copy(tiny_fingerprint_model.with_suffix(".json"), model.with_suffix(".json"))
+    listed = model.with_name("fp.test_files.txt")
+    listed.write_text("male/0.png\nfemale/0.png\n")
+    argv = ["evaluate", "--model", str(model), "--data", str(tmp_path / "data"), "--format", "folder"]
+    with caplog.at_level(logging.WARNING):
+        code, out, _ = _run(capsys, [*argv, "--out", str(tmp_path / "all")])
+    assert code == 0 and json.loads(out)["n"] == 4  # evaluated as asked, and said
+    assert "2 of the 4 files are not in the model's test split (fp.test_files.txt)" in caplog.text
+    assert f"--split-file {listed} evaluates its 2 test files only" in caplog.text
+    files = json.loads((tmp_path / "all" / "metrics.json").read_text())["data"]["files"]
+    assert files == "all (2 outside the model's test split: probably trained on)"
+    for extra in (["--split-file", str(listed)], []):  # its test files only; or data it never saw
+        if not extra:
+            listed.write_text("other/0.png\n")
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            code, out, _ = _run(capsys, [*argv, *extra, "--out", str(tmp_path / f"ev{len(extra)}")])
+        assert code == 0 and "test split" not in caplog.text

@@ -247,6 +247,34 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------------------ evaluate
+def _beyond_the_test_split(model: Path, samples: list, data: str) -> int:
+    """Evaluating all of a model's own training data measures memory, not accuracy. ``export``
+    lists the test files beside the model (NAME.test_files.txt): when the data holds some of them
+    and also other files, those others were probably trained or calibrated on; say so, and return
+    how many (0 when there is nothing to say)."""
+    from ..data.split import select_listed
+
+    listed = model.with_name(f"{model.stem}.test_files.txt")
+    if not listed.is_file():
+        return 0
+    try:
+        test, _ = select_listed(samples, listed.read_text().splitlines(), data)
+    except ValueError:  # names the data holds twice: no telling which file the list means
+        return 0
+    if not test or len(test) == len(samples):
+        return 0
+    log.warning(
+        "%d of the %d files are not in the model's test split (%s): it was probably trained or "
+        "calibrated on them, so these numbers are optimistic; --split-file %s evaluates its %d test files only",
+        len(samples) - len(test),
+        len(samples),
+        listed.name,
+        listed,
+        len(test),
+    )
+    return len(samples) - len(test)
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -272,6 +300,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             log.warning("%d files %s %s are not in %s", unmatched, where, args.split_file, args.data)
         if not samples:
             raise ValueError(f"no file of {args.data} is {where} {args.split_file}")
+    beyond_test = 0 if args.split_file else _beyond_the_test_split(clf.path, samples, args.data)
     limited = bool(args.limit and args.limit < len(samples))
     if limited:
         keep = np.sort(np.random.default_rng(args.seed).choice(len(samples), args.limit, replace=False))
@@ -282,6 +311,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     curves.append(clf.path.with_name(f"{clf.path.stem}.metrics.csv"))
     training_csv = next((path for path in curves if path.is_file()), None)
     files = "all" if not args.split_file else f"{where} {args.split_file}"
+    if beyond_test:
+        files += f" ({beyond_test} outside the model's test split: probably trained on)"
     if limited:
         files += f", {len(samples)} drawn at random (--limit, --seed {args.seed})"
     source = {"data": str(args.data), "format": args.format, "files": files}
