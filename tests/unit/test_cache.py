@@ -115,3 +115,25 @@ def test_a_file_replaced_by_one_of_the_same_size_builds_a_new_cache(tmp_path, wr
     assert path.stat().st_size == size
     second = build_cache([Sample(path=str(path), label=0)], cfg, tmp_path / "cache", workers=1)
     assert first.images.mean() < second.images.mean()
+
+
+def test_a_face_cache_without_faces_found_is_a_warning(tmp_path, write_image, caplog):
+    """Prints (or anything but faces) given as faces: the detector finds none, every crop is a
+    whole image; said at warning level, with the likely cause."""
+    rng = np.random.default_rng(1)
+    samples = [
+        Sample(
+            path=str(write_image(tmp_path / f"{i}.png", rng.integers(0, 256, (40, 36), dtype=np.uint8))), label=i % 2
+        )
+        for i in range(3)
+    ]
+    caplog.set_level("WARNING", logger="genderclass")
+    build_cache(samples, PreprocessConfig(input_size=16, detect=False), tmp_path / "undetected", workers=1)
+    assert "face detector" not in caplog.text  # detection off: whole images are meant
+    build_cache(samples, PreprocessConfig(input_size=16), tmp_path / "c", workers=1)
+    assert "found a face in only 0 of 3 images: are they face photos? (fingerprints: --modality fingerprint)" in (
+        caplog.text
+    )
+    caplog.clear()
+    build_cache(samples, PreprocessConfig(input_size=16), tmp_path / "c", workers=1)  # reused: said again
+    assert "found a face in only 0 of 3 images" in caplog.text

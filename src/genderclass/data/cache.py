@@ -134,6 +134,23 @@ def cache_key(samples: list[Sample], cfg: PreprocessConfig) -> str:
     return digest.hexdigest()[:20]
 
 
+def _report_detection(cache: DatasetCache, cfg: PreprocessConfig, built: bool) -> None:
+    """How many face crops the detector framed (said when the cache is built); a warning, each
+    time the cache is used, when it framed fewer than half: the rest are whole images."""
+    if cfg.modality != "face" or not cfg.detect:
+        return
+    found = int(cache.detected.sum())
+    if built:
+        log.info("detector found the face in %d of %d chips (others use the whole chip)", found, len(cache))
+    if found < len(cache) / 2:  # the model would learn whole images, never the face crops it is given later
+        log.warning(
+            "the face detector found a face in only %d of %d images: are they face photos? "
+            "(fingerprints: --modality fingerprint)",
+            found,
+            len(cache),
+        )
+
+
 def build_cache(samples: list[Sample], cfg: PreprocessConfig, cache_dir: str | Path, workers: int = 2) -> DatasetCache:
     """Return the cached arrays for ``samples``, building them if needed.
 
@@ -146,7 +163,9 @@ def build_cache(samples: list[Sample], cfg: PreprocessConfig, cache_dir: str | P
     log.debug("cache key %s for %d files and %s", key, len(samples), cfg.to_dict())
     if file.exists():
         log.info("using cached preprocessed data %s", file)
-        return load_cache(file)
+        cache = load_cache(file)
+        _report_detection(cache, cfg, built=False)
+        return cache
     log.info("preprocessing %d images once into %s", len(samples), file)
     by_path = {s.path: s for s in samples}
     results = []
@@ -183,10 +202,7 @@ def build_cache(samples: list[Sample], cfg: PreprocessConfig, cache_dir: str | P
         skipped=skipped,
         outside_bits=np.packbits(np.stack([r.outside for r in kept]), axis=-1) if cfg.modality == "face" else None,
     )
-    if cfg.modality == "face" and cfg.detect:
-        log.info(
-            "detector found the face in %d of %d chips (others use the whole chip)", cache.detected.sum(), len(cache)
-        )
+    _report_detection(cache, cfg, built=True)
     cache_dir.mkdir(parents=True, exist_ok=True)
     # a name of its own: two runs building the same cache at once must not share the partial file
     tmp = file.with_suffix(f".{os.getpid()}.tmp.npz")
