@@ -107,6 +107,21 @@ def test_write_report(tmp_path, toy):
     assert all(_is_png(p) for p in pngs)
 
 
+def test_error_tables_name_the_predicted_label_at_the_threshold(tmp_path):
+    """An error near a threshold other than 0.5 (female from 0.6: p 0.55 is called male) shows what
+    the model said, not only p_female, which alone reads as a right answer."""
+    labels = np.array([1, 0, 1, 0])
+    p = np.array([0.55, 0.2, 0.9, 0.1])
+    metrics = M.binary_metrics(labels, p, 0.6)
+    metrics["threshold"] = 0.6
+    text = R.write_report(tmp_path, metrics, labels, p, item_names=["a.png", "b.png", "c.png", "d.png"]).read_text()
+    errors = text[text.index("Most confident errors") :]
+    assert "p_female &ge; 0.600" in errors
+    assert "<th>predicted</th>" in errors
+    assert "<td>a.png</td><td>female</td><td>male</td>" in errors
+    assert "b.png" not in errors and "c.png" not in errors
+
+
 def test_write_report_minimal(tmp_path):
     labels = [0, 1, 0, 1]
     p = [0.2, 0.7, 0.6, 0.4]

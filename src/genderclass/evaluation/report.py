@@ -160,17 +160,17 @@ def _gallery_section(
         parts.append('<p class="muted">No errors.</p>')
         return "\n".join(parts)
     rows = []
-    for i in indices:
+    for i in indices:  # every item here is an error: the model said the other label
         name = item_names[i] if item_names is not None else ""
-        rows.append([str(i), name, LABELS[int(y[i])], _fmt(p[i])])
+        rows.append([str(i), name, LABELS[int(y[i])], LABELS[1 - int(y[i])], _fmt(p[i])])
     if thumbnails is not None:
         items = []
         for i in indices:
-            caption = f"#{i} true {LABELS[int(y[i])]}\np_female={p[i]:.2f}"
+            caption = f"#{i} true {LABELS[int(y[i])]}, said {LABELS[1 - int(y[i])]}\np_female={p[i]:.2f}"
             items.append((_get_thumb(thumbnails, i), caption))
         error_gallery(items, png)
         parts.append(_img_tag(png, heading))
-    parts.append(_table(["index", "item", "true", "p_female"], rows))
+    parts.append(_table(["index", "item", "true", "predicted", "p_female"], rows))
     return "\n".join(parts)
 
 
@@ -373,6 +373,10 @@ def write_report(
         body.append(_table(["prints given", "people", "balanced accuracy", "ROC-AUC", "ECE"], rows))
 
     body.append("<h2>Most confident errors</h2>")
+    body.append(
+        f'<p class="muted">Wrong answers at the decision threshold (female when p_female &ge; '
+        f"{html.escape(_fmt(threshold))}), the most confident first.</p>"
+    )
     if thumbnails is None:
         body.append('<p class="muted">No thumbnails supplied; listing indices only.</p>')
     idx = M.most_confident_errors(y, p, threshold, max_errors)
