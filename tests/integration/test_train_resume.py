@@ -75,8 +75,9 @@ def test_resume_refuses_flags_that_change_the_run(interrupted_then_resumed, run_
     assert (out / "config.json").read_bytes() == saved
 
 
-def test_resume_with_more_epochs(tmp_path_factory, face_folder_dataset, cache_dir, run_cli, train_args):
-    """``--resume --epochs 2`` on a finished 1-epoch run trains one more epoch (the flag is not ignored)."""
+def test_resume_with_more_epochs(tmp_path_factory, face_folder_dataset, cache_dir, run_cli, train_args, recwarn):
+    """``--resume --epochs 2`` on a finished 1-epoch run trains one more epoch (the flag is not ignored),
+    without Lightning's alarming warnings about a run of few steps or its existing checkpoints."""
     out = tmp_path_factory.mktemp("runs") / "extend"
     argv = ["train", "--data", face_folder_dataset, "--format", "folder", "--out", out, "--epochs", "1",
             "--cache-dir", cache_dir, *train_args]  # fmt: skip
@@ -88,6 +89,8 @@ def test_resume_with_more_epochs(tmp_path_factory, face_folder_dataset, cache_di
     assert json.loads((out / "export" / "face.json").read_text())["training"]["config"]["epochs"] == 2
     assert _checkpoint(out)["global_step"] == 2 * steps_per_epoch
     assert 1 in _epochs_logged(out)
+    alarming = ("logging interval", "exists and is not empty")
+    assert not [str(w.message) for w in recwarn if any(text in str(w.message) for text in alarming)]
 
 
 def test_resume_before_the_first_saved_epoch_still_starts_from_init_from(

@@ -319,6 +319,8 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
         callbacks.append(EMAWeightAveraging(decay=cfg.ema_decay, update_starting_at_step=steps))
     # the run folder already holds our config.json and split.csv, which CSVLogger would warn about
     warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not empty")
+    # a resumed run's checkpoints are meant to be there (a new run refuses an existing --out)
+    warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
     # batch augmentation lives in the LightningModule's hook on purpose (presets), not in the data module
     warnings.filterwarnings("ignore", message=r"You have overridden `on_after_batch_transfer`")
     # Lightning 2.6's own call into torch's pytree API, deprecated in the pinned torch: nothing a user can change
@@ -334,7 +336,7 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
         deterministic=False,
         enable_model_summary=False,
         enable_progress_bar=not quiet,
-        log_every_n_steps=50,
+        log_every_n_steps=min(50, steps),  # nothing is logged per step; fewer steps than this made Lightning warn
     )
     keeps_history = bool(ckpt_path) and trainer.global_rank == 0
     if keeps_history:
