@@ -219,6 +219,7 @@ MAX_SIDE = 32_000  # OpenCV's warps take at most 32,767 px a side
 # took 51 s to decode. Ordinary progressive JPEGs have about 10 scans.
 MAX_JPEG_SCANS = 100
 DEFAULT_BATCH_SIZE = 64  # crops per network call at prediction (CLI, Python API, evaluate)
+IMBALANCE_HINT_RATIO = 2  # train: a larger class over this many times the smaller, unweighted, gets a hint
 MAX_GROUP_VALUES = 50  # evaluate: an attribute with more distinct values (an id, a date) is not a grouping
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
 

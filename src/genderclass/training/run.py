@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..config import LABELS, TrainConfig, read_json, teacher_checkpoints, write_json
+from ..config import IMBALANCE_HINT_RATIO, LABELS, TrainConfig, read_json, teacher_checkpoints, write_json
 from ..data.cache import DatasetCache, build_cache
 from ..data.readers import read_dataset
 from ..data.split import SplitResult, group_ids, read_split_csv, split_groups, write_split_csv
@@ -148,6 +148,16 @@ def _sample_weights(cfg: TrainConfig, data: PreparedData) -> np.ndarray | None:
         key = "race" if cfg.modality == "face" else "finger"
         groups = np.array([data.cache.attrs[i].get(key, "") for i in train])
         return balanced_weights(labels, groups)
+    counts = np.bincount(labels.astype(int), minlength=2)
+    if counts.min() * IMBALANCE_HINT_RATIO < counts.max():  # unweighted, the majority answer pays off
+        log.warning(
+            "the training images are %d %s and %d %s, unweighted: the model may learn to answer the larger "
+            "class; --balance class samples both classes equally",
+            counts[0],
+            LABELS[0],
+            counts[1],
+            LABELS[1],
+        )
     return None
 
 
