@@ -132,7 +132,7 @@ def test_split_groups_deterministic_per_seed():
     assert a.tolist() != c.tolist()
 
 
-def test_split_groups_drops_conflicting_groups():
+def test_split_groups_drops_conflicting_groups(caplog):
     labels = [0, 1, 0, 0, 1, 1]
     groups = np.array([0, 0, 2, 3, 4, 5])  # group 0 is "male" and "female" at once
     result = split_groups(labels, groups, seed=0)
@@ -140,6 +140,7 @@ def test_split_groups_drops_conflicting_groups():
     assert "dropped" not in result.split[2:].tolist()
     assert result.n_conflicting_groups == 1
     assert result.n_dropped == 2
+    assert "dropped 1 group (2 images) whose duplicates carry conflicting labels" in caplog.text
 
 
 def test_split_groups_whole_duplicate_group_moves_together():

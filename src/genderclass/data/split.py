@@ -146,7 +146,10 @@ def split_groups(
             split[members[g]] = name
     n_dropped = int((split == "dropped").sum())
     if conflicting:
-        log.warning("dropped %d groups (%d images) whose duplicates carry conflicting labels", conflicting, n_dropped)
+        groups_word = "group" if conflicting == 1 else "groups"
+        log.warning(
+            "dropped %d %s (%d images) whose duplicates carry conflicting labels", conflicting, groups_word, n_dropped
+        )
     return SplitResult(split=split.astype(str), groups=groups, n_conflicting_groups=conflicting, n_dropped=n_dropped)
 
 
