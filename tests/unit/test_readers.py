@@ -92,7 +92,11 @@ def test_read_utkface_folder(tmp_path):
     result = read_utkface(tmp_path)
     assert sorted(Path(s.path).name for s in result.samples) == sorted(names)
     assert all(Path(s.path).is_file() for s in result.samples)
-    assert sorted(result.skipped) == ["25_2_0_20170116174525125.jpg.chip.jpg", "bad_name.jpg"]
+    assert sorted(name.split(":")[0] for name in result.skipped) == [
+        "25_2_0_20170116174525125.jpg.chip.jpg",
+        "bad_name.jpg",
+    ]
+    assert all(": not named AGE_GENDER[_RACE]_DATETIME.jpg.chip.jpg (gender 0/1" in name for name in result.skipped)
     by_name = {Path(s.path).name: s for s in result.samples}
     for name, age, label, race in UTK_IRREGULAR:
         assert by_name[name].label == label
@@ -158,7 +162,9 @@ def test_read_socofing_tree_with_altered_levels(tmp_path):
     (real / "readme.png").write_bytes(b"x")  # image extension, bad name -> skipped
     result = read_socofing(tmp_path)
     assert len(result.samples) == 3 + 3 * 3
-    assert result.skipped == [str(Path("Real") / "readme.png")]
+    assert result.skipped == [
+        f"{Path('Real') / 'readme.png'}: not named SUBJECT__M|F_Left|Right_FINGER_finger[_Obl|_CR|_Zcut].bmp|png"
+    ]
     real_samples = [s for s in result.samples if Path(s.path).parent.name == "Real"]
     assert len(real_samples) == 3
     assert all("level" not in s.attrs and "alteration" not in s.attrs for s in real_samples)
@@ -221,7 +227,10 @@ def test_read_folder(tmp_path):
     result = read_folder(tmp_path)
     got = sorted((Path(s.path).name, s.label) for s in result.samples)
     assert got == [("a.jpg", 0), ("b.PNG", 0), ("c.bmp", 1)]
-    assert result.skipped == ["other/", f"1 image directly in {tmp_path} (e.g. loose.jpg), outside male/ and female/"]
+    assert result.skipped == [
+        "other/: not a label folder (male, female, m, f, 0, 1, ...)",
+        f"1 image directly in {tmp_path} (e.g. loose.jpg), outside male/ and female/",
+    ]
     assert all(s.subject is None and s.attrs == {} for s in result.samples)
 
 

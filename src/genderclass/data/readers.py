@@ -129,12 +129,12 @@ def parse_socofing_name(name: str) -> Sample | None:
     return Sample(path=name, label=1 if sex.upper() == "F" else 0, subject=subject, attrs=attrs)
 
 
-def _read_named(root: Path, parse: Callable[[str], Sample | None], files: list[Path]) -> ReadResult:
+def _read_named(root: Path, parse: Callable[[str], Sample | None], files: list[Path], pattern: str) -> ReadResult:
     result = ReadResult(samples=[])
     for path in sorted(files):
         sample = parse(path.name)
         if sample is None:
-            result.skipped.append(str(path.relative_to(root)))
+            result.skipped.append(f"{path.relative_to(root)}: not named {pattern}")
             continue
         sample.path = str(path)
         result.samples.append(sample)
@@ -143,13 +143,20 @@ def _read_named(root: Path, parse: Callable[[str], Sample | None], files: list[P
 
 def read_utkface(root: str | Path) -> ReadResult:
     root = Path(root)
-    return _read_named(root, parse_utkface_name, image_files(root))
+    return _read_named(
+        root,
+        parse_utkface_name,
+        image_files(root),
+        "AGE_GENDER[_RACE]_DATETIME.jpg.chip.jpg (gender 0/1, race 0-4, 12-20 digits of date and time)",
+    )
 
 
 def read_socofing(root: str | Path) -> ReadResult:
     """Read ``Real/`` and optional ``Altered/Altered-*/`` (or a folder of prints directly)."""
     root = Path(root)
-    result = _read_named(root, parse_socofing_name, image_files(root))
+    result = _read_named(
+        root, parse_socofing_name, image_files(root), "SUBJECT__M|F_Left|Right_FINGER_finger[_Obl|_CR|_Zcut].bmp|png"
+    )
     for sample in result.samples:
         parent = Path(sample.path).parent.name
         if "alteration" in sample.attrs and parent.lower().startswith("altered-"):
@@ -166,7 +173,7 @@ def read_folder(root: str | Path) -> ReadResult:
         try:
             label = parse_label(label_dir.name)
         except ValueError:
-            result.skipped.append(label_dir.name + "/")
+            result.skipped.append(f"{label_dir.name}/: not a label folder (male, female, m, f, 0, 1, ...)")
             continue
         found = True
         for path in image_files(label_dir):
