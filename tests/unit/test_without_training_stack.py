@@ -76,3 +76,57 @@ def test_predict_fuse_cli_and_app_without_the_training_stack(tmp_path):
     assert (
         any(line.startswith("[face]") for line in summary["stdout"]) and (tmp_path / "cards" / "face_card.md").is_file()
     )
+
+
+DEPENDENCIES_SCRIPT = textwrap.dedent(
+    """
+    import importlib.abc, importlib.metadata, json, re, sys
+
+    class Blocker(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path, target=None):
+            if name.split(".")[0] in {"torch", "lightning", "onnx", "matplotlib", "yuface"}:
+                raise ImportError(f"{name} is not installed (blocked by the test)")
+
+    sys.meta_path.insert(0, Blocker())
+
+    import numpy as np
+
+    import genderclass.cli.main
+    import genderclass.web.cli
+    from genderclass.inference.classifier import GenderClassifier
+    from genderclass.web.app import create_app
+
+    photo = np.random.default_rng(0).integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    GenderClassifier.load().predict(photo)  # the face detector runs
+    create_app()
+    by_module = importlib.metadata.packages_distributions()
+    used = {dist for name in list(sys.modules) for dist in by_module.get(name.split(".")[0], [])}
+    from genderclass.faces.detect import default_detector
+
+    try:
+        default_detector(backend="libfacedetection")
+        native = None
+    except ImportError as exc:
+        native = str(exc)
+    used = sorted(re.sub(r"[-_.]+", "-", dist).lower() for dist in used)
+    print(json.dumps({"used": used, "native": native}))
+    """
+)
+# core dependencies that the script cannot see imported: ``serve`` imports uvicorn to run the app
+USED_OUTSIDE_THE_SCRIPT = {"uvicorn"}
+
+
+@pytest.mark.skipif("face" not in bundled_models(), reason="needs the bundled face model")
+def test_every_core_dependency_is_used_by_prediction_or_the_web_app(repo_root):
+    """``pip install genderclass`` must not pull a package that only an optional path needs (yuface,
+    the native detector backend, has wheels for few platforms and Python versions)."""
+    import re
+    import tomllib
+
+    core = tomllib.loads((repo_root / "pyproject.toml").read_text())["project"]["dependencies"]
+    names = {re.sub(r"[-_.]+", "-", re.match(r"[A-Za-z0-9._-]+", spec).group()).lower() for spec in core}
+    done = subprocess.run([sys.executable, "-c", DEPENDENCIES_SCRIPT], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert names - set(summary["used"]) - USED_OUTSIDE_THE_SCRIPT == set()
+    assert "genderclass[libfacedetection]" in summary["native"]  # the optional backend names its extra

@@ -224,7 +224,13 @@ def _native_yunet() -> Any:
     # Its OpenMP threads busy-wait by default, which starves everything else on a busy CPU
     # (measured 10x slower detection next to another process). Must be set before loading.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    import yuface  # imported lazily: only this backend needs it
+    try:
+        import yuface  # imported lazily: only this backend needs it
+    except ImportError as exc:
+        raise ImportError(
+            "the libfacedetection detector backend needs the yuface package: "
+            "pip install 'genderclass[libfacedetection]' (the default backend, onnx, does not)"
+        ) from exc
 
     try:
         return LeakFreeYuFace()
