@@ -82,6 +82,22 @@ def test_predict_person_counts_a_print_given_twice_once(fingerprint_classifier, 
     assert result["p_female"] == pytest.approx(1 / (1 + math.exp(-((2.0 - 1.0) / 2) / 2.0)), abs=1e-6)
 
 
+def test_predict_person_takes_a_list_not_one_path(fingerprint_classifier, tmp_path):
+    """One path (or one array) is refused as predict_batch refuses it, not fused as its characters
+    (rows); any iterable of images works, as in predict_batch."""
+    from PIL import Image
+
+    clf = fingerprint_classifier
+    print_file = tmp_path / "1__F_Left_index_finger.png"
+    Image.fromarray(_flat(20)).save(print_file)
+    for one in (str(print_file), print_file, print_file.read_bytes(), _flat(20)):
+        with pytest.raises(TypeError, match="a list"):
+            clf.predict_person(one)
+    from_generator = clf.predict_person(image for image in (_flat(20), _flat(100)))
+    assert from_generator == clf.predict_person([_flat(20), _flat(100)])
+    assert clf.predict_person((str(print_file),))["paths"] == [str(print_file)]
+
+
 def test_predict_person_uses_the_fusion_temperature(fingerprint_classifier):
     """A person's mean logit has its own temperature (fitted on validation subjects); single images
     keep the per-image one."""

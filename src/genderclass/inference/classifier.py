@@ -231,11 +231,8 @@ class GenderClassifier:
     ) -> list[tuple[dict[str, Any], np.ndarray]]:
         """:meth:`predict_batch` with each image's raw logits (one per classified crop, none for a
         failed image), so that they can be fused (:meth:`fuse`) without running the network again."""
-        single = isinstance(images, (str, Path, bytes, bytearray, Image.Image))
-        if single or (isinstance(images, np.ndarray) and images.ndim <= 3):
-            raise TypeError("predict_batch takes a list (or an N x H x W x C array) of images; for one use predict")
+        images = _image_list(images, "predict_batch")
         _check_min_confidence(min_confidence)
-        images = list(images)
         fingers, offsets = self._fingers_of(images, fingers)
         results: list[dict[str, Any]] = []
         pending: list[tuple[dict[str, Any], Crop, int]] = []
@@ -276,14 +273,16 @@ class GenderClassifier:
 
     def predict_person(
         self,
-        images: Sequence[ImageSource],
+        images: Iterable[ImageSource],
         min_confidence: float | None = None,
         fingers: Sequence[str | None] | None = None,
     ) -> dict[str, Any]:
-        """Fuse several images of ONE person (e.g. fingerprints) by averaging their logits; a file
-        given twice (identical content, whatever its name) counts once, and an unreadable one is left out.
+        """Fuse several images of ONE person (a list or any iterable; one image alone is a TypeError)
+        by averaging their logits; a file given twice (identical content, whatever its name) counts
+        once, and an unreadable one is left out.
         ``fingers``: each image's finger where known (see :meth:`fuse`). Fingerprint models only:
         a face model would need a face found in each photo first."""
+        images = _image_list(images, "predict_person")
         if self.modality != "fingerprint":
             raise ValueError(f"predict_person fuses fingerprints; {self.path.name} is a {self.modality} model")
         fingers, _ = self._fingers_of(images, fingers)
@@ -383,6 +382,14 @@ def _architecture_summary(architecture: Any) -> Any:
     if not isinstance(architecture, str) or not architecture:
         return architecture
     return counted_architectures(architecture, str)
+
+
+def _image_list(images: Iterable[ImageSource], method: str) -> list[ImageSource]:
+    """``images`` as a list, refusing one image (a path's characters or an array's rows are not images)."""
+    single = isinstance(images, (str, Path, bytes, bytearray, Image.Image))
+    if single or (isinstance(images, np.ndarray) and images.ndim <= 3):
+        raise TypeError(f"{method} takes a list (or an N x H x W x C array) of images; for one use predict")
+    return list(images)
 
 
 def _check_min_confidence(min_confidence: float | None) -> None:
