@@ -350,6 +350,27 @@ def test_python_api_refuses_what_the_cli_refuses(photo_dir, tiny_face_model, tin
         GenderClassifier.load(tiny_fingerprint_model).fuse([0.5], ["a"], min_confidence=3)
 
 
+def test_python_api_names_the_image_types_it_takes(photo_dir, tiny_face_model, tiny_fingerprint_model):
+    """None, a file object or a number is the caller's mistake: a TypeError that says what an image
+    is, raised in a batch before any image is decoded (a bad image file stays an error entry)."""
+    import io
+
+    from genderclass.inference.classifier import GenderClassifier
+
+    clf = GenderClassifier.load(tiny_face_model)
+    photo = photo_dir / "a_dark.jpg"
+    for wrong in (None, io.BytesIO(photo.read_bytes()), memoryview(photo.read_bytes()), 3):
+        with pytest.raises(TypeError, match="an image is a path, encoded bytes, a PIL image or a NumPy array"):
+            clf.predict(wrong)
+    decoded = []
+    clf.crops = lambda image, detect=None: decoded.append(image)  # never reached
+    with pytest.raises(TypeError, match="not NoneType"):
+        clf.predict_batch([photo, None])
+    with pytest.raises(TypeError, match="not NoneType"):
+        GenderClassifier.load(tiny_fingerprint_model).predict_person([photo, None])
+    assert decoded == []
+
+
 def test_distinct_files_compares_content_not_names(tmp_path):
     from genderclass.inference.classifier import distinct_files
 

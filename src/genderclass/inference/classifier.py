@@ -19,7 +19,7 @@ from PIL import Image
 from .. import calibration as cal
 from ..config import DEFAULT_BATCH_SIZE, LABELS, UNCERTAIN, PreprocessConfig, counted_architectures, read_json
 from ..data.readers import finger_name
-from ..imageio import ImageError, ImageSource, load_image
+from ..imageio import ImageError, ImageSource, check_image_source, load_image
 from ..preprocess import Crop, crops_for_image, to_batch
 from .bundled import bundled_model_path
 
@@ -215,7 +215,8 @@ class GenderClassifier:
     ) -> list[dict[str, Any]]:
         """Classify many images; all their crops go through the network in true batches.
 
-        A bad image yields ``{"faces": [], "error": "..."}`` and never stops the others. ``fingers``:
+        A bad image yields ``{"faces": [], "error": "..."}`` and never stops the others; an item
+        that is no image source at all (None, a file object) is a TypeError before any work. ``fingers``:
         each image's finger where known (see :meth:`predict`).
         """
         classified = self.predict_batch_with_logits(images, detect, min_confidence, batch_size, fingers)
@@ -389,7 +390,10 @@ def _image_list(images: Iterable[ImageSource], method: str) -> list[ImageSource]
     single = isinstance(images, (str, Path, bytes, bytearray, Image.Image))
     if single or (isinstance(images, np.ndarray) and images.ndim <= 3):
         raise TypeError(f"{method} takes a list (or an N x H x W x C array) of images; for one use predict")
-    return list(images)
+    images = list(images)
+    for image in images:  # before any work: a wrong type is the caller's mistake, not a bad image
+        check_image_source(image)
+    return images
 
 
 def _check_min_confidence(min_confidence: float | None) -> None:
