@@ -371,6 +371,16 @@ def test_python_api_names_the_image_types_it_takes(photo_dir, tiny_face_model, t
     assert decoded == []
 
 
+def test_classifier_threads_are_checked(tiny_face_model):
+    from genderclass.inference.classifier import GenderClassifier
+
+    # 2.5 and "2" were reported as "not a usable ONNX model"; -1 and True reached ONNX Runtime
+    for wrong in (2.5, "2", -1, True):
+        with pytest.raises(ValueError, match="threads must be a whole number"):
+            GenderClassifier.load(tiny_face_model, threads=wrong)
+    assert GenderClassifier.load(tiny_face_model, threads=np.int64(1)).session is not None
+
+
 def test_distinct_files_compares_content_not_names(tmp_path):
     from genderclass.inference.classifier import distinct_files
 

@@ -10,6 +10,7 @@ import hashlib
 import logging
 import os
 from collections.abc import Iterable, Sequence
+from numbers import Integral
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +62,9 @@ class GenderClassifier:
                 self.path,
                 self.threshold,
             )
-        threads = threads or min(2, os.cpu_count() or 1)
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, Integral) or threads < 0):
+            raise ValueError(f"threads must be a whole number, 0 or more (0 or None: min(2, cores)), not {threads!r}")
+        threads = int(threads or min(2, os.cpu_count() or 1))
         try:
             self.session = cpu_session(self.path, threads)
         except Exception as exc:  # onnxruntime raises its own types for missing, corrupt or invalid files
@@ -85,7 +88,12 @@ class GenderClassifier:
     ) -> GenderClassifier:
         """Load a model: ``None`` = the bundled model of ``modality`` (default: face); else an
         ``.onnx`` file, its ``.json`` metadata, or a folder holding one ``*.onnx`` (a run's
-        ``export/``), which must be a ``modality`` model if one is named."""
+        ``export/``), which must be a ``modality`` model if one is named. ``threads``: ONNX Runtime
+        intra-op threads (None or 0: min(2, cores)).
+
+        FileNotFoundError for a path without a model; ValueError for an unknown modality, a folder
+        of several models, a broken model file or a model of another modality. One classifier can
+        serve several threads at once."""
         onnx_path, metadata = model_files(path, modality or "face")
         clf = cls(onnx_path, metadata, threads=threads)
         if path is not None and modality and clf.modality != modality:
