@@ -381,6 +381,15 @@ def test_classifier_threads_are_checked(tiny_face_model):
     assert GenderClassifier.load(tiny_face_model, threads=np.int64(1)).session is not None
 
 
+def test_classifier_repr_names_its_model(tiny_face_model):
+    from genderclass.inference.classifier import GenderClassifier
+
+    clf = GenderClassifier.load(tiny_face_model)
+    assert (
+        repr(clf) == f"GenderClassifier(path={str(tiny_face_model)!r}, modality='face', name={clf.metadata['name']!r})"
+    )
+
+
 def test_distinct_files_compares_content_not_names(tmp_path):
     from genderclass.inference.classifier import distinct_files
 

@@ -100,6 +100,11 @@ class GenderClassifier:
             raise ValueError(f"a {modality} model was asked for, but {onnx_path} is a {clf.modality} model")
         return clf
 
+    def __repr__(self) -> str:
+        return (
+            f"GenderClassifier(path={str(self.path)!r}, modality={self.modality!r}, name={self.metadata.get('name')!r})"
+        )
+
     @property
     def detector(self):
         if self._detector is None:
