@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -130,3 +131,17 @@ def test_every_core_dependency_is_used_by_prediction_or_the_web_app(repo_root):
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert names - set(summary["used"]) - USED_OUTSIDE_THE_SCRIPT == set()
     assert "genderclass[libfacedetection]" in summary["native"]  # the optional backend names its extra
+
+
+def test_the_package_declares_its_type_hints(repo_root):
+    """PEP 561: without ``py.typed`` in the installed package, type checkers ignore the annotations of
+    ``GenderClassifier`` and the rest for users of the library."""
+    import fnmatch
+    import tomllib
+
+    from genderclass.inference import classifier
+
+    package = Path(classifier.__file__).parents[1]
+    assert (package / "py.typed").is_file()
+    patterns = tomllib.loads((repo_root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    assert any(fnmatch.fnmatch("py.typed", pattern) for pattern in patterns["genderclass"])
