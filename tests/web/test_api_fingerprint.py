@@ -58,10 +58,10 @@ def test_web_api_finger_field(finger_model, tiny_face_model):
         assert {m["modality"]: m["info"]["finger_threshold"] for m in models} == {"face": None, "fingerprint": 0.4}
 
 
-def test_web_api_fuses_one_persons_prints(finger_model, tiny_face_model):
+def test_web_api_fuses_one_persons_prints(finger_model, tiny_face_model, caplog):
     """fuse=true: the answer's person is the mean logit of the classified uploads with the fusion
-    temperature, as GenderClassifier.predict_person gives; a file uploaded twice counts once, and a
-    broken one is left out."""
+    temperature, as GenderClassifier.predict_person gives; a file uploaded twice counts once (the
+    server's log names it by its place in the request, not its file name), and a broken one is left out."""
     from genderclass.inference.classifier import GenderClassifier
 
     app = create_app(WebSettings(face_model=str(tiny_face_model), fingerprint_model=str(finger_model)))
@@ -76,6 +76,7 @@ def test_web_api_fuses_one_persons_prints(finger_model, tiny_face_model):
         assert [r["error"] is None for r in body["results"]] == [True, True, True, False]
         person = body["person"]
         assert person["filenames"] == ["0.png", "1.png"] and person["n"] == 2
+        assert "upload 3 repeats upload 1" in caplog.text and ".png" not in caplog.text
         expected = GenderClassifier.load(finger_model).predict_person(prints)
         assert person["p_female"] == pytest.approx(expected["p_female"], abs=1e-6)
         assert person["label"] == expected["label"]

@@ -238,7 +238,7 @@ def _classify_files(
     outcome also carries the upload's raw logits (none when it failed), for fusion."""
     out: list[tuple[dict[str, Any], ApiError | None, np.ndarray]] = []
     no_logits = np.zeros(0, dtype=np.float32)
-    for upload in uploads:
+    for number, upload in enumerate(uploads, 1):
         result: dict[str, Any] = {"filename": upload.filename, "faces": [], "error": None, "error_code": None}
         try:
             rgb = _decode(upload, max_pixels)
@@ -249,14 +249,14 @@ def _classify_files(
             continue
         except Exception:
             # A bug, not a bad upload: logged, answered 500 alone, and never fatal for the other files.
-            log.exception("classifying %r failed", upload.filename)
+            log.exception("classifying upload %d of %d failed", number, len(uploads))
             exc = ApiError(500, "internal_error", "internal error while classifying this image")
             result.update(error=exc.message, error_code=exc.code)
             out.append((result, exc, no_logits))
             continue
         result.update(faces=prediction["faces"], error=prediction["error"], image_size=[rgb.shape[1], rgb.shape[0]])
         if prediction["error"]:  # the image decoded, so the model failed on it (e.g. a non-finite score)
-            log.error("model error on %r: %s", upload.filename, prediction["error"])
+            log.error("model error on upload %d of %d: %s", number, len(uploads), prediction["error"])
             exc = ApiError(500, "model_error", prediction["error"])
             result.update(error_code=exc.code)
             out.append((result, exc, no_logits))
@@ -278,7 +278,8 @@ def _person(
     classified = [i for i, (_, error, upload_logits) in enumerate(outcomes) if error is None and len(upload_logits)]
     if not classified:
         return None
-    distinct = distinct_files([uploads[i].data for i in classified], [uploads[i].filename for i in classified])
+    # the server's log names uploads by their place in the request, never by their (personal) file names
+    distinct = distinct_files([uploads[i].data for i in classified], [f"upload {i + 1}" for i in classified])
     kept = [classified[j] for j in distinct]
     logits = [float(outcomes[i][2][0]) for i in kept]
     filenames = [outcomes[i][0]["filename"] for i in kept]
@@ -294,7 +295,7 @@ def _decode(upload: Upload, max_pixels: int) -> np.ndarray:
     except Exception as exc:
         # Pillow plugins raise more than load_image catches (e.g. IndexError on some broken GIFs):
         # whatever the decoder chokes on is a corrupt upload, not a server error.
-        log.warning("decoder error on %r: %s: %s", upload.filename, type(exc).__name__, exc)
+        log.warning("decoder error on an upload: %s: %s", type(exc).__name__, exc)
         raise ApiError(422, "corrupt_image", f"image is truncated or corrupt: {type(exc).__name__}") from None
 
 
