@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+import genderclass
 from genderclass.inference.bundled import bundled_models
 
 SCRIPT = textwrap.dedent(
@@ -145,3 +146,23 @@ def test_the_package_declares_its_type_hints(repo_root):
     assert (package / "py.typed").is_file()
     patterns = tomllib.loads((repo_root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
     assert any(fnmatch.fnmatch("py.typed", pattern) for pattern in patterns["genderclass"])
+
+
+def test_the_package_metadata_names_its_licences_and_one_version(repo_root):
+    """The SPDX licence expression's files exist (a build fails on a missing one), and the installed
+    version is ``genderclass.__version__``, its single source."""
+    import tomllib
+    from importlib.metadata import version
+
+    project = tomllib.loads((repo_root / "pyproject.toml").read_text())["project"]
+    assert "version" not in project and "version" in project["dynamic"]
+    assert version("genderclass") == genderclass.__version__
+    assert project["license"].startswith("MIT AND ")
+    for name in project["license-files"]:
+        assert (repo_root / name).is_file(), name
+
+
+def test_python_dash_m_runs_the_command():
+    done = subprocess.run([sys.executable, "-m", "genderclass", "--help"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("usage: genderclass")
