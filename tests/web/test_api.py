@@ -298,6 +298,15 @@ def test_urlencoded_form_without_files(client):
     assert_error(client.post(PREDICT, data={"modality": "face"}), 422, "missing_file")
 
 
+def test_urlencoded_body_of_many_fields_is_refused_before_parsing(client):
+    # millions of tiny fields in a 10 MiB body held the event loop (and every other request) for seconds
+    urlencoded = {"content-type": "application/x-www-form-urlencoded"}
+    many = "&".join(f"f{i}=1" for i in range(101)).encode()
+    assert_error(client.post(PREDICT, content=many, headers=urlencoded), 422, "too_many_parts")
+    repeated = b"a=1&" * 200_000
+    assert_error(client.post(PREDICT, content=repeated, headers=urlencoded), 422, "too_many_parts")
+
+
 def test_malformed_multipart(client):
     headers = {"content-type": "multipart/form-data; boundary=xyz"}
     body = b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n\r\nabc'  # no end
