@@ -391,6 +391,17 @@ def test_html_is_escaped_and_complete(face_meta):
     assert r"face\<script\>alert(1)\</script\>" in render_card(meta)
 
 
+def test_nul_characters_in_the_data_are_rendered_not_obeyed(face_meta):
+    # NUL marks the HTML renderer's own fragments: one in a stored value (a group name from a CSV
+    # manifest, say) raised IndexError or hung the card forever
+    meta = copy.deepcopy(face_meta)
+    meta["name"] = "face\x0099\x00"
+    meta["metrics"]["test"]["groups"]["race"]["nul\x00group"] = _stats(40, 0.9, [0.8, 0.95], 0.9, 0.9, 0.9)
+    page = render_card_html(meta)
+    assert "\x00" not in page
+    assert "face\ufffd99\ufffd" in page and "nul\ufffdgroup" in page
+
+
 @pytest.fixture
 def model_files(tmp_path, face_meta) -> Path:
     folder = tmp_path / "model"

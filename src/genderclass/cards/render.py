@@ -45,6 +45,8 @@ _BOLD = re.compile(r"\*\*(.+?)\*\*")
 
 def inline_html(text: str) -> str:
     """The card's inline markup to HTML; all text is HTML-escaped."""
+    # NUL marks the stashed fragments below: one in the data (a CSV's group name, say) looped forever
+    text = text.replace("\x00", "\ufffd")
     stash: list[str] = []
 
     def keep(fragment: str) -> str:
@@ -64,7 +66,7 @@ def inline_html(text: str) -> str:
 
 def _plain(text: str) -> str:
     """Text without backslash escapes (for titles and anchors)."""
-    return _ESCAPED.sub(r"\1", text)
+    return _ESCAPED.sub(r"\1", text).replace("\x00", "\ufffd")
 
 
 def _slug(text: str) -> str:
