@@ -402,6 +402,20 @@ def test_nul_characters_in_the_data_are_rendered_not_obeyed(face_meta):
     assert "face\ufffd99\ufffd" in page and "nul\ufffdgroup" in page
 
 
+def test_markdown_carries_no_raw_html_from_the_metadata(face_meta):
+    # Markdown renderers pass raw HTML through: every stored value is escaped or in a code span
+    payload = "<img src=x onerror=alert(1)>"
+    meta = copy.deepcopy(face_meta)
+    meta["preprocess"]["channels"] = payload
+    meta["training"]["members"] = [
+        {"architecture": "small_resnet", "input_size": 96, "fold": payload, "folds": payload}
+    ]
+    card = render_card(meta)
+    outside_code = re.sub(r"`[^`]*`", "", card)
+    assert not re.search(r"(?<!\\)<img", outside_code)
+    assert r"\<img src=x onerror=alert(1)\> channels" in card
+
+
 @pytest.fixture
 def model_files(tmp_path, face_meta) -> Path:
     folder = tmp_path / "model"

@@ -29,7 +29,8 @@ def model_details(md: dict, modality: str) -> list[Block]:
     pre = md.get("preprocess") if isinstance(md.get("preprocess"), dict) else {}
     size, channels = pre.get("input_size"), pre.get("channels")
     if number(size) is not None:
-        colour = {1: "grayscale", 3: "RGB"}.get(channels, f"{channels} channels" if channels else "")
+        known = {1: "grayscale", 3: "RGB"}.get(channels) if isinstance(channels, int) else None
+        colour = known or (f"{esc(channels)} channels" if channels else "")
         input_text = f"{int(size)}×{int(size)} pixels" + (f", {colour}" if colour else "")
     else:
         input_text = NOT_MEASURED

@@ -76,7 +76,7 @@ def _members_line(members: list[dict]) -> list[str]:
         if member.get("resized_in_graph_from"):
             text += f" (resized in the graph from {count(member['resized_in_graph_from'])} px)"
         if member.get("folds"):
-            text += f", validated on fold {member['fold']} of {member['folds']}"
+            text += f", validated on fold {count(member.get('fold'))} of {count(member['folds'])}"
         if member.get("best_epoch") is not None:
             text += f", best epoch counter {count(member['best_epoch'])}"
         if stages := _stages_text(member.get("earlier_stages")):
