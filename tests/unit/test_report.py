@@ -122,6 +122,16 @@ def test_error_tables_name_the_predicted_label_at_the_threshold(tmp_path):
     assert "b.png" not in errors and "c.png" not in errors
 
 
+def test_group_names_are_plotted_as_text_not_mathtext(tmp_path):
+    """A CSV manifest's group value or column name with dollar signs (e.g. "$\\frac$") aborted the report."""
+    labels = np.array([0, 1, 0, 1])
+    p = np.array([0.2, 0.7, 0.6, 0.4])
+    metrics = M.binary_metrics(labels, p, 0.5)
+    metrics["groups"] = group_metrics(labels, p, {"$\\frac$": ["$\\frac$", "$x^$", "$\\frac$", "a"]})
+    text = R.write_report(tmp_path, metrics, labels, p).read_text()
+    assert "<h3>$\\frac$</h3>" in text
+
+
 def test_write_report_minimal(tmp_path):
     labels = [0, 1, 0, 1]
     p = [0.2, 0.7, 0.6, 0.4]

@@ -168,12 +168,13 @@ def plot_group_accuracy(group: dict[str, Any], path: str | Path, title: str = "A
         ax.bar(x, acc, yerr=yerr, capsize=3, color=colours)
         for xi, (_, v) in zip(x, items, strict=True):
             ax.text(xi, 0.02, f"n={v['n']}", ha="center", va="bottom", fontsize=7, rotation=90, color="#222")
-        ax.set_xticks(x, labels=names, rotation=45, ha="right", fontsize=8)
+        # group names are data (a CSV's column): "$...$" in one is text, not mathtext (a bad one raised)
+        ax.set_xticks(x, labels=names, rotation=45, ha="right", fontsize=8, parse_math=False)
     else:
         ax.text(0.5, 0.5, "no groups", ha="center", va="center", transform=ax.transAxes)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("accuracy (95% Wilson CI)")
-    ax.set_title(title)
+    ax.set_title(title, parse_math=False)
     ax.grid(axis="y", alpha=0.3)
     return _save(fig, path)
 
