@@ -137,3 +137,23 @@ def test_a_face_cache_without_faces_found_is_a_warning(tmp_path, write_image, ca
     caplog.clear()
     build_cache(samples, PreprocessConfig(input_size=16), tmp_path / "c", workers=1)  # reused: said again
     assert "found a face in only 0 of 3 images" in caplog.text
+
+
+def test_an_unreadable_cache_file_is_built_again(tmp_path, write_image, caplog):
+    """A cache file cut short (a full disk, an interrupted copy) or damaged must not break every
+    later run with a traceback: it is reported and replaced by a new build."""
+    path = write_image(tmp_path / "x.png", np.full((20, 20, 3), 90, dtype=np.uint8))
+    sample = [Sample(path=str(path), label=1)]
+    cfg = PreprocessConfig(input_size=16, detect=False)
+    first = build_cache(sample, cfg, tmp_path / "c", workers=1)
+    (file,) = (tmp_path / "c").glob("*.npz")
+    whole = file.read_bytes()
+    caplog.set_level("WARNING", logger="genderclass")
+    for damaged in (whole[: len(whole) // 2], b"", b"\0" * len(whole)):
+        file.write_bytes(damaged)
+        again = build_cache(sample, cfg, tmp_path / "c", workers=1)
+        np.testing.assert_array_equal(again.images, first.images)
+        assert f"cache file {file} is unreadable" in caplog.text
+        caplog.clear()
+    assert build_cache(sample, cfg, tmp_path / "c", workers=1).labels.tolist() == [1]  # the rebuilt file serves
+    assert not caplog.text

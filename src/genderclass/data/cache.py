@@ -1,7 +1,9 @@
 """Decode, hash, detect and crop a dataset ONCE into an array file; epochs read only this cache.
 
 The cache key covers the file list (names, sizes, labels, subjects and attributes) and the
-preprocessing config, so a change to any of them builds a new cache (older ones stay on disk). Corrupt or unreadable files are reported and skipped.
+preprocessing config, so a change to any of them builds a new cache (older ones stay on disk).
+Corrupt or unreadable images are reported and skipped; a cache file that cannot be read (cut short,
+damaged) is built again.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 import logging
 import multiprocessing as mp
 import os
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -162,10 +165,15 @@ def build_cache(samples: list[Sample], cfg: PreprocessConfig, cache_dir: str | P
     file = cache_dir / f"{cfg.modality}-{key}.npz"
     log.debug("cache key %s for %d files and %s", key, len(samples), cfg.to_dict())
     if file.exists():
-        log.info("using cached preprocessed data %s", file)
-        cache = load_cache(file)
-        _report_detection(cache, cfg, built=False)
-        return cache
+        try:
+            cache = load_cache(file)
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            # cut short (a full disk, a copy interrupted) or damaged: built again and replaced
+            log.warning("cache file %s is unreadable (%s): preprocessing the data again", file, type(exc).__name__)
+        else:
+            log.info("using cached preprocessed data %s", file)
+            _report_detection(cache, cfg, built=False)
+            return cache
     log.info("preprocessing %d images once into %s", len(samples), file)
     by_path = {s.path: s for s in samples}
     results = []
