@@ -470,3 +470,15 @@ def test_export_refuses_a_run_twice_and_a_folder_without_checkpoints(face_run, t
     assert run_cli(["export", face_run, face_run, "--out", tmp_path / "twice"]) == (2, "")
     assert not (tmp_path / "twice").exists()
     assert run_cli(["export", tmp_path, "--out", tmp_path / "none"]) == (2, "")
+
+
+def test_a_diverging_loss_stops_training_with_a_clear_error(face_folder_dataset, tmp_path, run_cli, cache_dir, caplog):
+    """A learning rate far too high makes the loss NaN: training stops at once with a usage error
+    naming --lr, instead of training every epoch on NaN weights and failing in the export."""
+    out = tmp_path / "run"
+    argv = ["train", "--data", face_folder_dataset, "--format", "folder", "--out", out, "--epochs", "2",
+            "--cache-dir", cache_dir, "--input-size", "32", "--width", "0.25", "--batch-size", "16",
+            "--threads", "1", "--lr", "1e30"]  # fmt: skip
+    assert run_cli(argv) == (2, "")
+    assert any("training diverged" in r.getMessage() and "lower --lr" in r.getMessage() for r in caplog.records)
+    assert not (out / "checkpoints").exists() and not (out / "export").exists()

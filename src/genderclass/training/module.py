@@ -125,6 +125,10 @@ def _resized(x: torch.Tensor, size: int) -> torch.Tensor:
     return torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True)
 
 
+class TrainingDiverged(ValueError):
+    """The training loss is not finite (NaN or infinite): the weights are lost, training stops."""
+
+
 class GenderModule(L.LightningModule):
     """Binary classifier with label smoothing, optional positive-class weight, AdamW + warmup/cosine."""
 
@@ -210,6 +214,16 @@ class GenderModule(L.LightningModule):
             return self.aux_head(self._features).sum() * 0.0
         return self.aux_task.loss(predicted, known)
 
+    def _check_finite(self, values: torch.Tensor, stage: str, batch_idx: int) -> None:
+        """Stop at the first NaN or infinite loss or output: every later step, checkpoint and the
+        export would be NaN too."""
+        if not torch.isfinite(values).all():
+            raise TrainingDiverged(
+                f"training diverged: the {stage} {'loss' if stage == 'training' else 'output'} became NaN or "
+                f"infinite at epoch {self.current_epoch}, batch {batch_idx} (--lr {self.cfg.lr:g} is likely too "
+                "high): train again with a lower --lr"
+            )
+
     def training_step(self, batch, batch_idx):
         x, y, aux = batch
         logits = self(x)
@@ -222,12 +236,14 @@ class GenderModule(L.LightningModule):
             self.log("train_gender_loss", loss, on_step=False, on_epoch=True)
             self.log(f"train_{self.cfg.aux_task}_loss", aux_loss, on_step=False, on_epoch=True)
             loss = loss + self.cfg.aux_weight * aux_loss
+        self._check_finite(loss, "training", batch_idx)
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True)
         return loss
 
     def validation_step(self, batch, batch_idx):
         x, y, aux = batch
         logits = self(x)
+        self._check_finite(logits, "validation", batch_idx)
         self.log("val_loss", self._loss(logits, y), on_epoch=True, prog_bar=True)
         if self.aux_head is not None and self._features is not None:
             predicted, target = self._aux_outputs(aux)

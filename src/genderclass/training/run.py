@@ -236,7 +236,7 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
 
     from .callbacks import LogProgressBar, RunCheckpoint, RunEarlyStopping
     from .export import export_run
-    from .module import CacheDataModule, GenderModule
+    from .module import CacheDataModule, GenderModule, TrainingDiverged
 
     _hold_lightning_logging()
     quiet = not log.isEnabledFor(logging.WARNING)  # genderclass -q: errors only, no progress bars
@@ -362,6 +362,10 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
             log.error("training interrupted%s", saved)
             signal.signal(signal.SIGINT, signal.default_int_handler)  # Lightning left Ctrl-C ignored
             raise KeyboardInterrupt from exc
+        except TrainingDiverged as exc:  # a run with checkpoints is refused as --out, and --lr cannot change on resume
+            if last.exists():
+                raise TrainingDiverged(f"{exc}, into a new --out") from None
+            raise
         finally:
             if keeps_history:
                 restore_metrics(out)
