@@ -93,16 +93,28 @@ def check_trainable(cfg: TrainConfig, data: PreparedData) -> None:
     """Refuse training data that cannot give a meaningful model, before anything is trained."""
     train, val = data.indices("train"), data.indices("val")
     for name, index in (("training", train), ("validation", val)):
+        # with --folds, validation is one fold of the groups (subjects, duplicates) outside test
+        fold = name == "validation" and cfg.folds
+        if fold:
+            dealt = np.union1d(train, val)
+            counts = [len(np.unique(data.split.groups[dealt[data.cache.labels[dealt] == c]])) for c in (0, 1)]
+            name = (
+                f"validation split (fold {cfg.fold} of --folds {cfg.folds}; each label's groups are dealt into "
+                f"the folds, here {counts[0]} {LABELS[0]} and {counts[1]} {LABELS[1]})"
+            )
+        else:
+            name = f"{name} split"
         if not len(index):
+            hint = " or raise --val-fraction" if name.startswith("validation") else ""
             raise ValueError(
-                f"the {name} split is empty (split sizes {data.split.sizes()}): add data"
-                + (" or raise --val-fraction" if name == "validation" else "")
+                f"the {name} is empty (split sizes {data.split.sizes()}): "
+                + ("lower --folds or add data" if fold else f"add data{hint}")
             )
         missing = [LABELS[c] for c in (0, 1) if not (data.cache.labels[index] == c).any()]
         if missing:
             raise ValueError(
-                f"the {name} split has no {' or '.join(missing)} images ({len(index)} files): a classifier needs "
-                "both labels on each side; add data of the missing label"
+                f"the {name} has no {' or '.join(missing)} images ({len(index)} files): a classifier needs "
+                f"both labels on each side; {'lower --folds or ' if fold else ''}add data of the missing label"
             )
     if len(train) < cfg.batch_size:
         raise ValueError(
