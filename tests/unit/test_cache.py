@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
+import pytest
 
 from genderclass.config import PreprocessConfig
 from genderclass.data.cache import build_cache
@@ -157,3 +158,18 @@ def test_an_unreadable_cache_file_is_built_again(tmp_path, write_image, caplog):
         caplog.clear()
     assert build_cache(sample, cfg, tmp_path / "c", workers=1).labels.tolist() == [1]  # the rebuilt file serves
     assert not caplog.text
+
+
+def test_a_file_where_the_cache_folder_should_be_is_refused_before_preprocessing(tmp_path, write_image, monkeypatch):
+    """Named at once, with the file in the way, not after preprocessing the whole dataset as
+    '[Errno 17] File exists'."""
+    import genderclass.data.cache as cache_module
+
+    path = write_image(tmp_path / "x.png", np.full((20, 20, 3), 90, dtype=np.uint8))
+    (tmp_path / "afile").write_text("")
+    processed = []
+    monkeypatch.setattr(cache_module, "_process", lambda p: processed.append(p))
+    for cache_dir in (tmp_path / "afile", tmp_path / "afile" / "sub"):
+        with pytest.raises(NotADirectoryError, match=f"{tmp_path / 'afile'} is a file, not a folder"):
+            build_cache([Sample(path=str(path), label=0)], PreprocessConfig(input_size=16), cache_dir, workers=1)
+    assert not processed

@@ -174,6 +174,13 @@ def build_cache(samples: list[Sample], cfg: PreprocessConfig, cache_dir: str | P
             log.info("using cached preprocessed data %s", file)
             _report_detection(cache, cfg, built=False)
             return cache
+    try:  # before the work: a file in the way would otherwise fail it only once done
+        cache_dir.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        in_the_way = next((p for p in (cache_dir, *cache_dir.parents) if p.exists() and not p.is_dir()), cache_dir)
+        raise NotADirectoryError(
+            f"cannot make the cache folder {cache_dir}: {in_the_way} is a file, not a folder (--cache-dir)"
+        ) from exc
     log.info("preprocessing %d images once into %s", len(samples), file)
     by_path = {s.path: s for s in samples}
     results = []
@@ -211,7 +218,6 @@ def build_cache(samples: list[Sample], cfg: PreprocessConfig, cache_dir: str | P
         outside_bits=np.packbits(np.stack([r.outside for r in kept]), axis=-1) if cfg.modality == "face" else None,
     )
     _report_detection(cache, cfg, built=True)
-    cache_dir.mkdir(parents=True, exist_ok=True)
     # a name of its own: two runs building the same cache at once must not share the partial file
     tmp = file.with_suffix(f".{os.getpid()}.tmp.npz")
     np.savez(
