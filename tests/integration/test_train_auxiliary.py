@@ -87,7 +87,9 @@ def test_training_with_an_age_head(tmp_path_factory, aged_faces, face_folder_dat
     assert tuple(head["state_dict"]["aux_head.weight"].shape) == (5, started["aux_head.weight"].shape[1])
     other = [*base, "--arch", "mobilenet_v3_small", "--out", runs / "other", "--init-from", checkpoint]
     assert run_cli(other)[0] == 2
-    assert "does not fit this network" in caplog.text
+    assert "does not fit this network: it holds a small_resnet" in caplog.text
+    assert "this run trains a mobilenet_v3_small" in caplog.text
+    assert not (runs / "other").exists()  # refused before the run folder is written
 
     # a dataset without ages trains without the auxiliary head, says so, and its config records it
     no_ages = ["train", "--data", face_folder_dataset, "--format", "folder", "--out", runs / "no-ages",

@@ -84,6 +84,10 @@ def test_training_with_a_teacher(tmp_path_factory, face_folder_dataset, run_cli,
     with pytest.raises(ValueError, match="channels, mean, std"):
         load_teacher(str(teacher_ckpt), gray)  # a teacher must see what the student sees
 
+    # refused before the run folder is written (it was refused once training started)
+    other = [*base, "--out", runs / "other", *train_args, "--margin", "0.5", "--teacher", teacher_ckpt]
+    assert run_cli(other) == (2, "") and not (runs / "other").exists()
+
     code, stdout = run_cli([*base, "--out", runs / "student", *train_args, "--teacher", teacher_ckpt])
     assert code == 0
     config = json.loads((runs / "student" / "config.json").read_text())["train"]

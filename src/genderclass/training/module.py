@@ -158,11 +158,15 @@ class GenderModule(L.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 
-    def on_fit_start(self) -> None:
+    def load_teachers(self) -> None:
+        """Load the ``--teacher`` checkpoints (refused if trained on other preprocessing), once."""
         if self.cfg.teacher and not self._teachers:
             for checkpoint in teacher_checkpoints(self.cfg.teacher):
-                net, size = load_teacher(checkpoint, self.cfg.preprocess)
-                self._teachers.append((net.to(self.device), size))
+                self._teachers.append(load_teacher(checkpoint, self.cfg.preprocess))
+
+    def on_fit_start(self) -> None:
+        self.load_teachers()
+        self._teachers = [(net.to(self.device), size) for net, size in self._teachers]
         if self.aux_head is not None and self._feature_hook is None:  # removed again by on_fit_end
             self._feature_hook = self._classifier().register_forward_hook(self._keep_features)
 

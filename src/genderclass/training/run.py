@@ -188,6 +188,15 @@ def _auxiliary_targets(cfg: TrainConfig, data: PreparedData) -> tuple[TrainConfi
     return cfg, targets
 
 
+def _network_description(config: dict) -> str:
+    """What a checkpoint's weights must match, from its saved training config: network and input."""
+    pre = config.get("preprocess", {})
+    return (
+        f"{config.get('arch', '?')} of width {config.get('width', '?')} for {pre.get('modality', '?')}s "
+        f"({pre.get('channels', '?')}-channel input)"
+    )
+
+
 def _initialise_from(module: GenderModule, cfg: TrainConfig) -> None:
     """Fine-tuning: the network's weights from ``cfg.init_from`` (they must fit exactly); the
     auxiliary head's too when the checkpoint trained the same auxiliary task, otherwise it starts fresh."""
@@ -199,7 +208,13 @@ def _initialise_from(module: GenderModule, cfg: TrainConfig) -> None:
     try:
         module.model.load_state_dict(network)
     except RuntimeError as exc:
-        raise ValueError(f"{cfg.init_from} does not fit this network: {str(exc).splitlines()[0]}") from exc
+        saved = checkpoint.get("hyper_parameters", {}).get("config", {})
+        theirs, ours = _network_description(saved), _network_description(cfg.to_dict())
+        detail = f"it holds a {theirs}, this run trains a {ours}" if theirs != ours else str(exc).splitlines()[-1]
+        raise ValueError(
+            f"{cfg.init_from} does not fit this network: {detail.strip()}; start from a checkpoint of the same "
+            "network (--arch, --width) and modality"
+        ) from exc
     trained_task = checkpoint.get("hyper_parameters", {}).get("config", {}).get("aux_task", "")
     head = {k.removeprefix("aux_head."): v for k, v in state.items() if k.startswith("aux_head.")}
     if module.aux_head is not None and trained_task == cfg.aux_task and head:
@@ -287,12 +302,31 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
     data = prepare_saved_data(cfg, out) if resume and (out / "split.csv").exists() else prepare_data(cfg)
     check_trainable(cfg, data)
     check_sources_held_out(cfg, data)
-    out.mkdir(parents=True, exist_ok=True)
     requested_aux_task = unavailable or cfg.aux_task
     cfg, aux_targets = _auxiliary_targets(cfg, data)
-    write_split_csv(out / "split.csv", data.cache.paths.tolist(), data.cache.labels.tolist(), data.split)
     sizes = data.split.sizes()
     log.info("split sizes %s (groups with conflicting labels dropped: %d)", sizes, data.split.n_conflicting_groups)
+
+    labels = data.cache.labels
+    train_idx = data.indices("train")
+    splits = {"train": train_idx, "val": data.indices("val")}
+    weights = _sample_weights(cfg, data)
+    outside = data.cache.outside() if cfg.outside_fill > 0 else None  # unpacked only when used
+    datamodule = CacheDataModule(cfg, data.cache.images, labels, splits, weights, aux_targets, outside)
+    steps = max(1, len(train_idx) // cfg.batch_size)
+    module = GenderModule(cfg.to_dict(), pos_weight=1.0, steps_per_epoch=steps)
+    checkpoint_dir = out / "checkpoints"
+    last = checkpoint_dir / "last.ckpt"
+    ckpt_path = str(last) if resume and last.exists() else None
+    if resume and ckpt_path is None:
+        log.warning("%s has no saved epoch (stopped during the first): training starts from the beginning", out)
+    # models this run starts or learns from must fit it: refused before the run folder is written
+    if cfg.init_from and ckpt_path is None:  # a resumed run's weights come from its own checkpoint
+        _initialise_from(module, cfg)
+    module.load_teachers()
+
+    out.mkdir(parents=True, exist_ok=True)
+    write_split_csv(out / "split.csv", data.cache.paths.tolist(), data.cache.labels.tolist(), data.split)
     write_json(
         config_file,
         {
@@ -308,22 +342,6 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
             },
         },
     )
-
-    labels = data.cache.labels
-    train_idx = data.indices("train")
-    splits = {"train": train_idx, "val": data.indices("val")}
-    weights = _sample_weights(cfg, data)
-    outside = data.cache.outside() if cfg.outside_fill > 0 else None  # unpacked only when used
-    datamodule = CacheDataModule(cfg, data.cache.images, labels, splits, weights, aux_targets, outside)
-    steps = max(1, len(train_idx) // cfg.batch_size)
-    module = GenderModule(cfg.to_dict(), pos_weight=1.0, steps_per_epoch=steps)
-    checkpoint_dir = out / "checkpoints"
-    last = checkpoint_dir / "last.ckpt"
-    ckpt_path = str(last) if resume and last.exists() else None
-    if resume and ckpt_path is None:
-        log.warning("%s has no saved epoch (stopped during the first): training starts from the beginning", out)
-    if cfg.init_from and ckpt_path is None:  # a resumed run's weights come from its own checkpoint
-        _initialise_from(module, cfg)
 
     callbacks = [
         RunCheckpoint(dirpath=checkpoint_dir, filename="best", monitor=cfg.monitor, mode="max"),
