@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import pickle
 
 import lightning as L
 import numpy as np
@@ -106,10 +107,24 @@ class CacheDataModule(L.LightningDataModule):
         return DataLoader(self.val_set, batch_size=256, num_workers=0)
 
 
+NOT_A_CHECKPOINT = (pickle.UnpicklingError, EOFError, KeyError, RuntimeError, IsADirectoryError)
+
+
+def not_a_checkpoint(path: str, exc: BaseException) -> ValueError:
+    """The error for a file given as a training checkpoint that is none (an exported .onnx, a folder)."""
+    return ValueError(
+        f"{path} is not a training checkpoint ({type(exc).__name__}): give a run's checkpoints/best.ckpt "
+        "(or last.ckpt), not its exported model or its folder"
+    )
+
+
 def load_teacher(checkpoint: str, student: PreprocessConfig | None = None) -> tuple[GenderNet, int]:
     """A trained network of ours, frozen, and the input size it was trained at. With ``student``,
     the teacher must have been trained on the same preprocessing (only the input size may differ)."""
-    module = GenderModule.load_from_checkpoint(checkpoint, map_location="cpu")
+    try:
+        module = GenderModule.load_from_checkpoint(checkpoint, map_location="cpu")
+    except NOT_A_CHECKPOINT as exc:
+        raise not_a_checkpoint(checkpoint, exc) from exc
     pre = module.cfg.preprocess
     if student is not None:
         mismatched = pre.differences(student)

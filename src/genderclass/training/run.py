@@ -202,8 +202,13 @@ def _initialise_from(module: GenderModule, cfg: TrainConfig) -> None:
     auxiliary head's too when the checkpoint trained the same auxiliary task, otherwise it starts fresh."""
     import torch
 
-    checkpoint = torch.load(cfg.init_from, map_location="cpu", weights_only=False)
-    state = checkpoint["state_dict"]
+    from .module import NOT_A_CHECKPOINT, not_a_checkpoint
+
+    try:
+        checkpoint = torch.load(cfg.init_from, map_location="cpu", weights_only=False)
+        state = checkpoint["state_dict"]
+    except (*NOT_A_CHECKPOINT, TypeError) as exc:  # TypeError: a file that unpickles to no dict
+        raise not_a_checkpoint(cfg.init_from, exc) from exc
     network = {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
     try:
         module.model.load_state_dict(network)
