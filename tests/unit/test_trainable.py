@@ -44,3 +44,14 @@ def test_without_folds_an_empty_validation_split_still_names_val_fraction():
     data.split = split_groups(data.cache.labels, data.split.groups, 0.0, 0.15, seed=0)
     with pytest.raises(ValueError, match=r"validation split is empty .*raise --val-fraction"):
         check_trainable(cfg, data)
+
+
+def test_a_split_without_one_label_says_how_few_the_data_holds():
+    """40 men and 2 women (one person each): the split puts no woman in training, and the message
+    says the data holds only 2, the real problem (not how the split fell)."""
+    labels = np.array([0] * 40 + [1] * 2)
+    split = split_groups(labels, np.arange(42), 0.1, 0.15, seed=0)
+    data = PreparedData(cache=SimpleNamespace(labels=labels), split=split)
+    with pytest.raises(ValueError, match="has no female images") as refused:
+        check_trainable(TrainConfig(batch_size=4), data)
+    assert "the data holds 2 female in all" in str(refused.value)

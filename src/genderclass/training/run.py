@@ -112,9 +112,11 @@ def check_trainable(cfg: TrainConfig, data: PreparedData) -> None:
             )
         missing = [LABELS[c] for c in (0, 1) if not (data.cache.labels[index] == c).any()]
         if missing:
+            in_all = ", ".join(f"{int((data.cache.labels == LABELS.index(m)).sum())} {m}" for m in missing)
             raise ValueError(
-                f"the {name} has no {' or '.join(missing)} images ({len(index)} files): a classifier needs "
-                f"both labels on each side; {'lower --folds or ' if fold else ''}add data of the missing label"
+                f"the {name} has no {' or '.join(missing)} images ({len(index)} files; the data holds {in_all} "
+                f"in all): a classifier needs both labels on each side; {'lower --folds or ' if fold else ''}add "
+                "data of the missing label"
             )
     if len(train) < cfg.batch_size:
         raise ValueError(
