@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import io
+import os
 import re
 import warnings
 from pathlib import Path
@@ -20,7 +21,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from .config import MAX_JPEG_SCANS, MAX_PIXELS, MAX_SIDE
 
 ImageSource = str | Path | bytes | bytearray | np.ndarray | Image.Image
-_IMAGE_TYPES = (str, Path, bytes, bytearray, np.ndarray, Image.Image)
+_IMAGE_TYPES = (str, os.PathLike, bytes, bytearray, np.ndarray, Image.Image)
 
 # We enforce our own limit from the header before decoding; PIL's own check would warn or
 # raise with a less helpful message.
@@ -127,17 +128,21 @@ def _to_rgb_array(image: Image.Image) -> np.ndarray:
     return np.asarray(image)
 
 
-def check_image_source(source: object) -> None:
-    """TypeError for what is no image source at all (None, a file object, a number): a caller's
-    mistake, unlike an unreadable image (``ImageError``)."""
+def check_image_source(source: object) -> ImageSource:
+    """``source`` as an image source, any path-like object (``os.PathLike``: a ``PurePath``, say) as a
+    ``Path``; TypeError for what is no image source at all (None, a file object, a number): a
+    caller's mistake, unlike an unreadable image (``ImageError``)."""
     if not isinstance(source, _IMAGE_TYPES):
         raise TypeError(f"an image is a path, encoded bytes, a PIL image or a NumPy array, not {type(source).__name__}")
+    if isinstance(source, os.PathLike) and not isinstance(source, Path):
+        return Path(os.fsdecode(source))
+    return source
 
 
 def load_image(source: ImageSource, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Return an RGB uint8 array (H, W, 3) or raise an ``ImageError`` subclass (``TypeError`` for
     what is no image source: :func:`check_image_source`)."""
-    check_image_source(source)
+    source = check_image_source(source)
     if isinstance(source, np.ndarray):  # already in memory: only what the crop cannot handle is refused
         if source.ndim not in (2, 3):
             raise ImageError(f"expected an HxW, HxWx1, HxWx3 or HxWx4 array, got shape {source.shape}")

@@ -371,6 +371,30 @@ def test_python_api_names_the_image_types_it_takes(photo_dir, tiny_face_model, t
     assert decoded == []
 
 
+def test_python_api_takes_any_path_like_object(photo_dir, tiny_face_model):
+    """A path is any os.PathLike (a PurePath, a py.path), as it was before the image types were
+    checked: only what is no image source is a TypeError."""
+    from pathlib import PurePath
+
+    from genderclass.inference.classifier import GenderClassifier
+
+    class PathLike:
+        def __init__(self, path):
+            self.path = path
+
+        def __fspath__(self):
+            return str(self.path)
+
+    clf = GenderClassifier.load(tiny_face_model)
+    photo = photo_dir / "a_dark.jpg"
+    expected = clf.predict(photo)
+    for given in (PurePath(photo), PathLike(photo)):
+        assert clf.predict(given) == expected  # the result names the path, as for a Path
+        assert clf.predict_batch([given]) == [expected]
+    with pytest.raises(TypeError, match="takes a list"):
+        clf.predict_batch(PurePath(photo))  # one path alone, as a str or Path is
+
+
 def test_classifier_threads_are_checked(tiny_face_model):
     from genderclass.inference.classifier import GenderClassifier
 

@@ -348,3 +348,11 @@ def test_progressive_jpeg_with_too_many_scans_is_refused_before_decoding():
     comment = b"\xff\xda" * (MAX_JPEG_SCANS + 1)
     commented = data[:2] + b"\xff\xfe" + (len(comment) + 2).to_bytes(2, "big") + comment + data[2:]
     assert load_image(commented).shape == (64, 64, 3)
+
+
+def test_a_path_like_object_is_read_as_its_path(tmp_path):
+    from pathlib import PurePath
+
+    path = tmp_path / "x.png"
+    Image.new("RGB", (5, 4), (10, 20, 30)).save(path)
+    assert load_image(PurePath(path)).shape == (4, 5, 3)

@@ -400,13 +400,11 @@ def _architecture_summary(architecture: Any) -> Any:
 
 def _image_list(images: Iterable[ImageSource], method: str) -> list[ImageSource]:
     """``images`` as a list, refusing one image (a path's characters or an array's rows are not images)."""
-    single = isinstance(images, (str, Path, bytes, bytearray, Image.Image))
+    single = isinstance(images, (str, os.PathLike, bytes, bytearray, Image.Image))
     if single or (isinstance(images, np.ndarray) and images.ndim <= 3):
         raise TypeError(f"{method} takes a list (or an N x H x W x C array) of images; for one use predict")
-    images = list(images)
-    for image in images:  # before any work: a wrong type is the caller's mistake, not a bad image
-        check_image_source(image)
-    return images
+    # before any work: a wrong type is the caller's mistake, not a bad image; path-like objects as Paths
+    return [check_image_source(image) for image in images]
 
 
 def _check_min_confidence(min_confidence: float | None) -> None:
