@@ -1096,6 +1096,7 @@ def test_a_failed_annotation_keeps_every_result_line(capsys, caplog, photo_dir, 
         (["--val-fraction", "0.5", "--test-fraction", "0.5"], "must leave images to train on"),
         (["--modality", "fingerprint", "--outside-fill", "0.5"], "face crops only"),
         (["--modality", "fingerprint", "--margin", "0.2"], "face crops only"),
+        (["--modality", "fingerprint", "--margin", "0"], "face crops only"),
     ],
 )
 def test_train_refuses_impossible_settings(capsys, caplog, tmp_path, flags, message):
@@ -1177,6 +1178,12 @@ def test_evaluate_warns_when_the_data_goes_beyond_the_models_test_split(
     assert f"--split-file {listed} evaluates its 2 test files only" in caplog.text
     files = json.loads((tmp_path / "all" / "metrics.json").read_text())["data"]["files"]
     assert files == "all (2 outside the model's test split: probably trained on)"
+    with caplog.at_level(logging.WARNING):  # --limit: still warned; counted among the files drawn
+        code, out, _ = _run(capsys, [*argv, "--limit", "2", "--out", str(tmp_path / "drawn")])
+    drawn = json.loads((tmp_path / "drawn" / "metrics.json").read_text())
+    beyond = sum(Path(p["path"]).name != "0.png" for p in drawn["predictions"])
+    assert code == 0 and len(drawn["predictions"]) == 2
+    assert drawn["data"]["files"].startswith(f"all ({beyond} outside the model's test split")
     for extra in (["--split-file", str(listed)], []):  # its test files only; or data it never saw
         if not extra:
             listed.write_text("other/0.png\n")

@@ -35,7 +35,7 @@ def resolve_train_config(args: argparse.Namespace) -> TrainConfig:
     modality = args.modality or "face"
     given = given_train_flags(args)
     cfg = TrainConfig.for_modality(modality, **{k: v for k, v in given.items() if k not in PREPROCESS_FLAGS})
-    if modality != "face" and given.get("margin"):  # stored in the model's metadata, but never applied
+    if modality != "face" and "margin" in given:  # stored in the model's metadata, but never applied
         raise ValueError("--margin applies to face crops only (a print is never cropped)")
     cfg.preprocess = dataclasses.replace(cfg.preprocess, **{k: v for k, v in given.items() if k in PREPROCESS_FLAGS})
     return cfg
@@ -247,22 +247,22 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------------------ evaluate
-def _beyond_the_test_split(model: Path, samples: list, data: str) -> int:
+def _beyond_the_test_split(model: Path, samples: list, data: str) -> set[str] | None:
     """Evaluating all of a model's own training data measures memory, not accuracy. ``export``
     lists the test files beside the model (NAME.test_files.txt): when the data holds some of them
     and also other files, those others were probably trained or calibrated on; say so, and return
-    how many (0 when there is nothing to say)."""
+    the paths of the test files (None when there is nothing to say)."""
     from ..data.split import select_listed
 
     listed = model.with_name(f"{model.stem}.test_files.txt")
     if not listed.is_file():
-        return 0
+        return None
     try:
         test, _ = select_listed(samples, listed.read_text().splitlines(), data)
     except ValueError:  # names the data holds twice: no telling which file the list means
-        return 0
+        return None
     if not test or len(test) == len(samples):
-        return 0
+        return None
     log.warning(
         "%d of the %d files are not in the model's test split (%s): it was probably trained or "
         "calibrated on them, so these numbers are optimistic; --split-file %s evaluates its %d test files only",
@@ -272,7 +272,7 @@ def _beyond_the_test_split(model: Path, samples: list, data: str) -> int:
         listed,
         len(test),
     )
-    return len(samples) - len(test)
+    return {sample.path for sample in test}
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -300,11 +300,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             log.warning("%d files %s %s are not in %s", unmatched, where, args.split_file, args.data)
         if not samples:
             raise ValueError(f"no file of {args.data} is {where} {args.split_file}")
-    beyond_test = 0 if args.split_file else _beyond_the_test_split(clf.path, samples, args.data)
+    test_files = None if args.split_file else _beyond_the_test_split(clf.path, samples, args.data)
     limited = bool(args.limit and args.limit < len(samples))
     if limited:
         keep = np.sort(np.random.default_rng(args.seed).choice(len(samples), args.limit, replace=False))
         samples = [samples[i] for i in keep]
+    # counted among the files scored (after --limit's draw)
+    beyond_test = sum(sample.path not in test_files for sample in samples) if test_files is not None else 0
     crop_mode = "none" if args.no_detect else (args.crop or default_crop_mode(args.format, clf.modality))
     # training curves: a run folder's metrics.csv, else the NAME.metrics.csv export writes beside NAME.onnx
     curves = [Path(args.model) / "metrics.csv"] if args.model else []

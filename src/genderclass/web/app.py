@@ -241,7 +241,7 @@ def _classify_files(
     for number, upload in enumerate(uploads, 1):
         result: dict[str, Any] = {"filename": upload.filename, "faces": [], "error": None, "error_code": None}
         try:
-            rgb = _decode(upload, max_pixels)
+            rgb = _decode(upload, max_pixels, f"upload {number} of {len(uploads)}")
             [(prediction, logits)] = clf.predict_batch_with_logits([rgb], detect, min_confidence, fingers=[finger])
         except ApiError as exc:
             result.update(error=exc.message, error_code=exc.code)
@@ -287,7 +287,8 @@ def _person(
     return {"filenames": person.pop("paths"), **person}
 
 
-def _decode(upload: Upload, max_pixels: int) -> np.ndarray:
+def _decode(upload: Upload, max_pixels: int, place: str) -> np.ndarray:
+    """The upload's pixels; ``place`` names it in the log (never its file name)."""
     try:
         return load_image(upload.data, max_pixels=max_pixels)
     except ImageError as exc:
@@ -295,7 +296,7 @@ def _decode(upload: Upload, max_pixels: int) -> np.ndarray:
     except Exception as exc:
         # Pillow plugins raise more than load_image catches (e.g. IndexError on some broken GIFs):
         # whatever the decoder chokes on is a corrupt upload, not a server error.
-        log.warning("decoder error on an upload: %s: %s", type(exc).__name__, exc)
+        log.warning("decoder error on %s: %s: %s", place, type(exc).__name__, exc)
         raise ApiError(422, "corrupt_image", f"image is truncated or corrupt: {type(exc).__name__}") from None
 
 
