@@ -360,7 +360,7 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
     ]
     if not quiet:  # tqdm, not rich: rich's refresh thread took ~20% of the training process's CPU here.
         live = sys.stderr.isatty()  # on a terminal, redrawn every 10 steps; in a log, lines per epoch
-        callbacks.append(TQDMProgressBar(refresh_rate=10) if live else LogProgressBar(refresh_rate=max(10, steps)))
+        callbacks.append(TQDMProgressBar(refresh_rate=10) if live else LogProgressBar())
     if cfg.ema_decay > 0:
         # validation, checkpoints (and so the export) see the averaged weights
         callbacks.append(EMAWeightAveraging(decay=cfg.ema_decay, update_starting_at_step=steps))
