@@ -157,10 +157,12 @@ def load_image(source: ImageSource, max_pixels: int = MAX_PIXELS) -> np.ndarray:
             f"image is {width}x{height} = {width * height / 1e6:.1f} MP, over the {max_pixels / 1e6:.0f} MP limit"
         )
     _check_side(width, height)
-    _check_jpeg_scans(source, image)
-    fast = _decode_complete_jpeg(source, image)
-    if fast is not None:
-        return fast
+    encoded = _jpeg_bytes(source, image)  # a JPEG file is read once, for the scan count and the fast decoder
+    if encoded is not None:
+        _check_jpeg_scans(encoded)
+        fast = _decode_complete_jpeg(encoded, image)
+        if fast is not None:
+            return fast
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -199,30 +201,30 @@ def _jpeg_scans(data: bytes | bytearray) -> int:
     return scans
 
 
-def _check_jpeg_scans(source: ImageSource, image: Image.Image) -> None:
+def _jpeg_bytes(source: ImageSource, image: Image.Image) -> bytes | bytearray | None:
+    """The encoded bytes of a JPEG (or MPO) given as a path or as bytes; None otherwise (other formats,
+    PIL images)."""
+    if image.format not in ("JPEG", "MPO") or not isinstance(source, (bytes, bytearray, str, Path)):
+        return None
+    return source if isinstance(source, (bytes, bytearray)) else Path(source).read_bytes()
+
+
+def _check_jpeg_scans(data: bytes | bytearray) -> None:
     """Refuse a progressive JPEG with more scans than any encoder writes: each is a pass over every
     pixel, so a small file of many empty scans would take minutes to decode."""
-    if image.format not in ("JPEG", "MPO") or not isinstance(source, (bytes, bytearray, str, Path)):
-        return
-    data = source if isinstance(source, (bytes, bytearray)) else Path(source).read_bytes()
     if (scans := _jpeg_scans(data)) > MAX_JPEG_SCANS:
         raise ImageTooLargeError(
             f"JPEG has {scans} scans, over the limit of {MAX_JPEG_SCANS} (ordinary progressive JPEGs have about 10)"
         )
 
 
-def _decode_complete_jpeg(source: ImageSource, image: Image.Image) -> np.ndarray | None:
-    """Decode an intact RGB/gray JPEG with OpenCV (about 3x faster than Pillow here, EXIF
-    orientation applied), or return None to take the Pillow path: other formats and modes, PIL
-    images, and any file that does not end with the JPEG end marker (truncated files must fail
-    there, not be decoded half grey)."""
-    if (
-        image.format != "JPEG"
-        or image.mode not in ("RGB", "L")
-        or not isinstance(source, (bytes, bytearray, str, Path))
-    ):
+def _decode_complete_jpeg(data: bytes | bytearray, image: Image.Image) -> np.ndarray | None:
+    """Decode an intact RGB/gray JPEG (``data``, the bytes ``image`` was opened from) with OpenCV
+    (about 3x faster than Pillow here, EXIF orientation applied), or return None to take the Pillow
+    path: MPO files, other modes, and any file that does not end with the JPEG end marker
+    (truncated files must fail there, not be decoded half grey)."""
+    if image.format != "JPEG" or image.mode not in ("RGB", "L"):
         return None
-    data = source if isinstance(source, (bytes, bytearray)) else Path(source).read_bytes()
     if not data.rstrip(b"\x00").endswith(_JPEG_EOI):
         return None
     try:
