@@ -3,16 +3,53 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import onnxruntime as ort
 
+Device = Literal["cpu", "cuda"]
+DEVICES: tuple[str, ...] = ("cpu", "cuda")
+CUDA_PROVIDER = "CUDAExecutionProvider"
+GPU_RUNTIME_PACKAGE = "onnxruntime-gpu"
 
-def cpu_session(path: str | Path, threads: int) -> ort.InferenceSession:
-    """A CPU session with ``threads`` intra-op threads and one inter-op thread, only errors
-    logged, and ONNX Runtime's telemetry events off (nothing about the process leaves or is kept)."""
+
+class DeviceUnavailableError(RuntimeError):
+    """The device asked for is not usable with the installed ONNX Runtime (exit code 3 in the CLI)."""
+
+
+def check_device(device: str) -> Device:
+    """``device`` checked against this installation: ``cuda`` needs ONNX Runtime's CUDA execution
+    provider, which only the ``onnxruntime-gpu`` package has (in place of ``onnxruntime``)."""
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {', '.join(DEVICES)}, not {device!r}")
+    if device == "cuda" and CUDA_PROVIDER not in ort.get_available_providers():
+        raise DeviceUnavailableError(
+            f"--device cuda needs ONNX Runtime's {CUDA_PROVIDER}, which this installation lacks (it has "
+            f"{', '.join(ort.get_available_providers())}): pip uninstall -y onnxruntime && "
+            f"pip install {GPU_RUNTIME_PACKAGE}=={ort.__version__} (with the CUDA and cuDNN libraries it "
+            "names), or use --device cpu"
+        )
+    return device  # type: ignore[return-value]
+
+
+def providers_for(device: Device) -> list[str]:
+    """Execution providers for ``device``; with CUDA, the CPU runs what CUDA does not implement."""
+    return [CUDA_PROVIDER, "CPUExecutionProvider"] if device == "cuda" else ["CPUExecutionProvider"]
+
+
+def inference_session(path: str | Path, threads: int, device: Device = "cpu") -> ort.InferenceSession:
+    """A session on ``device`` (checked by :func:`check_device`) with ``threads`` intra-op CPU threads
+    and one inter-op thread, only errors logged, and ONNX Runtime's telemetry events off (nothing
+    about the process leaves or is kept)."""
+    device = check_device(device)
     ort.disable_telemetry_events()
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(path), options, providers=providers_for(device))
+
+
+def cpu_session(path: str | Path, threads: int) -> ort.InferenceSession:
+    """:func:`inference_session` on the CPU."""
+    return inference_session(path, threads, "cpu")

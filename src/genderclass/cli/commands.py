@@ -174,7 +174,7 @@ def _natural(subject: str) -> tuple[int, str]:
 def cmd_predict(args: argparse.Namespace) -> int:
     from ..inference.classifier import GenderClassifier, distinct_files
 
-    clf = GenderClassifier.load(args.model, modality=args.modality)
+    clf = GenderClassifier.load(args.model, modality=args.modality, device=args.device)
     if args.fuse and clf.modality != "fingerprint":
         raise ValueError("--fuse is for fingerprints (use --modality fingerprint)")
     if args.fuse and args.format != "jsonl":
@@ -284,7 +284,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..inference.classifier import GenderClassifier
 
     implied = {"utkface": "face", "socofing": "fingerprint"}.get(args.format)  # folder, csv: either
-    clf = GenderClassifier.load(args.model, modality=args.modality or (None if args.model else implied))
+    clf = GenderClassifier.load(
+        args.model, modality=args.modality or (None if args.model else implied), device=args.device
+    )
     if implied and implied != clf.modality:
         raise ValueError(f"--format {args.format} holds {implied} images, but {clf.path} is a {clf.modality} model")
     samples = read_dataset(args.data, args.format).samples
@@ -344,7 +346,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from ..inference.bench import run_bench
 
-    results = run_bench(args.model, args.modality, args.image, args.repeat, cold_start=not args.no_cold_start)
+    results = run_bench(
+        args.model, args.modality, args.image, args.repeat, cold_start=not args.no_cold_start, device=args.device
+    )
     print(json.dumps(results, indent=2))
     return EXIT_OK
 

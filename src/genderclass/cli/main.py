@@ -23,7 +23,9 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from .. import __version__
 from ..config import AUGMENT_GEOMETRIES, DEFAULT_BATCH_SIZE, MODALITIES
 from ..data.readers import FINGERS
+from ..runtime import DeviceUnavailableError
 from .exit_codes import EXIT_INTERRUPTED, EXIT_MISSING_DEPENDENCY, EXIT_PIPE_CLOSED, EXIT_USAGE
+from .flags import add_device_flag
 
 log = logging.getLogger("genderclass")
 
@@ -324,6 +326,7 @@ def _predict_command(sub: argparse._SubParsersAction, C: ModuleType) -> None:
         help="write copies with boxes, labels and probabilities drawn, and DIR/annotated.csv (input -> copy)",
     )
     p.add_argument("--batch-size", type=_count(1), default=DEFAULT_BATCH_SIZE, help="crops per network call")
+    add_device_flag(p)
     p.add_argument(
         "--fuse", action="store_true", help="fingerprints: all inputs are one person; print a fused line last"
     )
@@ -372,6 +375,7 @@ def _evaluate_command(sub: argparse._SubParsersAction, C: ModuleType) -> None:
     p.add_argument("--limit", type=_count(0), default=0, help="evaluate a random subset of N files; 0 = all")
     p.add_argument("--seed", type=int, default=0, help="seed of the --limit subset")
     p.add_argument("--out", required=True, help="folder for metrics.json and report.html")
+    add_device_flag(p)
     p.set_defaults(func=C.cmd_evaluate)
 
 
@@ -387,6 +391,7 @@ def _bench_command(sub: argparse._SubParsersAction, C: ModuleType) -> None:
     p.add_argument("--image", help="a 640x480-ish photo with one face for the end-to-end number")
     p.add_argument("--repeat", type=_count(1), default=100, help="timed calls per measurement (medians reported)")
     p.add_argument("--no-cold-start", action="store_true", help="skip the cold-start subprocess timing")
+    add_device_flag(p)
     p.set_defaults(func=C.cmd_bench)
 
 
@@ -470,6 +475,9 @@ def main(argv: list[str] | None = None) -> int:
             return int(args.func(args) or 0)
     except ModuleNotFoundError as exc:
         log.error("%s — %s", exc, install_hint(exc.name))
+        return EXIT_MISSING_DEPENDENCY
+    except DeviceUnavailableError as exc:  # e.g. --device cuda without onnxruntime-gpu
+        log.error("%s", exc)
         return EXIT_MISSING_DEPENDENCY
     except (FileNotFoundError, ValueError) as exc:
         log.error("%s", exc)

@@ -96,13 +96,13 @@ def face_detector_onnx_path() -> Path:
     return models_dir() / "face_detector.onnx"
 
 
-@lru_cache(maxsize=1)
-def _shared_session() -> Any:
-    """One ONNX Runtime session for the process (``run`` is thread-safe); one intra-op thread:
-    the network is small, and a server runs several detections at once."""
-    from ..runtime import cpu_session
+@lru_cache(maxsize=2)
+def _shared_session(device: str = "cpu") -> Any:
+    """One ONNX Runtime session per device for the process (``run`` is thread-safe); one intra-op
+    thread: the network is small, and a server runs several detections at once."""
+    from ..runtime import inference_session
 
-    return cpu_session(face_detector_onnx_path(), threads=1)
+    return inference_session(face_detector_onnx_path(), threads=1, device=device)
 
 
 class OnnxYuNet:
@@ -114,8 +114,8 @@ class OnnxYuNet:
     pixels truncated like its C++ casts), then ``score% > conf * 100`` as the yuface wrapper does.
     """
 
-    def __init__(self) -> None:
-        self._session = _shared_session()
+    def __init__(self, device: str = "cpu") -> None:
+        self._session = _shared_session(device)
 
     def __call__(self, bgr: np.ndarray, conf: float = 0.5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         height, width = bgr.shape[:2]
@@ -181,10 +181,11 @@ class YuNetDetector:
         min_score: float = DETECT_MIN_SCORE,
         max_side: int = DETECT_MAX_SIDE,
         backend: DetectorBackend = "onnx",
+        device: str = "cpu",
     ) -> None:
         if backend not in ("onnx", "libfacedetection"):
             raise ValueError(f"unknown detector backend {backend!r}; expected 'onnx' or 'libfacedetection'")
-        self._detect = OnnxYuNet() if backend == "onnx" else _native_yunet()
+        self._detect = OnnxYuNet(device) if backend == "onnx" else _native_yunet()
         self.min_score = min_score
         self.max_side = max_side
 
@@ -249,7 +250,10 @@ def _suppress_overlaps(faces: list[Face], threshold: float = 0.4) -> list[Face]:
     return [faces[i] for i in nms(boxes, scores, strict, len(faces))]
 
 
-def default_detector(max_side: int = DETECT_MAX_SIDE, backend: DetectorBackend = "onnx") -> FaceDetector:
+def default_detector(
+    max_side: int = DETECT_MAX_SIDE, backend: DetectorBackend = "onnx", device: str = "cpu"
+) -> FaceDetector:
     """YuNet, looking at photos downscaled to ``max_side`` (smaller is faster, and misses smaller
-    faces unless none is found at all, which triggers the 960 px retry)."""
-    return YuNetDetector(max_side=max_side, backend=backend)
+    faces unless none is found at all, which triggers the 960 px retry); ``device``: where the ONNX
+    backend runs (``cuda`` needs onnxruntime-gpu)."""
+    return YuNetDetector(max_side=max_side, backend=backend, device=device)

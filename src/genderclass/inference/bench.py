@@ -35,12 +35,15 @@ def synthetic_photo(width: int = 640, height: int = 480, seed: int = 0) -> np.nd
     return cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
 
 
-def cold_start_seconds(model: str | None, modality: str | None, image: Path, runs: int = 3) -> float:
+def cold_start_seconds(
+    model: str | None, modality: str | None, image: Path, runs: int = 3, device: str = "cpu"
+) -> float:
     """Median wall time of a fresh ``genderclass predict IMAGE`` process: this installation's own
     command (the script beside this interpreter), not whichever ``genderclass`` is first on PATH."""
     script = Path(sys.executable).with_name("genderclass")
     command = [str(script)] if script.is_file() else [sys.executable, "-m", "genderclass.cli.main"]
-    command += ["-q", "predict", str(image)] + (["--model", model] if model else ["--modality", modality or "face"])
+    command += ["-q", "predict", str(image), "--device", device]
+    command += ["--model", model] if model else ["--modality", modality or "face"]
     times = []
     for _ in range(runs):
         start = time.perf_counter()
@@ -52,9 +55,14 @@ def cold_start_seconds(model: str | None, modality: str | None, image: Path, run
 
 
 def run_bench(
-    model: str | None, modality: str | None, image: str | None, repeat: int = 100, cold_start: bool = True
+    model: str | None,
+    modality: str | None,
+    image: str | None,
+    repeat: int = 100,
+    cold_start: bool = True,
+    device: str = "cpu",
 ) -> dict[str, Any]:
-    clf = GenderClassifier.load(model, modality=modality)
+    clf = GenderClassifier.load(model, modality=modality, device=device)
     size, channels = clf.preprocess.input_size, clf.preprocess.channels
     crop = np.random.default_rng(0).integers(0, 255, (size, size, channels), dtype=np.uint8)
     batch = [crop] * 64
@@ -62,6 +70,7 @@ def run_bench(
     batch_ms = _median_ms(lambda: clf.logits(batch, batch_size=64), max(10, repeat // 10))
     results: dict[str, Any] = {
         "model": str(clf.path),
+        "device": device,
         "classifier_ms_per_face_batch1": round(one_ms, 3),
         "classifier_faces_per_s_batch64": round(64 / (batch_ms / 1000.0), 1),
     }
@@ -79,5 +88,5 @@ def run_bench(
         results["end_to_end_faces_found"] = len(e2e["faces"])
         results["end_to_end_ms"] = round(_median_ms(lambda: clf.predict(photo), max(10, repeat // 2)), 3)
         if cold_start:
-            results["cold_start_predict_s"] = round(cold_start_seconds(model, modality, photo_path), 3)
+            results["cold_start_predict_s"] = round(cold_start_seconds(model, modality, photo_path, device=device), 3)
     return results

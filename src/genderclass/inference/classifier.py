@@ -32,8 +32,10 @@ NON_FINITE_OUTPUT = "the model returned a score that is not a finite number: its
 class GenderClassifier:
     """Classify faces or fingerprints with an exported model (ONNX + metadata JSON)."""
 
-    def __init__(self, onnx_path: str | Path, metadata: dict[str, Any], threads: int | None = None) -> None:
-        from ..runtime import cpu_session
+    def __init__(
+        self, onnx_path: str | Path, metadata: dict[str, Any], threads: int | None = None, device: str = "cpu"
+    ) -> None:
+        from ..runtime import check_device, inference_session
 
         self.path = Path(onnx_path)
         if not isinstance(metadata, dict) or not isinstance(metadata.get("preprocess"), dict):
@@ -65,8 +67,9 @@ class GenderClassifier:
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, Integral) or threads < 0):
             raise ValueError(f"threads must be a whole number, 0 or more (0 or None: min(2, cores)), not {threads!r}")
         threads = int(threads or min(2, os.cpu_count() or 1))
+        self.device = check_device(device)  # before the session: a missing GPU runtime is no broken model
         try:
-            self.session = cpu_session(self.path, threads)
+            self.session = inference_session(self.path, threads, self.device)
         except Exception as exc:  # onnxruntime raises its own types for missing, corrupt or invalid files
             reason = (str(exc).splitlines() or [type(exc).__name__])[0]
             raise ValueError(f"{self.path} is not a usable ONNX model: {reason}") from exc
@@ -84,25 +87,33 @@ class GenderClassifier:
     # ----------------------------------------------------------------------------- loading
     @classmethod
     def load(
-        cls, path: str | Path | None = None, modality: str | None = None, threads: int | None = None
+        cls,
+        path: str | Path | None = None,
+        modality: str | None = None,
+        threads: int | None = None,
+        device: str = "cpu",
     ) -> GenderClassifier:
         """Load a model: ``None`` = the bundled model of ``modality`` (default: face); else an
         ``.onnx`` file, its ``.json`` metadata, or a folder holding one ``*.onnx`` (a run's
         ``export/``), which must be a ``modality`` model if one is named. ``threads``: ONNX Runtime
-        intra-op threads (None or 0: min(2, cores)).
+        intra-op threads (None or 0: min(2, cores)). ``device``: ``cpu``, or ``cuda`` through ONNX
+        Runtime's CUDA execution provider (needs the ``onnxruntime-gpu`` package; without it a
+        :class:`~genderclass.runtime.DeviceUnavailableError` names what to install).
 
         FileNotFoundError for a path without a model; ValueError for an unknown modality, a folder
         of several models, a broken model file or a model of another modality. One classifier can
         serve several threads at once."""
         onnx_path, metadata = model_files(path, modality or "face")
-        clf = cls(onnx_path, metadata, threads=threads)
+        clf = cls(onnx_path, metadata, threads=threads, device=device)
         if path is not None and modality and clf.modality != modality:
             raise ValueError(f"a {modality} model was asked for, but {onnx_path} is a {clf.modality} model")
         return clf
 
     def __repr__(self) -> str:
+        device = "" if self.device == "cpu" else f", device={self.device!r}"
         return (
-            f"GenderClassifier(path={str(self.path)!r}, modality={self.modality!r}, name={self.metadata.get('name')!r})"
+            f"GenderClassifier(path={str(self.path)!r}, modality={self.modality!r}, "
+            f"name={self.metadata.get('name')!r}{device})"
         )
 
     @property
@@ -110,7 +121,7 @@ class GenderClassifier:
         if self._detector is None:
             from ..faces.detect import default_detector
 
-            self._detector = default_detector()
+            self._detector = default_detector(device=self.device)
         return self._detector
 
     # ----------------------------------------------------------------------------- core

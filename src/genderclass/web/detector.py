@@ -33,10 +33,10 @@ class ThreadLocalDetector:
         return detector.detect(rgb)
 
 
-def server_detector(max_side: int) -> ThreadLocalDetector:
+def server_detector(max_side: int, device: str = "cpu") -> ThreadLocalDetector:
     """The default (leak-free) face detector, one instance per server thread."""
     from functools import partial
 
     from ..faces.detect import default_detector
 
-    return ThreadLocalDetector(partial(default_detector, max_side))
+    return ThreadLocalDetector(partial(default_detector, max_side, device=device))

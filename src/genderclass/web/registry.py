@@ -58,12 +58,12 @@ class ModelRegistry:
         with self._lock:
             model = self._models.get(modality)
             if model is None:
-                model = GenderClassifier.load(path, threads=self.settings.threads or None)
+                model = GenderClassifier.load(path, threads=self.settings.threads or None, device=self.settings.device)
                 if model.modality != modality:
                     raise ValueError(f"{path} is a {model.modality} model, but it was given as the {modality} model")
                 if modality == "face":
                     # Installed before first use, so every thread shares the one locked, leak-free detector.
-                    model._detector = server_detector(self.settings.detect_max_side)
+                    model._detector = server_detector(self.settings.detect_max_side, self.settings.device)
                 self._models[modality] = model
                 log.info("loaded %s model %s", modality, path)
         return model

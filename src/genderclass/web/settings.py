@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..config import DETECT_MAX_SIDE, MAX_PIXELS, MAX_UPLOAD_BYTES
+from ..runtime import DEVICES
 
 ENV_PREFIX = "GENDERCLASS_WEB_"
 
@@ -27,6 +28,7 @@ class WebSettings:
     preload: bool = True  # load and warm up the models at startup (else on first use)
     detect_max_side: int = DETECT_MAX_SIDE  # photos are downscaled to this long side for face detection
     loopback_only: bool = False  # answer only requests addressed to a loopback name (serve on 127.0.0.1)
+    device: str = "cpu"  # where the networks run: cpu, or cuda (needs onnxruntime-gpu)
 
     def __post_init__(self) -> None:
         for name in ("max_upload_bytes", "max_pixels", "max_files", "inference_concurrency"):
@@ -36,6 +38,8 @@ class WebSettings:
             raise ValueError(f"detect_max_side must be from 64 to 960, got {self.detect_max_side}")
         if self.threads < 0:
             raise ValueError(f"threads must be >= 0, got {self.threads}")
+        if self.device not in DEVICES:
+            raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
 
     def to_env(self) -> dict[str, str]:
         """Environment variables from which ``from_env`` rebuilds these settings."""
@@ -55,6 +59,8 @@ class WebSettings:
                 continue
             if field.name in ("face_model", "fingerprint_model"):
                 values[field.name] = raw or None
+            elif field.name == "device":
+                values[field.name] = raw
             elif field.name in ("preload", "loopback_only"):
                 values[field.name] = raw.strip().lower() in ("1", "true", "yes", "on")
             else:
