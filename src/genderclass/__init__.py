@@ -12,7 +12,7 @@ import os
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 __version__ = "0.1.0"
-__all__ = ["GenderClassifier", "__version__"]
+__all__ = ["GenderClassifier", "predict_dataset", "__version__"]
 
 
 def __getattr__(name: str):
@@ -20,4 +20,8 @@ def __getattr__(name: str):
         from .inference.classifier import GenderClassifier
 
         return GenderClassifier
+    if name == "predict_dataset":  # needs the 'ray' extra
+        from .inference.ray_engine import predict_dataset
+
+        return predict_dataset
     raise AttributeError(name)

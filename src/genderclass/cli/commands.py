@@ -171,35 +171,110 @@ def _natural(subject: str) -> tuple[int, str]:
     return (int(subject), subject) if subject.isdigit() else (1 << 62, subject)
 
 
-def cmd_predict(args: argparse.Namespace) -> int:
-    from ..inference.classifier import GenderClassifier, distinct_files
+class PredictionOutput:
+    """Where ``predict`` results go: JSON lines or CSV rows on stdout, the failures counted, and the
+    ``--summary`` estimates accumulated; the same for every engine."""
 
-    clf = GenderClassifier.load(args.model, modality=args.modality, device=args.device)
+    def __init__(self, args: argparse.Namespace, threshold: float, unit: str) -> None:
+        from ..inference.summary import LabelShares
+
+        self.writer = csv.DictWriter(sys.stdout, fieldnames=CSV_FIELDS) if args.format == "csv" else None
+        self.shares = LabelShares(threshold, unit) if args.summary else None
+        self.failed = 0
+        self.total = 0
+
+    def start(self) -> None:
+        if self.writer:
+            self.writer.writeheader()
+
+    def count(self, result: dict) -> None:
+        """A result written elsewhere (``--out``): counted and summarised only."""
+        self.total += 1
+        self.failed += bool(result["error"])
+        if self.shares:
+            self.shares.add(result)
+
+    def write(self, result: dict) -> None:
+        if self.writer:
+            _write_csv_rows(self.writer, result)
+        else:
+            sys.stdout.write(json.dumps(result) + "\n")
+        self.count(result)
+
+    def finish(self) -> None:
+        if self.shares:
+            sys.stdout.write(json.dumps({"summary": self.shares.summary()}) + "\n")
+        sys.stdout.flush()
+
+
+def _check_predict_args(args: argparse.Namespace, clf) -> None:
+    """Refuse flag combinations before any work."""
     if args.fuse and clf.modality != "fingerprint":
         raise ValueError("--fuse is for fingerprints (use --modality fingerprint)")
-    if args.fuse and args.format != "jsonl":
-        raise ValueError("--fuse writes a JSON line for the person: use it with --format jsonl")
+    for flag, given in (("--fuse", args.fuse), ("--summary", args.summary)):
+        if given and args.format != "jsonl":
+            raise ValueError(f"{flag} writes a JSON line after the results: use it with --format jsonl")
     if args.finger and clf.modality != "fingerprint":
         raise ValueError("--finger is for fingerprints (use --modality fingerprint)")
     if args.finger and clf.finger_known is None:
         raise ValueError(f"--finger needs a fingerprint model with per-finger calibration; {clf.path} has none")
-    paths = expand_paths(args.paths)
-    if all(path.is_dir() for path in paths):  # nothing but folders without images
-        raise ValueError("no input files" + (f": no image in {', '.join(map(str, paths))}" if paths else ""))
-    if args.fuse:
-        _warn_if_names_say_several_people(paths)
-    fingers = _fingers(paths, args.finger)
-    clf.finger_offsets(fingers)  # a finger the model does not know: refused before any output
     if args.annotate and Path(args.annotate).exists() and not Path(args.annotate).is_dir():
         raise ValueError(f"--annotate needs a folder, but {args.annotate} is a file")
+    if args.engine == "local":
+        for flag, given in (("--address", args.address), ("--workers", args.workers), ("--out", args.out)):
+            if given is not None:
+                raise ValueError(f"{flag} is for --engine ray")
+        return
+    for flag, given in (("--fuse", args.fuse), ("--annotate", args.annotate)):
+        if given:
+            raise ValueError(f"{flag} runs on one machine: use it with --engine local")
+    if args.out and args.format != "jsonl":
+        raise ValueError("--out writes Parquet shards: leave out --format")
+    out = Path(args.out) if args.out and not is_uri(args.out) else None
+    if out and out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ValueError(f"--out {args.out} exists and is not an empty folder: name a new one")
+
+
+def is_uri(pattern: str) -> bool:
+    from ..inference.ray_engine import is_uri as uri
+
+    return uri(pattern)
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from ..inference.classifier import GenderClassifier
+
+    clf = GenderClassifier.load(args.model, modality=args.modality, device=args.device)
+    _check_predict_args(args, clf)
+    unit = "print" if clf.modality == "fingerprint" else "face"
+    output = PredictionOutput(args, clf.threshold, unit)
+    if args.engine == "ray":
+        return _predict_on_ray(args, clf, output)
+    return _predict_locally(args, clf, output)
+
+
+def _input_paths(patterns: list[str], finger: str | None, clf) -> tuple[list[Path], list[str | None]]:
+    """The local input files and each one's finger; an input of nothing but empty folders is refused."""
+    paths = expand_paths(patterns)
+    if all(path.is_dir() for path in paths):  # nothing but folders without images
+        raise ValueError("no input files" + (f": no image in {', '.join(map(str, paths))}" if paths else ""))
+    fingers = _fingers(paths, finger)
+    clf.finger_offsets(fingers)  # a finger the model does not know: refused before any output
+    return paths, fingers
+
+
+def _predict_locally(args: argparse.Namespace, clf, output: PredictionOutput) -> int:
+    from ..inference.classifier import distinct_files
+
+    paths, fingers = _input_paths(args.paths, args.finger, clf)
+    if args.fuse:
+        _warn_if_names_say_several_people(paths)
     detect = False if args.no_detect else None
-    writer = csv.DictWriter(sys.stdout, fieldnames=CSV_FIELDS) if args.format == "csv" else None
-    if writer:
-        writer.writeheader()
+    output.start()
     annotate_dir = Path(args.annotate) if args.annotate else None
     annotated_names: set[str] = set()
     annotated: list[tuple[Path, Path]] = []
-    failed = 0
+    failed_annotations = 0
     fusable: list[tuple[str, float, str | None]] = []  # --fuse: each classified print, its logit and finger
     progress_bar = progress(total=len(paths), desc="predict", disable=len(paths) <= 1)
     batch = max(1, args.batch_size)
@@ -215,19 +290,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
         )
         log.debug("batch of %d: %.1f ms", len(chunk), (time.perf_counter() - started) * 1000)
         for path, finger, (result, logits) in zip(chunk, fingers[start : start + batch], results):
-            if writer:
-                _write_csv_rows(writer, result)
-            else:
-                sys.stdout.write(json.dumps(result) + "\n")
+            output.write(result)
             if result["error"]:
-                failed += 1
                 continue
             if args.fuse:
                 fusable.append((str(path), float(logits[0]), finger))
             if annotate_dir:
                 copy = _annotate(path, result, annotate_dir, annotated_names)
                 if copy is None:
-                    failed += 1
+                    failed_annotations += 1
                 else:
                     annotated.append((path, copy))
         sys.stdout.flush()
@@ -241,9 +312,65 @@ def cmd_predict(args: argparse.Namespace) -> int:
             sys.stdout.write(json.dumps(fused) + "\n")
         else:
             log.error("no print could be read and classified, so there is nothing to fuse")
+    output.finish()
+    failed = output.failed + failed_annotations
     if failed:
         log.warning("%d of %d inputs could not be read, classified or annotated", failed, len(paths))
     return EXIT_PARTIAL if failed or index_failed else EXIT_OK
+
+
+def _predict_on_ray(args: argparse.Namespace, clf, output: PredictionOutput) -> int:
+    """``--engine ray``: the same lines as the local engine, computed by an actor pool on a Ray
+    cluster (a local one unless ``--address``); with ``--out``, Parquet shards instead of lines."""
+    from ..inference import ray_engine
+
+    uris = [pattern for pattern in args.paths if is_uri(pattern)]
+    local = [pattern for pattern in args.paths if not is_uri(pattern)]
+    paths = _input_paths(local, args.finger, clf)[0] if local else []
+    # writing Parquet happens inside Ray: its own progress bars show it (ours would only count the read-back)
+    with ray_engine.ray_session(args.address, args.verbose, ray_progress=bool(args.out) and not args.quiet):
+        import ray.data
+
+        ray.data.DataContext.get_current().execution_options.preserve_order = args.ordered
+        workers = args.workers or ray_engine.default_workers(args.device == "cuda")
+        log.info("classifying on Ray with %d workers (%s)", workers, args.address or "a local cluster")
+        parts = [
+            ray_engine.predict_dataset(
+                part,
+                str(clf.path),
+                clf.modality,
+                device=args.device,
+                workers=workers,
+                batch_size=max(1, args.batch_size),
+                detect=False if args.no_detect else None,
+                min_confidence=args.min_confidence,
+                finger=args.finger,
+            )
+            for part in ray_engine.input_datasets(paths, uris, blocks=4 * workers)
+        ]
+        results = parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
+        total = None if uris else len(paths)
+        if args.out:
+            results.write_parquet(args.out)
+            log.info("results written to %s", args.out)
+            results, record = ray.data.read_parquet(args.out).select_columns(["path", "faces", "error"]), output.count
+        else:
+            output.start()
+            record = output.write
+        single = total is not None and total <= 1
+        progress_bar = progress(total=total, desc="predict", disable=single or bool(args.out))
+        for table in results.iter_batches(batch_format="pyarrow", batch_size=None):
+            for row in table.to_pylist():
+                record(ray_engine.result_from_row(row))
+            sys.stdout.flush()
+            progress_bar.update(table.num_rows)
+        progress_bar.close()
+    if args.out:
+        sys.stdout.write(json.dumps({"out": args.out, "files": output.total, "failed": output.failed}) + "\n")
+    output.finish()
+    if output.failed:
+        log.warning("%d of %d inputs could not be read or classified", output.failed, output.total)
+    return EXIT_PARTIAL if output.failed else EXIT_OK
 
 
 # ------------------------------------------------------------------------------------------ evaluate

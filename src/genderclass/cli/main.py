@@ -307,7 +307,9 @@ def _predict_command(sub: argparse._SubParsersAction, C: ModuleType) -> None:
         "  genderclass predict photos/ 'more/*.png' --annotate out/ --format csv\n"
         "  genderclass predict --modality fingerprint --fuse prints/12__M_Left_*\n"
         "  genderclass predict --modality fingerprint --finger thumb scan.png\n"
-        "  genderclass predict --modality fingerprint --finger auto socofing/Real/",
+        "  genderclass predict --modality fingerprint --finger auto socofing/Real/\n"
+        "  genderclass predict photos/ --summary   # and the share of each label, estimated\n"
+        "  genderclass predict --engine ray --workers 8 s3://bucket/photos/ --out results/",
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="files, folders (recursive) or glob patterns")
     _modality_flag(p, "which bundled model (default: face); with --model, the model's own modality, checked")
@@ -328,6 +330,16 @@ def _predict_command(sub: argparse._SubParsersAction, C: ModuleType) -> None:
     p.add_argument("--batch-size", type=_count(1), default=DEFAULT_BATCH_SIZE, help="crops per network call")
     add_device_flag(p)
     p.add_argument(
+        "--summary",
+        action="store_true",
+        help="after the lines, one JSON line estimating the share of each label over the classified faces "
+        "(prints): the mean of the calibrated p_female with a bootstrap 95%% interval, beside the count of "
+        "argmax labels and of abstentions. Counting labels is biased whenever accuracy differs by class; "
+        "the calibrated mean is not, as long as the model is calibrated on data like yours (its temperature "
+        "was fitted on its own validation data: on other kinds of photos the estimate shifts too)",
+    )
+    _ray_flags(p)
+    p.add_argument(
         "--fuse", action="store_true", help="fingerprints: all inputs are one person; print a fused line last"
     )
     p.add_argument(
@@ -338,6 +350,32 @@ def _predict_command(sub: argparse._SubParsersAction, C: ModuleType) -> None:
         "per-finger calibration used; 'auto' reads it from SOCOFing-style names (others stay as without)",
     )
     p.set_defaults(func=C.cmd_predict)
+
+
+def _ray_flags(p: argparse.ArgumentParser) -> None:
+    """``predict --engine ray`` and its options (docs/scale.md)."""
+    ray = p.add_argument_group("distributed prediction (needs the 'ray' extra)")
+    ray.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="local: this process; ray: an actor pool on a Ray cluster, each actor loading the model once "
+        "(same lines; PATH may also be a URI Ray can read, e.g. s3://bucket/photos/)",
+    )
+    ray.add_argument(
+        "--address", help="join the Ray cluster at this address (e.g. ray://head:10001 or auto); default: start a "
+        "local one and shut it down after"
+    )  # fmt: skip
+    ray.add_argument(
+        "--workers", type=_count(1), help="actors (default: the cluster's CPUs but one; its GPUs with --device cuda)"
+    )
+    ray.add_argument(
+        "--ordered", action="store_true", help="print in input order, as --engine local (default: as batches finish)"
+    )
+    ray.add_argument(
+        "--out", metavar="DIR", help="write Parquet shards (path, faces, error) to DIR (a new folder or a URI) "
+        "instead of lines; stdout gets one line with the counts"
+    )  # fmt: skip
 
 
 def _evaluate_command(sub: argparse._SubParsersAction, C: ModuleType) -> None:
@@ -448,6 +486,7 @@ def setup_logging(verbose: int, quiet: bool) -> None:
 
 EXTRAS = {
     "matplotlib": "report",
+    "ray": "ray",
     **dict.fromkeys(("torch", "torchvision", "lightning", "torchmetrics", "onnx", "imagehash"), "train"),
 }
 
