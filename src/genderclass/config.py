@@ -157,6 +157,12 @@ class TrainConfig:
     workers: int = 0
     threads: int = 0  # torch threads (0 = library default)
     cache_dir: str = ".cache/genderclass"
+    # Where Lightning trains, passed to its Trainer as given: several devices (or nodes) train with
+    # DDP, one process per device, each drawing batch_size images per step (docs/scale.md)
+    accelerator: str = "auto"  # cpu, gpu, cuda, mps, auto
+    devices: str = "auto"  # a count ("2"), a list ("0,1"), -1 for all, or auto
+    num_nodes: int = 1
+    strategy: str = "auto"  # e.g. ddp, ddp_spawn, fsdp
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
 
     def __post_init__(self) -> None:

@@ -52,7 +52,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.modality:  # resuming a run of the other modality is refused, not ignored
         given["modality"] = args.modality
     onnx_path = train(cfg, resume=args.resume, command=args.command_line, overrides=given)
-    print(json.dumps({"run": str(cfg.out), "model": str(onnx_path)}))
+    if onnx_path is not None:  # the other processes of a distributed run print nothing
+        print(json.dumps({"run": str(cfg.out), "model": str(onnx_path)}))
     return EXIT_OK
 
 

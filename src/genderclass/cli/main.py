@@ -169,7 +169,9 @@ def _train_command(sub: argparse._SubParsersAction, C: ModuleType) -> None:
         "  genderclass train --modality fingerprint --data DATA/socofing --format socofing --out runs/fp\n"
         "  genderclass train --out runs/face --resume\n"
         "  genderclass train --modality fingerprint --data DATA/socofing --folds 5 --fold 0 --out runs/fp-k0\n"
-        "      # one of 5 cross-validation runs; export all 5 as one ensemble (see 'export --help')",
+        "      # one of 5 cross-validation runs; export all 5 as one ensemble (see 'export --help')\n"
+        "  genderclass train --data DATA/utkface --out runs/face --accelerator gpu --devices 4 --strategy ddp\n"
+        "      # DDP on 4 GPUs; under torchrun or SLURM give the same flags (docs/scale.md)",
     )
     _modality_flag(p, "what the images show (default: face)")
     p.add_argument("--data", help="dataset folder or CSV manifest")
@@ -199,6 +201,10 @@ def _train_command(sub: argparse._SubParsersAction, C: ModuleType) -> None:
         ("--workers", _count(0), "data-loader worker processes, 0 = in the main process"),
         ("--threads", _count(0), "torch CPU threads, 0 = library default"),
         ("--cache-dir", str, "where preprocessed arrays are cached"),
+        ("--accelerator", str, "Lightning accelerator: cpu, gpu, cuda, mps or auto"),
+        ("--devices", str, "devices per node: a count, a list such as 0,1, -1 for all, or auto"),
+        ("--num-nodes", _count(1), "machines (nodes) training together, each with --devices"),
+        ("--strategy", str, "Lightning strategy, e.g. ddp (one process per device; --batch-size is per process)"),
         ("--input-size", _count(16), "network input size in pixels"),
         ("--margin", _number(0), "faces only: crop margin (fraction of the box)"),
         ("--label-smoothing", float, "label smoothing"),

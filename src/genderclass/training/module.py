@@ -252,22 +252,23 @@ class GenderModule(L.LightningModule):
             loss = (1 - w) * loss + w * self._distill_loss(logits, x)
         if self.aux_head is not None:
             aux_loss = self._aux_loss(aux)
-            self.log("train_gender_loss", loss, on_step=False, on_epoch=True)
-            self.log(f"train_{self.cfg.aux_task}_loss", aux_loss, on_step=False, on_epoch=True)
+            self.log("train_gender_loss", loss, on_step=False, on_epoch=True, sync_dist=True)
+            self.log(f"train_{self.cfg.aux_task}_loss", aux_loss, on_step=False, on_epoch=True, sync_dist=True)
             loss = loss + self.cfg.aux_weight * aux_loss
         self._check_finite(loss, "training", batch_idx)
-        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True)
+        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
         return loss
 
     def validation_step(self, batch, batch_idx):
         x, y, aux = batch
         logits = self(x)
         self._check_finite(logits, "validation", batch_idx)
-        self.log("val_loss", self._loss(logits, y), on_epoch=True, prog_bar=True)
+        self.log("val_loss", self._loss(logits, y), on_epoch=True, prog_bar=True, sync_dist=True)
         if self.aux_head is not None and self._features is not None:
             predicted, target = self._aux_outputs(aux)
             if len(target):
                 value = self.aux_task.measure(predicted, target)
+                # not synced across processes: a process whose batches had no known target would not join
                 self.log(f"val_{self.aux_task.metric}", value, on_epoch=True, batch_size=len(target))
         probs, target = torch.sigmoid(logits), y.int()
         for metric in self.val_metrics.values():
@@ -275,9 +276,10 @@ class GenderModule(L.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         values = {name: metric.compute() for name, metric in self.val_metrics.items()}
-        self.log("val_acc", values["acc"], prog_bar=True)
-        self.log("val_auc", values["auc"])
-        self.log("val_bal_acc", (values["recall_f"] + values["recall_m"]) / 2, prog_bar=True)
+        # torchmetrics gathered every process's predictions already: the mean over processes is the value itself
+        self.log("val_acc", values["acc"], prog_bar=True, sync_dist=True)
+        self.log("val_auc", values["auc"], sync_dist=True)
+        self.log("val_bal_acc", (values["recall_f"] + values["recall_m"]) / 2, prog_bar=True, sync_dist=True)
         for metric in self.val_metrics.values():
             metric.reset()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import os
 import signal
 import sys
 import warnings
@@ -234,7 +235,17 @@ def _initialise_from(module: GenderModule, cfg: TrainConfig) -> None:
 
 
 # Flags that may change when an interrupted run is resumed; anything else would change the data.
-RESUMABLE_FIELDS = ("epochs", "patience", "threads", "workers", "cache_dir")
+RESUMABLE_FIELDS = (
+    "epochs",
+    "patience",
+    "threads",
+    "workers",
+    "cache_dir",
+    "accelerator",
+    "devices",
+    "num_nodes",
+    "strategy",
+)
 
 
 def _setting(cfg: TrainConfig, name: str) -> object:
@@ -253,26 +264,107 @@ def _hold_lightning_logging() -> None:
         logging.getLogger("lightning").handlers.clear()
 
 
-def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: dict | None = None) -> Path:
-    """Train a model; returns the exported ONNX path (the run folder holds checkpoints, config, metrics).
+def _write_run_files(out: Path, cfg: TrainConfig, data: PreparedData, command: str, requested_aux_task: str) -> None:
+    """The run folder's ``split.csv`` and ``config.json`` (the resolved config, the command, the data)."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_split_csv(out / "split.csv", data.cache.paths.tolist(), data.cache.labels.tolist(), data.split)
+    write_json(
+        out / "config.json",
+        {
+            "command": command,
+            "train": cfg.to_dict(),
+            "data": {
+                "n_images": len(data.cache),
+                "n_unreadable": len(data.cache.skipped),
+                "n_conflicting_groups": data.split.n_conflicting_groups,
+                "split_sizes": data.split.sizes(),
+                "data_hash": data.cache.data_hash(),
+                **({"aux_task_unavailable": requested_aux_task} if requested_aux_task != cfg.aux_task else {}),
+            },
+        },
+    )
+
+
+def lightning_devices(devices: str | int) -> str | int:
+    """``--devices`` as Lightning takes it: a count as an int, else the text (a list, auto)."""
+    text = str(devices).strip()
+    return int(text) if text.lstrip("-").isdigit() else text
+
+
+def _trainer(cfg: TrainConfig, out: Path, quiet: bool):
+    """The Lightning Trainer of a run: checkpoints (best and last), early stopping, the learning
+    rate, a progress bar, CSV metrics; on the accelerator, devices, nodes and strategy of ``cfg``."""
+    import lightning as L
+    from lightning.pytorch.callbacks import LearningRateMonitor, TQDMProgressBar
+    from lightning.pytorch.loggers import CSVLogger
+
+    from .callbacks import LogProgressBar, RunCheckpoint, RunEarlyStopping
+
+    checkpoint_dir = out / "checkpoints"
+    callbacks = [
+        RunCheckpoint(dirpath=checkpoint_dir, filename="best", monitor=cfg.monitor, mode="max"),
+        RunCheckpoint(
+            dirpath=checkpoint_dir, filename="last", monitor=None, save_top_k=1, enable_version_counter=False
+        ),
+        RunEarlyStopping(monitor=cfg.monitor, mode="max", patience=cfg.patience),
+        LearningRateMonitor(logging_interval="epoch"),
+    ]
+    if not quiet:  # tqdm, not rich: rich's refresh thread took ~20% of the training process's CPU here.
+        live = sys.stderr.isatty()  # on a terminal, redrawn every 10 steps; in a log, lines per epoch
+        callbacks.append(TQDMProgressBar(refresh_rate=10) if live else LogProgressBar())
+    # the run folder already holds our config.json and split.csv, which CSVLogger would warn about
+    warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not empty")
+    # a resumed run's checkpoints are meant to be there (a new run refuses an existing --out)
+    warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+    # batch augmentation lives in the LightningModule's hook on purpose (presets), not in the data module
+    warnings.filterwarnings("ignore", message=r"You have overridden `on_after_batch_transfer`")
+    # Lightning 2.6's own call into torch's pytree API, deprecated in the pinned torch: nothing a user can change
+    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+    return L.Trainer(
+        max_epochs=cfg.epochs,
+        accelerator=cfg.accelerator,
+        devices=lightning_devices(cfg.devices),
+        num_nodes=cfg.num_nodes,
+        strategy=cfg.strategy,
+        callbacks=callbacks,
+        logger=CSVLogger(out, name="", version=""),
+        deterministic=False,
+        enable_model_summary=False,
+        enable_progress_bar=not quiet,
+    )
+
+
+def _launched_rank() -> int:
+    """This process's rank as a distributed launcher (torchrun, SLURM, Lightning's own) set it; 0 if none."""
+    for name in ("RANK", "LOCAL_RANK", "SLURM_PROCID"):
+        value = os.environ.get(name, "")
+        if value.isdigit() and int(value):
+            return int(value)
+    return 0
+
+
+def _quiet_unless_rank_zero(rank: int) -> None:
+    """Only the first process of a distributed run reports progress; the others report errors."""
+    if rank:
+        logging.getLogger("genderclass").setLevel(logging.ERROR)
+
+
+def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: dict | None = None) -> Path | None:
+    """Train a model; returns the exported ONNX path (the run folder holds checkpoints, config, metrics),
+    or None in the processes of a distributed run other than the first (which alone exports).
 
     With ``resume``, the run's saved config is used; only ``RESUMABLE_FIELDS`` from ``overrides``
     may change it.
     """
     import lightning as L
     import torch
-    from lightning.pytorch.callbacks import (
-        EMAWeightAveraging,
-        LearningRateMonitor,
-        TQDMProgressBar,
-    )
-    from lightning.pytorch.loggers import CSVLogger
 
-    from .callbacks import LogProgressBar, RunCheckpoint, RunEarlyStopping
+    from .callbacks import RunCheckpoint
     from .export import export_run
     from .module import CacheDataModule, GenderModule, TrainingDiverged
 
     _hold_lightning_logging()
+    _quiet_unless_rank_zero(_launched_rank())  # a process that a DDP launcher started for another device
     quiet = not log.isEnabledFor(logging.WARNING)  # genderclass -q: errors only, no progress bars
     out = Path(cfg.out)
     config_file = out / "config.json"
@@ -314,13 +406,25 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
     sizes = data.split.sizes()
     log.info("split sizes %s (groups with conflicting labels dropped: %d)", sizes, data.split.n_conflicting_groups)
 
+    trainer = _trainer(cfg, out, quiet)
+    _quiet_unless_rank_zero(trainer.global_rank)  # one process per device: rank 0 alone reports, writes, exports
     labels = data.cache.labels
     train_idx = data.indices("train")
+    # each process steps through its share of the training images
+    steps = max(1, len(train_idx) // (cfg.batch_size * trainer.world_size))
+    trainer.log_every_n_steps = min(50, steps)  # nothing is logged per step; fewer steps than this made Lightning warn
+    if cfg.ema_decay > 0:
+        from lightning.pytorch.callbacks import EMAWeightAveraging
+
+        # validation, checkpoints (and so the export) see the averaged weights; before the checkpoints
+        first_checkpoint = next(i for i, c in enumerate(trainer.callbacks) if isinstance(c, RunCheckpoint))
+        trainer.callbacks.insert(
+            first_checkpoint, EMAWeightAveraging(decay=cfg.ema_decay, update_starting_at_step=steps)
+        )
     splits = {"train": train_idx, "val": data.indices("val")}
     weights = _sample_weights(cfg, data)
     outside = data.cache.outside() if cfg.outside_fill > 0 else None  # unpacked only when used
     datamodule = CacheDataModule(cfg, data.cache.images, labels, splits, weights, aux_targets, outside)
-    steps = max(1, len(train_idx) // cfg.batch_size)
     module = GenderModule(cfg.to_dict(), pos_weight=1.0, steps_per_epoch=steps)
     checkpoint_dir = out / "checkpoints"
     last = checkpoint_dir / "last.ckpt"
@@ -332,59 +436,9 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
         _initialise_from(module, cfg)
     module.load_teachers()
 
-    out.mkdir(parents=True, exist_ok=True)
-    write_split_csv(out / "split.csv", data.cache.paths.tolist(), data.cache.labels.tolist(), data.split)
-    write_json(
-        config_file,
-        {
-            "command": command,
-            "train": cfg.to_dict(),
-            "data": {
-                "n_images": len(data.cache),
-                "n_unreadable": len(data.cache.skipped),
-                "n_conflicting_groups": data.split.n_conflicting_groups,
-                "split_sizes": sizes,
-                "data_hash": data.cache.data_hash(),
-                **({"aux_task_unavailable": requested_aux_task} if requested_aux_task != cfg.aux_task else {}),
-            },
-        },
-    )
-
-    callbacks = [
-        RunCheckpoint(dirpath=checkpoint_dir, filename="best", monitor=cfg.monitor, mode="max"),
-        RunCheckpoint(
-            dirpath=checkpoint_dir, filename="last", monitor=None, save_top_k=1, enable_version_counter=False
-        ),
-        RunEarlyStopping(monitor=cfg.monitor, mode="max", patience=cfg.patience),
-        LearningRateMonitor(logging_interval="epoch"),
-    ]
-    if not quiet:  # tqdm, not rich: rich's refresh thread took ~20% of the training process's CPU here.
-        live = sys.stderr.isatty()  # on a terminal, redrawn every 10 steps; in a log, lines per epoch
-        callbacks.append(TQDMProgressBar(refresh_rate=10) if live else LogProgressBar())
-    if cfg.ema_decay > 0:
-        # validation, checkpoints (and so the export) see the averaged weights
-        callbacks.append(EMAWeightAveraging(decay=cfg.ema_decay, update_starting_at_step=steps))
-    # the run folder already holds our config.json and split.csv, which CSVLogger would warn about
-    warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not empty")
-    # a resumed run's checkpoints are meant to be there (a new run refuses an existing --out)
-    warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
-    # batch augmentation lives in the LightningModule's hook on purpose (presets), not in the data module
-    warnings.filterwarnings("ignore", message=r"You have overridden `on_after_batch_transfer`")
-    # Lightning 2.6's own call into torch's pytree API, deprecated in the pinned torch: nothing a user can change
-    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+    if trainer.global_rank == 0:
+        _write_run_files(out, cfg, data, command, requested_aux_task)
     log.debug("resolved training config: %s", cfg.to_dict())
-    trainer = L.Trainer(
-        max_epochs=cfg.epochs,
-        accelerator="auto",
-        devices="auto",
-        strategy="auto",
-        callbacks=callbacks,
-        logger=CSVLogger(out, name="", version=""),
-        deterministic=False,
-        enable_model_summary=False,
-        enable_progress_bar=not quiet,
-        log_every_n_steps=min(50, steps),  # nothing is logged per step; fewer steps than this made Lightning warn
-    )
     keeps_history = bool(ckpt_path) and trainer.global_rank == 0
     if keeps_history:
         stash_metrics(out)  # Lightning's CSV logger starts metrics.csv afresh
@@ -407,5 +461,5 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
             if keeps_history:
                 restore_metrics(out)
     if trainer.global_rank != 0:
-        return out
+        return None
     return export_run(out, data=data)
