@@ -80,4 +80,16 @@ def portable_teacher(teacher: str, base: Path | None) -> str:
 def teacher_lineages(teacher: str, base: Path | None = None) -> list[list[dict]]:
     """For each ``--teacher`` checkpoint (comma-separated), the stages that trained it, oldest
     first and the teacher itself last (see :func:`earlier_stages`)."""
-    return [earlier_stages(path, base) for path in teacher_checkpoints(teacher)]
+    return [
+        exported_model_stage(path) if Path(path).suffix.lower() == ".onnx" else earlier_stages(path, base)
+        for path in teacher_checkpoints(teacher)
+    ]
+
+
+def exported_model_stage(model: str) -> list[dict]:
+    """An exported teacher's one stage: its file and the commands its metadata records (an
+    ensemble lists each member's)."""
+    metadata = Path(model).with_suffix(".json")
+    training = read_json(metadata).get("training", {}) if metadata.is_file() else {}
+    command = training.get("command") if isinstance(training, dict) else None
+    return [{"checkpoint": model, "command": command, "epoch": None}]

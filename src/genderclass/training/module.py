@@ -21,7 +21,8 @@ log = logging.getLogger(__name__)
 
 
 class CachedImages(Dataset):
-    """Cached uint8 HxWxC crops -> (transformed float tensor, label, auxiliary target or NaN).
+    """Cached uint8 HxWxC crops -> (transformed float tensor, label, auxiliary target or NaN, an
+    exported teacher's logit on the un-augmented crop or NaN).
 
     With ``outside`` (HxW bool: crop pixels beyond the image's edge), the tensor carries it as one
     more channel (255 = beyond), for the training augmentation to read and remove (presets)."""
@@ -33,6 +34,7 @@ class CachedImages(Dataset):
         transform,
         aux: np.ndarray | None = None,
         outside: np.ndarray | None = None,
+        teacher: np.ndarray | None = None,
     ) -> None:
         self.images = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
         self.outside = (
@@ -40,16 +42,18 @@ class CachedImages(Dataset):
         )
         self.labels = torch.from_numpy(labels.astype(np.float32))
         self.aux = torch.full_like(self.labels, math.nan) if aux is None else torch.from_numpy(aux.astype(np.float32))
+        nan = torch.full_like(self.labels, math.nan)  # no teacher logit
+        self.teacher = nan if teacher is None else torch.from_numpy(teacher.astype(np.float32))
         self.transform = transform
 
     def __len__(self) -> int:
         return len(self.labels)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         image = self.images[index]
         if self.outside is not None:
             image = torch.cat([image, self.outside[index]])
-        return self.transform(image), self.labels[index], self.aux[index]
+        return self.transform(image), self.labels[index], self.aux[index], self.teacher[index]
 
 
 def balanced_weights(labels: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
@@ -71,6 +75,7 @@ class CacheDataModule(L.LightningDataModule):
         sample_weights: np.ndarray | None = None,
         aux_targets: np.ndarray | None = None,
         outside: np.ndarray | None = None,
+        teacher_logits: np.ndarray | None = None,
     ) -> None:
         super().__init__()
         self.cfg = cfg
@@ -81,7 +86,8 @@ class CacheDataModule(L.LightningDataModule):
             index = splits[name]
             aux = None if aux_targets is None else aux_targets[index]
             beyond = outside[index] if name == "train" and cfg.outside_fill > 0 and outside is not None else None
-            return CachedImages(images[index], labels[index], to_float(), aux, beyond)
+            teacher = teacher_logits[index] if name == "train" and teacher_logits is not None else None
+            return CachedImages(images[index], labels[index], to_float(), aux, beyond, teacher)
 
         self.train_set, self.val_set = subset("train"), subset("val")
         self.sample_weights = sample_weights
@@ -176,6 +182,10 @@ class GenderModule(L.LightningModule):
     def load_teachers(self) -> None:
         """Load the ``--teacher`` checkpoints (refused if trained on other preprocessing), once."""
         if self.cfg.teacher and not self._teachers:
+            from .teachers import exported_teachers
+
+            if exported_teachers(self.cfg.teacher):  # they teach from logits computed before training
+                return
             for checkpoint in teacher_checkpoints(self.cfg.teacher):
                 self._teachers.append(load_teacher(checkpoint, self.cfg.preprocess))
 
@@ -210,14 +220,18 @@ class GenderModule(L.LightningModule):
         target = y * (1 - eps) + eps / 2
         return torch.nn.functional.binary_cross_entropy_with_logits(logits, target, pos_weight=self.pos_weight)
 
-    def _distill_loss(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    def _distill_loss(self, logits: torch.Tensor, x: torch.Tensor, given: torch.Tensor) -> torch.Tensor:
         """Binary knowledge distillation (Hinton et al. 2015): cross-entropy between the softened
         teacher and student probabilities, scaled by T^2 to keep its gradient comparable. Several
-        teachers teach by their mean logit, each seeing the batch at its own input size."""
+        teachers teach by their mean logit, each seeing the batch at its own input size; exported
+        teachers by their logits ``given`` with the batch (computed once on the un-augmented images)."""
         t = self.cfg.distill_temperature
         with torch.no_grad():
-            teacher_logits = [teacher(_resized(x, size)) for teacher, size in self._teachers]
-            target = torch.sigmoid(torch.stack(teacher_logits).mean(0) / t)
+            if self._teachers:
+                teacher_logits = torch.stack([teacher(_resized(x, size)) for teacher, size in self._teachers]).mean(0)
+            else:
+                teacher_logits = given
+            target = torch.sigmoid(teacher_logits / t)
         return t * t * torch.nn.functional.binary_cross_entropy_with_logits(logits / t, target)
 
     def _aux_outputs(self, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -244,12 +258,12 @@ class GenderModule(L.LightningModule):
             )
 
     def training_step(self, batch, batch_idx):
-        x, y, aux = batch
+        x, y, aux, teacher_logits = batch
         logits = self(x)
         loss = self._loss(logits, y)
-        if self.cfg.teacher:  # loaded by on_fit_start; never skipped silently
+        if self.cfg.teacher:  # loaded by on_fit_start (or given with the batch); never skipped silently
             w = self.cfg.distill_weight
-            loss = (1 - w) * loss + w * self._distill_loss(logits, x)
+            loss = (1 - w) * loss + w * self._distill_loss(logits, x, teacher_logits)
         if self.aux_head is not None:
             aux_loss = self._aux_loss(aux)
             self.log("train_gender_loss", loss, on_step=False, on_epoch=True, sync_dist=True)
@@ -260,7 +274,7 @@ class GenderModule(L.LightningModule):
         return loss
 
     def validation_step(self, batch, batch_idx):
-        x, y, aux = batch
+        x, y, aux, _ = batch
         logits = self(x)
         self._check_finite(logits, "validation", batch_idx)
         self.log("val_loss", self._loss(logits, y), on_epoch=True, prog_bar=True, sync_dist=True)

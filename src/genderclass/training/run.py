@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +21,7 @@ from ..data.readers import read_dataset
 from ..data.split import SplitResult, group_ids, read_split_csv, split_groups, write_split_csv
 from ..progress import LogLines
 from .history import restore_metrics, stash_metrics
+from .teachers import exported_teacher_logits, exported_teachers, is_exported_model, teacher_test_files
 
 if TYPE_CHECKING:
     from .module import GenderModule
@@ -33,6 +34,7 @@ class PreparedData:
     cache: DatasetCache
     split: SplitResult
     source: str = ""  # the data as the config names it
+    samples: list = field(default_factory=list)  # the files read (after --limit), for other caches of them
 
     def indices(self, name: str) -> np.ndarray:
         return self.split.indices(name)
@@ -51,7 +53,7 @@ def prepare_data(cfg: TrainConfig) -> PreparedData:
     split = split_groups(
         cache.labels, groups, cfg.val_fraction, cfg.test_fraction, cfg.resolved_split_seed, cfg.folds, cfg.fold
     )
-    return PreparedData(cache=cache, split=split, source=str(cfg.data))
+    return PreparedData(cache=cache, split=split, source=str(cfg.data), samples=samples)
 
 
 def check_split_unchanged(run_dir: Path, data: PreparedData) -> None:
@@ -134,6 +136,9 @@ def check_sources_held_out(cfg: TrainConfig, data: PreparedData) -> None:
     sources = ([cfg.init_from] if cfg.init_from else []) + (teacher_checkpoints(cfg.teacher) if cfg.teacher else [])
     ours = dict(zip((str(Path(p).resolve()) for p in data.cache.paths.tolist()), data.split.split.tolist()))
     for checkpoint in sources:
+        if is_exported_model(checkpoint):
+            _check_exported_teacher_held_out(checkpoint, data)
+            continue
         split_file = Path(checkpoint).resolve().parent.parent / "split.csv"
         if not split_file.exists():
             log.warning("cannot check what %s trained on (no split.csv in its run folder): make sure it never "
@@ -150,6 +155,52 @@ def check_sources_held_out(cfg: TrainConfig, data: PreparedData) -> None:
                 f"or test (e.g. {leaked[0]}): its numbers would be inflated; train it on this run's split "
                 "(same --split-seed, --folds and --fold)"
             )
+
+
+def _check_exported_teacher_held_out(model: str, data: PreparedData) -> None:
+    """An exported teacher has no split.csv, but export lists its test files beside it: this run's
+    test files must all be among them (by name), or the teacher may have trained on them. Its
+    validation files were probably trained on by it (an ensemble of cross-validation runs uses all
+    of its non-test files): said, since epoch choice and calibration then rest on files it knew."""
+    listed = teacher_test_files(model)
+    if listed is None:
+        log.warning("cannot check what %s trained on (no test_files.txt beside it): make sure it never saw this "
+                    "run's test files", model)  # fmt: skip
+        return
+    test = [Path(p).name for p, s in zip(data.cache.paths.tolist(), data.split.split.tolist()) if s == "test"]
+    unseen = [name for name in test if name not in listed]
+    if unseen:
+        raise ValueError(
+            f"{model} may have trained on {len(unseen)} files this run holds out for test (e.g. {unseen[0]}, "
+            f"not in its test_files.txt): use the split it was exported from (same --split-seed, --folds)"
+        )
+    log.warning(
+        "%s lists this run's %d test files as its own test files; it probably trained on this run's validation "
+        "files, so the chosen epoch and the calibration rest on files the teacher knew",
+        model,
+        len(test),
+    )
+
+
+TEACHER_LOGITS = "teacher_logits.npy"  # an exported teacher's logits, kept in the run folder for --resume
+
+
+def _exported_teacher_logits(cfg: TrainConfig, data: PreparedData, out: Path, train: np.ndarray) -> np.ndarray | None:
+    """Exported ``--teacher`` models' mean logit on each training image, computed once (or read back
+    from the run folder when resuming); None without exported teachers."""
+    models = exported_teachers(cfg.teacher)
+    if not models:
+        return None
+    saved = out / TEACHER_LOGITS
+    if saved.is_file():
+        logits = np.load(saved)
+        if len(logits) == len(data.cache) and np.isfinite(logits[train]).all():
+            log.info("teacher logits read from %s", saved)
+            return logits
+    log.info("computing the logits of %s on the %d training images", ", ".join(models), len(train))
+    return exported_teacher_logits(
+        models, data.samples, data.cache.paths, train, cfg.preprocess, cfg.cache_dir, threads=max(1, cfg.threads)
+    )
 
 
 def _sample_weights(cfg: TrainConfig, data: PreparedData) -> np.ndarray | None:
@@ -424,7 +475,10 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
     splits = {"train": train_idx, "val": data.indices("val")}
     weights = _sample_weights(cfg, data)
     outside = data.cache.outside() if cfg.outside_fill > 0 else None  # unpacked only when used
-    datamodule = CacheDataModule(cfg, data.cache.images, labels, splits, weights, aux_targets, outside)
+    teacher_logits = _exported_teacher_logits(cfg, data, out, train_idx)
+    datamodule = CacheDataModule(
+        cfg, data.cache.images, labels, splits, weights, aux_targets, outside, teacher_logits=teacher_logits
+    )
     module = GenderModule(cfg.to_dict(), pos_weight=1.0, steps_per_epoch=steps)
     checkpoint_dir = out / "checkpoints"
     last = checkpoint_dir / "last.ckpt"
@@ -438,6 +492,8 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
 
     if trainer.global_rank == 0:
         _write_run_files(out, cfg, data, command, requested_aux_task)
+        if teacher_logits is not None:
+            np.save(out / TEACHER_LOGITS, teacher_logits)
     log.debug("resolved training config: %s", cfg.to_dict())
     keeps_history = bool(ckpt_path) and trainer.global_rank == 0
     if keeps_history:
