@@ -220,14 +220,14 @@ class GenderModule(L.LightningModule):
         target = y * (1 - eps) + eps / 2
         return torch.nn.functional.binary_cross_entropy_with_logits(logits, target, pos_weight=self.pos_weight)
 
-    def _distill_loss(self, logits: torch.Tensor, x: torch.Tensor, given: torch.Tensor) -> torch.Tensor:
+    def _distill_loss(self, logits: torch.Tensor, x: torch.Tensor, given: torch.Tensor | None = None) -> torch.Tensor:
         """Binary knowledge distillation (Hinton et al. 2015): cross-entropy between the softened
         teacher and student probabilities, scaled by T^2 to keep its gradient comparable. Several
         teachers teach by their mean logit, each seeing the batch at its own input size; exported
         teachers by their logits ``given`` with the batch (computed once on the un-augmented images)."""
         t = self.cfg.distill_temperature
         with torch.no_grad():
-            if self._teachers:
+            if self._teachers or given is None:
                 teacher_logits = torch.stack([teacher(_resized(x, size)) for teacher, size in self._teachers]).mean(0)
             else:
                 teacher_logits = given
