@@ -334,7 +334,7 @@ def _predict_on_ray(args: argparse.Namespace, clf, output: PredictionOutput) -> 
 
         ray.data.DataContext.get_current().execution_options.preserve_order = args.ordered
         workers = args.workers or ray_engine.default_workers(args.device == "cuda")
-        log.info("classifying on Ray with %d workers (%s)", workers, args.address or "a local cluster")
+        log.info("classifying on Ray with %d workers", workers)
         parts = [
             ray_engine.predict_dataset(
                 part,
