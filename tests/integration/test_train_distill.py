@@ -110,3 +110,43 @@ def test_training_with_a_teacher(tmp_path_factory, face_folder_dataset, run_cli,
     teacher_ckpt.unlink()  # exporting the student never needs its teacher
     assert run_cli(["export", runs / "student"])[0] == 0
     assert (runs / "student" / "export" / "face.onnx").is_file()
+
+
+def test_an_exported_model_teaches_from_logits_computed_once(tmp_path, face_folder_dataset, cache_dir, run_cli,
+                                                             train_args):  # fmt: skip
+    import numpy as np
+
+    from genderclass.inference.classifier import GenderClassifier
+    from genderclass.training.run import TEACHER_LOGITS, prepare_data
+
+    common = ["--data", face_folder_dataset, "--format", "folder", "--epochs", "1", "--cache-dir", cache_dir,
+              *train_args]  # fmt: skip
+    assert run_cli(["train", "--out", tmp_path / "teacher", *common])[0] == 0
+    teacher = tmp_path / "teacher" / "export" / "face.onnx"
+    student = tmp_path / "student"
+    code, out = run_cli(["train", "--out", student, "--teacher", teacher, *common])
+    assert code == 0, out
+    logits = np.load(student / TEACHER_LOGITS)
+    config = TrainConfig.from_dict(json.loads((student / "config.json").read_text())["train"])
+    data = prepare_data(config)
+    train = data.indices("train")
+    assert np.isfinite(logits[train]).all() and np.isnan(np.delete(logits, train)).all()
+    # the teacher's own logits on the un-augmented training crops
+    expected = GenderClassifier.load(teacher).logits(list(data.cache.images[train]))
+    assert np.allclose(logits[train], expected, atol=1e-4)
+    card = json.loads((student / "export" / "face.json").read_text())["training"]
+    assert card["teachers"][0][0]["checkpoint"].endswith("teacher/export/face.onnx")
+
+
+def test_an_exported_teacher_must_not_have_seen_the_test_files(tmp_path, face_folder_dataset, cache_dir, run_cli,
+                                                               train_args):  # fmt: skip
+    common = ["--data", face_folder_dataset, "--format", "folder", "--epochs", "1", "--cache-dir", cache_dir,
+              *train_args]  # fmt: skip
+    assert run_cli(["train", "--out", tmp_path / "teacher", *common])[0] == 0
+    teacher = tmp_path / "teacher" / "export" / "face.onnx"
+    # another split: some of its test files were the teacher's training files
+    assert run_cli(["train", "--out", tmp_path / "other", "--teacher", teacher, "--split-seed", "5", *common])[0] == 2
+    assert not (tmp_path / "other" / "config.json").exists()
+    checkpoint = tmp_path / "teacher" / "checkpoints" / "best.ckpt"
+    mixed = f"{teacher},{checkpoint}"
+    assert run_cli(["train", "--out", tmp_path / "mixed", "--teacher", mixed, *common])[0] == 2
