@@ -18,12 +18,13 @@ SCRIPT = textwrap.dedent(
     """
     import contextlib, importlib.abc, io, json, sys
 
-    BLOCKED = {"torch", "torchvision", "lightning", "torchmetrics", "onnx", "matplotlib", "imagehash"}
+    BLOCKED = {"torch", "torchvision", "lightning", "torchmetrics", "onnx", "matplotlib", "imagehash", "ray", "pyarrow",
+               "pandas"}
 
     class Blocker(importlib.abc.MetaPathFinder):
         def find_spec(self, name, path, target=None):
-            if name.split(".")[0] in BLOCKED:
-                raise ImportError(f"{name} is not installed (blocked by the test)")
+            if name.split(".")[0] in BLOCKED:  # as Python says of a module that is not installed
+                raise ModuleNotFoundError(f"No module named {name!r} (blocked by the test)", name=name)
 
     sys.meta_path.insert(0, Blocker())
 
@@ -49,6 +50,8 @@ SCRIPT = textwrap.dedent(
             main(["-q", "predict", "--modality", "fingerprint", "--fuse", sys.argv[2], sys.argv[3]]),
             main(["-q", "info"]),
             main(["-q", "card", "--modality", "face", "--out", sys.argv[4]]),
+            main(["-q", "predict", "--no-detect", "--summary", sys.argv[1]]),
+            main(["-q", "predict", "--no-detect", "--engine", "ray", sys.argv[1]]),  # the 'ray' extra is missing
         ]
     app = create_app()
     from fastapi.testclient import TestClient
@@ -72,7 +75,9 @@ def test_predict_fuse_cli_and_app_without_the_training_stack(tmp_path):
     assert summary["loaded"] == []
     assert summary["face"]["error"] is None and len(summary["face"]["faces"]) == 1
     assert summary["person"]["n"] == 3 and summary["person"]["label"] in ("male", "female", "uncertain")
-    assert summary["cli"] == [0, 0, 0, 0] and summary["web"] == 200
+    assert summary["cli"] == [0, 0, 0, 0, 0, 3] and summary["web"] == 200
+    assert "pip install 'genderclass[ray]'" in done.stderr
+    assert "summary" in json.loads(summary["stdout"][-1])
     photo_line, print1, print2, person_line = (json.loads(line) for line in summary["stdout"][:4])
     assert photo_line["faces"][0]["label"] in ("male", "female", "uncertain") and person_line["n"] == 2
     assert (
