@@ -135,7 +135,8 @@ class TrainConfig:
     limit: int = 0  # use at most this many samples (0 = all); for smoke tests
     init_from: str = ""  # start from this checkpoint's weights (fine-tuning), not from scratch
     # Knowledge distillation from one of our own checkpoints (e.g. a larger, slower network):
-    # the loss mixes the labels with the teacher's softened probability on the same augmented batch.
+    # the loss mixes the labels with the teacher's softened probability on the same augmented batch
+    # (exported models, NAME.onnx: on the un-augmented image, computed once before training).
     teacher: str = ""
     distill_weight: float = 0.5  # share of the teacher term in the loss
     distill_temperature: float = 2.0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from pathlib import Path
 from typing import Literal
 
@@ -47,7 +49,19 @@ def inference_session(path: str | Path, threads: int, device: Device = "cpu") ->
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
-    return ort.InferenceSession(str(path), options, providers=providers_for(device))
+    if device == "cpu":
+        return ort.InferenceSession(str(path), options, providers=providers_for(device))
+    # ONNX Runtime falls back to the CPU when CUDA cannot start (no GPU visible, CUDA or cuDNN
+    # missing) and prints why on stdout, which carries results here: said on stderr, and refused
+    with contextlib.redirect_stdout(sys.stderr):
+        session = ort.InferenceSession(str(path), options, providers=providers_for(device))
+    if session.get_providers()[0] != CUDA_PROVIDER:
+        raise DeviceUnavailableError(
+            f"--device cuda: ONNX Runtime's {CUDA_PROVIDER} is installed but could not start (no GPU visible, or "
+            "the CUDA and cuDNN libraries that onnxruntime-gpu needs are missing); use --device cpu"
+        )
+    session.disable_fallback()  # a failure while running is an error, never a silent CPU run
+    return session
 
 
 def cpu_session(path: str | Path, threads: int) -> ort.InferenceSession:

@@ -31,8 +31,12 @@ def _train(*argv) -> subprocess.CompletedProcess:
     return subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
 
 
+def _checkpoint(run: Path) -> dict:
+    return torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+
+
 def _steps(run: Path) -> int:
-    return torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["global_step"]
+    return _checkpoint(run)["global_step"]
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +64,9 @@ def test_two_processes_train_and_export_one_run(ddp_run):
     split = list(csv.DictReader((out / "split.csv").open()))
     n_train = sum(row["split"] == "train" for row in split)
     assert ddp_run["steps_after_one"] == n_train // (16 * 2)
+    # and the learning-rate schedule counts them so (its cosine would end halfway otherwise)
+    assert _checkpoint(out)["hyper_parameters"]["steps_per_epoch"] == n_train // (16 * 2)
+    assert json.loads((out / "config.json").read_text())["data"]["world_size"] == 2
     assert first.stderr.count("split sizes") == 1  # the second process reports errors only
 
 
@@ -75,3 +82,14 @@ def test_a_two_process_run_resumes_and_exports(ddp_run):
 
     clf = GenderClassifier.load(out / "export" / "face.onnx")
     assert clf.metadata["training"]["best_epoch"] in (0, 1, 2)
+
+
+def test_resuming_on_another_number_of_processes_is_refused(ddp_run, run_cli, caplog):
+    out = ddp_run["out"]
+    config = json.loads((out / "config.json").read_text())
+    config["train"]["epochs"] = 3
+    (out / "config.json").write_text(json.dumps(config))
+    before = _steps(out)
+    code, _ = run_cli(["train", "--out", out, "--resume", "--devices", "1"])  # one process: its schedule differs
+    assert code == 2 and _steps(out) == before
+    assert "trained on 2 process(es)" in caplog.text

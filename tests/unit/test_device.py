@@ -46,11 +46,36 @@ def test_cuda_asks_onnx_runtime_for_the_cuda_provider_first(monkeypatch, tiny_fa
     class Session:
         def __init__(self, path, options, providers):
             asked.append(providers)
+            self.providers = providers
+
+        def get_providers(self):
+            return self.providers
+
+        def disable_fallback(self):
+            asked.append("no fallback")
 
     monkeypatch.setattr(runtime.ort, "InferenceSession", Session)
     inference_session(tiny_face_model, threads=1, device="cuda")
     inference_session(tiny_face_model, threads=1, device="cpu")
-    assert asked == [["CUDAExecutionProvider", "CPUExecutionProvider"], ["CPUExecutionProvider"]]
+    assert asked == [["CUDAExecutionProvider", "CPUExecutionProvider"], "no fallback", ["CPUExecutionProvider"]]
+
+
+def test_cuda_that_cannot_start_is_refused_not_run_on_the_cpu(monkeypatch, tiny_face_model, capsys):
+    # onnxruntime-gpu installed, but no GPU visible: ONNX Runtime falls back to the CPU and prints why
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+
+    class Session:
+        def __init__(self, path, options, providers):
+            print("EP Error: CUDA failure 100: no CUDA-capable device is detected. Falling back to CPU.")
+
+        def get_providers(self):
+            return ["CPUExecutionProvider"]
+
+    monkeypatch.setattr(runtime.ort, "InferenceSession", Session)
+    with pytest.raises(DeviceUnavailableError, match="could not start"):
+        inference_session(tiny_face_model, threads=1, device="cuda")
+    out, err = capsys.readouterr()
+    assert out == "" and "Falling back" in err  # stdout carries results only
 
 
 @pytest.mark.parametrize(

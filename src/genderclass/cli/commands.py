@@ -231,9 +231,6 @@ def _check_predict_args(args: argparse.Namespace, clf) -> None:
             raise ValueError(f"{flag} runs on one machine: use it with --engine local")
     if args.out and args.format != "jsonl":
         raise ValueError("--out writes Parquet shards: leave out --format")
-    out = Path(args.out) if args.out and not is_uri(args.out) else None
-    if out and out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ValueError(f"--out {args.out} exists and is not an empty folder: name a new one")
 
 
 def is_uri(pattern: str) -> bool:
@@ -245,7 +242,9 @@ def is_uri(pattern: str) -> bool:
 def cmd_predict(args: argparse.Namespace) -> int:
     from ..inference.classifier import GenderClassifier
 
-    clf = GenderClassifier.load(args.model, modality=args.modality, device=args.device)
+    # joining a cluster, the workers use the device, not this machine (it may have no GPU)
+    device = "cpu" if args.engine == "ray" and args.address else args.device
+    clf = GenderClassifier.load(args.model, modality=args.modality, device=device)
     _check_predict_args(args, clf)
     unit = "print" if clf.modality == "fingerprint" else "face"
     output = PredictionOutput(args, clf.threshold, unit)
@@ -328,6 +327,8 @@ def _predict_on_ray(args: argparse.Namespace, clf, output: PredictionOutput) -> 
     uris = [pattern for pattern in args.paths if is_uri(pattern)]
     local = [pattern for pattern in args.paths if not is_uri(pattern)]
     paths = _input_paths(local, args.finger, clf)[0] if local else []
+    if args.out:
+        ray_engine.check_new_output(args.out)
     # writing Parquet happens inside Ray: its own progress bars show it (ours would only count the read-back)
     with ray_engine.ray_session(args.address, args.verbose, ray_progress=bool(args.out) and not args.quiet):
         import ray.data
@@ -335,10 +336,12 @@ def _predict_on_ray(args: argparse.Namespace, clf, output: PredictionOutput) -> 
         ray.data.DataContext.get_current().execution_options.preserve_order = args.ordered
         workers = args.workers or ray_engine.default_workers(args.device == "cuda")
         log.info("classifying on Ray with %d workers", workers)
+        # the bundled model: each worker's own installation; a given model: at its absolute path
+        model = str(Path(args.model).resolve()) if args.model and not is_uri(args.model) else args.model
         parts = [
             ray_engine.predict_dataset(
                 part,
-                str(clf.path),
+                model,
                 clf.modality,
                 device=args.device,
                 workers=workers,

@@ -216,7 +216,8 @@ def _train_command(sub: argparse._SubParsersAction, C: ModuleType) -> None:
             "--teacher",
             str,
             "distil from this checkpoint of ours, on the same batches; several, comma-separated, "
-            "teach by their mean logit (an ensemble)",
+            "teach by their mean logit (an ensemble); or from exported models (NAME.onnx, e.g. a bundled "
+            "ensemble), whose logits on the un-augmented training images are computed once",
         ),
         ("--distill-weight", float, "share of the teacher's soft targets in the loss"),
         ("--distill-temperature", float, "temperature that softens teacher and student logits"),

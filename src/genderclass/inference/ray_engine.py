@@ -198,8 +198,25 @@ def default_workers(use_gpu: bool = False) -> int:
 
     resources = ray.cluster_resources()
     if use_gpu:
-        return max(1, int(resources.get("GPU", 0)))
+        if not resources.get("GPU"):
+            from ..runtime import DeviceUnavailableError
+
+            raise DeviceUnavailableError("--device cuda: the Ray cluster has no GPU (its actors would wait for one)")
+        return max(1, int(resources["GPU"]))
     return max(1, int(resources.get("CPU", 1)) - 1)
+
+
+def check_new_output(out: str) -> None:
+    """Refuse an output folder or URI that already holds files: Ray appends to it, and the counts
+    read back would mix in an earlier job's rows."""
+    import pyarrow.fs
+
+    filesystem, path = pyarrow.fs.FileSystem.from_uri(out) if is_uri(out) else (pyarrow.fs.LocalFileSystem(), out)
+    info = filesystem.get_file_info(path)
+    if info.type == pyarrow.fs.FileType.NotFound:
+        return
+    if info.type != pyarrow.fs.FileType.Directory or filesystem.get_file_info(pyarrow.fs.FileSelector(path)):
+        raise ValueError(f"--out {out} exists and is not an empty folder: name a new one")
 
 
 def is_uri(pattern: str) -> bool:

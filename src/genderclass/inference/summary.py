@@ -5,8 +5,8 @@ Counting argmax labels is biased whenever the classifier's accuracy differs by c
 of *calibrated* probabilities is unbiased for the share of the positive class as long as the model
 is calibrated on data like the one scored (its temperature was fitted on its own validation split,
 so on a collection unlike its training data the estimate inherits that shift). The interval is a
-percentile bootstrap over the classified items (faces, or prints) and their labels' uncertainty; the
-uncertainty of the calibration itself is not in it.
+parametric bootstrap of the items' labels (:func:`share_interval`); the uncertainty of the
+calibration itself is not in it.
 """
 
 from __future__ import annotations
@@ -22,17 +22,15 @@ BOOTSTRAP_RESAMPLES = 1000
 _MAX_DISTINCT = 20_000  # above this many distinct probabilities, the bootstrap works on a 1e-4 grid
 
 
-def bootstrap_mean_interval(
+def share_interval(
     values: np.ndarray, resamples: int = BOOTSTRAP_RESAMPLES, level: float = 0.95, seed: int = 0
 ) -> tuple[float, float]:
-    """Percentile bootstrap interval of a share estimated as the mean of calibrated probabilities
-    ``values``: each resample draws the items with replacement and then each item's label from its
-    probability, so the interval holds both which images happened to be collected and which way
-    each uncertain one truly goes (resampling the probabilities alone would leave the latter out and
-    be far too narrow when they are far from 0 and 1). Time and memory do not grow with the number
-    of items: the resampled counts are a multinomial draw over the distinct values and the labels
-    a binomial draw per value (exact; beyond 20,000 distinct values they are rounded to 1e-4 first,
-    which moves any mean by at most 5e-5)."""
+    """Interval for the share of positives among these items, estimated as the mean of their
+    calibrated probabilities ``values``: a parametric bootstrap that draws every item's label from its
+    probability, so its width is the labels' own uncertainty (the share of *these* images; the share
+    in a population they were sampled from would add the sampling of the images). Time and memory do
+    not grow with the number of items: the labels are a binomial draw per distinct value (exact;
+    beyond 20,000 distinct values they are rounded to 1e-4 first, which moves any mean by at most 5e-5)."""
     values = np.asarray(values, dtype=np.float64)
     if not len(values):
         raise ValueError("no values to bootstrap")
@@ -40,13 +38,12 @@ def bootstrap_mean_interval(
     if len(distinct) > _MAX_DISTINCT:
         distinct, counts = np.unique(np.round(values, 4), return_counts=True)
     rng = np.random.default_rng(seed)
-    weights = counts / counts.sum()
-    means = []
-    for start in range(0, resamples, 100):
-        drawn = rng.multinomial(len(values), weights, size=min(100, resamples - start))
-        means.append(rng.binomial(drawn, distinct).sum(axis=1) / len(values))
+    shares = [
+        rng.binomial(counts, distinct, size=(min(100, resamples - start), len(distinct))).sum(axis=1) / len(values)
+        for start in range(0, resamples, 100)
+    ]
     tail = (1.0 - level) / 2.0 * 100.0
-    low, high = np.percentile(np.concatenate(means), [tail, 100.0 - tail])
+    low, high = np.percentile(np.concatenate(shares), [tail, 100.0 - tail])
     return float(low), float(high)
 
 
@@ -84,7 +81,7 @@ class LabelShares:
         shares: dict[str, Any] = {female: None, male: None}
         if n:
             mean = float(np.mean(self.p_female))
-            low, high = bootstrap_mean_interval(np.array(self.p_female), resamples, seed=seed)
+            low, high = share_interval(np.array(self.p_female), resamples, seed=seed)
             shares = {
                 female: {"estimate": round(mean, 6), "ci95": [round(low, 6), round(high, 6)]},
                 male: {"estimate": round(1.0 - mean, 6), "ci95": [round(1.0 - high, 6), round(1.0 - low, 6)]},
@@ -98,6 +95,6 @@ class LabelShares:
             "argmax_counts": {label: self.argmax[label] for label in (male, female)},
             "argmax_share": {label: round(self.argmax[label] / n, 6) if n else None for label in (male, female)},
             "abstained": self.labels[UNCERTAIN],
-            "method": f"mean calibrated p_{female} over the classified {self.unit}s, 95 % percentile bootstrap "
-            f"({resamples} resamples); argmax at the model's threshold ({self.threshold:.3f}), abstentions included",
+            "method": f"mean calibrated p_{female} over the classified {self.unit}s; 95 % interval: each {self.unit}'s "
+            f"label drawn from its probability ({resamples} resamples); argmax at the model's threshold ({self.threshold:.3f}), abstentions included",
         }

@@ -18,7 +18,7 @@ import numpy as np
 from ..config import IMBALANCE_HINT_RATIO, LABELS, TrainConfig, read_json, teacher_checkpoints, write_json
 from ..data.cache import DatasetCache, build_cache
 from ..data.readers import read_dataset
-from ..data.split import SplitResult, group_ids, read_split_csv, split_groups, write_split_csv
+from ..data.split import SplitResult, group_ids, read_split_csv, select_listed, split_groups, write_split_csv
 from ..progress import LogLines
 from .history import restore_metrics, stash_metrics
 from .teachers import exported_teacher_logits, exported_teachers, is_exported_model, teacher_test_files
@@ -167,8 +167,11 @@ def _check_exported_teacher_held_out(model: str, data: PreparedData) -> None:
         log.warning("cannot check what %s trained on (no test_files.txt beside it): make sure it never saw this "
                     "run's test files", model)  # fmt: skip
         return
-    test = [Path(p).name for p, s in zip(data.cache.paths.tolist(), data.split.split.tolist()) if s == "test"]
-    unseen = [name for name in test if name not in listed]
+    held_out = {p for p, s in zip(data.cache.paths.tolist(), data.split.split.tolist()) if s == "test"}
+    test = [sample for sample in data.samples if sample.path in held_out]
+    # matched as evaluate --split-file matches: relative paths, never a bare name that fits several files
+    listed_test, _ = select_listed(test, listed, data.source)
+    unseen = sorted(held_out - {sample.path for sample in listed_test})
     if unseen:
         raise ValueError(
             f"{model} may have trained on {len(unseen)} files this run holds out for test (e.g. {unseen[0]}, "
@@ -201,6 +204,15 @@ def _exported_teacher_logits(cfg: TrainConfig, data: PreparedData, out: Path, tr
     return exported_teacher_logits(
         models, data.samples, data.cache.paths, train, cfg.preprocess, cfg.cache_dir, threads=max(1, cfg.threads)
     )
+
+
+def _save_teacher_logits(path: Path, logits: np.ndarray) -> None:
+    """Kept for --resume; replaced whole, and only when it changed (other processes may read it)."""
+    if path.is_file() and np.array_equal(np.load(path), logits, equal_nan=True):
+        return
+    partial = path.with_name(f".{path.stem}.{os.getpid()}.partial.npy")
+    np.save(partial, logits)
+    partial.replace(path)
 
 
 def _sample_weights(cfg: TrainConfig, data: PreparedData) -> np.ndarray | None:
@@ -315,10 +327,15 @@ def _hold_lightning_logging() -> None:
         logging.getLogger("lightning").handlers.clear()
 
 
-def _write_run_files(out: Path, cfg: TrainConfig, data: PreparedData, command: str, requested_aux_task: str) -> None:
-    """The run folder's ``split.csv`` and ``config.json`` (the resolved config, the command, the data)."""
+def _write_run_files(
+    out: Path, cfg: TrainConfig, data: PreparedData, command: str, requested_aux_task: str, world_size: int
+) -> None:
+    """The run folder's ``split.csv`` and ``config.json`` (the resolved config, the command, the data,
+    the number of processes), each replaced whole: other processes of a resumed run read them."""
     out.mkdir(parents=True, exist_ok=True)
-    write_split_csv(out / "split.csv", data.cache.paths.tolist(), data.cache.labels.tolist(), data.split)
+    partial = out / f".split.csv.{os.getpid()}.partial"
+    write_split_csv(partial, data.cache.paths.tolist(), data.cache.labels.tolist(), data.split)
+    partial.replace(out / "split.csv")
     write_json(
         out / "config.json",
         {
@@ -330,6 +347,7 @@ def _write_run_files(out: Path, cfg: TrainConfig, data: PreparedData, command: s
                 "n_conflicting_groups": data.split.n_conflicting_groups,
                 "split_sizes": data.split.sizes(),
                 "data_hash": data.cache.data_hash(),
+                "world_size": world_size,
                 **({"aux_task_unavailable": requested_aux_task} if requested_aux_task != cfg.aux_task else {}),
             },
         },
@@ -420,8 +438,10 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
     out = Path(cfg.out)
     config_file = out / "config.json"
     unavailable = None  # an auxiliary task asked for that the data cannot feed (kept across resumes)
+    trained_world_size = None  # processes the run trained on so far (resumed runs)
     if resume and config_file.exists():
         saved = read_json(config_file)
+        trained_world_size = int(saved.get("data", {}).get("world_size", 1))
         cfg = TrainConfig.from_dict(saved["train"])
         command = f"{saved.get('command', '')} ; resumed with: {command}"
         # an auxiliary task the data could not feed was saved as off; asking for it again is no change
@@ -459,6 +479,8 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
 
     trainer = _trainer(cfg, out, quiet)
     _quiet_unless_rank_zero(trainer.global_rank)  # one process per device: rank 0 alone reports, writes, exports
+    if trainer.global_rank:  # each process its own augmentation (the weights start as rank 0's: DDP broadcasts them)
+        L.seed_everything(cfg.seed + trainer.global_rank, workers=True, verbose=False)
     labels = data.cache.labels
     train_idx = data.indices("train")
     # each process steps through its share of the training images
@@ -483,6 +505,12 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
     checkpoint_dir = out / "checkpoints"
     last = checkpoint_dir / "last.ckpt"
     ckpt_path = str(last) if resume and last.exists() else None
+    if ckpt_path and trained_world_size not in (None, trainer.world_size):
+        raise ValueError(
+            f"{out} trained on {trained_world_size} process(es) (devices x nodes), this resume would use "
+            f"{trainer.world_size}: its learning-rate schedule counts steps of {trained_world_size}; resume it "
+            "with as many (--devices, --num-nodes)"
+        )
     if resume and ckpt_path is None:
         log.warning("%s has no saved epoch (stopped during the first): training starts from the beginning", out)
     # models this run starts or learns from must fit it: refused before the run folder is written
@@ -491,9 +519,9 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
     module.load_teachers()
 
     if trainer.global_rank == 0:
-        _write_run_files(out, cfg, data, command, requested_aux_task)
+        _write_run_files(out, cfg, data, command, requested_aux_task, trainer.world_size)
         if teacher_logits is not None:
-            np.save(out / TEACHER_LOGITS, teacher_logits)
+            _save_teacher_logits(out / TEACHER_LOGITS, teacher_logits)
     log.debug("resolved training config: %s", cfg.to_dict())
     keeps_history = bool(ckpt_path) and trainer.global_rank == 0
     if keeps_history:
