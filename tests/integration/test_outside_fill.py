@@ -74,8 +74,9 @@ def test_cached_images_carry_the_mask_as_one_more_channel():
     outside = np.zeros((2, 6, 6), dtype=bool)
     outside[:, 0] = True
     with_mask = CachedImages(images, np.array([0, 1]), to_float(), outside=outside)
-    x, y, _ = with_mask[1]
+    x, y, _, teacher = with_mask[1]
     assert x.shape == (4, 6, 6) and x[3, 0].eq(255).all() and x[3, 1:].eq(0).all() and y == 1
+    assert teacher.isnan()  # no exported teacher
     assert CachedImages(images, np.array([0, 1]), to_float())[0][0].shape == (3, 6, 6)
 
 

@@ -75,7 +75,7 @@ class _FakeDetector:
 
 @pytest.fixture
 def fake_detector(monkeypatch):
-    monkeypatch.setattr(detect_module, "default_detector", lambda: _FakeDetector())
+    monkeypatch.setattr(detect_module, "default_detector", lambda **options: _FakeDetector())
 
 
 def _check_face(face: dict, width: int, height: int) -> None:

@@ -258,7 +258,8 @@ class GenderModule(L.LightningModule):
             )
 
     def training_step(self, batch, batch_idx):
-        x, y, aux, teacher_logits = batch
+        x, y, aux, *given = batch  # given: an exported teacher's logits (CachedImages), when there is one
+        teacher_logits = given[0] if given else None
         logits = self(x)
         loss = self._loss(logits, y)
         if self.cfg.teacher:  # loaded by on_fit_start (or given with the batch); never skipped silently
@@ -274,7 +275,7 @@ class GenderModule(L.LightningModule):
         return loss
 
     def validation_step(self, batch, batch_idx):
-        x, y, aux, _ = batch
+        x, y, aux, *_ = batch
         logits = self(x)
         self._check_finite(logits, "validation", batch_idx)
         self.log("val_loss", self._loss(logits, y), on_epoch=True, prog_bar=True, sync_dist=True)
