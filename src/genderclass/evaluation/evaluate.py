@@ -13,12 +13,13 @@ from ..config import DEFAULT_BATCH_SIZE, LABELS, write_json
 from ..data.readers import Sample, finger_name
 from ..imageio import ImageError, load_image
 from ..inference.classifier import NON_FINITE_OUTPUT, GenderClassifier
-from ..preprocess import crop_chip
+from ..preprocess import Crop, crop_chip
 from ..progress import progress
 from . import metrics as M
 from .calibrated import calibrated_metrics
 from .fusion import by_print_count, per_subject_metrics, subjects_with_mixed_labels
 from .groups import attribute_groups
+from .slices import face_slices
 
 log = logging.getLogger(__name__)
 
@@ -32,16 +33,24 @@ def default_crop_mode(fmt: str, modality: str) -> str:
     return "chip" if fmt == "utkface" else "detect"
 
 
-def _crop(clf: GenderClassifier, path: str, mode: str) -> np.ndarray | None:
-    """The model-ready crop for one labelled file (None if no face was found)."""
+def _crop(clf: GenderClassifier, path: str, mode: str) -> Crop | None:
+    """The crop for one labelled file (None if no face was found)."""
     if mode == "chip":
-        return crop_chip(load_image(path), clf.preprocess, clf.detector)[0].pixels
+        return crop_chip(load_image(path), clf.preprocess, clf.detector)[0]
     _, crops = clf.crops(path, detect=(mode == "detect"))
     if not crops:
         return None
     if len(crops) > 1:  # a labelled photo is about its main subject: take the largest face
         crops = sorted(crops, key=lambda c: (c.box[2] - c.box[0]) * (c.box[3] - c.box[1]), reverse=True)
-    return crops[0].pixels
+    return crops[0]
+
+
+def _attributes(sample: Sample, crop: Crop) -> dict[str, Any]:
+    """The sample's own attributes, and for a detected face its pose and size bands (the data's
+    own attributes win a name clash)."""
+    if crop.face is None:
+        return dict(sample.attrs)
+    return {**face_slices(crop.box, crop.face.landmarks), **sample.attrs}
 
 
 def evaluate_samples(
@@ -63,6 +72,7 @@ def evaluate_samples(
         raise ValueError(f"--out {out_dir} is a file: give a folder for the report")
     kept: list[Sample] = []
     crops: list[np.ndarray] = []
+    attributes: list[dict[str, Any]] = []  # per kept sample: its own, and pose and size slices
     errors: dict[str, str] = {}
     no_face: list[str] = []
     for sample in progress(samples, desc="evaluate"):
@@ -76,7 +86,8 @@ def evaluate_samples(
             no_face.append(sample.path)
             continue
         kept.append(sample)
-        crops.append(crop)
+        crops.append(crop.pixels)
+        attributes.append(_attributes(sample, crop))
     if not kept:
         raise ValueError(
             f"no sample could be evaluated: {len(errors)} unreadable, {len(no_face)} without a face found "
@@ -92,7 +103,7 @@ def evaluate_samples(
     p_cal = clf.probability(logits)
     p_raw = M.sigmoid(logits)
     threshold = clf.threshold
-    group_values = attribute_groups([s.attrs for s in kept])
+    group_values = attribute_groups(attributes)
 
     metrics: dict[str, Any] = {"model": clf.info(), "data": source or {}, "crop_mode": crop_mode}
     metrics.update(
@@ -118,13 +129,13 @@ def evaluate_samples(
     # the item's own attributes first: a data column named like a field below must not replace it
     metrics["predictions"] = [
         {
-            **s.attrs,
+            **attrs,
             "path": s.path,
             "label": s.label_name,
             "predicted": LABELS[int(p >= threshold)],
             "p_female": round(float(p), 6),
         }
-        for s, p in zip(kept, p_cal.tolist())
+        for s, attrs, p in zip(kept, attributes, p_cal.tolist())
     ]
     metrics["unreadable"] = errors
     metrics["no_face"] = no_face

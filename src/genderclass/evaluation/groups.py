@@ -83,9 +83,13 @@ def _summary(stats: dict[str, dict[str, Any]], min_n: int) -> dict[str, Any]:
 
 
 def _sort_key(attr: str):
+    from .slices import SLICE_ATTRIBUTES, band_order
+
     def key(value: str) -> tuple:
         if attr == "age" and value in _BAND_NAMES:
             return (0, _BAND_NAMES.index(value), value)
+        if attr in SLICE_ATTRIBUTES:  # pose and size bands, by their lower ends
+            return (1, band_order(value), value)
         return (1, 0, value)
 
     return key
