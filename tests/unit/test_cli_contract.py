@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
 import io
 import json
@@ -1191,3 +1192,11 @@ def test_evaluate_warns_when_the_data_goes_beyond_the_models_test_split(
         with caplog.at_level(logging.WARNING):
             code, out, _ = _run(capsys, [*argv, *extra, "--out", str(tmp_path / f"ev{len(extra)}")])
         assert code == 0 and "test split" not in caplog.text
+
+
+def test_every_command_is_registered_and_card_reads_the_modality_in_any_case():
+    from genderclass.cli.main import parse_args
+
+    names = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    assert set(names) == {"train", "export", "predict", "evaluate", "bench", "info", "serve", "card"}
+    assert parse_args(["card", "--modality", "Fingerprint"]).modality == "fingerprint"

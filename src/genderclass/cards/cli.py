@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..cli.flags import add_modality_flag
 from ..config import MODALITIES as MODALITY_CHOICES
 
 
@@ -19,12 +20,7 @@ def register(sub: argparse._SubParsersAction, add) -> None:
         "  genderclass card --model runs/face --evaluation eval/metrics.json --out cards/face_card.md",
     )
     p.add_argument("--model", help="model .onnx/.json or run folder; the bundled model of --modality when omitted")
-    p.add_argument(
-        "--modality",
-        choices=MODALITY_CHOICES,
-        default=None,
-        help="which bundled model; when omitted, that of the --evaluation's model, else face",
-    )
+    add_modality_flag(p, "which bundled model; when omitted, that of the --evaluation's model, else face")
     p.add_argument("--evaluation", metavar="METRICS_JSON", help="metrics.json written by 'genderclass evaluate'")
     p.add_argument(
         "--out",

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from ..config import MODALITIES
 from ..runtime import DEVICES
+
+
+def add_modality_flag(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """``--modality face|fingerprint`` (any case, as the API's field), with each command's own meaning."""
+    parser.add_argument("--modality", type=str.lower, choices=MODALITIES, default=None, help=help_text)
 
 
 def add_device_flag(parser: argparse.ArgumentParser) -> None:

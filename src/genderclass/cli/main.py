@@ -15,7 +15,6 @@ import math
 import os
 import shlex
 import sys
-from collections.abc import Callable
 from types import ModuleType
 
 from tqdm.contrib.logging import logging_redirect_tqdm
@@ -25,7 +24,7 @@ from ..config import AUGMENT_GEOMETRIES, DEFAULT_BATCH_SIZE, MODALITIES
 from ..data.readers import FINGERS
 from ..runtime import DeviceUnavailableError
 from .exit_codes import EXIT_INTERRUPTED, EXIT_MISSING_DEPENDENCY, EXIT_PIPE_CLOSED, EXIT_USAGE
-from .flags import add_device_flag
+from .flags import add_device_flag, add_modality_flag
 
 log = logging.getLogger("genderclass")
 
@@ -93,11 +92,6 @@ def _train_default(flag: str) -> object:
     return "; ".join(f"{modality}s: {value}" for modality, value in shown.items())
 
 
-def _modality_flag(p: argparse.ArgumentParser, help_text: str) -> None:
-    """``--modality face|fingerprint`` (any case, as the API's field), with each command's own meaning."""
-    p.add_argument("--modality", type=str.lower, choices=MODALITIES, default=None, help=help_text)
-
-
 def _add(sub: argparse._SubParsersAction, name: str, help_text: str, examples: str) -> argparse.ArgumentParser:
     parser = sub.add_parser(
         name, help=help_text, description=f"{help_text}\n\nexamples:\n{examples}", formatter_class=HelpFormatter
@@ -138,6 +132,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ..cards.cli import register as register_card
+    from ..web.cli import register as register_serve
     from . import commands as C
 
     parser = argparse.ArgumentParser(
@@ -155,8 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     _evaluate_command(sub, C)
     _bench_command(sub, C)
     _info_command(sub, C)
-    for register in _extra_commands():
-        register(sub, _add)
+    register_serve(sub, _add)  # defined beside the web app and the cards; registered as every command is
+    register_card(sub, _add)
     return parser
 
 
@@ -173,7 +169,7 @@ def _train_command(sub: argparse._SubParsersAction, C: ModuleType) -> None:
         "  genderclass train --data DATA/utkface --out runs/face --accelerator gpu --devices 4 --strategy ddp\n"
         "      # DDP on 4 GPUs; under torchrun or SLURM give the same flags (docs/scale.md)",
     )
-    _modality_flag(p, "what the images show (default: face)")
+    add_modality_flag(p, "what the images show (default: face)")
     p.add_argument("--data", help="dataset folder or CSV manifest")
     p.add_argument(
         "--format",
@@ -319,7 +315,7 @@ def _predict_command(sub: argparse._SubParsersAction, C: ModuleType) -> None:
         "  genderclass predict --engine ray --workers 8 s3://bucket/photos/ --out results/",
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="files, folders (recursive) or glob patterns")
-    _modality_flag(p, "which bundled model (default: face); with --model, the model's own modality, checked")
+    add_modality_flag(p, "which bundled model (default: face); with --model, the model's own modality, checked")
     p.add_argument("--model", help="model .onnx/.json or run folder (default: bundled)")
     p.add_argument("--no-detect", action="store_true", help="each whole image is one pre-cropped face")
     p.add_argument(
@@ -395,7 +391,7 @@ def _evaluate_command(sub: argparse._SubParsersAction, C: ModuleType) -> None:
         "  genderclass evaluate --model runs/face --data my.csv --format csv --no-detect --out eval/",
     )
     p.add_argument("--model", help="model .onnx/.json or run folder (default: bundled for --modality)")
-    _modality_flag(p, "which bundled model (default: from --format)")
+    add_modality_flag(p, "which bundled model (default: from --format)")
     p.add_argument("--data", required=True, help="labelled dataset folder or CSV manifest")
     p.add_argument(
         "--format", choices=("utkface", "socofing", "folder", "csv"), required=True, help="how labels are read"
@@ -432,7 +428,7 @@ def _bench_command(sub: argparse._SubParsersAction, C: ModuleType) -> None:
         "  genderclass bench\n  genderclass bench --image photo.jpg --repeat 200",
     )
     p.add_argument("--model", help="model (default: bundled face model)")
-    _modality_flag(p, "which bundled model (default: face); with --model, checked")
+    add_modality_flag(p, "which bundled model (default: face); with --model, checked")
     p.add_argument("--image", help="a 640x480-ish photo with one face for the end-to-end number")
     p.add_argument("--repeat", type=_count(1), default=100, help="timed calls per measurement (medians reported)")
     p.add_argument("--no-cold-start", action="store_true", help="skip the cold-start subprocess timing")
@@ -449,20 +445,8 @@ def _info_command(sub: argparse._SubParsersAction, C: ModuleType) -> None:
     )
     p.add_argument("--json", action="store_true", help="full metadata as JSON")
     p.add_argument("--model", help="a model to describe instead of the bundled ones")
-    _modality_flag(p, "only this bundled model")
+    add_modality_flag(p, "only this bundled model")
     p.set_defaults(func=C.cmd_info)
-
-
-def _extra_commands() -> list[Callable]:
-    """Commands defined in their own modules (serve, card) register themselves here."""
-    found = []
-    for module_name, attr in (("genderclass.web.cli", "register"), ("genderclass.cards.cli", "register")):
-        try:
-            module = __import__(module_name, fromlist=[attr])
-        except ImportError:
-            continue
-        found.append(getattr(module, attr))
-    return found
 
 
 def setup_logging(verbose: int, quiet: bool) -> None:
