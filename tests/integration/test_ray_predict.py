@@ -62,11 +62,19 @@ def test_ray_engine_prints_the_local_lines(ray_cluster, run_cli, photos, tiny_fa
     assert sorted(unordered, key=lambda line: line["path"]) == sorted(local, key=lambda line: line["path"])
 
 
-def test_ray_engine_detects_faces_as_the_local_engine_does(ray_cluster, run_cli, photos):
-    # the bundled face model with its detector running inside the actors (no face in flat colours)
-    code, on_ray = _lines(run_cli, ["predict", photos / "a", "--ordered", "--engine", "ray"])
-    assert (code, on_ray) == _lines(run_cli, ["predict", photos / "a"])
-    assert len(on_ray) == 6 and all(line["faces"] == [] for line in on_ray)
+def test_ray_engine_detects_faces_as_the_local_engine_does(ray_cluster, run_cli, photos, tmp_path):
+    # the bundled face model with its detector running inside the actors, on photos with a drawn
+    # face (found) and on flat colours (none found)
+    from tests.conftest import save_image
+    from tests.web.webcorpus import face_photo
+
+    for seed in range(3):
+        save_image(tmp_path / f"face{seed}.jpg", face_photo(seed=seed))
+    inputs = [photos / "a", tmp_path]
+    code, on_ray = _lines(run_cli, ["predict", *inputs, "--ordered", "--engine", "ray"])
+    assert (code, on_ray) == _lines(run_cli, ["predict", *inputs])
+    found = [len(line["faces"]) for line in on_ray]
+    assert found == [0] * 6 + [1] * 3
 
 
 def test_summary_is_the_same_on_both_engines(ray_cluster, run_cli, photos, tiny_face_model):
