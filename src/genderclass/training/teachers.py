@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import PreprocessConfig, read_json
+from ..config import PreprocessConfig
 
 log = logging.getLogger(__name__)
 
@@ -23,25 +23,16 @@ def is_exported_model(name: str) -> bool:
     return Path(name).suffix.lower() == ".onnx"
 
 
-class OnnxTeacher:
-    """An exported model opened as a teacher: its preprocessing (checked against the student's, the
-    input size apart) and its ONNX Runtime session."""
+def load_exported_teacher(path: str | Path, student: PreprocessConfig, threads: int = 1):
+    """An exported model opened by the predict service, refused if trained on other preprocessing
+    than the student's (the input size apart)."""
+    from ..inference.classifier import GenderClassifier
 
-    def __init__(self, path: str | Path, student: PreprocessConfig | None = None, threads: int = 1) -> None:
-        from ..runtime import cpu_session
-
-        self.path = Path(path)
-        metadata_path = self.path.with_suffix(".json")
-        if not self.path.is_file() or not metadata_path.is_file():
-            raise FileNotFoundError(f"teacher {self.path} needs its .onnx file and the .json metadata beside it")
-        self.preprocess = PreprocessConfig.from_dict(read_json(metadata_path)["preprocess"])
-        if student is not None:
-            mismatched = self.preprocess.differences(student)
-            if mismatched:
-                raise ValueError(f"teacher {self.path} was trained on other preprocessing: {', '.join(mismatched)}")
-        self.session = cpu_session(self.path, threads)
-        self.input_name = self.session.get_inputs()[0].name
-        self.input_size = self.preprocess.input_size
+    teacher = GenderClassifier.load(path, threads=threads)
+    mismatched = teacher.preprocess.differences(student)
+    if mismatched:
+        raise ValueError(f"teacher {path} was trained on other preprocessing: {', '.join(mismatched)}")
+    return teacher
 
 
 def teacher_test_files(path: str | Path) -> list[str] | None:
@@ -78,20 +69,19 @@ def exported_teacher_logits(
     elsewhere), each model seeing the images preprocessed as its metadata says (its own input size),
     from a cache built like the training one. ``paths``: the training cache's paths, in its order."""
     from ..data.cache import build_cache
-    from ..preprocess import to_batch
     from ..progress import progress
 
     total = np.zeros(len(paths), dtype=np.float64)
     for model in models:
-        teacher = OnnxTeacher(model, student, threads=threads)
+        teacher = load_exported_teacher(model, student, threads=threads)
         cache = build_cache(samples, teacher.preprocess, cache_dir)
         where = {path: i for i, path in enumerate(cache.paths.tolist())}
         rows = np.array([where[path] for path in paths[index].tolist()])
         bar = progress(total=len(rows), desc=f"teacher {teacher.path.name}")
-        for start in range(0, len(rows), 64):
-            batch = to_batch(list(cache.images[rows[start : start + 64]]))
-            total[index[start : start + 64]] += teacher.session.run(None, {teacher.input_name: batch})[0].reshape(-1)
-            bar.update(len(batch))
+        for start in range(0, len(rows), 640):  # chunks, for the progress bar
+            chunk = rows[start : start + 640]
+            total[index[start : start + 640]] += teacher.logits(list(cache.images[chunk]))
+            bar.update(len(chunk))
         bar.close()
     logits = np.full(len(paths), np.nan, dtype=np.float32)
     logits[index] = total[index] / len(models)
