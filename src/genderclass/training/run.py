@@ -159,7 +159,7 @@ def check_sources_held_out(cfg: TrainConfig, data: PreparedData) -> None:
 
 def _check_exported_teacher_held_out(model: str, data: PreparedData) -> None:
     """An exported teacher has no split.csv, but export lists its test files beside it: this run's
-    test files must all be among them (by name), or the teacher may have trained on them. Its
+    test files must all be among them (matched by path), or the teacher may have trained on them. Its
     validation files were probably trained on by it (an ensemble of cross-validation runs uses all
     of its non-test files): said, since epoch choice and calibration then rest on files it knew."""
     listed = teacher_test_files(model)
@@ -481,6 +481,14 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
     _quiet_unless_rank_zero(trainer.global_rank)  # one process per device: rank 0 alone reports, writes, exports
     if trainer.global_rank:  # each process its own augmentation (the weights start as rank 0's: DDP broadcasts them)
         L.seed_everything(cfg.seed + trainer.global_rank, workers=True, verbose=False)
+    last = out / "checkpoints" / "last.ckpt"
+    ckpt_path = str(last) if resume and last.exists() else None
+    if ckpt_path and trained_world_size not in (None, trainer.world_size):  # refused before any slow work
+        raise ValueError(
+            f"{out} trained on {trained_world_size} process(es) (devices x nodes), this resume would use "
+            f"{trainer.world_size}: its learning-rate schedule counts steps of {trained_world_size}; resume it "
+            "with as many (--devices, --num-nodes)"
+        )
     labels = data.cache.labels
     train_idx = data.indices("train")
     # each process steps through its share of the training images
@@ -502,15 +510,6 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
         cfg, data.cache.images, labels, splits, weights, aux_targets, outside, teacher_logits=teacher_logits
     )
     module = GenderModule(cfg.to_dict(), pos_weight=1.0, steps_per_epoch=steps)
-    checkpoint_dir = out / "checkpoints"
-    last = checkpoint_dir / "last.ckpt"
-    ckpt_path = str(last) if resume and last.exists() else None
-    if ckpt_path and trained_world_size not in (None, trainer.world_size):
-        raise ValueError(
-            f"{out} trained on {trained_world_size} process(es) (devices x nodes), this resume would use "
-            f"{trainer.world_size}: its learning-rate schedule counts steps of {trained_world_size}; resume it "
-            "with as many (--devices, --num-nodes)"
-        )
     if resume and ckpt_path is None:
         log.warning("%s has no saved epoch (stopped during the first): training starts from the beginning", out)
     # models this run starts or learns from must fit it: refused before the run folder is written
