@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..config import TrainConfig
 from ..data.readers import image_files
+from ..inference.ray_engine import is_uri  # Ray itself is imported only by --engine ray
 from ..progress import progress
 from .exit_codes import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE
 
@@ -231,12 +232,6 @@ def _check_predict_args(args: argparse.Namespace, clf) -> None:
             raise ValueError(f"{flag} runs on one machine: use it with --engine local")
     if args.out and args.format != "jsonl":
         raise ValueError("--out writes Parquet shards: leave out --format")
-
-
-def is_uri(pattern: str) -> bool:
-    from ..inference.ray_engine import is_uri as uri
-
-    return uri(pattern)
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
