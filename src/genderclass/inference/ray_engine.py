@@ -67,8 +67,7 @@ def result_from_row(row: dict[str, Any]) -> dict[str, Any]:
     """One row of a prediction dataset back as the ``predict`` JSON line (``finger`` only where given)."""
     faces = []
     for face in row["faces"] or []:
-        item = {key: face[key] for key in ("label", "p_female", "confidence")}
-        item = {"box": list(face["box"]), **item}
+        item = {"box": list(face["box"]), **{key: face[key] for key in ("label", "p_female", "confidence")}}
         faces.append({**item, "finger": face["finger"]} if face.get("finger") else item)
     return {"path": row["path"], "faces": faces, "error": row["error"]}
 
