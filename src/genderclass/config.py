@@ -140,6 +140,10 @@ class TrainConfig:
     teacher: str = ""
     distill_weight: float = 0.5  # share of the teacher term in the loss
     distill_temperature: float = 2.0
+    # With exported teachers: draw this many augmented views of each training image before training,
+    # have the teacher score each, and train on those views (a random one per image per epoch), so
+    # that the soft target is the teacher's answer on the very view the student sees. 0 = off.
+    teacher_views: int = 0
     # Multi-task training (training/auxiliary.py): a second head on the same features predicts
     # "age" (UTKFace names, a CSV column) or "finger" (SOCOFing names, a CSV column); its loss,
     # times ``aux_weight``, joins the gender loss. Never exported. "" = off.
@@ -179,6 +183,19 @@ class TrainConfig:
             raise ValueError(f"unknown augment {self.augment!r}; expected one of {', '.join(AUGMENT_GEOMETRIES)}")
         if self.augment != "affine" and self.modality != "fingerprint":
             raise ValueError(f"augment={self.augment!r} applies to fingerprints only; faces train with 'affine'")
+        self._check_teacher_views()
+
+    def _check_teacher_views(self) -> None:
+        if self.teacher_views < 0:
+            raise ValueError(f"teacher_views must be 0 (off) or a count of views, got {self.teacher_views}")
+        names = teacher_checkpoints(self.teacher)
+        exported = names and all(name.lower().endswith(".onnx") for name in names)
+        if self.teacher_views and not exported:
+            raise ValueError("--teacher-views needs --teacher exported models (.onnx); checkpoints teach every batch")
+        if self.teacher_views and self.outside_fill:
+            raise ValueError(
+                "--teacher-views and --outside-fill do not combine: the views are drawn without chip edges"
+            )
 
     @classmethod
     def for_modality(cls, modality: str, **overrides: Any) -> TrainConfig:

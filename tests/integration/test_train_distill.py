@@ -138,6 +138,38 @@ def test_an_exported_model_teaches_from_logits_computed_once(tmp_path, face_fold
     assert card["teachers"][0][0]["checkpoint"].endswith("teacher/export/face.onnx")
 
 
+def test_an_exported_teacher_scores_the_views_the_student_trains_on(tmp_path, face_folder_dataset, cache_dir,
+                                                                     run_cli, train_args):  # fmt: skip
+    import numpy as np
+
+    from genderclass.inference.classifier import GenderClassifier
+    from genderclass.training.run import TEACHER_VIEWS
+
+    common = ["--data", face_folder_dataset, "--format", "folder", "--epochs", "1", "--cache-dir", cache_dir,
+              *train_args]  # fmt: skip
+    assert run_cli(["train", "--out", tmp_path / "teacher", *common])[0] == 0
+    teacher = tmp_path / "teacher" / "export" / "face.onnx"
+    student = tmp_path / "student"
+    code, out = run_cli(["train", "--out", student, "--teacher", teacher, "--teacher-views", "3", *common])
+    assert code == 0, out
+    with np.load(student / TEACHER_VIEWS) as stored:
+        views, logits, paths = stored["views"], stored["logits"], stored["paths"]
+    assert views.shape[:2] == logits.shape == (len(paths), 3) and views.dtype == np.uint8
+    assert not np.array_equal(views[:, 0], views[:, 1])  # drawn apart, each with its own score
+    # each logit is the teacher's on that very view (same input size here: no resizing between them)
+    expected = GenderClassifier.load(teacher).logits(list(views.reshape(-1, *views.shape[2:])))
+    assert np.allclose(logits.reshape(-1), expected, atol=1e-4)
+    # resuming reads them back instead of drawing others
+    before = (student / TEACHER_VIEWS).stat().st_mtime_ns
+    assert run_cli(["train", "--out", student, "--resume", "--epochs", "2"])[0] == 0
+    assert (student / TEACHER_VIEWS).stat().st_mtime_ns == before
+    # views need an exported teacher to score them
+    checkpoint = tmp_path / "teacher" / "checkpoints" / "best.ckpt"
+    assert (
+        run_cli(["train", "--out", tmp_path / "ckpt", "--teacher", checkpoint, "--teacher-views", "2", *common])[0] == 2
+    )
+
+
 def test_an_exported_teacher_must_not_have_seen_the_test_files(tmp_path, face_folder_dataset, cache_dir, run_cli,
                                                                train_args):  # fmt: skip
     common = ["--data", face_folder_dataset, "--format", "folder", "--epochs", "1", "--cache-dir", cache_dir,

@@ -218,6 +218,13 @@ def _train_command(sub: argparse._SubParsersAction, C: ModuleType) -> None:
         ("--distill-weight", float, "share of the teacher's soft targets in the loss"),
         ("--distill-temperature", float, "temperature that softens teacher and student logits"),
         (
+            "--teacher-views",
+            int,
+            "with an exported --teacher: draw this many augmented views of each training image once, "
+            "have the teacher score each, and train on them, so the soft target is the teacher's answer "
+            "on the very view the student sees (0 = off: every augmentation learns from the un-augmented score)",
+        ),
+        (
             "--outside-fill",
             probability,
             "faces from chips: share of training crops whose part beyond the chip's edge gets other "

@@ -24,6 +24,10 @@ class CachedImages(Dataset):
     """Cached uint8 HxWxC crops -> (transformed float tensor, label, auxiliary target or NaN, an
     exported teacher's logit on the un-augmented crop or NaN).
 
+    With ``views`` (N x K x HxWxC: augmented views drawn before training, ``--teacher-views``) and
+    ``teacher`` (N x K: the teacher's logit on each), an item is one of its views, drawn at random,
+    with that view's logit: already augmented, it is not augmented again (``GenderModule``).
+
     With ``outside`` (HxW bool: crop pixels beyond the image's edge), the tensor carries it as one
     more channel (255 = beyond), for the training augmentation to read and remove (presets)."""
 
@@ -35,8 +39,10 @@ class CachedImages(Dataset):
         aux: np.ndarray | None = None,
         outside: np.ndarray | None = None,
         teacher: np.ndarray | None = None,
+        views: np.ndarray | None = None,
     ) -> None:
         self.images = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
+        self.views = None if views is None else torch.from_numpy(np.ascontiguousarray(views)).permute(0, 1, 4, 2, 3)
         self.outside = (
             None if outside is None else torch.from_numpy(np.multiply(outside, 255, dtype=np.uint8)).unsqueeze(1)
         )
@@ -50,6 +56,9 @@ class CachedImages(Dataset):
         return len(self.labels)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        if self.views is not None:
+            k = int(torch.randint(self.views.shape[1], ()))
+            return self.transform(self.views[index, k]), self.labels[index], self.aux[index], self.teacher[index, k]
         image = self.images[index]
         if self.outside is not None:
             image = torch.cat([image, self.outside[index]])
@@ -76,6 +85,7 @@ class CacheDataModule(L.LightningDataModule):
         aux_targets: np.ndarray | None = None,
         outside: np.ndarray | None = None,
         teacher_logits: np.ndarray | None = None,
+        teacher_views: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> None:
         super().__init__()
         self.cfg = cfg
@@ -87,7 +97,10 @@ class CacheDataModule(L.LightningDataModule):
             aux = None if aux_targets is None else aux_targets[index]
             beyond = outside[index] if name == "train" and cfg.outside_fill > 0 and outside is not None else None
             teacher = teacher_logits[index] if name == "train" and teacher_logits is not None else None
-            return CachedImages(images[index], labels[index], to_float(), aux, beyond, teacher)
+            views = None
+            if name == "train" and teacher_views is not None:  # one row per training image already
+                views, teacher = teacher_views
+            return CachedImages(images[index], labels[index], to_float(), aux, beyond, teacher, views)
 
         self.train_set, self.val_set = subset("train"), subset("val")
         self.sample_weights = sample_weights
@@ -208,8 +221,9 @@ class GenderModule(L.LightningModule):
         self._features = inputs[0]
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
-        """Batch-level augmentation (see presets), training only."""
-        if self.trainer is not None and self.trainer.training:
+        """Batch-level augmentation (see presets), training only; views drawn before training
+        (``--teacher-views``) are augmented already."""
+        if self.trainer is not None and self.trainer.training and not self.cfg.teacher_views:
             x, *targets = batch
             with torch.no_grad():
                 batch = (self.augment(x), *targets)

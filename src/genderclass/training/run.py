@@ -21,7 +21,13 @@ from ..data.readers import read_dataset
 from ..data.split import SplitResult, group_ids, read_split_csv, select_listed, split_groups, write_split_csv
 from ..progress import LogLines
 from .history import restore_metrics, stash_metrics
-from .teachers import exported_teacher_logits, exported_teachers, is_exported_model, teacher_test_files
+from .teachers import (
+    exported_teacher_logits,
+    exported_teacher_views,
+    exported_teachers,
+    is_exported_model,
+    teacher_test_files,
+)
 
 if TYPE_CHECKING:
     from .module import GenderModule
@@ -204,6 +210,52 @@ def _exported_teacher_logits(cfg: TrainConfig, data: PreparedData, out: Path, tr
     return exported_teacher_logits(
         models, data.samples, data.cache.paths, train, cfg.preprocess, cfg.cache_dir, threads=max(1, cfg.threads)
     )
+
+
+TEACHER_VIEWS = "teacher_views.npz"  # --teacher-views: the views and the teacher's logits, for --resume
+
+
+def _exported_teacher_views(
+    cfg: TrainConfig, data: PreparedData, out: Path, train: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """``--teacher-views``: augmented views of each training image and the exported teachers' mean
+    logit on each, drawn once (or read back from the run folder when resuming); None when off."""
+    if not cfg.teacher_views:
+        return None
+    saved = out / TEACHER_VIEWS
+    if saved.is_file():
+        with np.load(saved) as stored:
+            if (
+                np.array_equal(stored["paths"], data.cache.paths[train])
+                and stored["logits"].shape[1] == cfg.teacher_views
+            ):
+                log.info("teacher views read from %s", saved)
+                return stored["views"], stored["logits"]
+    models = exported_teachers(cfg.teacher)
+    log.info("drawing %d views of the %d training images for %s", cfg.teacher_views, len(train), ", ".join(models))
+    from .presets import train_augment
+
+    augment = train_augment(cfg.preprocess, geometry=cfg.augment)
+    return exported_teacher_views(
+        models,
+        data.samples,
+        data.cache.paths,
+        train,
+        cfg.preprocess,
+        augment,
+        cfg.teacher_views,
+        cfg.cache_dir,
+        threads=max(1, cfg.threads),
+    )
+
+
+def _save_teacher_views(path: Path, paths: np.ndarray, views: tuple[np.ndarray, np.ndarray]) -> None:
+    """Kept for --resume; written once (views are drawn at random: a second draw is another run)."""
+    if path.is_file():
+        return
+    partial = path.with_name(f".{path.stem}.{os.getpid()}.partial.npz")
+    np.savez(partial, paths=paths, views=views[0], logits=views[1])
+    partial.replace(path)
 
 
 def _save_teacher_logits(path: Path, logits: np.ndarray) -> None:
@@ -505,9 +557,18 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
     splits = {"train": train_idx, "val": data.indices("val")}
     weights = _sample_weights(cfg, data)
     outside = data.cache.outside() if cfg.outside_fill > 0 else None  # unpacked only when used
-    teacher_logits = _exported_teacher_logits(cfg, data, out, train_idx)
+    teacher_views = _exported_teacher_views(cfg, data, out, train_idx)
+    teacher_logits = None if teacher_views is not None else _exported_teacher_logits(cfg, data, out, train_idx)
     datamodule = CacheDataModule(
-        cfg, data.cache.images, labels, splits, weights, aux_targets, outside, teacher_logits=teacher_logits
+        cfg,
+        data.cache.images,
+        labels,
+        splits,
+        weights,
+        aux_targets,
+        outside,
+        teacher_logits=teacher_logits,
+        teacher_views=teacher_views,
     )
     module = GenderModule(cfg.to_dict(), pos_weight=1.0, steps_per_epoch=steps)
     if resume and ckpt_path is None:
@@ -521,6 +582,8 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
         _write_run_files(out, cfg, data, command, requested_aux_task, trainer.world_size)
         if teacher_logits is not None:
             _save_teacher_logits(out / TEACHER_LOGITS, teacher_logits)
+        if teacher_views is not None:
+            _save_teacher_views(out / TEACHER_VIEWS, data.cache.paths[train_idx], teacher_views)
     log.debug("resolved training config: %s", cfg.to_dict())
     keeps_history = bool(ckpt_path) and trainer.global_rank == 0
     if keeps_history:

@@ -86,3 +86,56 @@ def exported_teacher_logits(
     logits = np.full(len(paths), np.nan, dtype=np.float32)
     logits[index] = total[index] / len(models)
     return logits
+
+
+def exported_teacher_views(
+    models: list[str],
+    samples: list,
+    paths: np.ndarray,
+    index: np.ndarray,
+    student: PreprocessConfig,
+    augment,
+    views: int,
+    cache_dir: str,
+    threads: int = 1,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``views`` augmented views of each training image of ``index`` and the exported ``models``'
+    mean raw logit on each: (uint8 [len(index), views, H, W, C] at the student's input size, float32
+    [len(index), views]). The views are drawn once by ``augment`` (the training augmentation, on
+    float NCHW batches) from the first model's crops, so that each teacher scores the view the
+    student will see (a consistent teacher), resized to each model's and the student's input size."""
+    import torch
+
+    from ..data.cache import build_cache
+    from ..progress import progress
+
+    teachers = [load_exported_teacher(model, student, threads=threads) for model in models]
+    cache = build_cache(samples, teachers[0].preprocess, cache_dir)
+    where = {path: i for i, path in enumerate(cache.paths.tolist())}
+    rows = np.array([where[path] for path in paths[index].tolist()])
+    size = student.input_size
+    out = np.empty((len(rows), views, size, size, student.channels), dtype=np.uint8)
+    logits = np.zeros((len(rows), views), dtype=np.float32)
+    bar = progress(total=len(rows) * views, desc="teacher views")
+    for start in range(0, len(rows), 256):
+        chunk = torch.from_numpy(cache.images[rows[start : start + 256]]).permute(0, 3, 1, 2).float()
+        for k in range(views):
+            with torch.no_grad():
+                view = augment(chunk).clamp(0, 255)
+            for teacher in teachers:
+                logits[start : start + len(chunk), k] += teacher.logits(
+                    _uint8_images(view, teacher.preprocess.input_size)
+                )
+            out[start : start + len(chunk), k] = _uint8_images(view, size)
+            bar.update(len(chunk))
+    bar.close()
+    return out, logits / len(teachers)
+
+
+def _uint8_images(batch, size: int) -> np.ndarray:
+    """Float NCHW pixels (0-255) -> uint8 NHWC at ``size`` (bilinear, antialiased when shrinking)."""
+    import torch
+
+    if batch.shape[-1] != size:
+        batch = torch.nn.functional.interpolate(batch, size=(size, size), mode="bilinear", antialias=True)
+    return batch.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
