@@ -113,6 +113,26 @@ def _per_class_rows(m: dict[str, Any]) -> list[list[str]]:
     ]
 
 
+def _summary_table(m: dict[str, Any]) -> str:
+    """The headline numbers of ``m`` as a two-column table."""
+    return _table(["metric", "value"], _summary_rows(m))
+
+
+def _per_class_table(m: dict[str, Any]) -> str:
+    """Precision, recall, F1 and support of each class in ``m``."""
+    return _table(["class", "precision", "recall", "F1", "support"], _per_class_rows(m))
+
+
+def _calibration_row(name: str, y: np.ndarray, p: np.ndarray) -> list[str]:
+    """ECE, Brier score and log loss of the probabilities ``p``."""
+    return [name, _fmt(M.expected_calibration_error(y, p)), _fmt(M.brier_score(y, p)), _fmt(M.log_loss(y, p))]
+
+
+def _safe_name(text: str) -> str:
+    """``text`` as a file name: anything but letters, digits, ``-`` and ``_`` becomes ``_``."""
+    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in text)
+
+
 def _cm_table(cm: Sequence[Sequence[int]]) -> str:
     rows = [[f"true {LABELS[i]}"] + [str(int(c)) for c in cm[i]] for i in range(len(cm))]
     return _table(["", f"pred {LABELS[0]}", f"pred {LABELS[1]}"], rows)
@@ -255,8 +275,8 @@ def write_report(
     body += _not_scored(metrics)
 
     body.append("<h2>Summary</h2>")
-    body.append(_table(["metric", "value"], _summary_rows(m)))
-    body.append(_table(["class", "precision", "recall", "F1", "support"], _per_class_rows(m)))
+    body.append(_summary_table(m))
+    body.append(_per_class_table(m))
 
     body.append("<h2>Confusion matrix</h2>")
     cm = m.get("confusion_matrix") or computed["confusion_matrix"]
@@ -275,25 +295,8 @@ def write_report(
         p_uncal = M._as_probs(p_uncalibrated, y.size)
         body.append("<h2>Calibration</h2>")
         body.append(_img_tag(plot_reliability(y, p_uncal, p, figs / "reliability.png"), "reliability diagram"))
-        body.append(
-            _table(
-                ["", "ECE", "Brier", "log loss"],
-                [
-                    [
-                        "uncalibrated",
-                        _fmt(M.expected_calibration_error(y, p_uncal)),
-                        _fmt(M.brier_score(y, p_uncal)),
-                        _fmt(M.log_loss(y, p_uncal)),
-                    ],
-                    [
-                        "calibrated",
-                        _fmt(M.expected_calibration_error(y, p)),
-                        _fmt(M.brier_score(y, p)),
-                        _fmt(M.log_loss(y, p)),
-                    ],
-                ],
-            )
-        )
+        rows = [_calibration_row("uncalibrated", y, p_uncal), _calibration_row("calibrated", y, p)]
+        body.append(_table(["", "ECE", "Brier", "log loss"], rows))
 
     curve = m.get("coverage_curve")
     if curve:
@@ -345,17 +348,16 @@ def write_report(
                     )
                 )
             body.append(_group_table(group))
-            safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in str(attr))
-            png = plot_group_accuracy(group, figs / f"group_{safe}.png", title=f"Accuracy by {attr}")
+            png = plot_group_accuracy(group, figs / f"group_{_safe_name(str(attr))}.png", title=f"Accuracy by {attr}")
             body.append(_img_tag(png, f"accuracy by {attr}"))
 
     per_subject = m.get("per_subject")
     if isinstance(per_subject, dict) and per_subject:
         body.append("<h2>Per-subject results</h2>")
         body.append('<p class="muted">Predictions fused per subject (mean logit) before scoring.</p>')
-        body.append(_table(["metric", "value"], _summary_rows(per_subject)))
+        body.append(_summary_table(per_subject))
         if per_subject.get("per_class"):
-            body.append(_table(["class", "precision", "recall", "F1", "support"], _per_class_rows(per_subject)))
+            body.append(_per_class_table(per_subject))
         if per_subject.get("confusion_matrix"):
             body.append(_cm_table(per_subject["confusion_matrix"]))
     by_prints = m.get("per_subject_by_prints")
@@ -387,12 +389,8 @@ def write_report(
             sel = np.array([v == name for v in values])
             local = M.most_confident_errors(y[sel], p[sel], threshold, max_errors)
             global_idx = [int(i) for i in np.flatnonzero(sel)[local]] if local else []
-            safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in f"{attr}_{name}")
-            body.append(
-                _gallery_section(
-                    f"{attr} = {name}", global_idx, y, p, thumbnails, item_names, figs / f"errors_{safe}.png"
-                )
-            )
+            png = figs / f"errors_{_safe_name(f'{attr}_{name}')}.png"
+            body.append(_gallery_section(f"{attr} = {name}", global_idx, y, p, thumbnails, item_names, png))
 
     body.append("<h2>Responsible use</h2>")
     body.append(
