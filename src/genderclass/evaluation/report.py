@@ -7,6 +7,7 @@ import base64
 import html
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -158,6 +159,7 @@ def _group_table(group: dict[str, Any]) -> str:
 
 
 def _get_thumb(thumbnails: Callable[[int], Any] | Sequence[Any] | None, i: int) -> Any:
+    """Item ``i``'s thumbnail; None if there are none or it cannot be read."""
     if thumbnails is None:
         return None
     try:
@@ -166,29 +168,34 @@ def _get_thumb(thumbnails: Callable[[int], Any] | Sequence[Any] | None, i: int) 
         return None
 
 
-def _gallery_section(
-    heading: str,
-    indices: list[int],
-    y: np.ndarray,
-    p: np.ndarray,
-    thumbnails: Any,
-    item_names: Sequence[str] | None,
-    png: Path,
-) -> str:
+@dataclass(frozen=True)
+class _ErrorItems:
+    """The scored items error galleries are drawn from, and how many errors one gallery shows."""
+
+    y: np.ndarray
+    p: np.ndarray
+    threshold: float
+    thumbnails: Callable[[int], Any] | Sequence[Any] | None
+    item_names: Sequence[str] | None
+    figs: Path
+    max_errors: int
+
+
+def _gallery_section(items: _ErrorItems, heading: str, indices: list[int], png: Path) -> str:
+    """One gallery: a heading, the thumbnails of the errors ``indices`` (if any) and their table."""
     parts = [f"<h3>{html.escape(heading)}</h3>"]
     if not indices:
         parts.append('<p class="muted">No errors.</p>')
         return "\n".join(parts)
-    rows = []
+    y, p = items.y, items.p
+    rows, captions = [], []
     for i in indices:  # every item here is an error: the model said the other label
-        name = item_names[i] if item_names is not None else ""
-        rows.append([str(i), name, LABELS[int(y[i])], LABELS[1 - int(y[i])], _fmt(p[i])])
-    if thumbnails is not None:
-        items = []
-        for i in indices:
-            caption = f"#{i} true {LABELS[int(y[i])]}, said {LABELS[1 - int(y[i])]}\np_female={p[i]:.2f}"
-            items.append((_get_thumb(thumbnails, i), caption))
-        error_gallery(items, png)
+        true, said = LABELS[int(y[i])], LABELS[1 - int(y[i])]
+        name = items.item_names[i] if items.item_names is not None else ""
+        rows.append([str(i), name, true, said, _fmt(p[i])])
+        captions.append((i, f"#{i} true {true}, said {said}\np_female={p[i]:.2f}"))
+    if items.thumbnails is not None:
+        error_gallery([(_get_thumb(items.thumbnails, i), caption) for i, caption in captions], png)
         parts.append(_img_tag(png, heading))
     parts.append(_table(["index", "item", "true", "predicted", "p_female"], rows))
     return "\n".join(parts)
@@ -203,6 +210,39 @@ def _gallery_groups(values: list[str | None], y: np.ndarray, pred: np.ndarray, l
         if errors:
             stats.append((1.0 - errors / int(mask.sum()), -int(mask.sum()), name))
     return [name for _, _, name in sorted(stats)[:limit]]
+
+
+def _attribute_galleries(items: _ErrorItems, attr: str, raw: Sequence[Any], pred: np.ndarray, limit: int) -> list[str]:
+    """Galleries of the errors in up to ``limit`` worst groups of one attribute."""
+    y, p = items.y, items.p
+    values = normalise_group_values(attr, list(raw), y.size)
+    parts = []
+    for name in _gallery_groups(values, y, pred, limit):
+        sel = np.array([v == name for v in values])
+        local = M.most_confident_errors(y[sel], p[sel], items.threshold, items.max_errors)
+        global_idx = [int(i) for i in np.flatnonzero(sel)[local]] if local else []
+        png = items.figs / f"errors_{_safe_name(f'{attr}_{name}')}.png"
+        parts.append(_gallery_section(items, f"{attr} = {name}", global_idx, png))
+    return parts
+
+
+def _errors_section(
+    items: _ErrorItems, group_of: dict[str, Sequence[Any]] | None, max_group_galleries: int
+) -> list[str]:
+    """The most confident errors overall, then per worst group of each attribute in ``group_of``."""
+    parts = [
+        "<h2>Most confident errors</h2>",
+        f'<p class="muted">Wrong answers at the decision threshold (female when p_female &ge; '
+        f"{html.escape(_fmt(items.threshold))}), the most confident first.</p>",
+    ]
+    if items.thumbnails is None:
+        parts.append('<p class="muted">No thumbnails supplied; listing indices only.</p>')
+    idx = M.most_confident_errors(items.y, items.p, items.threshold, items.max_errors)
+    parts.append(_gallery_section(items, "All items", idx, items.figs / "errors_all.png"))
+    pred = M.predict(items.p, items.threshold)
+    for attr, raw in (group_of or {}).items():
+        parts += _attribute_galleries(items, attr, raw, pred, max_group_galleries)
+    return parts
 
 
 def _provenance(metrics: dict[str, Any]) -> list[str]:
@@ -230,6 +270,180 @@ def _not_scored(metrics: dict[str, Any], shown: int = 5) -> list[str]:
     if not parts:
         return []
     return [f'<p class="note">Not scored, so in none of the numbers below: {"; ".join(parts)}.</p>']
+
+
+def _intro(title: str, n: int, threshold: float, metrics: dict[str, Any]) -> list[str]:
+    """The title, how many items were scored and at which threshold, what was measured and left out."""
+    return [
+        f"<h1>{html.escape(title)}</h1>",
+        f'<p class="muted">{n} items; female is the positive class; '
+        f"an item is called female when p_female &ge; {html.escape(_fmt(threshold))}.</p>",
+        *_provenance(metrics),
+        *_not_scored(metrics),
+    ]
+
+
+def _summary_section(m: dict[str, Any]) -> list[str]:
+    """The headline numbers and the per-class scores."""
+    return ["<h2>Summary</h2>", _summary_table(m), _per_class_table(m)]
+
+
+def _confusion_section(cm: Sequence[Sequence[int]], figs: Path) -> list[str]:
+    """The confusion matrix as a figure and as a table."""
+    png = plot_confusion_matrix(cm, figs / "confusion_matrix.png")
+    return ["<h2>Confusion matrix</h2>", _img_tag(png, "confusion matrix"), _cm_table(cm)]
+
+
+def _roc_section(y: np.ndarray, p: np.ndarray, figs: Path) -> list[str]:
+    """The ROC curve."""
+    return ["<h2>ROC curve</h2>", _img_tag(plot_roc(y, p, figs / "roc.png"), "ROC curve")]
+
+
+def _training_section(training_metrics_csv: str | Path | None, figs: Path) -> list[str]:
+    """The training curves, when the run's metrics CSV is there."""
+    if training_metrics_csv is None or not Path(training_metrics_csv).is_file():
+        return []
+    png = plot_training_curves(training_metrics_csv, figs / "training_curves.png")
+    return ["<h2>Training curves</h2>", _img_tag(png, "training curves")]
+
+
+def _calibration_section(y: np.ndarray, p: np.ndarray, p_uncalibrated: Any, figs: Path) -> list[str]:
+    """The reliability diagram and the calibration scores before and after, given uncalibrated ``p``."""
+    if p_uncalibrated is None:
+        return []
+    p_uncal = M._as_probs(p_uncalibrated, y.size)
+    png = plot_reliability(y, p_uncal, p, figs / "reliability.png")
+    rows = [_calibration_row("uncalibrated", y, p_uncal), _calibration_row("calibrated", y, p)]
+    return [
+        "<h2>Calibration</h2>",
+        _img_tag(png, "reliability diagram"),
+        _table(["", "ECE", "Brier", "log loss"], rows),
+    ]
+
+
+def _coverage_table(curve: Sequence[dict[str, Any]], chosen: Any) -> str:
+    """One row per minimum confidence on the coverage curve; the ``chosen`` one highlighted."""
+    rows, classes = [], []
+    for c in curve:
+        rows.append(
+            [
+                _fmt(c.get("min_confidence"), 2),
+                _fmt(c.get("coverage")),
+                _fmt(c.get("accuracy")),
+                _fmt(c.get("balanced_accuracy")),
+                _fmt(c.get("n")),
+            ]
+        )
+        is_chosen = chosen is not None and abs(float(c.get("min_confidence", -1)) - float(chosen)) < 1e-9
+        classes.append("chosen" if is_chosen else "")
+    return _table(["min confidence", "coverage", "accuracy", "balanced accuracy", "n answered"], rows, classes)
+
+
+def _coverage_section(curve: Sequence[dict[str, Any]] | None, chosen: Any, figs: Path) -> list[str]:
+    """Accuracy against the fraction answered as the minimum confidence rises, if there is a curve."""
+    if not curve:
+        return []
+    return [
+        "<h2>Accuracy vs coverage</h2>",
+        '<p class="muted">Items whose confidence (max(p, 1-p) at threshold 0.5; in general 0.5 at the '
+        "decision threshold, rising to 1 on either side) is below the minimum are answered "
+        "&ldquo;uncertain&rdquo;. Coverage is the fraction still answered.</p>",
+        _img_tag(plot_coverage(curve, figs / "coverage.png"), "accuracy vs coverage"),
+        _coverage_table(curve, chosen),
+    ]
+
+
+def _worst_group(summary: dict[str, Any]) -> list[str]:
+    """The sentence naming an attribute's worst group and the largest gap, if there is one."""
+    if summary.get("worst_group") is None:
+        return []
+    return [
+        "<p>Worst group (n &ge; {mn}): <b>{w}</b> at accuracy {a}; largest gap between groups: {g}.</p>".format(
+            mn=html.escape(_fmt(summary.get("min_n"))),
+            w=html.escape(str(summary["worst_group"])),
+            a=html.escape(_fmt(summary.get("worst_accuracy"))),
+            g=html.escape(_fmt(summary.get("largest_gap"))),
+        )
+    ]
+
+
+def _attribute_section(attr: str, group: dict[str, Any], figs: Path) -> list[str]:
+    """One attribute's groups: the worst one, a table and a bar chart."""
+    png = figs / f"group_{_safe_name(str(attr))}.png"
+    return [
+        f"<h3>{html.escape(str(attr))}</h3>",
+        *_worst_group(group.get("_summary") or {}),
+        _group_table(group),
+        _img_tag(plot_group_accuracy(group, png, title=f"Accuracy by {attr}"), f"accuracy by {attr}"),
+    ]
+
+
+def _groups_section(groups: dict[str, Any] | None, figs: Path) -> list[str]:
+    """Results by group, one subsection per attribute, if groups were measured."""
+    if not groups:
+        return []
+    parts = [
+        "<h2>Results by group</h2>",
+        f'<p class="muted">Wilson 95% confidence intervals. Grey rows/bars: fewer than {SMALL_GROUP_N} '
+        "items &mdash; too few for firm conclusions. Balanced accuracy averages the recalls of the "
+        "classes present in the group.</p>",
+    ]
+    for attr, group in groups.items():
+        if isinstance(group, dict):
+            parts += _attribute_section(attr, group, figs)
+    return parts
+
+
+def _per_subject_section(per_subject: Any) -> list[str]:
+    """The numbers for predictions fused per subject, if there are any."""
+    if not (isinstance(per_subject, dict) and per_subject):
+        return []
+    parts = [
+        "<h2>Per-subject results</h2>",
+        '<p class="muted">Predictions fused per subject (mean logit) before scoring.</p>',
+        _summary_table(per_subject),
+    ]
+    if per_subject.get("per_class"):
+        parts.append(_per_class_table(per_subject))
+    if per_subject.get("confusion_matrix"):
+        parts.append(_cm_table(per_subject["confusion_matrix"]))
+    return parts
+
+
+def _prints_section(by_prints: Any) -> list[str]:
+    """The per-person scores by the number of prints given, if they were measured."""
+    if not (isinstance(by_prints, list) and by_prints):
+        return []
+    rows = [
+        [str(r.get("prints")), str(r.get("n_subjects")), _fmt(r.get("balanced_accuracy")),
+         _fmt(r.get("roc_auc")), _fmt(r.get("ece"))]
+        for r in by_prints
+    ]  # fmt: skip
+    return [
+        "<h3>Prints per person</h3>",
+        '<p class="muted">Each person scored from k of their prints (mean logit of k prints drawn at random, '
+        "20 draws per person), calibrated for k prints.</p>",
+        _table(["prints given", "people", "balanced accuracy", "ROC-AUC", "ECE"], rows),
+    ]
+
+
+_RESPONSIBLE_USE = [
+    "<h2>Responsible use</h2>",
+    '<p class="note">Binary male/female labels are a simplification of gender: they do not capture '
+    "non-binary or transgender identities, and a face or fingerprint does not determine anyone&rsquo;s "
+    "gender. Accuracy differs between groups (see above). This model and report are for research and "
+    "evaluation only &mdash; not for surveillance, and not for making decisions about individuals.</p>",
+]
+
+
+def _page(title: str, body: Sequence[str]) -> str:
+    """The whole HTML document around the ``body`` parts."""
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{html.escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n<main>\n"
+        + "\n".join(body)
+        + "\n</main>\n</body>\n</html>\n"
+    )
 
 
 def write_report(
@@ -264,148 +478,21 @@ def write_report(
     threshold = 0.5 if metrics.get("threshold") is None else float(metrics["threshold"])
     computed = M.binary_metrics(y, p, threshold)
     m = {**computed, **{k: v for k, v in metrics.items() if v is not None}}
-    pred = M.predict(p, threshold)
-
-    body: list[str] = [f"<h1>{html.escape(title)}</h1>"]
-    body.append(
-        f'<p class="muted">{int(y.size)} items; female is the positive class; '
-        f"an item is called female when p_female &ge; {html.escape(_fmt(threshold))}.</p>"
-    )
-    body += _provenance(metrics)
-    body += _not_scored(metrics)
-
-    body.append("<h2>Summary</h2>")
-    body.append(_summary_table(m))
-    body.append(_per_class_table(m))
-
-    body.append("<h2>Confusion matrix</h2>")
-    cm = m.get("confusion_matrix") or computed["confusion_matrix"]
-    body.append(_img_tag(plot_confusion_matrix(cm, figs / "confusion_matrix.png"), "confusion matrix"))
-    body.append(_cm_table(cm))
-
-    body.append("<h2>ROC curve</h2>")
-    body.append(_img_tag(plot_roc(y, p, figs / "roc.png"), "ROC curve"))
-
-    if training_metrics_csv is not None and Path(training_metrics_csv).is_file():
-        body.append("<h2>Training curves</h2>")
-        png = plot_training_curves(training_metrics_csv, figs / "training_curves.png")
-        body.append(_img_tag(png, "training curves"))
-
-    if p_uncalibrated is not None:
-        p_uncal = M._as_probs(p_uncalibrated, y.size)
-        body.append("<h2>Calibration</h2>")
-        body.append(_img_tag(plot_reliability(y, p_uncal, p, figs / "reliability.png"), "reliability diagram"))
-        rows = [_calibration_row("uncalibrated", y, p_uncal), _calibration_row("calibrated", y, p)]
-        body.append(_table(["", "ECE", "Brier", "log loss"], rows))
-
-    curve = m.get("coverage_curve")
-    if curve:
-        body.append("<h2>Accuracy vs coverage</h2>")
-        body.append(
-            '<p class="muted">Items whose confidence (max(p, 1-p) at threshold 0.5; in general 0.5 at the '
-            "decision threshold, rising to 1 on either side) is below the minimum are answered "
-            "&ldquo;uncertain&rdquo;. Coverage is the fraction still answered.</p>"
-        )
-        body.append(_img_tag(plot_coverage(curve, figs / "coverage.png"), "accuracy vs coverage"))
-        chosen = m.get("min_confidence")
-        rows, classes = [], []
-        for c in curve:
-            rows.append(
-                [
-                    _fmt(c.get("min_confidence"), 2),
-                    _fmt(c.get("coverage")),
-                    _fmt(c.get("accuracy")),
-                    _fmt(c.get("balanced_accuracy")),
-                    _fmt(c.get("n")),
-                ]
-            )
-            is_chosen = chosen is not None and abs(float(c.get("min_confidence", -1)) - float(chosen)) < 1e-9
-            classes.append("chosen" if is_chosen else "")
-        body.append(
-            _table(["min confidence", "coverage", "accuracy", "balanced accuracy", "n answered"], rows, classes)
-        )
-
-    groups = m.get("groups")
-    if groups:
-        body.append("<h2>Results by group</h2>")
-        body.append(
-            f'<p class="muted">Wilson 95% confidence intervals. Grey rows/bars: fewer than {SMALL_GROUP_N} '
-            "items &mdash; too few for firm conclusions. Balanced accuracy averages the recalls of the "
-            "classes present in the group.</p>"
-        )
-        for attr, group in groups.items():
-            if not isinstance(group, dict):
-                continue
-            body.append(f"<h3>{html.escape(str(attr))}</h3>")
-            summary = group.get("_summary") or {}
-            if summary.get("worst_group") is not None:
-                body.append(
-                    "<p>Worst group (n &ge; {mn}): <b>{w}</b> at accuracy {a}; largest gap between groups: {g}.</p>".format(
-                        mn=html.escape(_fmt(summary.get("min_n"))),
-                        w=html.escape(str(summary["worst_group"])),
-                        a=html.escape(_fmt(summary.get("worst_accuracy"))),
-                        g=html.escape(_fmt(summary.get("largest_gap"))),
-                    )
-                )
-            body.append(_group_table(group))
-            png = plot_group_accuracy(group, figs / f"group_{_safe_name(str(attr))}.png", title=f"Accuracy by {attr}")
-            body.append(_img_tag(png, f"accuracy by {attr}"))
-
-    per_subject = m.get("per_subject")
-    if isinstance(per_subject, dict) and per_subject:
-        body.append("<h2>Per-subject results</h2>")
-        body.append('<p class="muted">Predictions fused per subject (mean logit) before scoring.</p>')
-        body.append(_summary_table(per_subject))
-        if per_subject.get("per_class"):
-            body.append(_per_class_table(per_subject))
-        if per_subject.get("confusion_matrix"):
-            body.append(_cm_table(per_subject["confusion_matrix"]))
-    by_prints = m.get("per_subject_by_prints")
-    if isinstance(by_prints, list) and by_prints:
-        body.append("<h3>Prints per person</h3>")
-        body.append(
-            '<p class="muted">Each person scored from k of their prints (mean logit of k prints drawn at random, '
-            "20 draws per person), calibrated for k prints.</p>"
-        )
-        rows = [
-            [str(r.get("prints")), str(r.get("n_subjects")), _fmt(r.get("balanced_accuracy")),
-             _fmt(r.get("roc_auc")), _fmt(r.get("ece"))]
-            for r in by_prints
-        ]  # fmt: skip
-        body.append(_table(["prints given", "people", "balanced accuracy", "ROC-AUC", "ECE"], rows))
-
-    body.append("<h2>Most confident errors</h2>")
-    body.append(
-        f'<p class="muted">Wrong answers at the decision threshold (female when p_female &ge; '
-        f"{html.escape(_fmt(threshold))}), the most confident first.</p>"
-    )
-    if thumbnails is None:
-        body.append('<p class="muted">No thumbnails supplied; listing indices only.</p>')
-    idx = M.most_confident_errors(y, p, threshold, max_errors)
-    body.append(_gallery_section("All items", idx, y, p, thumbnails, item_names, figs / "errors_all.png"))
-    for attr, raw in (group_of or {}).items():
-        values = normalise_group_values(attr, list(raw), y.size)
-        for name in _gallery_groups(values, y, pred, max_group_galleries):
-            sel = np.array([v == name for v in values])
-            local = M.most_confident_errors(y[sel], p[sel], threshold, max_errors)
-            global_idx = [int(i) for i in np.flatnonzero(sel)[local]] if local else []
-            png = figs / f"errors_{_safe_name(f'{attr}_{name}')}.png"
-            body.append(_gallery_section(f"{attr} = {name}", global_idx, y, p, thumbnails, item_names, png))
-
-    body.append("<h2>Responsible use</h2>")
-    body.append(
-        '<p class="note">Binary male/female labels are a simplification of gender: they do not capture '
-        "non-binary or transgender identities, and a face or fingerprint does not determine anyone&rsquo;s "
-        "gender. Accuracy differs between groups (see above). This model and report are for research and "
-        "evaluation only &mdash; not for surveillance, and not for making decisions about individuals.</p>"
-    )
-
-    page = (
-        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>{html.escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n<main>\n"
-        + "\n".join(body)
-        + "\n</main>\n</body>\n</html>\n"
-    )
+    errors = _ErrorItems(y, p, threshold, thumbnails, item_names, figs, max_errors)
+    body = [
+        *_intro(title, int(y.size), threshold, metrics),
+        *_summary_section(m),
+        *_confusion_section(m.get("confusion_matrix") or computed["confusion_matrix"], figs),
+        *_roc_section(y, p, figs),
+        *_training_section(training_metrics_csv, figs),
+        *_calibration_section(y, p, p_uncalibrated, figs),
+        *_coverage_section(m.get("coverage_curve"), m.get("min_confidence"), figs),
+        *_groups_section(m.get("groups"), figs),
+        *_per_subject_section(m.get("per_subject")),
+        *_prints_section(m.get("per_subject_by_prints")),
+        *_errors_section(errors, group_of, max_group_galleries),
+        *_RESPONSIBLE_USE,
+    ]
     path = out / "report.html"
-    path.write_text(page, encoding="utf-8")
+    path.write_text(_page(title, body), encoding="utf-8")
     return path
