@@ -14,6 +14,7 @@ import numpy as np
 
 
 def fmt(x: Any, digits: int = 3) -> str:
+    """A number for a table cell: ints as they are, floats to ``digits`` places, None and NaN as a dash."""
     if x is None:
         return "—"
     if isinstance(x, bool):
@@ -30,6 +31,7 @@ def fmt(x: Any, digits: int = 3) -> str:
 
 
 def fmt_ci(value: Any, ci: Sequence[float] | None, digits: int = 3) -> str:
+    """``value`` followed by its confidence interval ``[low, high]`` when there is one."""
     if value is None:
         return "—"
     if not ci:
@@ -55,11 +57,13 @@ img { max-width: 100%; height: auto; border: 1px solid #e3e6ea; margin: 6px 0; }
 
 
 def img_tag(path: Path, alt: str) -> str:
+    """The PNG at ``path`` inlined as a base64 data URI."""
     data = base64.b64encode(path.read_bytes()).decode("ascii")
     return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}">'
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[Any]], row_classes: Sequence[str] | None = None) -> str:
+    """An HTML table, every cell escaped; ``row_classes`` gives a CSS class per row (empty: none)."""
     out = ["<table>", "<tr>" + "".join(f"<th>{html.escape(str(h))}</th>" for h in header) + "</tr>"]
     for i, row in enumerate(rows):
         cls = f' class="{html.escape(row_classes[i])}"' if row_classes and row_classes[i] else ""

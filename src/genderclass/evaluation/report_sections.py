@@ -27,6 +27,7 @@ from genderclass.evaluation.report_html import fmt, fmt_ci, img_tag, safe_name, 
 
 
 def _summary_rows(m: dict[str, Any]) -> list[list[str]]:
+    """The headline numbers of ``m``, with the threshold, temperature and minimum confidence if set."""
     rows = [
         ["n", fmt(m.get("n"))],
         ["accuracy (95% CI)", fmt_ci(m.get("accuracy"), m.get("accuracy_ci95"))],
@@ -44,6 +45,7 @@ def _summary_rows(m: dict[str, Any]) -> list[list[str]]:
 
 
 def _per_class_rows(m: dict[str, Any]) -> list[list[str]]:
+    """One row per class: precision, recall, F1 and support."""
     pc = m.get("per_class") or {}
     return [
         [name, fmt(v.get("precision")), fmt(v.get("recall")), fmt(v.get("f1")), fmt(v.get("support"))]
@@ -67,11 +69,13 @@ def _calibration_row(name: str, y: np.ndarray, p: np.ndarray) -> list[str]:
 
 
 def _cm_table(cm: Sequence[Sequence[int]]) -> str:
+    """The confusion matrix as a table, true labels down, predicted across."""
     rows = [[f"true {LABELS[i]}"] + [str(int(c)) for c in cm[i]] for i in range(len(cm))]
     return table(["", f"pred {LABELS[0]}", f"pred {LABELS[1]}"], rows)
 
 
 def _group_table(group: dict[str, Any]) -> str:
+    """One row per group of an attribute with its accuracies and recalls; small groups greyed."""
     rows, classes = [], []
     for name, v in group_items(group):
         rec, rci = v.get("recall") or {}, v.get("recall_ci95") or {}
