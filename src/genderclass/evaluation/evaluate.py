@@ -53,6 +53,12 @@ def _attributes(sample: Sample, crop: Crop) -> dict[str, Any]:
     return {**face_slices(crop.box, crop.face.landmarks), **sample.attrs}
 
 
+def _subjects(samples: Sequence[Sample]) -> list[str] | None:
+    """Each sample's subject, or None unless every sample names one."""
+    subjects = [s.subject for s in samples]
+    return subjects if all(subjects) else None
+
+
 def evaluate_samples(
     clf: GenderClassifier,
     samples: Sequence[Sample],
@@ -64,8 +70,8 @@ def evaluate_samples(
 ) -> dict[str, Any]:
     """Predict every sample, compute metrics (overall, per group, per subject), write the report.
     ``source`` (the data, its format, the split file ...) is recorded as given, in both."""
-    subjects = [s.subject for s in samples]
-    if all(subjects) and (bad := subjects_with_mixed_labels(subjects, [s.label for s in samples])):
+    subjects = _subjects(samples)
+    if subjects is not None and (bad := subjects_with_mixed_labels(subjects, [s.label for s in samples])):
         raise ValueError(f"subjects with inconsistent labels (checked before scoring): {bad[:5]}")
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():  # said before the scoring, not after it
@@ -111,8 +117,8 @@ def evaluate_samples(
     )
     metrics["n_unreadable"] = len(errors)
     metrics["n_no_face"] = len(no_face)
-    subjects = [s.subject for s in kept]
-    if all(subjects):
+    subjects = _subjects(kept)
+    if subjects is not None:
         plain = {"threshold": threshold, "min_confidence": clf.min_confidence}
         metrics["per_subject"] = per_subject_metrics(subjects, labels, logits, clf.fusion_temperature_for, plain)
         if clf.modality == "fingerprint":
