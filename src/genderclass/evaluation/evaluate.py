@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,177 @@ def _attributes(sample: Sample, crop: Crop) -> dict[str, Any]:
     return {**face_slices(crop.box, crop.face.landmarks), **sample.attrs}
 
 
+def _subjects(samples: Sequence[Sample]) -> list[str] | None:
+    """Each sample's subject, or None unless every sample names one."""
+    subjects = [s.subject for s in samples]
+    return subjects if all(subjects) else None
+
+
+@dataclass
+class _Cropped:
+    """The crops made for scoring, with their samples and attributes, and the files left out."""
+
+    samples: list[Sample] = field(default_factory=list)
+    pixels: list[np.ndarray] = field(default_factory=list)
+    attributes: list[dict[str, Any]] = field(default_factory=list)  # per sample: its own, and pose and size slices
+    unreadable: dict[str, str] = field(default_factory=dict)  # path -> why
+    no_face: list[str] = field(default_factory=list)
+
+    @property
+    def labels(self) -> np.ndarray:
+        """The cropped samples' labels."""
+        return np.array([s.label for s in self.samples])
+
+
+def _checked_out_dir(samples: Sequence[Sample], out_dir: str | Path) -> Path:
+    """``out_dir`` as a path, after refusing what would otherwise fail only after the scoring: a
+    subject with two labels, or an ``out_dir`` that is a file."""
+    subjects = _subjects(samples)
+    if subjects is not None and (bad := subjects_with_mixed_labels(subjects, [s.label for s in samples])):
+        raise ValueError(f"subjects with inconsistent labels (checked before scoring): {bad[:5]}")
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():  # said before the scoring, not after it
+        raise ValueError(f"--out {out_dir} is a file: give a folder for the report")
+    return out_dir
+
+
+def _crop_all(clf: GenderClassifier, samples: Sequence[Sample], crop_mode: str) -> _Cropped:
+    """Crop every sample, skipping (and counting) unreadable files and those without a face;
+    ValueError if none is left."""
+    cropped = _Cropped()
+    for sample in progress(samples, desc="evaluate"):
+        try:
+            crop = _crop(clf, sample.path, crop_mode)
+        except ImageError as exc:
+            cropped.unreadable[sample.path] = str(exc)
+            log.warning("skipped %s: %s", sample.path, exc)
+            continue
+        if crop is None:
+            cropped.no_face.append(sample.path)
+            continue
+        cropped.samples.append(sample)
+        cropped.pixels.append(crop.pixels)
+        cropped.attributes.append(_attributes(sample, crop))
+    if not cropped.samples:
+        n_unreadable, n_no_face = len(cropped.unreadable), len(cropped.no_face)
+        raise ValueError(
+            f"no sample could be evaluated: {n_unreadable} unreadable, {n_no_face} without a face found "
+            f"(crop mode {crop_mode!r}; faces that fill the image need --no-detect)"
+            if n_no_face
+            else f"no sample could be evaluated: all {n_unreadable} unreadable"
+        )
+    return cropped
+
+
+def _logits(clf: GenderClassifier, pixels: list[np.ndarray], batch_size: int) -> np.ndarray:
+    """The model's logits for the crops; ValueError if any is not a finite number."""
+    logits = clf.logits(pixels, batch_size)
+    if not np.isfinite(logits).all():
+        raise ValueError(f"{NON_FINITE_OUTPUT} ({int((~np.isfinite(logits)).sum())} of {len(logits)} images)")
+    return logits
+
+
+def _subject_metrics(
+    clf: GenderClassifier, subjects: list[str], labels: np.ndarray, logits: np.ndarray
+) -> dict[str, Any]:
+    """Metrics on predictions fused per subject and, for fingerprints, by the number of prints given."""
+    threshold = clf.threshold
+    plain = {"threshold": threshold, "min_confidence": clf.min_confidence}
+    metrics = {"per_subject": per_subject_metrics(subjects, labels, logits, clf.fusion_temperature_for, plain)}
+    if clf.modality == "fingerprint":
+        metrics["per_subject_by_prints"] = by_print_count(
+            subjects, labels, logits, clf.fusion_temperature_for, threshold
+        )
+    return metrics
+
+
+def _finger_known_metrics(
+    clf: GenderClassifier, cropped: _Cropped, logits: np.ndarray, groups: dict[str, list[str | None]] | None
+) -> dict[str, Any] | None:
+    """Metrics with each finger's offset removed, if the model has per-finger calibration and every
+    sample names a finger it knows; None otherwise."""
+    fingers = [finger_name(s.attrs.get("finger")) for s in cropped.samples]
+    known = clf.finger_known
+    if known is None or not set(fingers) <= set(known["offsets"]):
+        return None
+    corrected = logits - clf.finger_offsets(fingers)
+    return calibrated_metrics(
+        cropped.labels, corrected, known["temperature"], known["threshold"], known["min_confidence"], groups
+    )
+
+
+def _predictions(cropped: _Cropped, p_cal: np.ndarray, threshold: float) -> list[dict[str, Any]]:
+    """One record per scored item: its attributes, path, label, predicted label and P(female)."""
+    # the item's own attributes first: a data column named like a field below must not replace it
+    return [
+        {
+            **attrs,
+            "path": s.path,
+            "label": s.label_name,
+            "predicted": LABELS[int(p >= threshold)],
+            "p_female": round(float(p), 6),
+        }
+        for s, attrs, p in zip(cropped.samples, cropped.attributes, p_cal.tolist())
+    ]
+
+
+def _scored_metrics(
+    clf: GenderClassifier,
+    cropped: _Cropped,
+    logits: np.ndarray,
+    p_cal: np.ndarray,
+    group_values: dict[str, list[str | None]],
+) -> dict[str, Any]:
+    """What metrics.json holds after the model and data: the calibrated metrics (overall and per
+    group), what was left out, per subject, with the finger known, and every prediction."""
+    labels, groups = cropped.labels, group_values or None
+    metrics = calibrated_metrics(labels, logits, clf.temperature, clf.threshold, clf.min_confidence, groups)
+    metrics["n_unreadable"] = len(cropped.unreadable)
+    metrics["n_no_face"] = len(cropped.no_face)
+    subjects = _subjects(cropped.samples)
+    if subjects is not None:
+        metrics.update(_subject_metrics(clf, subjects, labels, logits))
+    finger_known = _finger_known_metrics(clf, cropped, logits, groups)
+    if finger_known is not None:
+        metrics["finger_known"] = finger_known
+    metrics["predictions"] = _predictions(cropped, p_cal, clf.threshold)
+    metrics["unreadable"] = cropped.unreadable
+    metrics["no_face"] = cropped.no_face
+    return metrics
+
+
+def _write_report(
+    out_dir: Path,
+    metrics: dict[str, Any],
+    cropped: _Cropped,
+    p_cal: np.ndarray,
+    p_raw: np.ndarray,
+    group_values: dict[str, list[str | None]],
+    training_metrics_csv: str | Path | None,
+) -> None:
+    """report.html next to metrics.json, replacing any old one; a warning instead where it cannot
+    be written (matplotlib missing)."""
+    thumbs = [_thumbnail(c) for c in cropped.pixels]
+    from .report import write_report
+
+    report = out_dir / "report.html"
+    report.unlink(missing_ok=True)  # an old run's report must not pass for this one's
+    try:
+        write_report(
+            out_dir,
+            metrics,
+            cropped.labels,
+            p_cal,
+            p_uncalibrated=p_raw,
+            thumbnails=thumbs,
+            training_metrics_csv=training_metrics_csv,
+            group_of=group_values,
+            item_names=[s.path for s in cropped.samples],
+        )
+    except RuntimeError as exc:
+        log.warning("report.html not written: %s", exc)
+
+
 def evaluate_samples(
     clf: GenderClassifier,
     samples: Sequence[Sample],
@@ -64,102 +236,16 @@ def evaluate_samples(
 ) -> dict[str, Any]:
     """Predict every sample, compute metrics (overall, per group, per subject), write the report.
     ``source`` (the data, its format, the split file ...) is recorded as given, in both."""
-    subjects = [s.subject for s in samples]
-    if all(subjects) and (bad := subjects_with_mixed_labels(subjects, [s.label for s in samples])):
-        raise ValueError(f"subjects with inconsistent labels (checked before scoring): {bad[:5]}")
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():  # said before the scoring, not after it
-        raise ValueError(f"--out {out_dir} is a file: give a folder for the report")
-    kept: list[Sample] = []
-    crops: list[np.ndarray] = []
-    attributes: list[dict[str, Any]] = []  # per kept sample: its own, and pose and size slices
-    errors: dict[str, str] = {}
-    no_face: list[str] = []
-    for sample in progress(samples, desc="evaluate"):
-        try:
-            crop = _crop(clf, sample.path, crop_mode)
-        except ImageError as exc:
-            errors[sample.path] = str(exc)
-            log.warning("skipped %s: %s", sample.path, exc)
-            continue
-        if crop is None:
-            no_face.append(sample.path)
-            continue
-        kept.append(sample)
-        crops.append(crop.pixels)
-        attributes.append(_attributes(sample, crop))
-    if not kept:
-        raise ValueError(
-            f"no sample could be evaluated: {len(errors)} unreadable, {len(no_face)} without a face found "
-            f"(crop mode {crop_mode!r}; faces that fill the image need --no-detect)"
-            if no_face
-            else f"no sample could be evaluated: all {len(errors)} unreadable"
-        )
+    out_dir = _checked_out_dir(samples, out_dir)
+    cropped = _crop_all(clf, samples, crop_mode)
     out_dir.mkdir(parents=True, exist_ok=True)  # only once there is something to report
-    logits = clf.logits(crops, batch_size)
-    if not np.isfinite(logits).all():
-        raise ValueError(f"{NON_FINITE_OUTPUT} ({int((~np.isfinite(logits)).sum())} of {len(logits)} images)")
-    labels = np.array([s.label for s in kept])
+    logits = _logits(clf, cropped.pixels, batch_size)
     p_cal = clf.probability(logits)
-    p_raw = M.sigmoid(logits)
-    threshold = clf.threshold
-    group_values = attribute_groups(attributes)
-
+    group_values = attribute_groups(cropped.attributes)
     metrics: dict[str, Any] = {"model": clf.info(), "data": source or {}, "crop_mode": crop_mode}
-    metrics.update(
-        calibrated_metrics(labels, logits, clf.temperature, threshold, clf.min_confidence, group_values or None)
-    )
-    metrics["n_unreadable"] = len(errors)
-    metrics["n_no_face"] = len(no_face)
-    subjects = [s.subject for s in kept]
-    if all(subjects):
-        plain = {"threshold": threshold, "min_confidence": clf.min_confidence}
-        metrics["per_subject"] = per_subject_metrics(subjects, labels, logits, clf.fusion_temperature_for, plain)
-        if clf.modality == "fingerprint":
-            metrics["per_subject_by_prints"] = by_print_count(
-                subjects, labels, logits, clf.fusion_temperature_for, threshold
-            )
-    fingers = [finger_name(s.attrs.get("finger")) for s in kept]
-    if clf.finger_known is not None and set(fingers) <= set(clf.finger_known["offsets"]):
-        known = clf.finger_known  # every finger named: also measured with its offset removed
-        corrected = logits - clf.finger_offsets(fingers)
-        metrics["finger_known"] = calibrated_metrics(
-            labels, corrected, known["temperature"], known["threshold"], known["min_confidence"], group_values or None
-        )
-    # the item's own attributes first: a data column named like a field below must not replace it
-    metrics["predictions"] = [
-        {
-            **attrs,
-            "path": s.path,
-            "label": s.label_name,
-            "predicted": LABELS[int(p >= threshold)],
-            "p_female": round(float(p), 6),
-        }
-        for s, attrs, p in zip(kept, attributes, p_cal.tolist())
-    ]
-    metrics["unreadable"] = errors
-    metrics["no_face"] = no_face
+    metrics.update(_scored_metrics(clf, cropped, logits, p_cal, group_values))
     write_json(out_dir / "metrics.json", metrics)
-
-    thumbs = [_thumbnail(c) for c in crops]
-    from .report import write_report
-
-    report = out_dir / "report.html"
-    report.unlink(missing_ok=True)  # an old run's report must not pass for this one's
-    try:
-        write_report(
-            out_dir,
-            metrics,
-            labels,
-            p_cal,
-            p_uncalibrated=p_raw,
-            thumbnails=thumbs,
-            training_metrics_csv=training_metrics_csv,
-            group_of=group_values,
-            item_names=[s.path for s in kept],
-        )
-    except RuntimeError as exc:
-        log.warning("report.html not written: %s", exc)
+    _write_report(out_dir, metrics, cropped, p_cal, M.sigmoid(logits), group_values, training_metrics_csv)
     return metrics
 
 
