@@ -111,3 +111,17 @@ def test_the_package_imports_nothing_heavy_and_nothing_else_of_genderclass():
     assert ast.literal_eval(loaded) == sorted(
         ["genderclass", "genderclass.modalities", *(f"genderclass.modalities.{n}" for n in ("base", *NAMES))]
     )
+
+
+def test_the_finger_names_are_the_fingerprint_modalitys():
+    from genderclass.data import readers
+    from genderclass.modalities import fingerprint
+
+    assert FINGERPRINT.fingers == fingerprint.FINGERS == ("thumb", "index", "middle", "ring", "little")
+    assert FACE.fingers == ()
+    # the old place still works for the modules that import from it
+    assert (readers.FINGERS, readers.finger_name, readers.finger_in_name) == (
+        fingerprint.FINGERS,
+        fingerprint.finger_name,
+        fingerprint.finger_in_name,
+    )
