@@ -125,3 +125,11 @@ def test_the_finger_names_are_the_fingerprint_modalitys():
         fingerprint.finger_name,
         fingerprint.finger_in_name,
     )
+
+
+def test_a_model_of_an_unknown_modality_is_refused_before_its_file_is_read(tmp_path):
+    from genderclass.inference.classifier import GenderClassifier
+
+    metadata = {"modality": "iris", "preprocess": {"modality": "iris"}}
+    with pytest.raises(ValueError, match=r"iris\.json: unknown modality 'iris'; expected one of"):
+        GenderClassifier(tmp_path / "iris.onnx", metadata)  # no such file: the modality is checked first

@@ -20,6 +20,7 @@ from PIL import Image
 from .. import calibration as cal
 from ..config import DEFAULT_BATCH_SIZE, LABELS, UNCERTAIN, PreprocessConfig, counted_architectures, read_json
 from ..imageio import ImageError, ImageSource, check_image_source, load_image
+from ..modalities import Modality, modality_for
 from ..preprocess import Crop, crops_for_image, to_batch
 from . import fingerprint_fusion as fusion
 from .bundled import bundled_model_path
@@ -45,6 +46,10 @@ class GenderClassifier:
         self.metadata = metadata
         self.preprocess = PreprocessConfig.from_dict(metadata["preprocess"])
         self.modality: str = metadata.get("modality", self.preprocess.modality)
+        try:
+            modality_for(self.modality)
+        except ValueError as exc:
+            raise ValueError(f"{self.path.with_suffix('.json')}: {exc}") from None
         self.threshold = float(metadata.get("threshold", 0.5))
         self.temperature = float(metadata.get("temperature", 1.0))
         self.min_confidence = float(metadata.get("min_confidence", 0.0))
@@ -112,6 +117,11 @@ class GenderClassifier:
         )
 
     @property
+    def modality_spec(self) -> Modality:
+        """What this model's modality does differently (:mod:`genderclass.modalities`)."""
+        return modality_for(self.modality)
+
+    @property
     def detector(self):
         if self._detector is None:
             from ..faces.detect import default_detector
@@ -174,7 +184,7 @@ class GenderClassifier:
     def crops(self, image: ImageSource, detect: bool | None = None) -> tuple[np.ndarray, list[Crop]]:
         rgb = load_image(image)
         use_detector = self.preprocess.detect if detect is None else detect
-        detector = self.detector if use_detector and self.modality == "face" else None
+        detector = self.detector if use_detector and self.modality_spec.detects_faces else None
         return rgb, crops_for_image(rgb, self.preprocess, detector, detect=use_detector)
 
     # ----------------------------------------------------------------------------- public API
@@ -271,7 +281,7 @@ class GenderClassifier:
         ``fingers``: each image's finger where known (see :meth:`fuse`). Fingerprint models only:
         a face model would need a face found in each photo first."""
         images = _image_list(images, "predict_person")
-        if self.modality != "fingerprint":
+        if not self.modality_spec.fuses_per_person:
             raise ValueError(f"predict_person fuses fingerprints; {self.path.name} is a {self.modality} model")
         fingers, _ = fusion.fingers_of(self, images, fingers)
         crops, used, used_fingers = [], [], []
@@ -314,6 +324,7 @@ class GenderClassifier:
         """Summary of the model for humans and the API."""
         meta = self.metadata
         test = meta.get("metrics", {}).get("test", {})
+        fuses = self.modality_spec.fuses_per_person
         return {
             "name": meta.get("name"),
             "modality": self.modality,
@@ -321,8 +332,8 @@ class GenderClassifier:
             "labels": meta.get("labels", list(LABELS)),
             "threshold": self.threshold,
             "temperature": self.temperature,
-            "fusion_temperature": self.fusion_temperature if self.modality == "fingerprint" else None,
-            "fusion_temperatures": self.fusion_temperatures if self.modality == "fingerprint" else None,
+            "fusion_temperature": self.fusion_temperature if fuses else None,
+            "fusion_temperatures": self.fusion_temperatures if fuses else None,
             "min_confidence": self.min_confidence,
             "input_size": self.preprocess.input_size,
             "architecture": meta.get("architecture"),
