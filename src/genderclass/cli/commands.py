@@ -15,7 +15,7 @@ from pathlib import Path
 from ..config import TrainConfig
 from ..data.readers import image_files
 from ..inference.ray_engine import is_uri  # Ray itself is imported only by --engine ray
-from ..modalities import modality_for
+from ..modalities import modality_for, modality_of_format
 from ..progress import progress
 from .exit_codes import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE
 
@@ -409,7 +409,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..evaluation.evaluate import default_crop_mode, evaluate_samples
     from ..inference.classifier import GenderClassifier
 
-    implied = {"utkface": "face", "socofing": "fingerprint"}.get(args.format)  # folder, csv: either
+    of_format = modality_of_format(args.format)  # utkface: face, socofing: fingerprint; folder, csv: either
+    implied = of_format.name if of_format else None
     clf = GenderClassifier.load(
         args.model, modality=args.modality or (None if args.model else implied), device=args.device
     )
