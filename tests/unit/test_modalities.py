@@ -133,3 +133,14 @@ def test_a_model_of_an_unknown_modality_is_refused_before_its_file_is_read(tmp_p
     metadata = {"modality": "iris", "preprocess": {"modality": "iris"}}
     with pytest.raises(ValueError, match=r"iris\.json: unknown modality 'iris'; expected one of"):
         GenderClassifier(tmp_path / "iris.onnx", metadata)  # no such file: the modality is checked first
+
+
+def test_the_particulars_the_training_and_evaluation_code_still_switch_on():
+    """What training and evaluation decide by name today, as the modality objects give it."""
+    assert (FACE.balance_group, FINGERPRINT.balance_group) == ("race", "finger")  # --balance group
+    assert FACE.flip_tta and not FINGERPRINT.flip_tta  # export's mirror test-time augmentation
+    assert not FACE.tunes_threshold and FINGERPRINT.tunes_threshold  # calibrate's threshold
+    assert not FACE.fuses_per_person and FINGERPRINT.fuses_per_person  # per-subject metrics, --fuse
+    assert not FACE.simulates_alterations and FINGERPRINT.simulates_alterations  # test_altered_* metrics
+    assert FACE.detects_faces and not FINGERPRINT.detects_faces
+    assert FACE.crops_beyond_edge and not FINGERPRINT.crops_beyond_edge
