@@ -13,8 +13,10 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from .modalities import NAMES, REGISTRY, modality_for
+
 Modality = Literal["face", "fingerprint"]
-MODALITIES: tuple[str, ...] = ("face", "fingerprint")
+MODALITIES: tuple[str, ...] = NAMES
 LABELS: tuple[str, str] = ("male", "female")  # index 1 = positive class ("female")
 # Fingerprint training geometry (TrainConfig.augment): resampling "affine" or whole-pixel "exact".
 AUGMENT_GEOMETRIES: tuple[str, ...] = ("affine", "exact")
@@ -37,23 +39,9 @@ class PreprocessConfig:
 
     @classmethod
     def for_modality(cls, modality: str, **overrides: Any) -> PreprocessConfig:
-        if modality == "fingerprint":
-            base = cls(
-                modality="fingerprint",
-                input_size=96,
-                channels=1,
-                mean=(0.5,),
-                std=(0.25,),
-                detect=False,
-                margin=0.0,
-                align=False,
-                chip_pad=0.0,
-            )
-        elif modality == "face":
-            base = cls()
-        else:
-            raise ValueError(f"unknown modality {modality!r}; expected one of {MODALITIES}")
-        return dataclasses.replace(base, **overrides)
+        """The settings of one modality (``modalities``); ``overrides`` win."""
+        spec = modality_for(modality)
+        return dataclasses.replace(cls(modality=spec.name, **spec.preprocess_defaults), **overrides)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PreprocessConfig:
@@ -177,11 +165,12 @@ class TrainConfig:
                 f"val_fraction + test_fraction must leave images to train on, got {self.val_fraction} + "
                 f"{self.test_fraction}"
             )
-        if self.outside_fill and self.modality != "face":
+        spec = REGISTRY.get(self.modality)  # None for an unknown name (refused where the modality is used)
+        if self.outside_fill and not (spec and spec.crops_beyond_edge):
             raise ValueError("outside_fill applies to face crops only (a print is never cropped beyond its edge)")
         if self.augment not in AUGMENT_GEOMETRIES:
             raise ValueError(f"unknown augment {self.augment!r}; expected one of {', '.join(AUGMENT_GEOMETRIES)}")
-        if self.augment != "affine" and self.modality != "fingerprint":
+        if self.augment not in (spec.augment_geometries if spec else AUGMENT_GEOMETRIES[:1]):
             raise ValueError(f"augment={self.augment!r} applies to fingerprints only; faces train with 'affine'")
         self._check_teacher_views()
 
@@ -200,22 +189,8 @@ class TrainConfig:
     @classmethod
     def for_modality(cls, modality: str, **overrides: Any) -> TrainConfig:
         """The defaults of one modality (its bundled model's recipe); ``overrides`` win."""
-        if modality == "fingerprint":
-            base = cls(
-                modality=modality,
-                format="socofing",
-                out="runs/fingerprint",
-                width=0.5,
-                patience=12,
-                balance="class",  # about 4:1 male
-                near_duplicate_distance=0,
-                aux_task="finger",  # SOCOFing names the finger; other data trains without the head
-                monitor="val_auc",  # the threshold is chosen at export, so rank quality picks the epoch
-            )
-        elif modality == "face":
-            base = cls(aux_task="age")  # UTKFace names the age; other data trains without the head
-        else:
-            raise ValueError(f"unknown modality {modality!r}; expected one of {MODALITIES}")
+        spec = modality_for(modality)
+        base = cls(modality=spec.name, format=spec.reader_format, **spec.train_defaults)
         base.preprocess = PreprocessConfig.for_modality(modality)
         return dataclasses.replace(base, **overrides)
 

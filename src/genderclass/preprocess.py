@@ -13,6 +13,7 @@ import numpy as np
 from .config import PreprocessConfig
 from .faces.crop import crop_face, pad_chip
 from .faces.detect import Face, FaceDetector
+from .modalities import modality_for
 
 
 @dataclass
@@ -51,7 +52,7 @@ def crops_for_image(
 ) -> list[Crop]:
     """All crops to classify in one image: one per detected face, or the whole image."""
     use_detector = cfg.detect if detect is None else detect
-    if not use_detector or cfg.modality != "face":
+    if not use_detector or not modality_for(cfg.modality).detects_faces:
         return [make_crop(rgb, None, cfg)]
     if detector is None:
         raise ValueError("face detection requested but no detector given")
@@ -65,7 +66,7 @@ def crop_chip(rgb: np.ndarray, cfg: PreprocessConfig, detector: FaceDetector | N
     kept and mapped back to chip coordinates; if none is found, the chip itself is used.
     Returns the crop and whether the detector found the face.
     """
-    if cfg.modality != "face" or not cfg.detect or detector is None:
+    if not modality_for(cfg.modality).detects_faces or not cfg.detect or detector is None:
         return make_crop(rgb, None, cfg), False
     padded, pad = pad_chip(rgb, cfg.chip_pad)
     faces = detector.detect(padded)

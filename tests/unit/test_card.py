@@ -348,6 +348,14 @@ def test_missing_metrics_say_not_measured(face_meta):
     assert "finger position known" not in fp.lower()
 
 
+def test_a_card_names_the_modalities_when_the_metadata_names_another():
+    """Each modality has its own card text: metadata of no known modality has none to render."""
+    with pytest.raises(ValueError, match=r"unknown modality 'iris'; expected one of \('face', 'fingerprint'\)"):
+        render_card({"modality": "iris", "metrics": {"test": {"accuracy": 0.8}}})
+    evaluated = {"model": {"modality": "fingerprint"}}
+    assert render_card({}, evaluated) == render_card({"modality": "fingerprint"}, evaluated)  # else the evaluation's
+
+
 def test_finger_position_known_is_described_and_measured():
     known = {"offsets": {"thumb": -0.63, "little": 0.62}, "temperature": 0.71, "threshold": 0.52, "min_confidence": 0.6}
     metrics = {"test": {"accuracy": 0.8}, "test_finger_known": {"n": 820, "balanced_accuracy": 0.7512}}

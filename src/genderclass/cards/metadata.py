@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..modalities import Modality, modality_for
 from .format import esc, lookup
 
 DATASET_LINKS = {
@@ -24,9 +25,10 @@ def dataset_ref(metadata: dict) -> str:
     return f"[{name}]({link})" if link else esc(name)
 
 
-def modality_of(metadata: dict, evaluation: dict | None) -> str:
-    """The modality ("face" or "fingerprint"): from the metadata, else the evaluation, else face."""
+def modality_of(metadata: dict, evaluation: dict | None) -> Modality:
+    """The modality: named by the metadata, else by the evaluation, else face; ValueError for a name
+    that is no modality."""
     modality = metadata.get("modality") or lookup(metadata, "preprocess", "modality")
     if not modality and evaluation:
         modality = lookup(evaluation, "model", "modality")
-    return str(modality or "face")
+    return modality_for(str(modality or "face"))

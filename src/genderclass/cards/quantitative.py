@@ -22,7 +22,7 @@ def _splits(metadata: dict, evaluation: dict | None, source_name: str) -> list[t
         ("Validation (model selection, calibration)", metrics.get("validation")),
         ("Test (held out)", metrics.get("test")),
     ]
-    if "test_per_subject" in metrics or modality_of(metadata, evaluation) == "fingerprint":
+    if "test_per_subject" in metrics or modality_of(metadata, evaluation).fuses_per_person:
         rows.append(("Test, fused per subject", metrics.get("test_per_subject")))
     if "test_finger_known" in metrics:
         rows.append(("Test, finger position known", metrics.get("test_finger_known")))

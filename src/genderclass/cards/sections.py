@@ -5,6 +5,7 @@ training run in :mod:`.training_data`)."""
 from __future__ import annotations
 
 from ..config import AGE_BANDS, ECE_BINS, counted_architectures
+from ..modalities import Modality, modality_of_format
 from .blocks import Block
 from .format import NOT_MEASURED, code, count, dec, esc, lookup, number, or_missing, pct
 from .metadata import dataset_ref
@@ -24,7 +25,7 @@ BINARY_LABELS = (
 )
 
 
-def model_details(md: dict, modality: str) -> list[Block]:
+def model_details(md: dict, modality: Modality) -> list[Block]:
     """The "Model Details" section: what the model is, its input, calibration, decision rule and licence."""
     pre = md.get("preprocess") if isinstance(md.get("preprocess"), dict) else {}
     size, channels = pre.get("input_size"), pre.get("channels")
@@ -49,7 +50,7 @@ def model_details(md: dict, modality: str) -> list[Block]:
     licence = lookup(md, "training", "data_license")
     items = [
         f"**Name:** {or_missing(md.get('name'))}",
-        f"**Modality:** {esc(modality)} ({'face photos' if modality == 'face' else 'fingerprint images'})",
+        f"**Modality:** {esc(modality.name)} ({modality.images})",
         f"**Model type:** convolutional neural network, binary classifier exported to ONNX; "
         f"architecture {_architecture_text(md.get('architecture'))}",
         f"**Input size:** {input_text}",
@@ -87,14 +88,13 @@ def model_details(md: dict, modality: str) -> list[Block]:
     return [("ul", items)]
 
 
-def intended_use(md: dict, modality: str) -> list[Block]:
+def intended_use(md: dict, modality: Modality) -> list[Block]:
     """The "Intended Use" section: primary uses and users, and what is out of scope."""
-    what = "face photos" if modality == "face" else "fingerprint images"
     return [
         (
             "p",
             f"**Primary intended uses.** Estimating the binary gender label (male/female, as annotated in "
-            f"{dataset_ref(md)}) from {what} for:",
+            f"{dataset_ref(md)}) from {modality.images} for:",
         ),
         (
             "ul",
@@ -134,24 +134,9 @@ def _group_attributes(*metric_dicts: dict | None) -> list[str]:
     return seen
 
 
-def factors(md: dict, evaluation: dict | None, modality: str) -> list[Block]:
+def factors(md: dict, evaluation: dict | None, modality: Modality) -> list[Block]:
     """The "Factors" section: what can change accuracy, and which groups this card measures."""
-    if modality == "face":
-        relevant = [
-            "Age: children's faces differ little by sex, so accuracy is expected to drop for the youngest ages.",
-            "Race as annotated in the dataset (coarse categories, not self-reported) and skin tone.",
-            "The labelled gender itself (the error rates of the two labels can differ) and its intersection with "
-            "age and race.",
-            "Image conditions: camera, resolution, compression, lighting, pose, expression, occlusion (glasses, "
-            "masks, hair, make-up) and the face crop and alignment, which must match the model's preprocessing.",
-        ]
-    else:
-        relevant = [
-            "Hand and finger.",
-            "Sensor, resolution, pressure and image quality; synthetic alterations (obliteration, central "
-            "rotation, z-cut) where evaluated.",
-            "The population the prints come from (age, ancestry, occupation), which a single dataset cannot span.",
-        ]
+    relevant = list(modality.card_factors)
     attrs = _group_attributes(lookup(md, "metrics", "test"), evaluation)
     measured = (
         "Measured per group in this card: " + ", ".join(esc(attribute_title(a)) for a in attrs) + "."
@@ -161,7 +146,7 @@ def factors(md: dict, evaluation: dict | None, modality: str) -> list[Block]:
     return [("p", "**Relevant factors.**"), ("ul", relevant), ("p", f"**Evaluation factors.** {measured}")]
 
 
-def metrics_section(md: dict, modality: str) -> list[Block]:
+def metrics_section(md: dict, modality: Modality) -> list[Block]:
     """The "Metrics" section: what is reported and how it is computed."""
     items = [
         "**Accuracy** with a 95% Wilson score interval.",
@@ -176,7 +161,7 @@ def metrics_section(md: dict, modality: str) -> list[Block]:
         f"**Per-group metrics** for every annotated attribute and its intersection with the labelled gender; the "
         f"worst group and the largest gap consider groups with at least {SMALL_GROUP_N} items.",
     ]
-    if modality == "fingerprint":
+    if modality.fuses_per_person:
         items.append(
             "**Per-subject fused metrics**: the logits of all prints of one person are averaged into one prediction "
             "per person, calibrated with "
@@ -189,7 +174,7 @@ def metrics_section(md: dict, modality: str) -> list[Block]:
             )
         )
     known = md.get("finger_known")
-    if modality == "fingerprint" and isinstance(known, dict) and isinstance(known.get("offsets"), dict):
+    if modality.fingers and isinstance(known, dict) and isinstance(known.get("offsets"), dict):
         offsets = ", ".join(f"{esc(finger)} {dec(value, 2)}" for finger, value in known["offsets"].items())
         items.append(
             "**Finger position known** (`predict --finger`): each finger shifts the logit for everyone (offsets "
@@ -231,21 +216,16 @@ def _validation_item(md: dict, sizes: dict) -> str:
     )
 
 
-def evaluation_data(md: dict, evaluation: dict | None, modality: str, source_name: str) -> list[Block]:
+def evaluation_data(md: dict, evaluation: dict | None, modality: Modality, source_name: str) -> list[Block]:
     """The "Evaluation Data" section: the test and validation splits, and the additional evaluation if any."""
     sizes = lookup(md, "training", "split_sizes") or {}
-    grouping = (
-        "subject-disjoint: every print of a person falls in one split, so no test subject was seen in training"
-        if modality == "fingerprint"
-        else "group-disjoint: exact and near-duplicate images (perceptual hash) are kept in one split"
-    )
     items = [
         f"**Test split:** {count(lookup(sizes, 'test'))} images of {dataset_ref(md)}, held out from training; "
-        f"{grouping}; stratified by label.",
+        f"{modality.card_split_grouping}; stratified by label.",
         _validation_item(md, sizes),
         f"**Data hash:** {or_missing(lookup(md, 'training', 'data_hash'), code)}",
     ]
-    if modality == "fingerprint":
+    if modality.fuses_per_person:
         items.append(f"**Test subjects:** {count(lookup(md, 'metrics', 'test_per_subject', 'n_subjects'))}")
     blocks: list[Block] = [("ul", items)]
     if evaluation is not None:
@@ -268,14 +248,14 @@ def evaluation_data(md: dict, evaluation: dict | None, modality: str, source_nam
     return blocks
 
 
-def ethics(md: dict, modality: str) -> list[Block]:
+def ethics(md: dict, modality: Modality) -> list[Block]:
     """The "Ethical Considerations" section."""
     items = [
         BINARY_LABELS + " A prediction estimates how the dataset's annotators would have labelled the image.",
         "Misclassification harms: being misgendered by a machine is hurtful, above all for transgender, non-binary "
         "and gender-nonconforming people, and errors are not spread evenly across groups (see the per-group "
         "tables). Automated gender inference has been used to exclude and discriminate; this model must not be.",
-        f"{'Faces' if modality == 'face' else 'Fingerprints'} are biometric data: process them only with the "
+        f"{modality.images_title} are biometric data: process them only with the "
         "informed consent of the person shown, and do not keep them longer than needed.",
     ]
     fmt = str(lookup(md, "training", "format") or "").lower()
@@ -289,11 +269,9 @@ def ethics(md: dict, modality: str) -> list[Block]:
             "Label noise: the labels were assigned by the dataset's creators, not self-reported by the people "
             "shown; some are likely wrong."
         )
-    if modality == "fingerprint" or fmt == "socofing":
-        items.append(
-            "Predicting sex from fingerprints is a research question with weak, population-dependent signal; it "
-            "must not be presented as a biological fact about a person."
-        )
+    # the notes of the model's modality, and of the modality its training data shows (a reader of its own)
+    data_modality = modality_of_format(fmt)
+    items += dict.fromkeys((*modality.card_ethics, *(data_modality.card_ethics if data_modality else ())))
     return [("ul", items)]
 
 
@@ -318,31 +296,20 @@ def _children_text(md: dict, evaluation: dict | None, source_name: str) -> str:
     return text + (" ".join(numbers) if numbers else f"Accuracy by age band: {NOT_MEASURED}.")
 
 
-def caveats(md: dict, evaluation: dict | None, modality: str, source_name: str) -> list[Block]:
+def caveats(md: dict, evaluation: dict | None, modality: Modality, source_name: str) -> list[Block]:
     """The "Caveats and Recommendations" section."""
-    dataset = dataset_ref(md)
     items: list[str] = []
     test = lookup(md, "metrics", "test")
     if not isinstance(test, dict) or number(test.get("accuracy")) is None:
         items.append(f"Test accuracy is {NOT_MEASURED}: do not rely on this model before evaluating it.")
-    if modality == "face":
-        items.append(_children_text(md, evaluation, source_name))
-        items.append(
-            f"Faces from other sources: the test split comes from the same collection as the training data "
-            f"({dataset}). Photos from other cameras, resolutions, lighting, poses, crops or face detectors differ "
-            "from it; expect lower accuracy and worse calibration than reported here."
-        )
-    else:
-        items.append(
-            f"One population: {dataset} holds prints from a single population (African adults, per the dataset's "
-            "paper) and one kind of sensor; accuracy on other populations, ages and sensors is unknown."
-        )
-        items.append(
-            "The evaluation is subject-disjoint (no test person was seen in training). Per-image accuracy "
-            f"{pct(lookup(test, 'accuracy'))}; fused over all prints of a person "
-            f"{pct(lookup(md, 'metrics', 'test_per_subject', 'accuracy'))} on "
-            f"{count(lookup(md, 'metrics', 'test_per_subject', 'n_subjects'))} test subjects."
-        )
+    fields = {  # what the modality's caveats may name (Modality.card_caveats)
+        "dataset": dataset_ref(md),
+        "children": _children_text(md, evaluation, source_name),
+        "test_accuracy": pct(lookup(test, "accuracy")),
+        "fused_accuracy": pct(lookup(md, "metrics", "test_per_subject", "accuracy")),
+        "test_subjects": count(lookup(md, "metrics", "test_per_subject", "n_subjects")),
+    }
+    items += [template.format(**fields) for template in modality.card_caveats]
     items += [
         f"Measure on your own labelled data before relying on the numbers: {code('genderclass evaluate')}, then "
         f"regenerate this card with {code('genderclass card --evaluation metrics.json')}.",

@@ -15,6 +15,7 @@ from pathlib import Path
 from ..config import TrainConfig
 from ..data.readers import image_files
 from ..inference.ray_engine import is_uri  # Ray itself is imported only by --engine ray
+from ..modalities import modality_for, modality_of_format
 from ..progress import progress
 from .exit_codes import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE
 
@@ -36,7 +37,7 @@ def resolve_train_config(args: argparse.Namespace) -> TrainConfig:
     modality = args.modality or "face"
     given = given_train_flags(args)
     cfg = TrainConfig.for_modality(modality, **{k: v for k, v in given.items() if k not in PREPROCESS_FLAGS})
-    if modality != "face" and "margin" in given:  # stored in the model's metadata, but never applied
+    if not modality_for(modality).detects_faces and "margin" in given:  # stored in the metadata, never applied
         raise ValueError("--margin applies to face crops only (a print is never cropped)")
     cfg.preprocess = dataclasses.replace(cfg.preprocess, **{k: v for k, v in given.items() if k in PREPROCESS_FLAGS})
     return cfg
@@ -146,7 +147,7 @@ def _fingers(paths: list[Path], finger: str | None) -> list[str | None]:
     file name states SOCOFing-style (None for other names, classified as without --finger)."""
     if finger != "auto":
         return [finger] * len(paths)
-    from ..data.readers import finger_in_name
+    from ..modalities.fingerprint import finger_in_name
 
     fingers = [finger_in_name(path.name) for path in paths]
     log.info("--finger auto: the finger read from %d of %d file names", sum(map(bool, fingers)), len(paths))
@@ -211,12 +212,12 @@ class PredictionOutput:
 
 def _check_predict_args(args: argparse.Namespace, clf) -> None:
     """Refuse flag combinations before any work."""
-    if args.fuse and clf.modality != "fingerprint":
+    if args.fuse and not clf.modality_spec.fuses_per_person:
         raise ValueError("--fuse is for fingerprints (use --modality fingerprint)")
     for flag, given in (("--fuse", args.fuse), ("--summary", args.summary)):
         if given and args.format != "jsonl":
             raise ValueError(f"{flag} writes a JSON line after the results: use it with --format jsonl")
-    if args.finger and clf.modality != "fingerprint":
+    if args.finger and not clf.modality_spec.fingers:
         raise ValueError("--finger is for fingerprints (use --modality fingerprint)")
     if args.finger and clf.finger_known is None:
         raise ValueError(f"--finger needs a fingerprint model with per-finger calibration; {clf.path} has none")
@@ -241,8 +242,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     device = "cpu" if args.engine == "ray" and args.address else args.device
     clf = GenderClassifier.load(args.model, modality=args.modality, device=device)
     _check_predict_args(args, clf)
-    unit = "print" if clf.modality == "fingerprint" else "face"
-    output = PredictionOutput(args, clf.threshold, unit)
+    output = PredictionOutput(args, clf.threshold, clf.modality_spec.unit)
     if args.engine == "ray":
         return _predict_on_ray(args, clf, output)
     return _predict_locally(args, clf, output)
@@ -409,7 +409,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..evaluation.evaluate import default_crop_mode, evaluate_samples
     from ..inference.classifier import GenderClassifier
 
-    implied = {"utkface": "face", "socofing": "fingerprint"}.get(args.format)  # folder, csv: either
+    of_format = modality_of_format(args.format)  # utkface: face, socofing: fingerprint; folder, csv: either
+    implied = of_format.name if of_format else None
     clf = GenderClassifier.load(
         args.model, modality=args.modality or (None if args.model else implied), device=args.device
     )
@@ -503,8 +504,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         for field, value in info.items():
             if field != "path":
                 print(f"  {field}: {_readable(value)}")
-        for attribute, rows in groups.items():  # fingerprints: balanced, as the test number above
-            key = "balanced_accuracy" if clf.modality == "fingerprint" else "accuracy"
+        for attribute, rows in groups.items():  # the modality's headline metric (prints: balanced)
+            key = clf.modality_spec.headline_metric
             cells = ", ".join(f"{row['group']} {_readable(row[key])} (n={row['n']})" for row in rows)
             print(f"  test {key} by {attribute}: {cells}")
     return EXIT_OK

@@ -25,6 +25,7 @@ from PIL import Image
 
 from ..config import PreprocessConfig
 from ..imageio import ImageError, load_image
+from ..modalities import modality_for
 from ..preprocess import crop_chip, outside_image
 from ..progress import progress
 from .readers import Sample
@@ -90,7 +91,7 @@ def _init_worker(cfg: PreprocessConfig) -> None:
 
     cv2.setNumThreads(1)
     _cfg = cfg
-    if cfg.modality == "face" and cfg.detect:
+    if modality_for(cfg.modality).detects_faces and cfg.detect:
         from ..faces.detect import default_detector
 
         _detector = default_detector()
@@ -116,7 +117,8 @@ def _process(path: str) -> _Processed:
         raw = Path(path).read_bytes()
         rgb = load_image(raw)
         crop, detected = crop_chip(rgb, _cfg, _detector)
-        outside = outside_image(*rgb.shape[:2], crop.face, _cfg) if _cfg.modality == "face" else None
+        beyond = modality_for(_cfg.modality).crops_beyond_edge
+        outside = outside_image(*rgb.shape[:2], crop.face, _cfg) if beyond else None
         phash = int(str(imagehash.phash(Image.fromarray(rgb))), 16)
         return _Processed(path, crop.pixels, hashlib.sha1(raw).hexdigest(), phash, detected, outside)
     except (ImageError, OSError) as exc:
@@ -140,7 +142,7 @@ def cache_key(samples: list[Sample], cfg: PreprocessConfig) -> str:
 def _report_detection(cache: DatasetCache, cfg: PreprocessConfig, built: bool) -> None:
     """How many face crops the detector framed (said when the cache is built); a warning, each
     time the cache is used, when it framed fewer than half: the rest are whole images."""
-    if cfg.modality != "face" or not cfg.detect:
+    if not modality_for(cfg.modality).detects_faces or not cfg.detect:
         return
     found = int(cache.detected.sum())
     if built:
@@ -205,6 +207,7 @@ def build_cache(samples: list[Sample], cfg: PreprocessConfig, cache_dir: str | P
         log.warning("skipped unreadable file %s", line)
     if not kept:
         raise ValueError("no readable images in the dataset")
+    spec = modality_for(cfg.modality)
     cache = DatasetCache(
         images=np.stack([r.pixels for r in kept]),
         labels=np.array([by_path[r.path].label for r in kept], dtype=np.int64),
@@ -215,7 +218,7 @@ def build_cache(samples: list[Sample], cfg: PreprocessConfig, cache_dir: str | P
         subjects=np.array([by_path[r.path].subject or "" for r in kept]),
         attrs=[by_path[r.path].attrs for r in kept],
         skipped=skipped,
-        outside_bits=np.packbits(np.stack([r.outside for r in kept]), axis=-1) if cfg.modality == "face" else None,
+        outside_bits=np.packbits(np.stack([r.outside for r in kept]), axis=-1) if spec.crops_beyond_edge else None,
     )
     _report_detection(cache, cfg, built=True)
     # a name of its own: two runs building the same cache at once must not share the partial file

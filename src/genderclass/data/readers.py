@@ -16,21 +16,17 @@ from pathlib import Path
 
 from ..config import IMAGE_EXTENSIONS, LABELS
 
+# The finger names belong to the fingerprint modality; still importable from here, where the training,
+# evaluation, web app and CLI parser modules import them.
+from ..modalities.fingerprint import FINGERS as FINGERS
+from ..modalities.fingerprint import finger_in_name as finger_in_name
+from ..modalities.fingerprint import finger_name as finger_name
+
 log = logging.getLogger(__name__)
 
 FORMATS = ("utkface", "socofing", "folder", "csv")
 UTK_RACES = ("white", "black", "asian", "indian", "others")
 _UTK_NAME = re.compile(r"^(\d{1,3})_([01])_(?:([0-4])_)?(\d{12,20})\s*\.?jpg\.chip\.jpg$", re.IGNORECASE)
-FINGERS = ("thumb", "index", "middle", "ring", "little")
-
-
-def finger_name(value: object) -> str | None:
-    """A finger as given (a name in any case, with spaces around; a CSV cell), lowercased; None
-    for nothing given (None or blank). Whether the name is known is the caller's check."""
-    name = str(value or "").strip().lower()
-    return name or None
-
-
 _SOCOFING_NAME = re.compile(
     rf"^(\d+)__([MF])_(Left|Right)_({'|'.join(FINGERS)})_finger(?:_(Obl|CR|Zcut))?\.(bmp|png)$",
     re.IGNORECASE,
@@ -105,16 +101,6 @@ def parse_utkface_name(name: str) -> Sample | None:
     if race is not None:
         attrs["race"] = UTK_RACES[int(race)]
     return Sample(path=name, label=int(gender), attrs=attrs)
-
-
-_FINGER_IN_NAME = re.compile(rf"(?:^|[^a-z])({'|'.join(FINGERS)})_finger(?:[^a-z]|$)", re.IGNORECASE)
-
-
-def finger_in_name(name: str) -> str | None:
-    """The finger a file name states the SOCOFing way (``…_index_finger…``), anywhere in the name:
-    ``100__M_Left_index_finger (1).png`` and ``scan_thumb_finger.jpg`` name theirs too."""
-    match = _FINGER_IN_NAME.search(name)
-    return match.group(1).lower() if match else None
 
 
 def parse_socofing_name(name: str) -> Sample | None:

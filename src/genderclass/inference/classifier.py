@@ -19,9 +19,10 @@ from PIL import Image
 
 from .. import calibration as cal
 from ..config import DEFAULT_BATCH_SIZE, LABELS, UNCERTAIN, PreprocessConfig, counted_architectures, read_json
-from ..data.readers import finger_name
 from ..imageio import ImageError, ImageSource, check_image_source, load_image
+from ..modalities import Modality, modality_for
 from ..preprocess import Crop, crops_for_image, to_batch
+from . import fingerprint_fusion as fusion
 from .bundled import bundled_model_path
 
 log = logging.getLogger(__name__)
@@ -45,17 +46,16 @@ class GenderClassifier:
         self.metadata = metadata
         self.preprocess = PreprocessConfig.from_dict(metadata["preprocess"])
         self.modality: str = metadata.get("modality", self.preprocess.modality)
+        try:
+            modality_for(self.modality)
+        except ValueError as exc:
+            raise ValueError(f"{self.path.with_suffix('.json')}: {exc}") from None
         self.threshold = float(metadata.get("threshold", 0.5))
         self.temperature = float(metadata.get("temperature", 1.0))
-        # a person's mean logit (several prints) has its own calibration; older models lack it
-        self.fusion_temperature = float(metadata.get("fusion_temperature", self.temperature))
-        # ... and by how many prints were averaged (entry k - 1 for k prints); older models lack it
-        self.fusion_temperatures = [float(t) for t in metadata.get("fusion_temperatures") or []]
         self.min_confidence = float(metadata.get("min_confidence", 0.0))
-        # fingerprints: per-finger offsets and the calibration without them, used when the finger is known
-        finger_known = metadata.get("finger_known")
-        self.finger_known: dict[str, Any] | None = (
-            finger_known if isinstance(finger_known, dict) and finger_known.get("offsets") else None
+        # fingerprints: a person's mean logit, and prints whose finger is known, have calibrations of their own
+        self.fusion_temperature, self.fusion_temperatures, self.finger_known = fusion.fusion_settings(
+            metadata, self.temperature
         )
         if self.threshold != 0.5 and metadata.get("confidence_scale") != cal.CONFIDENCE_SCALE:
             log.warning(
@@ -117,6 +117,11 @@ class GenderClassifier:
         )
 
     @property
+    def modality_spec(self) -> Modality:
+        """What this model's modality does differently (:mod:`genderclass.modalities`)."""
+        return modality_for(self.modality)
+
+    @property
     def detector(self):
         if self._detector is None:
             from ..faces.detect import default_detector
@@ -139,15 +144,7 @@ class GenderClassifier:
         prints: the last one), on logits with the fingers' offsets removed for ``finger_known``; without
         a count, or for a model exported before the table, the one fitted on whole validation subjects.
         One print is not a mean: it gets the per-print temperature, so fusing it answers as ``predict``."""
-        if n_fused is None:
-            return self.fusion_temperature
-        calibration = self._finger_calibration() if finger_known else {}
-        table = calibration.get("fusion_temperatures") or self.fusion_temperatures
-        single = float(calibration["temperature"]) if finger_known else self.temperature
-        # nothing fitted on subjects (data without them): a named finger's mean keeps the offset-free temperature
-        fitted_on_subjects = bool(table) or "fusion_temperature" in self.metadata
-        default = self.fusion_temperature if fitted_on_subjects or not finger_known else single
-        return cal.temperature_by_count(n_fused, table, default, single=single)
+        return fusion.fusion_temperature_for(self, n_fused, finger_known)
 
     def probability(
         self, logits: np.ndarray, fused: bool = False, finger_known: bool = False, n_fused: Any = None
@@ -158,7 +155,7 @@ class GenderClassifier:
         if fused:
             temperature = self.fusion_temperature_for(n_fused, finger_known)
         elif finger_known:
-            temperature = float(self._finger_calibration()["temperature"])
+            temperature = float(fusion.finger_calibration(self)["temperature"])
         else:
             temperature = self.temperature
         return cal.sigmoid(np.asarray(logits, dtype=np.float64) / temperature)
@@ -167,7 +164,7 @@ class GenderClassifier:
         self, p_female: float, min_confidence: float | None = None, finger_known: bool = False
     ) -> dict[str, Any]:
         """Label and confidence for one calibrated probability; below ``min_confidence`` -> uncertain."""
-        calibration = self._finger_calibration() if finger_known else None
+        calibration = fusion.finger_calibration(self) if finger_known else None
         threshold = float(calibration["threshold"]) if calibration else self.threshold
         if min_confidence is None:
             min_confidence = float(calibration["min_confidence"]) if calibration else self.min_confidence
@@ -182,36 +179,12 @@ class GenderClassifier:
         """Each image's finger offset (0 where no finger is given; names as :func:`finger_name`
         reads them); ValueError for a model without per-finger calibration or a finger it does
         not know."""
-        names = [finger_name(f) for f in fingers]
-        if not any(names):
-            return np.zeros(len(names))
-        offsets = self._finger_calibration()["offsets"]
-        unknown = sorted({f for f in names if f and f not in offsets})
-        if unknown:
-            raise ValueError(f"unknown finger {', '.join(unknown)}; this model knows {', '.join(offsets)}")
-        return np.array([float(offsets[f]) if f else 0.0 for f in names])
-
-    def _fingers_of(
-        self, images: Sequence[ImageSource], fingers: Sequence[str | None] | None
-    ) -> tuple[list[str | None], np.ndarray]:
-        """Each image's finger name (None where not given) and offset, checked before any work."""
-        names = [finger_name(f) for f in fingers] if fingers is not None else [None] * len(images)
-        if len(names) != len(images):
-            raise ValueError(f"{len(names)} fingers for {len(images)} images")
-        return names, self.finger_offsets(names)
-
-    def _finger_calibration(self) -> dict[str, Any]:
-        if self.finger_known is None:
-            raise ValueError(
-                f"{self.path.name} has no per-finger calibration (only fingerprint models exported from data "
-                "that names the finger have one)"
-            )
-        return self.finger_known
+        return fusion.finger_offsets(self, fingers)
 
     def crops(self, image: ImageSource, detect: bool | None = None) -> tuple[np.ndarray, list[Crop]]:
         rgb = load_image(image)
         use_detector = self.preprocess.detect if detect is None else detect
-        detector = self.detector if use_detector and self.modality == "face" else None
+        detector = self.detector if use_detector and self.modality_spec.detects_faces else None
         return rgb, crops_for_image(rgb, self.preprocess, detector, detect=use_detector)
 
     # ----------------------------------------------------------------------------- public API
@@ -258,7 +231,7 @@ class GenderClassifier:
         failed image), so that they can be fused (:meth:`fuse`) without running the network again."""
         images = _image_list(images, "predict_batch")
         _check_min_confidence(min_confidence)
-        fingers, offsets = self._fingers_of(images, fingers)
+        fingers, offsets = fusion.fingers_of(self, images, fingers)
         results: list[dict[str, Any]] = []
         pending: list[tuple[dict[str, Any], Crop, int]] = []
         for number, image in enumerate(images):
@@ -308,9 +281,9 @@ class GenderClassifier:
         ``fingers``: each image's finger where known (see :meth:`fuse`). Fingerprint models only:
         a face model would need a face found in each photo first."""
         images = _image_list(images, "predict_person")
-        if self.modality != "fingerprint":
+        if not self.modality_spec.fuses_per_person:
             raise ValueError(f"predict_person fuses fingerprints; {self.path.name} is a {self.modality} model")
-        fingers, _ = self._fingers_of(images, fingers)
+        fingers, _ = fusion.fingers_of(self, images, fingers)
         crops, used, used_fingers = [], [], []
         for index in distinct_files(images):
             try:
@@ -345,17 +318,13 @@ class GenderClassifier:
                 f"one source and one finger (or None) per logit: {len(logits)} logits, {len(sources)} sources"
                 + (f", {len(fingers)} fingers" if fingers is not None else "")
             )
-        if fingers is not None:
-            logits = logits - self.finger_offsets(fingers)
-        # every finger named: the calibration fitted without the offsets, as for one print with --finger
-        known = fingers is not None and all(finger_name(f) for f in fingers) and self.finger_known is not None
-        p = float(self.probability(np.array([logits.mean()]), fused=True, finger_known=known, n_fused=len(logits))[0])
-        return {"paths": list(sources), "n": len(logits), **self.decide(p, min_confidence, finger_known=known)}
+        return fusion.fused_answer(self, logits, sources, min_confidence, fingers)
 
     def info(self) -> dict[str, Any]:
         """Summary of the model for humans and the API."""
         meta = self.metadata
         test = meta.get("metrics", {}).get("test", {})
+        fuses = self.modality_spec.fuses_per_person
         return {
             "name": meta.get("name"),
             "modality": self.modality,
@@ -363,8 +332,8 @@ class GenderClassifier:
             "labels": meta.get("labels", list(LABELS)),
             "threshold": self.threshold,
             "temperature": self.temperature,
-            "fusion_temperature": self.fusion_temperature if self.modality == "fingerprint" else None,
-            "fusion_temperatures": self.fusion_temperatures if self.modality == "fingerprint" else None,
+            "fusion_temperature": self.fusion_temperature if fuses else None,
+            "fusion_temperatures": self.fusion_temperatures if fuses else None,
             "min_confidence": self.min_confidence,
             "input_size": self.preprocess.input_size,
             "architecture": meta.get("architecture"),

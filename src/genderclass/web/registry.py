@@ -61,7 +61,7 @@ class ModelRegistry:
                 model = GenderClassifier.load(path, threads=self.settings.threads or None, device=self.settings.device)
                 if model.modality != modality:
                     raise ValueError(f"{path} is a {model.modality} model, but it was given as the {modality} model")
-                if modality == "face":
+                if model.modality_spec.detects_faces:
                     # Installed before first use, so every thread shares the one locked, leak-free detector.
                     model._detector = server_detector(self.settings.detect_max_side, self.settings.device)
                 self._models[modality] = model
