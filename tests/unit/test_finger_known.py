@@ -100,7 +100,7 @@ def test_a_persons_fused_score_removes_known_fingers_offsets(finger_model):
     must not read as more male), then the temperature for offset-free logits (this model has no
     temperature fitted on fused subjects, so the per-print one with the finger known)."""
     clf = GenderClassifier.load(finger_model)
-    assert "fusion_temperature" not in clf.metadata and not clf.fusion_temperatures
+    assert clf.metadata["fusion_temperature"] is None and not clf.fusion_temperatures
     prints = [_print(11), _print(12)]
     logits = [_logit(clf, clf.predict(p)["faces"][0]) for p in prints]
     fused = clf.predict_person(prints, fingers=["thumb", "little"])

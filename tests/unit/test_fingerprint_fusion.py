@@ -9,13 +9,15 @@ import numpy as np
 import pytest
 
 from genderclass.inference import fingerprint_fusion as fusion
+from genderclass.inference.metadata import migrate
 
 KNOWN = {"offsets": {"thumb": 0.5, "index": -0.25}, "temperature": 1.5, "threshold": 0.4, "min_confidence": 0.1}
 
 
 def _model(metadata: dict, temperature: float = 2.0) -> SimpleNamespace:
     """What the functions read of a GenderClassifier, with the settings a real one reads."""
-    fusion_temperature, fusion_temperatures, finger_known = fusion.fusion_settings(metadata, temperature)
+    metadata = migrate({"preprocess": {}, "temperature": temperature, **metadata})
+    fusion_temperature, fusion_temperatures, finger_known = fusion.fusion_settings(metadata)
     return SimpleNamespace(
         path=Path("prints.onnx"),
         metadata=metadata,
@@ -26,13 +28,15 @@ def _model(metadata: dict, temperature: float = 2.0) -> SimpleNamespace:
     )
 
 
+def _settings(metadata: dict, temperature: float) -> tuple:
+    return fusion.fusion_settings(migrate({"preprocess": {}, "temperature": temperature, **metadata}))
+
+
 def test_settings_of_a_model_exported_before_fusion_and_fingers():
-    assert fusion.fusion_settings({}, 1.25) == (1.25, [], None)
-    assert fusion.fusion_settings({"finger_known": {"offsets": {}}}, 1.0)[2] is None  # no finger fitted
-    assert fusion.fusion_settings({"finger_known": "thumb"}, 1.0)[2] is None
-    settings = fusion.fusion_settings(
-        {"fusion_temperature": 0.5, "fusion_temperatures": [2, 1], "finger_known": KNOWN}, 1
-    )
+    assert _settings({}, 1.25) == (1.25, [], None)
+    assert _settings({"finger_known": {"offsets": {}}}, 1.0)[2] is None  # no finger fitted
+    assert _settings({"finger_known": "thumb"}, 1.0)[2] is None
+    settings = _settings({"fusion_temperature": 0.5, "fusion_temperatures": [2, 1], "finger_known": KNOWN}, 1)
     assert settings == (0.5, [2.0, 1.0], KNOWN)
 
 

@@ -406,7 +406,7 @@ def test_fuse_named_fingers_without_any_fusion_table_keeps_the_finger_known_temp
     back to the plain temperature while one named print uses the offset-free one."""
     clf = fingerprint_classifier
     clf.fusion_temperatures = []
-    clf.metadata.pop("fusion_temperature", None)  # none fitted on subjects
+    clf.metadata["fusion_temperature"] = None  # none fitted on subjects
     clf.fusion_temperature = 2.0  # the per-print temperature it then falls back to
     offsets = {"thumb": 0.0, "index": 0.0, "middle": 0.0, "ring": 0.0, "little": 0.0}
     clf.finger_known = {"offsets": offsets, "temperature": 1.5, "threshold": 0.5, "min_confidence": 0.0}

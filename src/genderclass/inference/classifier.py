@@ -18,12 +18,13 @@ import numpy as np
 from PIL import Image
 
 from .. import calibration as cal
-from ..config import DEFAULT_BATCH_SIZE, LABELS, UNCERTAIN, PreprocessConfig, counted_architectures, read_json
+from ..config import DEFAULT_BATCH_SIZE, LABELS, UNCERTAIN, PreprocessConfig, counted_architectures
 from ..imageio import ImageError, ImageSource, check_image_source, load_image
 from ..modalities import Modality, modality_for
 from ..preprocess import Crop, crops_for_image, to_batch
 from . import fingerprint_fusion as fusion
 from .bundled import bundled_model_path
+from .metadata import migrate, read_metadata
 
 log = logging.getLogger(__name__)
 
@@ -39,25 +40,20 @@ class GenderClassifier:
         from ..runtime import check_device, inference_session
 
         self.path = Path(onnx_path)
-        if not isinstance(metadata, dict) or not isinstance(metadata.get("preprocess"), dict):
-            raise ValueError(
-                f"{self.path.with_suffix('.json')} is not a genderclass model's metadata (no 'preprocess')"
-            )
+        metadata = migrate(metadata, self.path.with_suffix(".json"))  # every field present from here on
         self.metadata = metadata
         self.preprocess = PreprocessConfig.from_dict(metadata["preprocess"])
-        self.modality: str = metadata.get("modality", self.preprocess.modality)
+        self.modality: str = metadata["modality"]
         try:
             modality_for(self.modality)
         except ValueError as exc:
             raise ValueError(f"{self.path.with_suffix('.json')}: {exc}") from None
-        self.threshold = float(metadata.get("threshold", 0.5))
-        self.temperature = float(metadata.get("temperature", 1.0))
-        self.min_confidence = float(metadata.get("min_confidence", 0.0))
+        self.threshold = float(metadata["threshold"])
+        self.temperature = float(metadata["temperature"])
+        self.min_confidence = float(metadata["min_confidence"])
         # fingerprints: a person's mean logit, and prints whose finger is known, have calibrations of their own
-        self.fusion_temperature, self.fusion_temperatures, self.finger_known = fusion.fusion_settings(
-            metadata, self.temperature
-        )
-        if self.threshold != 0.5 and metadata.get("confidence_scale") != cal.CONFIDENCE_SCALE:
+        self.fusion_temperature, self.fusion_temperatures, self.finger_known = fusion.fusion_settings(metadata)
+        if self.threshold != 0.5 and metadata["confidence_scale"] != cal.CONFIDENCE_SCALE:
             log.warning(
                 "%s was exported before confidence was centred on its threshold (%.3f): its min_confidence "
                 "was fitted on the old scale; export it again to refit it",
@@ -329,7 +325,7 @@ class GenderClassifier:
             "name": meta.get("name"),
             "modality": self.modality,
             "path": str(self.path),
-            "labels": meta.get("labels", list(LABELS)),
+            "labels": meta["labels"],
             "threshold": self.threshold,
             "temperature": self.temperature,
             "fusion_temperature": self.fusion_temperature if fuses else None,
@@ -431,19 +427,14 @@ def _label(image: ImageSource, index: int) -> str:
 
 
 def model_files(path: str | Path | None = None, modality: str = "face") -> tuple[Path, dict[str, Any]]:
-    """A model's ONNX file and its metadata (only the JSON is read), found as :meth:`GenderClassifier.load`
+    """A model's ONNX file and its metadata (only the JSON is read, migrated by
+    :func:`~genderclass.inference.metadata.read_metadata`), found as :meth:`GenderClassifier.load`
     finds them: ``None`` = the bundled model of ``modality``."""
     onnx_path = bundled_model_path(modality) if path is None else resolve_model_path(path)
     metadata_path = onnx_path.with_suffix(".json")
     if not metadata_path.is_file():
         raise FileNotFoundError(f"model metadata not found next to the model: {metadata_path}")
-    try:
-        metadata = read_json(metadata_path)
-    except ValueError as exc:  # json.JSONDecodeError, UnicodeDecodeError
-        raise ValueError(f"model metadata {metadata_path} is not valid JSON: {exc}") from exc
-    if not isinstance(metadata, dict):
-        raise ValueError(f"model metadata {metadata_path} is not a JSON object")
-    return onnx_path, metadata
+    return onnx_path, read_metadata(metadata_path)
 
 
 def resolve_model_path(path: str | Path) -> Path:

@@ -22,17 +22,14 @@ if TYPE_CHECKING:
     from .classifier import GenderClassifier
 
 
-def fusion_settings(metadata: dict[str, Any], temperature: float) -> tuple[float, list[float], dict[str, Any] | None]:
+def fusion_settings(metadata: dict[str, Any]) -> tuple[float, list[float], dict[str, Any] | None]:
     """A model's fusion temperature, fusion temperatures by print count and per-finger calibration,
-    from its metadata; an older model lacks some (the per-print ``temperature``, none, None)."""
-    # a person's mean logit (several prints) has its own calibration; older models lack it
-    fusion_temperature = float(metadata.get("fusion_temperature", temperature))
-    # ... and by how many prints were averaged (entry k - 1 for k prints); older models lack it
-    fusion_temperatures = [float(t) for t in metadata.get("fusion_temperatures") or []]
-    # per-finger offsets and the calibration without them, used when the finger is known
-    finger_known = metadata.get("finger_known")
+    from its migrated metadata (``inference/metadata.py`` fills what older models lack)."""
+    fusion_temperatures = [float(t) for t in metadata["fusion_temperatures"]]
+    finger_known = metadata["finger_known"]
     known = finger_known if isinstance(finger_known, dict) and finger_known.get("offsets") else None
-    return fusion_temperature, fusion_temperatures, known
+    fitted = metadata["fusion_temperature"]  # None: not fitted, a mean has the per-print calibration
+    return float(metadata["temperature"] if fitted is None else fitted), fusion_temperatures, known
 
 
 def finger_calibration(model: GenderClassifier) -> dict[str, Any]:
@@ -54,7 +51,7 @@ def fusion_temperature_for(model: GenderClassifier, n_fused: Any = None, finger_
     table = calibration.get("fusion_temperatures") or model.fusion_temperatures
     single = float(calibration["temperature"]) if finger_known else model.temperature
     # nothing fitted on subjects (data without them): a named finger's mean keeps the offset-free temperature
-    fitted_on_subjects = bool(table) or "fusion_temperature" in model.metadata
+    fitted_on_subjects = bool(table) or model.metadata["fusion_temperature"] is not None
     default = model.fusion_temperature if fitted_on_subjects or not finger_known else single
     return cal.temperature_by_count(n_fused, table, default, single=single)
 
