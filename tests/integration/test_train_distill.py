@@ -116,8 +116,9 @@ def test_an_exported_model_teaches_from_logits_computed_once(tmp_path, face_fold
                                                              train_args):  # fmt: skip
     import numpy as np
 
+    from genderclass.data.prepare import prepare_data
     from genderclass.inference.classifier import GenderClassifier
-    from genderclass.training.run import TEACHER_LOGITS, prepare_data
+    from genderclass.training.run import TEACHER_LOGITS
 
     common = ["--data", face_folder_dataset, "--format", "folder", "--epochs", "1", "--cache-dir", cache_dir,
               *train_args]  # fmt: skip

@@ -21,6 +21,7 @@ from torch import nn
 from .. import __version__
 from .. import calibration as cal
 from ..config import LABELS, TrainConfig, read_json, write_json
+from ..data.prepare import prepare_saved_data
 from ..data.split import relative_name
 from .ensemble import ensemble_model, inference_model, out_of_fold, uses_flip_tta, validation_layout
 from .history import copy_metrics
@@ -119,7 +120,6 @@ def export_run(
     (:func:`.ensemble.ensemble_model`), by default into the first's ``export`` folder.
     """
     from ..inference.classifier import GenderClassifier
-    from .run import prepare_saved_data
 
     run_dirs = [Path(run_dir)] if isinstance(run_dir, str | Path) else [Path(r) for r in run_dir]
     if not run_dirs:

@@ -26,8 +26,8 @@ from ..evaluation.groups import attribute_groups, group_offsets, remove_offsets
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
+    from ..data.prepare import PreparedData
     from ..inference.classifier import GenderClassifier
-    from .run import PreparedData
 
 
 def simulated_alterations(images: np.ndarray, seed: int = 0) -> dict[str, np.ndarray]:
