@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 def simulated_alterations(images: np.ndarray, seed: int = 0) -> dict[str, np.ndarray]:
     """Test prints damaged like SOCOFing's altered sets: obliteration patches, z-cut lines, both."""
-    from .presets import random_cut_lines, random_erasing
+    from .augment import random_cut_lines, random_erasing
 
     torch.manual_seed(seed)
     x = torch.from_numpy(images).permute(0, 3, 1, 2).float()

@@ -13,9 +13,9 @@ from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 from torchmetrics.classification import BinaryAccuracy, BinaryAUROC, BinaryRecall, BinarySpecificity
 
 from ..config import PreprocessConfig, TrainConfig, teacher_checkpoints
+from .augment import to_float, train_augment
 from .auxiliary import AUXILIARY_TASKS
 from .models import GenderNet
-from .presets import to_float, train_augment
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ class CachedImages(Dataset):
     with that view's logit: already augmented, it is not augmented again (``GenderModule``).
 
     With ``outside`` (HxW bool: crop pixels beyond the image's edge), the tensor carries it as one
-    more channel (255 = beyond), for the training augmentation to read and remove (presets)."""
+    more channel (255 = beyond), for the training augmentation to read and remove (augment.py)."""
 
     def __init__(
         self,
@@ -221,7 +221,7 @@ class GenderModule(L.LightningModule):
         self._features = inputs[0]
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
-        """Batch-level augmentation (see presets), training only; views drawn before training
+        """Batch-level augmentation (see augment.py), training only; views drawn before training
         (``--teacher-views``) are augmented already."""
         if self.trainer is not None and self.trainer.training and not self.cfg.teacher_views:
             x, *targets = batch

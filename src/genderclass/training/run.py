@@ -74,7 +74,7 @@ def _exported_teacher_views(
                 return stored["views"], stored["logits"]
     models = exported_teachers(cfg.teacher)
     log.info("drawing %d views of the %d training images for %s", cfg.teacher_views, len(train), ", ".join(models))
-    from .presets import train_augment
+    from .augment import train_augment
 
     augment = train_augment(cfg.preprocess, geometry=cfg.augment)
     return exported_teacher_views(
@@ -278,7 +278,7 @@ def _trainer(cfg: TrainConfig, out: Path, quiet: bool):
     warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not empty")
     # a resumed run's checkpoints are meant to be there (a new run refuses an existing --out)
     warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
-    # batch augmentation lives in the LightningModule's hook on purpose (presets), not in the data module
+    # batch augmentation lives in the LightningModule's hook on purpose (augment.py), not in the data module
     warnings.filterwarnings("ignore", message=r"You have overridden `on_after_batch_transfer`")
     # Lightning 2.6's own call into torch's pytree API, deprecated in the pinned torch: nothing a user can change
     warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
