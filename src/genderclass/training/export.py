@@ -23,10 +23,10 @@ from .. import calibration as cal
 from ..config import LABELS, TrainConfig, read_json, write_json
 from ..data.prepare import prepare_saved_data
 from ..data.split import relative_name
+from .calibrate import measure
 from .ensemble import ensemble_model, inference_model, out_of_fold, uses_flip_tta, validation_layout
 from .history import copy_metrics
 from .lineage import earlier_stages, portable_teacher, teacher_lineages, training_folder
-from .measure import measure
 from .quantize import METHOD as QUANTIZATION_METHOD
 from .quantize import quantize_int8
 
