@@ -12,7 +12,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from genderclass.training.augment import FaceAugment, fill_outside, to_float  # noqa: E402
-from genderclass.training.module import CachedImages  # noqa: E402
+from genderclass.training.datamodule import CachedImages  # noqa: E402
 
 
 def _batch(n: int = 8, size: int = 12) -> tuple[torch.Tensor, torch.Tensor]:
@@ -56,7 +56,7 @@ def test_face_augment_reads_and_removes_the_mask_channel(monkeypatch):
 
 def test_only_training_batches_carry_the_mask(tmp_path):
     from genderclass.config import TrainConfig
-    from genderclass.training.module import CacheDataModule
+    from genderclass.training.datamodule import CacheDataModule
 
     images = np.zeros((6, 8, 8, 3), dtype=np.uint8)
     outside = np.zeros((6, 8, 8), dtype=bool)

@@ -11,7 +11,7 @@ pytest.importorskip("lightning")
 pytest.importorskip("onnx")
 
 from genderclass.config import PreprocessConfig, TrainConfig  # noqa: E402
-from genderclass.training.module import GenderModule, load_teacher, teacher_checkpoints  # noqa: E402
+from genderclass.training.lightning_module import GenderModule, load_teacher, teacher_checkpoints  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

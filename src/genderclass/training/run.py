@@ -27,7 +27,7 @@ from .teachers import (
 )
 
 if TYPE_CHECKING:
-    from .module import GenderModule
+    from .lightning_module import GenderModule
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ def _save_teacher_logits(path: Path, logits: np.ndarray) -> None:
 
 
 def _sample_weights(cfg: TrainConfig, data: PreparedData) -> np.ndarray | None:
-    from .module import balanced_weights
+    from .datamodule import balanced_weights
 
     train = data.indices("train")
     labels = data.cache.labels[train]
@@ -161,7 +161,7 @@ def _initialise_from(module: GenderModule, cfg: TrainConfig) -> None:
     auxiliary head's too when the checkpoint trained the same auxiliary task, otherwise it starts fresh."""
     import torch
 
-    from .module import NOT_A_CHECKPOINT, not_a_checkpoint
+    from .lightning_module import NOT_A_CHECKPOINT, not_a_checkpoint
 
     try:
         checkpoint = torch.load(cfg.init_from, map_location="cpu", weights_only=False)
@@ -322,8 +322,9 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
     import torch
 
     from .callbacks import RunCheckpoint
+    from .datamodule import CacheDataModule
     from .export import export_run
-    from .module import CacheDataModule, GenderModule, TrainingDiverged
+    from .lightning_module import GenderModule, TrainingDiverged
 
     _hold_lightning_logging()
     _quiet_unless_rank_zero(_launched_rank())  # a process that a DDP launcher started for another device
