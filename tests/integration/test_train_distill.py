@@ -10,8 +10,13 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("lightning")
 pytest.importorskip("onnx")
 
-from genderclass.config import PreprocessConfig, TrainConfig  # noqa: E402
-from genderclass.training.lightning_module import GenderModule, load_teacher, teacher_checkpoints  # noqa: E402
+from genderclass.config import (  # noqa: E402
+    PreprocessConfig,
+    TrainConfig,
+    teacher_checkpoints,  # noqa: E402
+)
+from genderclass.training.lightning_module import GenderModule  # noqa: E402
+from genderclass.training.teachers import load_teacher  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

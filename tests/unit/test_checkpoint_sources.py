@@ -9,8 +9,8 @@ pytest.importorskip("torch")
 pytest.importorskip("lightning")
 
 from genderclass.config import TrainConfig  # noqa: E402
-from genderclass.training.lightning_module import load_teacher  # noqa: E402
 from genderclass.training.run import _initialise_from  # noqa: E402
+from genderclass.training.teachers import load_teacher  # noqa: E402
 
 
 @pytest.mark.parametrize("kind", ["onnx", "folder", "empty"])

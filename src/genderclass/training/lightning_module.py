@@ -10,7 +10,7 @@ import lightning as L
 import torch
 from torchmetrics.classification import BinaryAccuracy, BinaryAUROC, BinaryRecall, BinarySpecificity
 
-from ..config import PreprocessConfig, TrainConfig, teacher_checkpoints
+from ..config import TrainConfig
 from .augment import train_augment
 from .auxiliary import AUXILIARY_TASKS
 from .models import GenderNet
@@ -24,22 +24,6 @@ def not_a_checkpoint(path: str, exc: BaseException) -> ValueError:
         f"{path} is not a training checkpoint ({type(exc).__name__}): give a run's checkpoints/best.ckpt "
         "(or last.ckpt), not its exported model or its folder"
     )
-
-
-def load_teacher(checkpoint: str, student: PreprocessConfig | None = None) -> tuple[GenderNet, int]:
-    """A trained network of ours, frozen, and the input size it was trained at. With ``student``,
-    the teacher must have been trained on the same preprocessing (only the input size may differ)."""
-    try:
-        module = GenderModule.load_from_checkpoint(checkpoint, map_location="cpu")
-    except NOT_A_CHECKPOINT as exc:
-        raise not_a_checkpoint(checkpoint, exc) from exc
-    pre = module.cfg.preprocess
-    if student is not None:
-        mismatched = pre.differences(student)
-        if mismatched:
-            raise ValueError(f"teacher {checkpoint} was trained on other preprocessing: {', '.join(mismatched)}")
-    net = module.model.requires_grad_(False)
-    return net.eval(), pre.input_size
 
 
 def _resized(x: torch.Tensor, size: int) -> torch.Tensor:
@@ -66,8 +50,8 @@ class GenderModule(L.LightningModule):
         self.val_metrics = torch.nn.ModuleDict(
             {"acc": BinaryAccuracy(), "auc": BinaryAUROC(), "recall_f": BinaryRecall(), "recall_m": BinarySpecificity()}
         )
-        # loaded when training starts (export never needs it); kept in a tuple, not as a submodule,
-        # so it is never trained, saved in checkpoints or exported
+        # given before training (set_teachers; export never needs them); kept in a list, not as a
+        # submodule, so they are never trained, saved in checkpoints or exported
         self._teachers: list[tuple[GenderNet, int]] = []
         # multi-task: an auxiliary head on the features that feed the gender logit, i.e. the input
         # of its linear layer, after dropout (saved in checkpoints; never exported: export takes
@@ -81,18 +65,12 @@ class GenderModule(L.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 
-    def load_teachers(self) -> None:
-        """Load the ``--teacher`` checkpoints (refused if trained on other preprocessing), once."""
-        if self.cfg.teacher and not self._teachers:
-            from .teachers import exported_teachers
-
-            if exported_teachers(self.cfg.teacher):  # they teach from logits computed before training
-                return
-            for checkpoint in teacher_checkpoints(self.cfg.teacher):
-                self._teachers.append(load_teacher(checkpoint, self.cfg.preprocess))
+    def set_teachers(self, teachers: list[tuple[torch.nn.Module, int]]) -> None:
+        """The frozen ``--teacher`` networks that teach on every batch, each with its input size
+        (:func:`.teachers.checkpoint_teachers`); exported teachers come with the batches instead."""
+        self._teachers = list(teachers)
 
     def on_fit_start(self) -> None:
-        self.load_teachers()
         self._teachers = [(net.to(self.device), size) for net, size in self._teachers]
         if self.aux_head is not None and self._feature_hook is None:  # removed again by on_fit_end
             self._feature_hook = self._classifier().register_forward_hook(self._keep_features)
@@ -165,7 +143,7 @@ class GenderModule(L.LightningModule):
         teacher_logits = given[0] if given else None
         logits = self(x)
         loss = self._loss(logits, y)
-        if self.cfg.teacher:  # loaded by on_fit_start (or given with the batch); never skipped silently
+        if self.cfg.teacher:  # set before the fit (or given with the batch); never skipped silently
             w = self.cfg.distill_weight
             loss = (1 - w) * loss + w * self._distill_loss(logits, x, teacher_logits)
         if self.aux_head is not None:

@@ -21,6 +21,7 @@ from ..data.split import write_split_csv
 from ..progress import LogLines
 from .history import restore_metrics, stash_metrics
 from .teachers import (
+    checkpoint_teachers,
     exported_teacher_logits,
     exported_teacher_views,
     exported_teachers,
@@ -418,7 +419,7 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
     # models this run starts or learns from must fit it: refused before the run folder is written
     if cfg.init_from and ckpt_path is None:  # a resumed run's weights come from its own checkpoint
         _initialise_from(module, cfg)
-    module.load_teachers()
+    module.set_teachers(checkpoint_teachers(cfg))
 
     if trainer.global_rank == 0:
         _write_run_files(out, cfg, data, command, requested_aux_task, trainer.world_size)

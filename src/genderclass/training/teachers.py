@@ -1,4 +1,5 @@
-"""A teacher for knowledge distillation that is an exported model of ours (``--teacher NAME.onnx``).
+"""Teachers for knowledge distillation (``--teacher``): training checkpoints of ours, loaded frozen
+to teach on every augmented batch, or exported models of ours (``--teacher NAME.onnx``).
 
 An exported ensemble has no training checkpoint, but its ONNX graph computes exactly the mean logit
 that distillation needs. Running it on every augmented batch would cost more than the training
@@ -11,10 +12,14 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..config import PreprocessConfig
+from ..config import PreprocessConfig, TrainConfig, teacher_checkpoints
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -47,13 +52,38 @@ def teacher_test_files(path: str | Path) -> list[str] | None:
 def exported_teachers(teacher: str) -> list[str]:
     """The exported models among ``--teacher``'s names; checkpoints and exported models do not mix
     (the first teach on each augmented batch, the second from logits computed once)."""
-    from ..config import teacher_checkpoints
-
     names = teacher_checkpoints(teacher) if teacher else []
     exported = [name for name in names if is_exported_model(name)]
     if exported and len(exported) != len(names):
         raise ValueError("--teacher takes training checkpoints or exported models (.onnx), not both")
     return exported
+
+
+def load_teacher(checkpoint: str, student: PreprocessConfig | None = None) -> tuple[torch.nn.Module, int]:
+    """A trained network of ours, frozen, and the input size it was trained at. With ``student``,
+    the teacher must have been trained on the same preprocessing (only the input size may differ)."""
+    from .lightning_module import NOT_A_CHECKPOINT, GenderModule, not_a_checkpoint
+
+    try:
+        module = GenderModule.load_from_checkpoint(checkpoint, map_location="cpu")
+    except NOT_A_CHECKPOINT as exc:
+        raise not_a_checkpoint(checkpoint, exc) from exc
+    pre = module.cfg.preprocess
+    if student is not None:
+        mismatched = pre.differences(student)
+        if mismatched:
+            raise ValueError(f"teacher {checkpoint} was trained on other preprocessing: {', '.join(mismatched)}")
+    net = module.model.requires_grad_(False)
+    return net.eval(), pre.input_size
+
+
+def checkpoint_teachers(cfg: TrainConfig) -> list[tuple[torch.nn.Module, int]]:
+    """The ``--teacher`` checkpoints, loaded by :func:`load_teacher` (refused if trained on other
+    preprocessing than ``cfg``'s); none for exported teachers, which teach from logits computed
+    before training (:func:`exported_teacher_logits`)."""
+    if not cfg.teacher or exported_teachers(cfg.teacher):
+        return []
+    return [load_teacher(checkpoint, cfg.preprocess) for checkpoint in teacher_checkpoints(cfg.teacher)]
 
 
 def exported_teacher_logits(
