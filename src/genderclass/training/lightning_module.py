@@ -4,7 +4,6 @@ auxiliary task), batch augmentation, validation metrics and the learning-rate sc
 from __future__ import annotations
 
 import math
-import pickle
 
 import lightning as L
 import torch
@@ -14,16 +13,6 @@ from ..config import TrainConfig
 from .augment import train_augment
 from .auxiliary import AUXILIARY_TASKS
 from .models import GenderNet
-
-NOT_A_CHECKPOINT = (pickle.UnpicklingError, EOFError, KeyError, RuntimeError, IsADirectoryError)
-
-
-def not_a_checkpoint(path: str, exc: BaseException) -> ValueError:
-    """The error for a file given as a training checkpoint that is none (an exported .onnx, a folder)."""
-    return ValueError(
-        f"{path} is not a training checkpoint ({type(exc).__name__}): give a run's checkpoints/best.ckpt "
-        "(or last.ckpt), not its exported model or its folder"
-    )
 
 
 def _resized(x: torch.Tensor, size: int) -> torch.Tensor:

@@ -10,7 +10,6 @@ import signal
 import sys
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,6 +18,7 @@ from ..data.leaks import check_sources_held_out, check_trainable
 from ..data.prepare import PreparedData, prepare_data, prepare_saved_data
 from ..data.split import write_split_csv
 from ..progress import LogLines
+from .checkpoints import initialise_from
 from .history import restore_metrics, stash_metrics
 from .teachers import (
     checkpoint_teachers,
@@ -26,9 +26,6 @@ from .teachers import (
     exported_teacher_views,
     exported_teachers,
 )
-
-if TYPE_CHECKING:
-    from .lightning_module import GenderModule
 
 log = logging.getLogger(__name__)
 
@@ -146,49 +143,6 @@ def _auxiliary_targets(cfg: TrainConfig, data: PreparedData) -> tuple[TrainConfi
         log.warning("no training image has a valid %r attribute: training without --aux-task", cfg.aux_task)
         return dataclasses.replace(cfg, aux_task=""), None
     return cfg, targets
-
-
-def _network_description(config: dict) -> str:
-    """What a checkpoint's weights must match, from its saved training config: network and input."""
-    pre = config.get("preprocess", {})
-    return (
-        f"{config.get('arch', '?')} of width {config.get('width', '?')} for {pre.get('modality', '?')}s "
-        f"({pre.get('channels', '?')}-channel input)"
-    )
-
-
-def _initialise_from(module: GenderModule, cfg: TrainConfig) -> None:
-    """Fine-tuning: the network's weights from ``cfg.init_from`` (they must fit exactly); the
-    auxiliary head's too when the checkpoint trained the same auxiliary task, otherwise it starts fresh."""
-    import torch
-
-    from .lightning_module import NOT_A_CHECKPOINT, not_a_checkpoint
-
-    try:
-        checkpoint = torch.load(cfg.init_from, map_location="cpu", weights_only=False)
-        state = checkpoint["state_dict"]
-    except (*NOT_A_CHECKPOINT, TypeError) as exc:  # TypeError: a file that unpickles to no dict
-        raise not_a_checkpoint(cfg.init_from, exc) from exc
-    network = {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
-    try:
-        module.model.load_state_dict(network)
-    except RuntimeError as exc:
-        saved = checkpoint.get("hyper_parameters", {}).get("config", {})
-        theirs, ours = _network_description(saved), _network_description(cfg.to_dict())
-        detail = f"it holds a {theirs}, this run trains a {ours}" if theirs != ours else str(exc).splitlines()[-1]
-        raise ValueError(
-            f"{cfg.init_from} does not fit this network: {detail.strip()}; start from a checkpoint of the same "
-            "network (--arch, --width) and modality"
-        ) from exc
-    trained_task = checkpoint.get("hyper_parameters", {}).get("config", {}).get("aux_task", "")
-    head = {k.removeprefix("aux_head."): v for k, v in state.items() if k.startswith("aux_head.")}
-    if module.aux_head is not None and trained_task == cfg.aux_task and head:
-        module.aux_head.load_state_dict(head)
-    elif module.aux_head is not None:
-        log.info(
-            "the auxiliary %s head starts fresh (%s trained %s)", cfg.aux_task, cfg.init_from, trained_task or "none"
-        )
-    log.info("initialised weights from %s", cfg.init_from)
 
 
 # Flags that may change when an interrupted run is resumed; anything else would change the data.
@@ -418,7 +372,7 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
         log.warning("%s has no saved epoch (stopped during the first): training starts from the beginning", out)
     # models this run starts or learns from must fit it: refused before the run folder is written
     if cfg.init_from and ckpt_path is None:  # a resumed run's weights come from its own checkpoint
-        _initialise_from(module, cfg)
+        initialise_from(module, cfg)
     module.set_teachers(checkpoint_teachers(cfg))
 
     if trainer.global_rank == 0:

@@ -62,7 +62,8 @@ def exported_teachers(teacher: str) -> list[str]:
 def load_teacher(checkpoint: str, student: PreprocessConfig | None = None) -> tuple[torch.nn.Module, int]:
     """A trained network of ours, frozen, and the input size it was trained at. With ``student``,
     the teacher must have been trained on the same preprocessing (only the input size may differ)."""
-    from .lightning_module import NOT_A_CHECKPOINT, GenderModule, not_a_checkpoint
+    from .checkpoints import NOT_A_CHECKPOINT, not_a_checkpoint
+    from .lightning_module import GenderModule
 
     try:
         module = GenderModule.load_from_checkpoint(checkpoint, map_location="cpu")
