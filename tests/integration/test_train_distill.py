@@ -123,7 +123,7 @@ def test_an_exported_model_teaches_from_logits_computed_once(tmp_path, face_fold
 
     from genderclass.data.prepare import prepare_data
     from genderclass.inference.classifier import GenderClassifier
-    from genderclass.training.run import TEACHER_LOGITS
+    from genderclass.training.teachers import TEACHER_LOGITS
 
     common = ["--data", face_folder_dataset, "--format", "folder", "--epochs", "1", "--cache-dir", cache_dir,
               *train_args]  # fmt: skip
@@ -149,7 +149,7 @@ def test_an_exported_teacher_scores_the_views_the_student_trains_on(tmp_path, fa
     import numpy as np
 
     from genderclass.inference.classifier import GenderClassifier
-    from genderclass.training.run import TEACHER_VIEWS
+    from genderclass.training.teachers import TEACHER_VIEWS
 
     common = ["--data", face_folder_dataset, "--format", "folder", "--epochs", "1", "--cache-dir", cache_dir,
               *train_args]  # fmt: skip

@@ -21,89 +21,16 @@ from ..progress import LogLines
 from .checkpoints import initialise_from
 from .history import restore_metrics, stash_metrics
 from .teachers import (
+    TEACHER_LOGITS,
+    TEACHER_VIEWS,
     checkpoint_teachers,
-    exported_teacher_logits,
-    exported_teacher_views,
-    exported_teachers,
+    run_teacher_logits,
+    run_teacher_views,
+    save_teacher_logits,
+    save_teacher_views,
 )
 
 log = logging.getLogger(__name__)
-
-
-TEACHER_LOGITS = "teacher_logits.npy"  # an exported teacher's logits, kept in the run folder for --resume
-
-
-def _exported_teacher_logits(cfg: TrainConfig, data: PreparedData, out: Path, train: np.ndarray) -> np.ndarray | None:
-    """Exported ``--teacher`` models' mean logit on each training image, computed once (or read back
-    from the run folder when resuming); None without exported teachers."""
-    models = exported_teachers(cfg.teacher)
-    if not models:
-        return None
-    saved = out / TEACHER_LOGITS
-    if saved.is_file():
-        logits = np.load(saved)
-        if len(logits) == len(data.cache) and np.isfinite(logits[train]).all():
-            log.info("teacher logits read from %s", saved)
-            return logits
-    log.info("computing the logits of %s on the %d training images", ", ".join(models), len(train))
-    return exported_teacher_logits(
-        models, data.samples, data.cache.paths, train, cfg.preprocess, cfg.cache_dir, threads=max(1, cfg.threads)
-    )
-
-
-TEACHER_VIEWS = "teacher_views.npz"  # --teacher-views: the views and the teacher's logits, for --resume
-
-
-def _exported_teacher_views(
-    cfg: TrainConfig, data: PreparedData, out: Path, train: np.ndarray
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """``--teacher-views``: augmented views of each training image and the exported teachers' mean
-    logit on each, drawn once (or read back from the run folder when resuming); None when off."""
-    if not cfg.teacher_views:
-        return None
-    saved = out / TEACHER_VIEWS
-    if saved.is_file():
-        with np.load(saved) as stored:
-            if (
-                np.array_equal(stored["paths"], data.cache.paths[train])
-                and stored["logits"].shape[1] == cfg.teacher_views
-            ):
-                log.info("teacher views read from %s", saved)
-                return stored["views"], stored["logits"]
-    models = exported_teachers(cfg.teacher)
-    log.info("drawing %d views of the %d training images for %s", cfg.teacher_views, len(train), ", ".join(models))
-    from .augment import train_augment
-
-    augment = train_augment(cfg.preprocess, geometry=cfg.augment)
-    return exported_teacher_views(
-        models,
-        data.samples,
-        data.cache.paths,
-        train,
-        cfg.preprocess,
-        augment,
-        cfg.teacher_views,
-        cfg.cache_dir,
-        threads=max(1, cfg.threads),
-    )
-
-
-def _save_teacher_views(path: Path, paths: np.ndarray, views: tuple[np.ndarray, np.ndarray]) -> None:
-    """Kept for --resume; written once (views are drawn at random: a second draw is another run)."""
-    if path.is_file():
-        return
-    partial = path.with_name(f".{path.stem}.{os.getpid()}.partial.npz")
-    np.savez(partial, paths=paths, views=views[0], logits=views[1])
-    partial.replace(path)
-
-
-def _save_teacher_logits(path: Path, logits: np.ndarray) -> None:
-    """Kept for --resume; replaced whole, and only when it changed (other processes may read it)."""
-    if path.is_file() and np.array_equal(np.load(path), logits, equal_nan=True):
-        return
-    partial = path.with_name(f".{path.stem}.{os.getpid()}.partial.npy")
-    np.save(partial, logits)
-    partial.replace(path)
 
 
 def _sample_weights(cfg: TrainConfig, data: PreparedData) -> np.ndarray | None:
@@ -354,8 +281,8 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
     splits = {"train": train_idx, "val": data.indices("val")}
     weights = _sample_weights(cfg, data)
     outside = data.cache.outside() if cfg.outside_fill > 0 else None  # unpacked only when used
-    teacher_views = _exported_teacher_views(cfg, data, out, train_idx)
-    teacher_logits = None if teacher_views is not None else _exported_teacher_logits(cfg, data, out, train_idx)
+    teacher_views = run_teacher_views(cfg, data, out, train_idx)
+    teacher_logits = None if teacher_views is not None else run_teacher_logits(cfg, data, out, train_idx)
     datamodule = CacheDataModule(
         cfg,
         data.cache.images,
@@ -378,9 +305,9 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
     if trainer.global_rank == 0:
         _write_run_files(out, cfg, data, command, requested_aux_task, trainer.world_size)
         if teacher_logits is not None:
-            _save_teacher_logits(out / TEACHER_LOGITS, teacher_logits)
+            save_teacher_logits(out / TEACHER_LOGITS, teacher_logits)
         if teacher_views is not None:
-            _save_teacher_views(out / TEACHER_VIEWS, data.cache.paths[train_idx], teacher_views)
+            save_teacher_views(out / TEACHER_VIEWS, data.cache.paths[train_idx], teacher_views)
     log.debug("resolved training config: %s", cfg.to_dict())
     keeps_history = bool(ckpt_path) and trainer.global_rank == 0
     if keeps_history:

@@ -11,6 +11,7 @@ says, and every augmentation of that image learns from them.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,8 @@ from ..config import PreprocessConfig, TrainConfig, teacher_checkpoints
 
 if TYPE_CHECKING:
     import torch
+
+    from ..data.prepare import PreparedData
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +164,82 @@ def exported_teacher_views(
             bar.update(len(chunk))
     bar.close()
     return out, logits / len(teachers)
+
+
+TEACHER_LOGITS = "teacher_logits.npy"  # an exported teacher's logits, kept in the run folder for --resume
+
+
+def run_teacher_logits(cfg: TrainConfig, data: PreparedData, out: Path, train: np.ndarray) -> np.ndarray | None:
+    """Exported ``--teacher`` models' mean logit on each training image, computed once (or read back
+    from the run folder when resuming); None without exported teachers."""
+    models = exported_teachers(cfg.teacher)
+    if not models:
+        return None
+    saved = out / TEACHER_LOGITS
+    if saved.is_file():
+        logits = np.load(saved)
+        if len(logits) == len(data.cache) and np.isfinite(logits[train]).all():
+            log.info("teacher logits read from %s", saved)
+            return logits
+    log.info("computing the logits of %s on the %d training images", ", ".join(models), len(train))
+    return exported_teacher_logits(
+        models, data.samples, data.cache.paths, train, cfg.preprocess, cfg.cache_dir, threads=max(1, cfg.threads)
+    )
+
+
+TEACHER_VIEWS = "teacher_views.npz"  # --teacher-views: the views and the teacher's logits, for --resume
+
+
+def run_teacher_views(
+    cfg: TrainConfig, data: PreparedData, out: Path, train: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """``--teacher-views``: augmented views of each training image and the exported teachers' mean
+    logit on each, drawn once (or read back from the run folder when resuming); None when off."""
+    if not cfg.teacher_views:
+        return None
+    saved = out / TEACHER_VIEWS
+    if saved.is_file():
+        with np.load(saved) as stored:
+            if (
+                np.array_equal(stored["paths"], data.cache.paths[train])
+                and stored["logits"].shape[1] == cfg.teacher_views
+            ):
+                log.info("teacher views read from %s", saved)
+                return stored["views"], stored["logits"]
+    models = exported_teachers(cfg.teacher)
+    log.info("drawing %d views of the %d training images for %s", cfg.teacher_views, len(train), ", ".join(models))
+    from .augment import train_augment
+
+    augment = train_augment(cfg.preprocess, geometry=cfg.augment)
+    return exported_teacher_views(
+        models,
+        data.samples,
+        data.cache.paths,
+        train,
+        cfg.preprocess,
+        augment,
+        cfg.teacher_views,
+        cfg.cache_dir,
+        threads=max(1, cfg.threads),
+    )
+
+
+def save_teacher_views(path: Path, paths: np.ndarray, views: tuple[np.ndarray, np.ndarray]) -> None:
+    """Kept for --resume; written once (views are drawn at random: a second draw is another run)."""
+    if path.is_file():
+        return
+    partial = path.with_name(f".{path.stem}.{os.getpid()}.partial.npz")
+    np.savez(partial, paths=paths, views=views[0], logits=views[1])
+    partial.replace(path)
+
+
+def save_teacher_logits(path: Path, logits: np.ndarray) -> None:
+    """Kept for --resume; replaced whole, and only when it changed (other processes may read it)."""
+    if path.is_file() and np.array_equal(np.load(path), logits, equal_nan=True):
+        return
+    partial = path.with_name(f".{path.stem}.{os.getpid()}.partial.npy")
+    np.save(partial, logits)
+    partial.replace(path)
 
 
 def _uint8_images(batch, size: int) -> np.ndarray:
