@@ -8,7 +8,6 @@ import logging
 import os
 import signal
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +28,7 @@ from .teachers import (
     save_teacher_logits,
     save_teacher_views,
 )
+from .trainer import average_weights, build_trainer, hold_lightning_logging, launched_rank, quiet_unless_rank_zero
 
 log = logging.getLogger(__name__)
 
@@ -91,17 +91,6 @@ def _setting(cfg: TrainConfig, name: str) -> object:
     return getattr(cfg, name) if hasattr(cfg, name) else getattr(cfg.preprocess, name)
 
 
-def _hold_lightning_logging() -> None:
-    """Lightning sets its loggers to INFO when imported and gives "lightning" a console handler of
-    its own: hold them to the root logger's level (the application's choice for libraries), and
-    when the root logger has a handler, let messages reach it only, so none prints twice."""
-    root = logging.getLogger()
-    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
-        logging.getLogger(name).setLevel(root.level)
-    if root.handlers:
-        logging.getLogger("lightning").handlers.clear()
-
-
 def _write_run_files(
     out: Path, cfg: TrainConfig, data: PreparedData, command: str, requested_aux_task: str, world_size: int
 ) -> None:
@@ -129,70 +118,6 @@ def _write_run_files(
     )
 
 
-def lightning_devices(devices: str | int) -> str | int:
-    """``--devices`` as Lightning takes it: a count as an int, else the text (a list, auto)."""
-    text = str(devices).strip()
-    return int(text) if text.lstrip("-").isdigit() else text
-
-
-def _trainer(cfg: TrainConfig, out: Path, quiet: bool):
-    """The Lightning Trainer of a run: checkpoints (best and last), early stopping, the learning
-    rate, a progress bar, CSV metrics; on the accelerator, devices, nodes and strategy of ``cfg``."""
-    import lightning as L
-    from lightning.pytorch.callbacks import LearningRateMonitor, TQDMProgressBar
-    from lightning.pytorch.loggers import CSVLogger
-
-    from .callbacks import LogProgressBar, RunCheckpoint, RunEarlyStopping
-
-    checkpoint_dir = out / "checkpoints"
-    callbacks = [
-        RunCheckpoint(dirpath=checkpoint_dir, filename="best", monitor=cfg.monitor, mode="max"),
-        RunCheckpoint(
-            dirpath=checkpoint_dir, filename="last", monitor=None, save_top_k=1, enable_version_counter=False
-        ),
-        RunEarlyStopping(monitor=cfg.monitor, mode="max", patience=cfg.patience),
-        LearningRateMonitor(logging_interval="epoch"),
-    ]
-    if not quiet:  # tqdm, not rich: rich's refresh thread took ~20% of the training process's CPU here.
-        live = sys.stderr.isatty()  # on a terminal, redrawn every 10 steps; in a log, lines per epoch
-        callbacks.append(TQDMProgressBar(refresh_rate=10) if live else LogProgressBar())
-    # the run folder already holds our config.json and split.csv, which CSVLogger would warn about
-    warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not empty")
-    # a resumed run's checkpoints are meant to be there (a new run refuses an existing --out)
-    warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
-    # batch augmentation lives in the LightningModule's hook on purpose (augment.py), not in the data module
-    warnings.filterwarnings("ignore", message=r"You have overridden `on_after_batch_transfer`")
-    # Lightning 2.6's own call into torch's pytree API, deprecated in the pinned torch: nothing a user can change
-    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
-    return L.Trainer(
-        max_epochs=cfg.epochs,
-        accelerator=cfg.accelerator,
-        devices=lightning_devices(cfg.devices),
-        num_nodes=cfg.num_nodes,
-        strategy=cfg.strategy,
-        callbacks=callbacks,
-        logger=CSVLogger(out, name="", version=""),
-        deterministic=False,
-        enable_model_summary=False,
-        enable_progress_bar=not quiet,
-    )
-
-
-def _launched_rank() -> int:
-    """This process's rank as a distributed launcher (torchrun, SLURM, Lightning's own) set it; 0 if none."""
-    for name in ("RANK", "LOCAL_RANK", "SLURM_PROCID"):
-        value = os.environ.get(name, "")
-        if value.isdigit() and int(value):
-            return int(value)
-    return 0
-
-
-def _quiet_unless_rank_zero(rank: int) -> None:
-    """Only the first process of a distributed run reports progress; the others report errors."""
-    if rank:
-        logging.getLogger("genderclass").setLevel(logging.ERROR)
-
-
 def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: dict | None = None) -> Path | None:
     """Train a model; returns the exported ONNX path (the run folder holds checkpoints, config, metrics),
     or None in the processes of a distributed run other than the first (which alone exports).
@@ -203,13 +128,12 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
     import lightning as L
     import torch
 
-    from .callbacks import RunCheckpoint
     from .datamodule import CacheDataModule
     from .export import export_run
     from .lightning_module import GenderModule, TrainingDiverged
 
-    _hold_lightning_logging()
-    _quiet_unless_rank_zero(_launched_rank())  # a process that a DDP launcher started for another device
+    hold_lightning_logging()
+    quiet_unless_rank_zero(launched_rank())  # a process that a DDP launcher started for another device
     quiet = not log.isEnabledFor(logging.WARNING)  # genderclass -q: errors only, no progress bars
     out = Path(cfg.out)
     config_file = out / "config.json"
@@ -253,8 +177,8 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
     sizes = data.split.sizes()
     log.info("split sizes %s (groups with conflicting labels dropped: %d)", sizes, data.split.n_conflicting_groups)
 
-    trainer = _trainer(cfg, out, quiet)
-    _quiet_unless_rank_zero(trainer.global_rank)  # one process per device: rank 0 alone reports, writes, exports
+    trainer = build_trainer(cfg, out, quiet)
+    quiet_unless_rank_zero(trainer.global_rank)  # one process per device: rank 0 alone reports, writes, exports
     if trainer.global_rank:  # each process its own augmentation (the weights start as rank 0's: DDP broadcasts them)
         L.seed_everything(cfg.seed + trainer.global_rank, workers=True, verbose=False)
     last = out / "checkpoints" / "last.ckpt"
@@ -271,13 +195,7 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
     steps = max(1, len(train_idx) // (cfg.batch_size * trainer.world_size))
     trainer.log_every_n_steps = min(50, steps)  # nothing is logged per step; fewer steps than this made Lightning warn
     if cfg.ema_decay > 0:
-        from lightning.pytorch.callbacks import EMAWeightAveraging
-
-        # validation, checkpoints (and so the export) see the averaged weights; before the checkpoints
-        first_checkpoint = next(i for i, c in enumerate(trainer.callbacks) if isinstance(c, RunCheckpoint))
-        trainer.callbacks.insert(
-            first_checkpoint, EMAWeightAveraging(decay=cfg.ema_decay, update_starting_at_step=steps)
-        )
+        average_weights(trainer, cfg.ema_decay, start_step=steps)
     splits = {"train": train_idx, "val": data.indices("val")}
     weights = _sample_weights(cfg, data)
     outside = data.cache.outside() if cfg.outside_fill > 0 else None  # unpacked only when used
