@@ -1,4 +1,5 @@
-"""``genderclass train``: data -> cache -> leak-free split -> Lightning fit -> export."""
+"""Training a run: data -> cache -> leak-free split -> Lightning fit, into the run folder. Export is
+the next stage (:mod:`.pipeline` chains them for ``genderclass train``)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import logging
 import os
 import signal
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -118,9 +120,20 @@ def _write_run_files(
     )
 
 
-def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: dict | None = None) -> Path | None:
-    """Train a model; returns the exported ONNX path (the run folder holds checkpoints, config, metrics),
-    or None in the processes of a distributed run other than the first (which alone exports).
+@dataclass(frozen=True)
+class TrainedRun:
+    """A trained run: its folder (checkpoints, config, split, metrics) and the data it trained on,
+    read and checked once, for the export that follows."""
+
+    folder: Path
+    data: PreparedData
+
+
+def train(
+    cfg: TrainConfig, resume: bool = False, command: str = "", overrides: dict | None = None
+) -> TrainedRun | None:
+    """Train a model into the run folder ``cfg.out``; returns the trained run, or None in the
+    processes of a distributed run other than the first (which alone writes the run's files).
 
     With ``resume``, the run's saved config is used; only ``RESUMABLE_FIELDS`` from ``overrides``
     may change it.
@@ -129,7 +142,6 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
     import torch
 
     from .datamodule import CacheDataModule
-    from .export import export_run
     from .lightning_module import GenderModule, TrainingDiverged
 
     hold_lightning_logging()
@@ -250,4 +262,4 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
                 restore_metrics(out)
     if trainer.global_rank != 0:
         return None
-    return export_run(out, data=data)
+    return TrainedRun(out, data)
