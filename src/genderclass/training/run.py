@@ -11,6 +11,7 @@ import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -31,6 +32,10 @@ from .teachers import (
     save_teacher_views,
 )
 from .trainer import average_weights, build_trainer, hold_lightning_logging, launched_rank, quiet_unless_rank_zero
+
+if TYPE_CHECKING:
+    from .datamodule import CacheDataModule
+    from .lightning_module import GenderModule
 
 log = logging.getLogger(__name__)
 
@@ -129,85 +134,86 @@ class TrainedRun:
     data: PreparedData
 
 
-def train(
-    cfg: TrainConfig, resume: bool = False, command: str = "", overrides: dict | None = None
-) -> TrainedRun | None:
-    """Train a model into the run folder ``cfg.out``; returns the trained run, or None in the
-    processes of a distributed run other than the first (which alone writes the run's files).
+@dataclass(frozen=True)
+class _Start:
+    """What a run starts from: its config, the command recorded, and what a resumed run knew."""
 
-    With ``resume``, the run's saved config is used; only ``RESUMABLE_FIELDS`` from ``overrides``
-    may change it.
-    """
-    import lightning as L
-    import torch
+    cfg: TrainConfig
+    command: str
+    unavailable_aux_task: str | None = None  # asked for, but the data cannot feed it (kept across resumes)
+    trained_world_size: int | None = None  # processes the run trained on so far (resumed runs)
 
-    from .datamodule import CacheDataModule
-    from .lightning_module import GenderModule, TrainingDiverged
 
-    hold_lightning_logging()
-    quiet_unless_rank_zero(launched_rank())  # a process that a DDP launcher started for another device
-    quiet = not log.isEnabledFor(logging.WARNING)  # genderclass -q: errors only, no progress bars
-    out = Path(cfg.out)
-    config_file = out / "config.json"
-    unavailable = None  # an auxiliary task asked for that the data cannot feed (kept across resumes)
-    trained_world_size = None  # processes the run trained on so far (resumed runs)
-    if resume and config_file.exists():
-        saved = read_json(config_file)
-        trained_world_size = int(saved.get("data", {}).get("world_size", 1))
-        cfg = TrainConfig.from_dict(saved["train"])
-        command = f"{saved.get('command', '')} ; resumed with: {command}"
-        # an auxiliary task the data could not feed was saved as off; asking for it again is no change
-        unavailable = saved.get("data", {}).get("aux_task_unavailable")
-        changed = {
-            k: v
-            for k, v in (overrides or {}).items()
-            if v is not None and _setting(cfg, k) != v and not (k == "aux_task" and v == unavailable)
-        }
-        refused = sorted(k for k in changed if k not in RESUMABLE_FIELDS)
-        if refused:
-            raise ValueError(f"cannot change {', '.join(refused)} when resuming; start a new run instead")
-        cfg = dataclasses.replace(cfg, **changed, out=str(out))  # a moved run records where it is now
-        log.info("resuming run %s with its saved config%s", out, f" (changed: {changed})" if changed else "")
-    elif resume:  # nothing was saved yet (or this is not a run folder): nothing to resume
-        raise ValueError(f"{out} holds no run to resume (no config.json): start it again without --resume")
-    elif any((out / "checkpoints" / name).exists() for name in ("best.ckpt", "last.ckpt")):
+def _new_run(cfg: TrainConfig, out: Path, command: str) -> _Start:
+    """A new run: refused into a folder that holds a trained run; teachers named by absolute path."""
+    if any((out / "checkpoints" / name).exists() for name in ("best.ckpt", "last.ckpt")):
         # Lightning would save new checkpoints as best-v1.ckpt beside the old ones and export the old
         raise ValueError(f"{out} already holds a trained run: continue it with --resume, or train into a new --out")
-    elif cfg.teacher:  # absolute, so that resuming from another working directory finds them
+    if cfg.teacher:  # absolute, so that resuming from another working directory finds them
         cfg = dataclasses.replace(
             cfg, teacher=",".join(str(Path(c).resolve()) for c in teacher_checkpoints(cfg.teacher))
         )
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    return _Start(cfg, command)
 
+
+def _resumed_run(out: Path, command: str, overrides: dict | None) -> _Start:
+    """A resumed run: its saved config, with the changes in ``overrides`` that ``RESUMABLE_FIELDS`` allow."""
+    config_file = out / "config.json"
+    if not config_file.exists():  # nothing was saved yet (or this is not a run folder): nothing to resume
+        raise ValueError(f"{out} holds no run to resume (no config.json): start it again without --resume")
+    saved = read_json(config_file)
+    cfg = TrainConfig.from_dict(saved["train"])
+    # an auxiliary task the data could not feed was saved as off; asking for it again is no change
+    unavailable = saved.get("data", {}).get("aux_task_unavailable")
+    changed = {
+        k: v
+        for k, v in (overrides or {}).items()
+        if v is not None and _setting(cfg, k) != v and not (k == "aux_task" and v == unavailable)
+    }
+    refused = sorted(k for k in changed if k not in RESUMABLE_FIELDS)
+    if refused:
+        raise ValueError(f"cannot change {', '.join(refused)} when resuming; start a new run instead")
+    cfg = dataclasses.replace(cfg, **changed, out=str(out))  # a moved run records where it is now
+    log.info("resuming run %s with its saved config%s", out, f" (changed: {changed})" if changed else "")
+    return _Start(
+        cfg,
+        f"{saved.get('command', '')} ; resumed with: {command}",
+        unavailable,
+        int(saved.get("data", {}).get("world_size", 1)),
+    )
+
+
+def _checked_data(cfg: TrainConfig, out: Path, resume: bool) -> PreparedData:
+    """The run's data, refused if it cannot train a meaningful model or a model the run starts or
+    learns from saw its held-out files; a resumed run's data must still split as it did."""
     data = prepare_saved_data(cfg, out) if resume and (out / "split.csv").exists() else prepare_data(cfg)
     check_trainable(cfg, data)
     check_sources_held_out(cfg, data)
-    requested_aux_task = unavailable or cfg.aux_task
-    cfg, aux_targets = _auxiliary_targets(cfg, data)
-    sizes = data.split.sizes()
-    log.info("split sizes %s (groups with conflicting labels dropped: %d)", sizes, data.split.n_conflicting_groups)
+    return data
 
-    trainer = build_trainer(cfg, out, quiet)
-    quiet_unless_rank_zero(trainer.global_rank)  # one process per device: rank 0 alone reports, writes, exports
-    if trainer.global_rank:  # each process its own augmentation (the weights start as rank 0's: DDP broadcasts them)
-        L.seed_everything(cfg.seed + trainer.global_rank, workers=True, verbose=False)
+
+def _resume_checkpoint(out: Path, resume: bool, trained_world_size: int | None, world_size: int) -> str | None:
+    """The checkpoint a resumed run continues from (its last epoch), if one was saved; refused, before
+    any slow work, on another number of processes than it trained on."""
     last = out / "checkpoints" / "last.ckpt"
     ckpt_path = str(last) if resume and last.exists() else None
-    if ckpt_path and trained_world_size not in (None, trainer.world_size):  # refused before any slow work
+    if ckpt_path and trained_world_size not in (None, world_size):
         raise ValueError(
             f"{out} trained on {trained_world_size} process(es) (devices x nodes), this resume would use "
-            f"{trainer.world_size}: its learning-rate schedule counts steps of {trained_world_size}; resume it "
+            f"{world_size}: its learning-rate schedule counts steps of {trained_world_size}; resume it "
             "with as many (--devices, --num-nodes)"
         )
-    labels = data.cache.labels
+    return ckpt_path
+
+
+def _datamodule(
+    cfg: TrainConfig, data: PreparedData, out: Path, aux_targets: np.ndarray | None
+) -> tuple[CacheDataModule, np.ndarray | None, tuple[np.ndarray, np.ndarray] | None]:
+    """The data module of the training and validation splits, and the exported teachers' logits or
+    views it carries (for the run folder)."""
+    from .datamodule import CacheDataModule
+
     train_idx = data.indices("train")
-    # each process steps through its share of the training images
-    steps = max(1, len(train_idx) // (cfg.batch_size * trainer.world_size))
-    trainer.log_every_n_steps = min(50, steps)  # nothing is logged per step; fewer steps than this made Lightning warn
-    if cfg.ema_decay > 0:
-        average_weights(trainer, cfg.ema_decay, start_step=steps)
     splits = {"train": train_idx, "val": data.indices("val")}
     weights = _sample_weights(cfg, data)
     outside = data.cache.outside() if cfg.outside_fill > 0 else None  # unpacked only when used
@@ -216,7 +222,7 @@ def train(
     datamodule = CacheDataModule(
         cfg,
         data.cache.images,
-        labels,
+        data.cache.labels,
         splits,
         weights,
         aux_targets,
@@ -224,25 +230,43 @@ def train(
         teacher_logits=teacher_logits,
         teacher_views=teacher_views,
     )
+    return datamodule, teacher_logits, teacher_views
+
+
+def _module(cfg: TrainConfig, steps: int, out: Path, resume: bool, ckpt_path: str | None) -> GenderModule:
+    """The LightningModule, with the weights it starts from (``--init-from``, unless resumed from a
+    saved epoch) and its checkpoint teachers: models that must fit it, refused before the run folder
+    is written."""
+    from .lightning_module import GenderModule
+
     module = GenderModule(cfg.to_dict(), pos_weight=1.0, steps_per_epoch=steps)
     if resume and ckpt_path is None:
         log.warning("%s has no saved epoch (stopped during the first): training starts from the beginning", out)
-    # models this run starts or learns from must fit it: refused before the run folder is written
     if cfg.init_from and ckpt_path is None:  # a resumed run's weights come from its own checkpoint
         initialise_from(module, cfg)
     module.set_teachers(checkpoint_teachers(cfg))
+    return module
 
-    if trainer.global_rank == 0:
-        _write_run_files(out, cfg, data, command, requested_aux_task, trainer.world_size)
-        if teacher_logits is not None:
-            save_teacher_logits(out / TEACHER_LOGITS, teacher_logits)
-        if teacher_views is not None:
-            save_teacher_views(out / TEACHER_VIEWS, data.cache.paths[train_idx], teacher_views)
-    log.debug("resolved training config: %s", cfg.to_dict())
+
+def _save_teacher_signals(
+    out: Path, data: PreparedData, logits: np.ndarray | None, views: tuple[np.ndarray, np.ndarray] | None
+) -> None:
+    """The exported teachers' logits or views, kept in the run folder for --resume."""
+    if logits is not None:
+        save_teacher_logits(out / TEACHER_LOGITS, logits)
+    if views is not None:
+        save_teacher_views(out / TEACHER_VIEWS, data.cache.paths[data.indices("train")], views)
+
+
+def _fit(trainer, module: GenderModule, datamodule: CacheDataModule, out: Path, ckpt_path: str | None) -> None:
+    """Lightning's fit, its printing kept off stdout (results only); a resumed run keeps its metrics
+    history. Ctrl-C ends it as KeyboardInterrupt, a diverging loss as TrainingDiverged."""
+    from .lightning_module import TrainingDiverged
+
+    last = out / "checkpoints" / "last.ckpt"
     keeps_history = bool(ckpt_path) and trainer.global_rank == 0
     if keeps_history:
         stash_metrics(out)  # Lightning's CSV logger starts metrics.csv afresh
-    # Lightning prints to stdout; keep stdout for results only.
     with contextlib.redirect_stdout(sys.stderr if sys.stderr.isatty() else LogLines(sys.stderr)):
         try:
             trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
@@ -260,6 +284,52 @@ def train(
         finally:
             if keeps_history:
                 restore_metrics(out)
-    if trainer.global_rank != 0:
-        return None
-    return TrainedRun(out, data)
+
+
+def train(
+    cfg: TrainConfig, resume: bool = False, command: str = "", overrides: dict | None = None
+) -> TrainedRun | None:
+    """Train a model into the run folder ``cfg.out``; returns the trained run, or None in the
+    processes of a distributed run other than the first (which alone writes the run's files).
+
+    With ``resume``, the run's saved config is used; only ``RESUMABLE_FIELDS`` from ``overrides``
+    may change it.
+    """
+    import lightning as L
+    import torch
+
+    hold_lightning_logging()
+    quiet_unless_rank_zero(launched_rank())  # a process that a DDP launcher started for another device
+    quiet = not log.isEnabledFor(logging.WARNING)  # genderclass -q: errors only, no progress bars
+    out = Path(cfg.out)
+    start = _resumed_run(out, command, overrides) if resume else _new_run(cfg, out, command)
+    cfg = start.cfg
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+
+    data = _checked_data(cfg, out, resume)
+    requested_aux_task = start.unavailable_aux_task or cfg.aux_task
+    cfg, aux_targets = _auxiliary_targets(cfg, data)
+    sizes, dropped = data.split.sizes(), data.split.n_conflicting_groups
+    log.info("split sizes %s (groups with conflicting labels dropped: %d)", sizes, dropped)
+
+    trainer = build_trainer(cfg, out, quiet)
+    quiet_unless_rank_zero(trainer.global_rank)  # one process per device: rank 0 alone reports, writes, exports
+    if trainer.global_rank:  # each process its own augmentation (the weights start as rank 0's: DDP broadcasts them)
+        L.seed_everything(cfg.seed + trainer.global_rank, workers=True, verbose=False)
+    ckpt_path = _resume_checkpoint(out, resume, start.trained_world_size, trainer.world_size)
+    # each process steps through its share of the training images
+    steps = max(1, len(data.indices("train")) // (cfg.batch_size * trainer.world_size))
+    trainer.log_every_n_steps = min(50, steps)  # nothing is logged per step; fewer steps than this made Lightning warn
+    if cfg.ema_decay > 0:
+        average_weights(trainer, cfg.ema_decay, start_step=steps)
+    datamodule, teacher_logits, teacher_views = _datamodule(cfg, data, out, aux_targets)
+    module = _module(cfg, steps, out, resume, ckpt_path)
+
+    if trainer.global_rank == 0:
+        _write_run_files(out, cfg, data, start.command, requested_aux_task, trainer.world_size)
+        _save_teacher_signals(out, data, teacher_logits, teacher_views)
+    log.debug("resolved training config: %s", cfg.to_dict())
+    _fit(trainer, module, datamodule, out, ckpt_path)
+    return TrainedRun(out, data) if trainer.global_rank == 0 else None
