@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from genderclass.config import TrainConfig
+from genderclass.data.prepare import prepare_data
 from genderclass.evaluation.metrics import roc_auc
 from genderclass.training.auxiliary import FINGERS
-from genderclass.training.run import prepare_data
 
 
 def finger_report(run: Path) -> None:

@@ -25,11 +25,11 @@ import numpy as np
 import onnx
 
 from genderclass.config import TrainConfig
+from genderclass.data.prepare import prepare_data
 from genderclass.data.split import split_groups
 from genderclass.evaluation.fusion import fuse_by_subject
 from genderclass.evaluation.metrics import roc_auc
 from genderclass.runtime import cpu_session
-from genderclass.training.run import prepare_data
 
 PER_RUN_FLAGS = re.compile(r"\s--(out|fold|seed|threads|workers|cache-dir)\s+\S+")
 

@@ -8,7 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from genderclass.training.presets import FingerprintAugment, random_shift, train_augment  # noqa: E402
+from genderclass.training.augment import FingerprintAugment, random_shift, train_augment  # noqa: E402
 
 
 def _ridges(n: int = 64, size: int = 96, period: float = 3.5) -> torch.Tensor:

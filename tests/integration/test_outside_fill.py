@@ -11,8 +11,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from genderclass.training.module import CachedImages  # noqa: E402
-from genderclass.training.presets import FaceAugment, fill_outside, to_float  # noqa: E402
+from genderclass.training.augment import FaceAugment, fill_outside, to_float  # noqa: E402
+from genderclass.training.datamodule import CachedImages  # noqa: E402
 
 
 def _batch(n: int = 8, size: int = 12) -> tuple[torch.Tensor, torch.Tensor]:
@@ -35,7 +35,7 @@ def test_fill_outside_changes_only_the_marked_pixels():
 
 def test_face_augment_reads_and_removes_the_mask_channel(monkeypatch):
     """The mask channel reaches fill_outside as a 0-1 mask after the geometric step, and leaves."""
-    import genderclass.training.presets as presets
+    import genderclass.training.augment as augment
 
     seen = []
 
@@ -43,7 +43,7 @@ def test_face_augment_reads_and_removes_the_mask_channel(monkeypatch):
         seen.append((outside.clone(), p))
         return fill_outside(x, outside, p, **kwargs)
 
-    monkeypatch.setattr(presets, "fill_outside", spy)
+    monkeypatch.setattr(augment, "fill_outside", spy)
     torch.manual_seed(0)
     x, outside = _batch()
     out = FaceAugment(channels=3, outside_fill=0.7)(torch.cat([x, outside * 255], dim=1))
@@ -56,7 +56,7 @@ def test_face_augment_reads_and_removes_the_mask_channel(monkeypatch):
 
 def test_only_training_batches_carry_the_mask(tmp_path):
     from genderclass.config import TrainConfig
-    from genderclass.training.module import CacheDataModule
+    from genderclass.training.datamodule import CacheDataModule
 
     images = np.zeros((6, 8, 8, 3), dtype=np.uint8)
     outside = np.zeros((6, 8, 8), dtype=bool)

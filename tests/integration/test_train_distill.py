@@ -10,8 +10,13 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("lightning")
 pytest.importorskip("onnx")
 
-from genderclass.config import PreprocessConfig, TrainConfig  # noqa: E402
-from genderclass.training.module import GenderModule, load_teacher, teacher_checkpoints  # noqa: E402
+from genderclass.config import (  # noqa: E402
+    PreprocessConfig,
+    TrainConfig,
+    teacher_checkpoints,  # noqa: E402
+)
+from genderclass.training.lightning_module import GenderModule  # noqa: E402
+from genderclass.training.teachers import load_teacher  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -116,8 +121,9 @@ def test_an_exported_model_teaches_from_logits_computed_once(tmp_path, face_fold
                                                              train_args):  # fmt: skip
     import numpy as np
 
+    from genderclass.data.prepare import prepare_data
     from genderclass.inference.classifier import GenderClassifier
-    from genderclass.training.run import TEACHER_LOGITS, prepare_data
+    from genderclass.training.teachers import TEACHER_LOGITS
 
     common = ["--data", face_folder_dataset, "--format", "folder", "--epochs", "1", "--cache-dir", cache_dir,
               *train_args]  # fmt: skip
@@ -143,7 +149,7 @@ def test_an_exported_teacher_scores_the_views_the_student_trains_on(tmp_path, fa
     import numpy as np
 
     from genderclass.inference.classifier import GenderClassifier
-    from genderclass.training.run import TEACHER_VIEWS
+    from genderclass.training.teachers import TEACHER_VIEWS
 
     common = ["--data", face_folder_dataset, "--format", "folder", "--epochs", "1", "--cache-dir", cache_dir,
               *train_args]  # fmt: skip

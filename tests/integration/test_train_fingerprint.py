@@ -79,7 +79,7 @@ def test_fingerprint_export_metadata(fingerprint_run, fingerprint_csv_dataset):
 
 def test_fusion_temperature_is_fitted_on_validation_subjects(fingerprint_run, fingerprint_csv_dataset):
     """The fused (per-person) score has its own temperature, fitted on the validation subjects."""
-    from genderclass.training.measure import fusion_temperature, fusion_temperatures
+    from genderclass.training.calibrate import fusion_temperature, fusion_temperatures
 
     meta = json.loads((fingerprint_run / "export" / "fingerprint.json").read_text())
     saved = np.load(fingerprint_run / "export" / "fingerprint.test_predictions.npz")
@@ -179,7 +179,7 @@ def test_finger_offsets_are_fitted_on_validation(fingerprint_run, fingerprint_cs
     """With every print's finger named, export stores each finger's offset (class-balanced, from
     the validation logits), a calibration without them, and the test metrics with them removed."""
     from genderclass.evaluation import metrics as M
-    from genderclass.training.measure import calibrate
+    from genderclass.training.calibrate import calibrate
 
     meta = json.loads((fingerprint_run / "export" / "fingerprint.json").read_text())
     saved = np.load(fingerprint_run / "export" / "fingerprint.test_predictions.npz")

@@ -172,7 +172,7 @@ def test_ctrl_c_during_a_resumed_attempt_keeps_the_history(
 ):
     """Ctrl-C in a resumed attempt exits 130 and leaves metrics.csv with every epoch logged so far
     (Lightning's logger starts the file afresh; the earlier attempt's rows must come back)."""
-    from genderclass.training.module import GenderModule
+    from genderclass.training.lightning_module import GenderModule
 
     out = tmp_path_factory.mktemp("runs") / "ctrl_c"
     argv = ["train", "--data", face_folder_dataset, "--format", "folder", "--out", out, "--epochs", "1",

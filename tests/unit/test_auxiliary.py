@@ -12,7 +12,7 @@ pytest.importorskip("lightning")
 
 from genderclass.config import TrainConfig  # noqa: E402
 from genderclass.training.auxiliary import AGE_SCALE, AUXILIARY_TASKS  # noqa: E402
-from genderclass.training.module import GenderModule  # noqa: E402
+from genderclass.training.lightning_module import GenderModule  # noqa: E402
 
 
 def test_targets_read_valid_values_and_mark_the_rest_missing():

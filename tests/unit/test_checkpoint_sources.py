@@ -9,8 +9,8 @@ pytest.importorskip("torch")
 pytest.importorskip("lightning")
 
 from genderclass.config import TrainConfig  # noqa: E402
-from genderclass.training.module import load_teacher  # noqa: E402
-from genderclass.training.run import _initialise_from  # noqa: E402
+from genderclass.training.checkpoints import initialise_from  # noqa: E402
+from genderclass.training.teachers import load_teacher  # noqa: E402
 
 
 @pytest.mark.parametrize("kind", ["onnx", "folder", "empty"])
@@ -23,4 +23,4 @@ def test_a_file_that_is_no_checkpoint_is_refused_clearly(tmp_path, kind):
     with pytest.raises(ValueError, match=f"{given} is not a training checkpoint .*checkpoints/best.ckpt"):
         load_teacher(str(given))
     with pytest.raises(ValueError, match=f"{given} is not a training checkpoint"):
-        _initialise_from(None, TrainConfig(init_from=str(given)))
+        initialise_from(None, TrainConfig(init_from=str(given)))

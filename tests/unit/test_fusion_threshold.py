@@ -112,7 +112,7 @@ def test_predict_person_uses_the_fusion_temperature(fingerprint_classifier):
 def test_fusion_temperature_is_fitted_on_subject_means():
     """Fused scores that are under-confident get a temperature below 1 (sharper), and it is the
     temperature of the subjects' mean logits, not of the single images."""
-    from genderclass.training.measure import fusion_temperature
+    from genderclass.training.calibrate import fusion_temperature
 
     rng = np.random.default_rng(0)
     subjects = np.repeat(np.arange(200).astype(str), 10)
@@ -202,7 +202,7 @@ def test_choose_threshold_edge_cases():
 
 def test_export_calibration_per_modality():
     pytest.importorskip("torch")
-    from genderclass.training.measure import calibrate
+    from genderclass.training.calibrate import calibrate
 
     rng = np.random.default_rng(0)
     labels = np.r_[np.ones(30, int), np.zeros(120, int)]
@@ -295,7 +295,7 @@ def test_largest_count_needs_enough_subjects():
 def test_fusion_temperatures_shrink_with_the_number_of_prints():
     """Averaging k noisy prints removes more noise as k grows: the fitted temperature falls from
     about the per-print one (k = 1) to the whole-subject one (k = all)."""
-    from genderclass.training.measure import fusion_temperature, fusion_temperatures
+    from genderclass.training.calibrate import fusion_temperature, fusion_temperatures
 
     subjects, labels, logits = _weak_subjects()
     table = fusion_temperatures(subjects, labels, logits)
@@ -347,7 +347,7 @@ def test_fuse_with_every_finger_named_uses_the_finger_known_calibration(fingerpr
 
 def test_by_print_count_rises_with_the_prints_given():
     subjects, labels, logits = _weak_subjects()
-    from genderclass.training.measure import fusion_temperatures
+    from genderclass.training.calibrate import fusion_temperatures
 
     table = fusion_temperatures(subjects, labels, logits)
     rows = by_print_count(subjects, labels, logits, lambda k: cal.temperature_by_count(k, table, 1.0), 0.5)
@@ -380,7 +380,7 @@ def test_per_subject_metrics_calibrate_each_person_for_their_number_of_items():
 def test_a_temperature_at_the_end_of_its_range_is_warned_about(caplog):
     """Perfectly separated validation logits drive the fitted temperature to its bound: the
     probabilities then claim certainty, and export says why."""
-    from genderclass.training.measure import calibrate
+    from genderclass.training.calibrate import calibrate
 
     labels, logits = np.array([0, 0, 1, 1]), np.array([-3.0, -2.0, 2.0, 3.0])
     with caplog.at_level("WARNING"):

@@ -10,8 +10,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from genderclass.data.leaks import check_sources_held_out
+from genderclass.data.prepare import check_split_unchanged
 from genderclass.data.split import SplitResult, write_split_csv
-from genderclass.training.run import check_sources_held_out, check_split_unchanged
 
 PATHS = ["a.png", "b.png", "c.png", "d.png"]
 LABELS = [0, 1, 0, 1]

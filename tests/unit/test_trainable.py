@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from genderclass.config import TrainConfig
+from genderclass.data.leaks import check_trainable
+from genderclass.data.prepare import PreparedData
 from genderclass.data.split import split_groups
-from genderclass.training.run import PreparedData, check_trainable
 
 
 def _data(subject_labels: list[int], per_subject: int, folds: int, fold: int) -> PreparedData:

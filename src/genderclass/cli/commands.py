@@ -44,7 +44,7 @@ def resolve_train_config(args: argparse.Namespace) -> TrainConfig:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ..training.run import train
+    from ..training.pipeline import train_and_export as train
 
     cfg = resolve_train_config(args)
     if not args.resume and not cfg.data:

@@ -156,6 +156,61 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# train flags that set a number or a name: (flag, type, help); each help ends with the flag's default
+_TRAIN_SETTINGS = (
+    ("--arch", str, "small_resnet | small_resnet_s1 (stride-1 stem, fine detail) | mobilenet_v3_small | resnet18"),
+    ("--width", _positive, "width multiplier"),
+    ("--epochs", _count(1), "maximum epochs"),
+    ("--batch-size", _count(1), "batch size"),
+    ("--lr", _positive, "peak learning rate (AdamW)"),
+    ("--weight-decay", float, "AdamW weight decay"),
+    ("--patience", _count(0), "early-stopping patience in epochs"),
+    ("--seed", int, "seed for init and augmentation, and for the split unless --split-seed"),
+    ("--split-seed", int, "seed for the split alone, -1 = --seed (vary --seed, keep the split)"),
+    ("--val-fraction", _fraction, "share of groups for validation (unused with --folds)"),
+    ("--test-fraction", _fraction, "share of groups for test"),
+    ("--folds", int, "cross-validation: split the non-test groups into K folds (test unchanged); 0 = off"),
+    ("--fold", int, "with --folds: the fold used for validation, 0..K-1"),
+    ("--limit", _count(0), "use at most N images, 0 = all (smoke tests)"),
+    ("--workers", _count(0), "data-loader worker processes, 0 = in the main process"),
+    ("--threads", _count(0), "torch CPU threads, 0 = library default"),
+    ("--cache-dir", str, "where preprocessed arrays are cached"),
+    ("--accelerator", str, "Lightning accelerator: cpu, gpu, cuda, mps or auto"),
+    ("--devices", str, "devices per node: a count, a list such as 0,1, -1 for all, or auto"),
+    ("--num-nodes", _count(1), "machines (nodes) training together, each with --devices"),
+    ("--strategy", str, "Lightning strategy, e.g. ddp (one process per device; --batch-size is per process)"),
+    ("--input-size", _count(16), "network input size in pixels"),
+    ("--margin", _number(0), "faces only: crop margin (fraction of the box)"),
+    ("--label-smoothing", float, "label smoothing"),
+    ("--dropout", float, "dropout before the classifier"),
+    ("--ema-decay", float, "average the weights (EMA, e.g. 0.99); 0 = off"),
+    ("--warmup-epochs", _count(0), "linear learning-rate warmup"),
+    ("--init-from", str, "fine-tune: start from this checkpoint's weights"),
+    (
+        "--teacher",
+        str,
+        "distil from this checkpoint of ours, on the same batches; several, comma-separated, "
+        "teach by their mean logit (an ensemble); or from exported models (NAME.onnx, e.g. a bundled "
+        "ensemble), whose logits on the un-augmented training images are computed once",
+    ),
+    ("--distill-weight", float, "share of the teacher's soft targets in the loss"),
+    ("--distill-temperature", float, "temperature that softens teacher and student logits"),
+    (
+        "--teacher-views",
+        int,
+        "with an exported --teacher: draw this many augmented views of each training image once, "
+        "have the teacher score each, and train on them, so the soft target is the teacher's answer "
+        "on the very view the student sees (0 = off: every augmentation learns from the un-augmented score)",
+    ),
+    (
+        "--outside-fill",
+        probability,
+        "faces from chips: share of training crops whose part beyond the chip's edge gets other "
+        "content (another face, a flat colour, noise) instead of the repeated edge; 0 = off",
+    ),
+)
+
+
 def _train_command(sub: argparse._SubParsersAction, C: ModuleType) -> None:
     p = _add(
         sub,
@@ -169,6 +224,15 @@ def _train_command(sub: argparse._SubParsersAction, C: ModuleType) -> None:
         "  genderclass train --data DATA/utkface --out runs/face --accelerator gpu --devices 4 --strategy ddp\n"
         "      # DDP on 4 GPUs; under torchrun or SLURM give the same flags (docs/scale.md)",
     )
+    _train_data_flags(p)
+    for flag, kind, help_text in _TRAIN_SETTINGS:
+        p.add_argument(flag, type=kind, default=None, help=f"{help_text} (default: {_train_default(flag)})")
+    _train_choice_flags(p)
+    p.set_defaults(func=C.cmd_train)
+
+
+def _train_data_flags(p: argparse.ArgumentParser) -> None:
+    """What to train on and where the run goes: modality, data, format, run folder, resume."""
     add_modality_flag(p, "what the images show (default: face)")
     p.add_argument("--data", help="dataset folder or CSV manifest")
     p.add_argument(
@@ -179,60 +243,10 @@ def _train_command(sub: argparse._SubParsersAction, C: ModuleType) -> None:
     )
     p.add_argument("--out", required=True, help="run folder: config, split, checkpoints, metrics, export")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
-    for flag, kind, help_text in (
-        ("--arch", str, "small_resnet | small_resnet_s1 (stride-1 stem, fine detail) | mobilenet_v3_small | resnet18"),
-        ("--width", _positive, "width multiplier"),
-        ("--epochs", _count(1), "maximum epochs"),
-        ("--batch-size", _count(1), "batch size"),
-        ("--lr", _positive, "peak learning rate (AdamW)"),
-        ("--weight-decay", float, "AdamW weight decay"),
-        ("--patience", _count(0), "early-stopping patience in epochs"),
-        ("--seed", int, "seed for init and augmentation, and for the split unless --split-seed"),
-        ("--split-seed", int, "seed for the split alone, -1 = --seed (vary --seed, keep the split)"),
-        ("--val-fraction", _fraction, "share of groups for validation (unused with --folds)"),
-        ("--test-fraction", _fraction, "share of groups for test"),
-        ("--folds", int, "cross-validation: split the non-test groups into K folds (test unchanged); 0 = off"),
-        ("--fold", int, "with --folds: the fold used for validation, 0..K-1"),
-        ("--limit", _count(0), "use at most N images, 0 = all (smoke tests)"),
-        ("--workers", _count(0), "data-loader worker processes, 0 = in the main process"),
-        ("--threads", _count(0), "torch CPU threads, 0 = library default"),
-        ("--cache-dir", str, "where preprocessed arrays are cached"),
-        ("--accelerator", str, "Lightning accelerator: cpu, gpu, cuda, mps or auto"),
-        ("--devices", str, "devices per node: a count, a list such as 0,1, -1 for all, or auto"),
-        ("--num-nodes", _count(1), "machines (nodes) training together, each with --devices"),
-        ("--strategy", str, "Lightning strategy, e.g. ddp (one process per device; --batch-size is per process)"),
-        ("--input-size", _count(16), "network input size in pixels"),
-        ("--margin", _number(0), "faces only: crop margin (fraction of the box)"),
-        ("--label-smoothing", float, "label smoothing"),
-        ("--dropout", float, "dropout before the classifier"),
-        ("--ema-decay", float, "average the weights (EMA, e.g. 0.99); 0 = off"),
-        ("--warmup-epochs", _count(0), "linear learning-rate warmup"),
-        ("--init-from", str, "fine-tune: start from this checkpoint's weights"),
-        (
-            "--teacher",
-            str,
-            "distil from this checkpoint of ours, on the same batches; several, comma-separated, "
-            "teach by their mean logit (an ensemble); or from exported models (NAME.onnx, e.g. a bundled "
-            "ensemble), whose logits on the un-augmented training images are computed once",
-        ),
-        ("--distill-weight", float, "share of the teacher's soft targets in the loss"),
-        ("--distill-temperature", float, "temperature that softens teacher and student logits"),
-        (
-            "--teacher-views",
-            int,
-            "with an exported --teacher: draw this many augmented views of each training image once, "
-            "have the teacher score each, and train on them, so the soft target is the teacher's answer "
-            "on the very view the student sees (0 = off: every augmentation learns from the un-augmented score)",
-        ),
-        (
-            "--outside-fill",
-            probability,
-            "faces from chips: share of training crops whose part beyond the chip's edge gets other "
-            "content (another face, a flat colour, noise) instead of the repeated edge; 0 = off",
-        ),
-    ):
-        default = _train_default(flag)
-        p.add_argument(flag, type=kind, default=None, help=f"{help_text} (default: {default})")
+
+
+def _train_choice_flags(p: argparse.ArgumentParser) -> None:
+    """Train flags with a fixed set of values (balancing, auxiliary task, augmentation, monitor)."""
     p.add_argument(
         "--balance",
         choices=("none", "class", "group"),
@@ -270,7 +284,6 @@ def _train_command(sub: argparse._SubParsersAction, C: ModuleType) -> None:
         default=None,
         help=f"validation metric for the best checkpoint and early stopping (default: {_train_default('--monitor')})",
     )
-    p.set_defaults(func=C.cmd_train)
 
 
 def _export_command(sub: argparse._SubParsersAction, C: ModuleType) -> None:

@@ -33,7 +33,7 @@ def inference_model(
     """The run's network in eval mode and its config; ``flip_tta`` (default: on for faces) wraps it in
     :class:`FlipAveraged`. The config is the run's config.json, which a resume with new ``--epochs``,
     ``--patience`` or folder updates; the checkpoint keeps the settings it was first trained with."""
-    from .module import GenderModule
+    from .lightning_module import GenderModule
 
     module = GenderModule.load_from_checkpoint(run_dir / "checkpoints" / checkpoint, map_location="cpu")
     config_file = run_dir / "config.json"

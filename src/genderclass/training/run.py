@@ -1,4 +1,5 @@
-"""``genderclass train``: data -> cache -> leak-free split -> Lightning fit -> export."""
+"""Training a run: data -> cache -> leak-free split -> Lightning fit, into the run folder. Export is
+the next stage (:mod:`.pipeline` chains them for ``genderclass train``)."""
 
 from __future__ import annotations
 
@@ -8,267 +9,39 @@ import logging
 import os
 import signal
 import sys
-import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..config import IMBALANCE_HINT_RATIO, LABELS, TrainConfig, read_json, teacher_checkpoints, write_json
-from ..data.cache import DatasetCache, build_cache
-from ..data.readers import read_dataset
-from ..data.split import SplitResult, group_ids, read_split_csv, select_listed, split_groups, write_split_csv
+from ..data.leaks import check_sources_held_out, check_trainable
+from ..data.prepare import PreparedData, prepare_data, prepare_saved_data
+from ..data.split import write_split_csv
 from ..progress import LogLines
+from .checkpoints import initialise_from
 from .history import restore_metrics, stash_metrics
 from .teachers import (
-    exported_teacher_logits,
-    exported_teacher_views,
-    exported_teachers,
-    is_exported_model,
-    teacher_test_files,
+    TEACHER_LOGITS,
+    TEACHER_VIEWS,
+    checkpoint_teachers,
+    run_teacher_logits,
+    run_teacher_views,
+    save_teacher_logits,
+    save_teacher_views,
 )
+from .trainer import average_weights, build_trainer, hold_lightning_logging, launched_rank, quiet_unless_rank_zero
 
 if TYPE_CHECKING:
-    from .module import GenderModule
+    from .datamodule import CacheDataModule
+    from .lightning_module import GenderModule
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class PreparedData:
-    cache: DatasetCache
-    split: SplitResult
-    source: str = ""  # the data as the config names it
-    samples: list = field(default_factory=list)  # the files read (after --limit), for other caches of them
-
-    def indices(self, name: str) -> np.ndarray:
-        return self.split.indices(name)
-
-
-def prepare_data(cfg: TrainConfig) -> PreparedData:
-    """Read, cache and split the dataset exactly as the run's config says (deterministic)."""
-    result = read_dataset(cfg.data, cfg.format)
-    samples = result.samples
-    if cfg.limit and cfg.limit < len(samples):
-        keep = np.sort(np.random.default_rng(cfg.resolved_split_seed).choice(len(samples), cfg.limit, replace=False))
-        samples = [samples[i] for i in keep]
-    cache = build_cache(samples, cfg.preprocess, cfg.cache_dir)
-    subjects = cache.subjects if (cache.subjects != "").any() else None
-    groups = group_ids(cache.sha1, cache.phash, subjects, max_distance=cfg.near_duplicate_distance)
-    split = split_groups(
-        cache.labels, groups, cfg.val_fraction, cfg.test_fraction, cfg.resolved_split_seed, cfg.folds, cfg.fold
-    )
-    return PreparedData(cache=cache, split=split, source=str(cfg.data), samples=samples)
-
-
-def check_split_unchanged(run_dir: Path, data: PreparedData) -> None:
-    """Refuse data that no longer splits as when the run was trained (files added, removed,
-    relabelled, regrouped or changed): its test split would hold files the run trained on."""
-    saved_split = read_split_csv(run_dir / "split.csv")
-    now = dict(zip(data.cache.paths.tolist(), data.split.split.tolist(), strict=True))
-    moved = sorted(p for p in saved_split.keys() | now.keys() if saved_split.get(p) != now.get(p))
-    saved_hash = read_json(run_dir / "config.json")["data"]["data_hash"]
-    if moved or saved_hash != data.cache.data_hash():
-        if moved:
-            first = moved[0]
-            detail = f"; e.g. {first}: {saved_split.get(first, 'absent')} then, {now.get(first, 'absent')} now"
-        else:
-            detail = ", same files with other content"
-        raise ValueError(
-            f"the data at {data.source} changed since {run_dir} was trained "
-            f"({len(moved)} files split differently{detail}): "
-            "its test files would no longer be unseen. Restore that data, or train a new run"
-        )
-
-
-def prepare_saved_data(cfg: TrainConfig, run_dir: Path) -> PreparedData:
-    """:func:`prepare_data` for a trained run (export, resume): the data must be where the run names
-    it and still split as the run's ``split.csv`` says (:func:`check_split_unchanged`)."""
-    try:
-        data = prepare_data(cfg)
-    except FileNotFoundError as exc:
-        if Path(cfg.data).is_absolute():
-            raise
-        raise FileNotFoundError(
-            f"{exc} ({run_dir} names its data as given when it was trained, relative to the working "
-            "directory then: run this from that folder)"
-        ) from exc
-    check_split_unchanged(run_dir, data)
-    return data
-
-
-def check_trainable(cfg: TrainConfig, data: PreparedData) -> None:
-    """Refuse training data that cannot give a meaningful model, before anything is trained."""
-    train, val = data.indices("train"), data.indices("val")
-    for name, index in (("training", train), ("validation", val)):
-        # with --folds, validation is one fold of the groups (subjects, duplicates) outside test
-        fold = name == "validation" and cfg.folds
-        if fold:
-            dealt = np.union1d(train, val)
-            counts = [len(np.unique(data.split.groups[dealt[data.cache.labels[dealt] == c]])) for c in (0, 1)]
-            name = (
-                f"validation split (fold {cfg.fold} of --folds {cfg.folds}; each label's groups are dealt into "
-                f"the folds, here {counts[0]} {LABELS[0]} and {counts[1]} {LABELS[1]})"
-            )
-        else:
-            name = f"{name} split"
-        if not len(index):
-            hint = " or raise --val-fraction" if name.startswith("validation") else ""
-            raise ValueError(
-                f"the {name} is empty (split sizes {data.split.sizes()}): "
-                + ("lower --folds or add data" if fold else f"add data{hint}")
-            )
-        missing = [LABELS[c] for c in (0, 1) if not (data.cache.labels[index] == c).any()]
-        if missing:
-            in_all = ", ".join(f"{int((data.cache.labels == LABELS.index(m)).sum())} {m}" for m in missing)
-            raise ValueError(
-                f"the {name} has no {' or '.join(missing)} images ({len(index)} files; the data holds {in_all} "
-                f"in all): a classifier needs both labels on each side; {'lower --folds or ' if fold else ''}add "
-                "data of the missing label"
-            )
-    if len(train) < cfg.batch_size:
-        raise ValueError(
-            f"the training split has {len(train)} images, fewer than one batch (--batch-size {cfg.batch_size}): "
-            "lower --batch-size or add data"
-        )
-
-
-def check_sources_held_out(cfg: TrainConfig, data: PreparedData) -> None:
-    """Refuse a model to start from (``--init-from``) or learn from (``--teacher``) that trained on
-    files this run holds out, or chose its epoch on this run's test files: this run's validation
-    (out-of-fold) and test numbers would be inflated. Its run's ``split.csv`` tells; paths in it are
-    read from the working directory, like the data path of every run."""
-    sources = ([cfg.init_from] if cfg.init_from else []) + (teacher_checkpoints(cfg.teacher) if cfg.teacher else [])
-    ours = dict(zip((str(Path(p).resolve()) for p in data.cache.paths.tolist()), data.split.split.tolist()))
-    for checkpoint in sources:
-        if is_exported_model(checkpoint):
-            _check_exported_teacher_held_out(checkpoint, data)
-            continue
-        split_file = Path(checkpoint).resolve().parent.parent / "split.csv"
-        if not split_file.exists():
-            log.warning("cannot check what %s trained on (no split.csv in its run folder): make sure it never "
-                        "saw this run's validation or test files", checkpoint)  # fmt: skip
-            continue
-        theirs = {str(Path(p).resolve()): s for p, s in read_split_csv(split_file).items()}
-        leaked = sorted(
-            p for p, s in ours.items() if (s in ("val", "test") and theirs.get(p) == "train")
-            or (s == "test" and theirs.get(p) == "val")
-        )  # fmt: skip
-        if leaked:
-            raise ValueError(
-                f"{checkpoint} was trained or selected on {len(leaked)} files this run holds out for validation "
-                f"or test (e.g. {leaked[0]}): its numbers would be inflated; train it on this run's split "
-                "(same --split-seed, --folds and --fold)"
-            )
-
-
-def _check_exported_teacher_held_out(model: str, data: PreparedData) -> None:
-    """An exported teacher has no split.csv, but export lists its test files beside it: this run's
-    test files must all be among them (matched by path), or the teacher may have trained on them. Its
-    validation files were probably trained on by it (an ensemble of cross-validation runs uses all
-    of its non-test files): said, since epoch choice and calibration then rest on files it knew."""
-    listed = teacher_test_files(model)
-    if listed is None:
-        log.warning("cannot check what %s trained on (no test_files.txt beside it): make sure it never saw this "
-                    "run's test files", model)  # fmt: skip
-        return
-    held_out = {p for p, s in zip(data.cache.paths.tolist(), data.split.split.tolist()) if s == "test"}
-    test = [sample for sample in data.samples if sample.path in held_out]
-    # matched as evaluate --split-file matches: relative paths, never a bare name that fits several files
-    listed_test, _ = select_listed(test, listed, data.source)
-    unseen = sorted(held_out - {sample.path for sample in listed_test})
-    if unseen:
-        raise ValueError(
-            f"{model} may have trained on {len(unseen)} files this run holds out for test (e.g. {unseen[0]}, "
-            f"not in its test_files.txt): use the split it was exported from (same --split-seed, --folds)"
-        )
-    log.warning(
-        "%s lists this run's %d test files as its own test files; it probably trained on this run's validation "
-        "files, so the chosen epoch and the calibration rest on files the teacher knew",
-        model,
-        len(test),
-    )
-
-
-TEACHER_LOGITS = "teacher_logits.npy"  # an exported teacher's logits, kept in the run folder for --resume
-
-
-def _exported_teacher_logits(cfg: TrainConfig, data: PreparedData, out: Path, train: np.ndarray) -> np.ndarray | None:
-    """Exported ``--teacher`` models' mean logit on each training image, computed once (or read back
-    from the run folder when resuming); None without exported teachers."""
-    models = exported_teachers(cfg.teacher)
-    if not models:
-        return None
-    saved = out / TEACHER_LOGITS
-    if saved.is_file():
-        logits = np.load(saved)
-        if len(logits) == len(data.cache) and np.isfinite(logits[train]).all():
-            log.info("teacher logits read from %s", saved)
-            return logits
-    log.info("computing the logits of %s on the %d training images", ", ".join(models), len(train))
-    return exported_teacher_logits(
-        models, data.samples, data.cache.paths, train, cfg.preprocess, cfg.cache_dir, threads=max(1, cfg.threads)
-    )
-
-
-TEACHER_VIEWS = "teacher_views.npz"  # --teacher-views: the views and the teacher's logits, for --resume
-
-
-def _exported_teacher_views(
-    cfg: TrainConfig, data: PreparedData, out: Path, train: np.ndarray
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """``--teacher-views``: augmented views of each training image and the exported teachers' mean
-    logit on each, drawn once (or read back from the run folder when resuming); None when off."""
-    if not cfg.teacher_views:
-        return None
-    saved = out / TEACHER_VIEWS
-    if saved.is_file():
-        with np.load(saved) as stored:
-            if (
-                np.array_equal(stored["paths"], data.cache.paths[train])
-                and stored["logits"].shape[1] == cfg.teacher_views
-            ):
-                log.info("teacher views read from %s", saved)
-                return stored["views"], stored["logits"]
-    models = exported_teachers(cfg.teacher)
-    log.info("drawing %d views of the %d training images for %s", cfg.teacher_views, len(train), ", ".join(models))
-    from .presets import train_augment
-
-    augment = train_augment(cfg.preprocess, geometry=cfg.augment)
-    return exported_teacher_views(
-        models,
-        data.samples,
-        data.cache.paths,
-        train,
-        cfg.preprocess,
-        augment,
-        cfg.teacher_views,
-        cfg.cache_dir,
-        threads=max(1, cfg.threads),
-    )
-
-
-def _save_teacher_views(path: Path, paths: np.ndarray, views: tuple[np.ndarray, np.ndarray]) -> None:
-    """Kept for --resume; written once (views are drawn at random: a second draw is another run)."""
-    if path.is_file():
-        return
-    partial = path.with_name(f".{path.stem}.{os.getpid()}.partial.npz")
-    np.savez(partial, paths=paths, views=views[0], logits=views[1])
-    partial.replace(path)
-
-
-def _save_teacher_logits(path: Path, logits: np.ndarray) -> None:
-    """Kept for --resume; replaced whole, and only when it changed (other processes may read it)."""
-    if path.is_file() and np.array_equal(np.load(path), logits, equal_nan=True):
-        return
-    partial = path.with_name(f".{path.stem}.{os.getpid()}.partial.npy")
-    np.save(partial, logits)
-    partial.replace(path)
-
-
 def _sample_weights(cfg: TrainConfig, data: PreparedData) -> np.ndarray | None:
-    from .module import balanced_weights
+    from .datamodule import balanced_weights
 
     train = data.indices("train")
     labels = data.cache.labels[train]
@@ -306,49 +79,6 @@ def _auxiliary_targets(cfg: TrainConfig, data: PreparedData) -> tuple[TrainConfi
     return cfg, targets
 
 
-def _network_description(config: dict) -> str:
-    """What a checkpoint's weights must match, from its saved training config: network and input."""
-    pre = config.get("preprocess", {})
-    return (
-        f"{config.get('arch', '?')} of width {config.get('width', '?')} for {pre.get('modality', '?')}s "
-        f"({pre.get('channels', '?')}-channel input)"
-    )
-
-
-def _initialise_from(module: GenderModule, cfg: TrainConfig) -> None:
-    """Fine-tuning: the network's weights from ``cfg.init_from`` (they must fit exactly); the
-    auxiliary head's too when the checkpoint trained the same auxiliary task, otherwise it starts fresh."""
-    import torch
-
-    from .module import NOT_A_CHECKPOINT, not_a_checkpoint
-
-    try:
-        checkpoint = torch.load(cfg.init_from, map_location="cpu", weights_only=False)
-        state = checkpoint["state_dict"]
-    except (*NOT_A_CHECKPOINT, TypeError) as exc:  # TypeError: a file that unpickles to no dict
-        raise not_a_checkpoint(cfg.init_from, exc) from exc
-    network = {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
-    try:
-        module.model.load_state_dict(network)
-    except RuntimeError as exc:
-        saved = checkpoint.get("hyper_parameters", {}).get("config", {})
-        theirs, ours = _network_description(saved), _network_description(cfg.to_dict())
-        detail = f"it holds a {theirs}, this run trains a {ours}" if theirs != ours else str(exc).splitlines()[-1]
-        raise ValueError(
-            f"{cfg.init_from} does not fit this network: {detail.strip()}; start from a checkpoint of the same "
-            "network (--arch, --width) and modality"
-        ) from exc
-    trained_task = checkpoint.get("hyper_parameters", {}).get("config", {}).get("aux_task", "")
-    head = {k.removeprefix("aux_head."): v for k, v in state.items() if k.startswith("aux_head.")}
-    if module.aux_head is not None and trained_task == cfg.aux_task and head:
-        module.aux_head.load_state_dict(head)
-    elif module.aux_head is not None:
-        log.info(
-            "the auxiliary %s head starts fresh (%s trained %s)", cfg.aux_task, cfg.init_from, trained_task or "none"
-        )
-    log.info("initialised weights from %s", cfg.init_from)
-
-
 # Flags that may change when an interrupted run is resumed; anything else would change the data.
 RESUMABLE_FIELDS = (
     "epochs",
@@ -366,17 +96,6 @@ RESUMABLE_FIELDS = (
 def _setting(cfg: TrainConfig, name: str) -> object:
     """A training setting by flag name; preprocessing flags (input size, margin) live in ``cfg.preprocess``."""
     return getattr(cfg, name) if hasattr(cfg, name) else getattr(cfg.preprocess, name)
-
-
-def _hold_lightning_logging() -> None:
-    """Lightning sets its loggers to INFO when imported and gives "lightning" a console handler of
-    its own: hold them to the root logger's level (the application's choice for libraries), and
-    when the root logger has a handler, let messages reach it only, so none prints twice."""
-    root = logging.getLogger()
-    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
-        logging.getLogger(name).setLevel(root.level)
-    if root.handlers:
-        logging.getLogger("lightning").handlers.clear()
 
 
 def _write_run_files(
@@ -406,163 +125,104 @@ def _write_run_files(
     )
 
 
-def lightning_devices(devices: str | int) -> str | int:
-    """``--devices`` as Lightning takes it: a count as an int, else the text (a list, auto)."""
-    text = str(devices).strip()
-    return int(text) if text.lstrip("-").isdigit() else text
+@dataclass(frozen=True)
+class TrainedRun:
+    """A trained run: its folder (checkpoints, config, split, metrics) and the data it trained on,
+    read and checked once, for the export that follows."""
+
+    folder: Path
+    data: PreparedData
 
 
-def _trainer(cfg: TrainConfig, out: Path, quiet: bool):
-    """The Lightning Trainer of a run: checkpoints (best and last), early stopping, the learning
-    rate, a progress bar, CSV metrics; on the accelerator, devices, nodes and strategy of ``cfg``."""
-    import lightning as L
-    from lightning.pytorch.callbacks import LearningRateMonitor, TQDMProgressBar
-    from lightning.pytorch.loggers import CSVLogger
+@dataclass(frozen=True)
+class _Start:
+    """What a run starts from: its config, the command recorded, and what a resumed run knew."""
 
-    from .callbacks import LogProgressBar, RunCheckpoint, RunEarlyStopping
-
-    checkpoint_dir = out / "checkpoints"
-    callbacks = [
-        RunCheckpoint(dirpath=checkpoint_dir, filename="best", monitor=cfg.monitor, mode="max"),
-        RunCheckpoint(
-            dirpath=checkpoint_dir, filename="last", monitor=None, save_top_k=1, enable_version_counter=False
-        ),
-        RunEarlyStopping(monitor=cfg.monitor, mode="max", patience=cfg.patience),
-        LearningRateMonitor(logging_interval="epoch"),
-    ]
-    if not quiet:  # tqdm, not rich: rich's refresh thread took ~20% of the training process's CPU here.
-        live = sys.stderr.isatty()  # on a terminal, redrawn every 10 steps; in a log, lines per epoch
-        callbacks.append(TQDMProgressBar(refresh_rate=10) if live else LogProgressBar())
-    # the run folder already holds our config.json and split.csv, which CSVLogger would warn about
-    warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not empty")
-    # a resumed run's checkpoints are meant to be there (a new run refuses an existing --out)
-    warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
-    # batch augmentation lives in the LightningModule's hook on purpose (presets), not in the data module
-    warnings.filterwarnings("ignore", message=r"You have overridden `on_after_batch_transfer`")
-    # Lightning 2.6's own call into torch's pytree API, deprecated in the pinned torch: nothing a user can change
-    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
-    return L.Trainer(
-        max_epochs=cfg.epochs,
-        accelerator=cfg.accelerator,
-        devices=lightning_devices(cfg.devices),
-        num_nodes=cfg.num_nodes,
-        strategy=cfg.strategy,
-        callbacks=callbacks,
-        logger=CSVLogger(out, name="", version=""),
-        deterministic=False,
-        enable_model_summary=False,
-        enable_progress_bar=not quiet,
-    )
+    cfg: TrainConfig
+    command: str
+    unavailable_aux_task: str | None = None  # asked for, but the data cannot feed it (kept across resumes)
+    trained_world_size: int | None = None  # processes the run trained on so far (resumed runs)
 
 
-def _launched_rank() -> int:
-    """This process's rank as a distributed launcher (torchrun, SLURM, Lightning's own) set it; 0 if none."""
-    for name in ("RANK", "LOCAL_RANK", "SLURM_PROCID"):
-        value = os.environ.get(name, "")
-        if value.isdigit() and int(value):
-            return int(value)
-    return 0
-
-
-def _quiet_unless_rank_zero(rank: int) -> None:
-    """Only the first process of a distributed run reports progress; the others report errors."""
-    if rank:
-        logging.getLogger("genderclass").setLevel(logging.ERROR)
-
-
-def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: dict | None = None) -> Path | None:
-    """Train a model; returns the exported ONNX path (the run folder holds checkpoints, config, metrics),
-    or None in the processes of a distributed run other than the first (which alone exports).
-
-    With ``resume``, the run's saved config is used; only ``RESUMABLE_FIELDS`` from ``overrides``
-    may change it.
-    """
-    import lightning as L
-    import torch
-
-    from .callbacks import RunCheckpoint
-    from .export import export_run
-    from .module import CacheDataModule, GenderModule, TrainingDiverged
-
-    _hold_lightning_logging()
-    _quiet_unless_rank_zero(_launched_rank())  # a process that a DDP launcher started for another device
-    quiet = not log.isEnabledFor(logging.WARNING)  # genderclass -q: errors only, no progress bars
-    out = Path(cfg.out)
-    config_file = out / "config.json"
-    unavailable = None  # an auxiliary task asked for that the data cannot feed (kept across resumes)
-    trained_world_size = None  # processes the run trained on so far (resumed runs)
-    if resume and config_file.exists():
-        saved = read_json(config_file)
-        trained_world_size = int(saved.get("data", {}).get("world_size", 1))
-        cfg = TrainConfig.from_dict(saved["train"])
-        command = f"{saved.get('command', '')} ; resumed with: {command}"
-        # an auxiliary task the data could not feed was saved as off; asking for it again is no change
-        unavailable = saved.get("data", {}).get("aux_task_unavailable")
-        changed = {
-            k: v
-            for k, v in (overrides or {}).items()
-            if v is not None and _setting(cfg, k) != v and not (k == "aux_task" and v == unavailable)
-        }
-        refused = sorted(k for k in changed if k not in RESUMABLE_FIELDS)
-        if refused:
-            raise ValueError(f"cannot change {', '.join(refused)} when resuming; start a new run instead")
-        cfg = dataclasses.replace(cfg, **changed, out=str(out))  # a moved run records where it is now
-        log.info("resuming run %s with its saved config%s", out, f" (changed: {changed})" if changed else "")
-    elif resume:  # nothing was saved yet (or this is not a run folder): nothing to resume
-        raise ValueError(f"{out} holds no run to resume (no config.json): start it again without --resume")
-    elif any((out / "checkpoints" / name).exists() for name in ("best.ckpt", "last.ckpt")):
+def _new_run(cfg: TrainConfig, out: Path, command: str) -> _Start:
+    """A new run: refused into a folder that holds a trained run; teachers named by absolute path."""
+    if any((out / "checkpoints" / name).exists() for name in ("best.ckpt", "last.ckpt")):
         # Lightning would save new checkpoints as best-v1.ckpt beside the old ones and export the old
         raise ValueError(f"{out} already holds a trained run: continue it with --resume, or train into a new --out")
-    elif cfg.teacher:  # absolute, so that resuming from another working directory finds them
+    if cfg.teacher:  # absolute, so that resuming from another working directory finds them
         cfg = dataclasses.replace(
             cfg, teacher=",".join(str(Path(c).resolve()) for c in teacher_checkpoints(cfg.teacher))
         )
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    return _Start(cfg, command)
 
+
+def _resumed_run(out: Path, command: str, overrides: dict | None) -> _Start:
+    """A resumed run: its saved config, with the changes in ``overrides`` that ``RESUMABLE_FIELDS`` allow."""
+    config_file = out / "config.json"
+    if not config_file.exists():  # nothing was saved yet (or this is not a run folder): nothing to resume
+        raise ValueError(f"{out} holds no run to resume (no config.json): start it again without --resume")
+    saved = read_json(config_file)
+    cfg = TrainConfig.from_dict(saved["train"])
+    # an auxiliary task the data could not feed was saved as off; asking for it again is no change
+    unavailable = saved.get("data", {}).get("aux_task_unavailable")
+    changed = {
+        k: v
+        for k, v in (overrides or {}).items()
+        if v is not None and _setting(cfg, k) != v and not (k == "aux_task" and v == unavailable)
+    }
+    refused = sorted(k for k in changed if k not in RESUMABLE_FIELDS)
+    if refused:
+        raise ValueError(f"cannot change {', '.join(refused)} when resuming; start a new run instead")
+    cfg = dataclasses.replace(cfg, **changed, out=str(out))  # a moved run records where it is now
+    log.info("resuming run %s with its saved config%s", out, f" (changed: {changed})" if changed else "")
+    return _Start(
+        cfg,
+        f"{saved.get('command', '')} ; resumed with: {command}",
+        unavailable,
+        int(saved.get("data", {}).get("world_size", 1)),
+    )
+
+
+def _checked_data(cfg: TrainConfig, out: Path, resume: bool) -> PreparedData:
+    """The run's data, refused if it cannot train a meaningful model or a model the run starts or
+    learns from saw its held-out files; a resumed run's data must still split as it did."""
     data = prepare_saved_data(cfg, out) if resume and (out / "split.csv").exists() else prepare_data(cfg)
     check_trainable(cfg, data)
     check_sources_held_out(cfg, data)
-    requested_aux_task = unavailable or cfg.aux_task
-    cfg, aux_targets = _auxiliary_targets(cfg, data)
-    sizes = data.split.sizes()
-    log.info("split sizes %s (groups with conflicting labels dropped: %d)", sizes, data.split.n_conflicting_groups)
+    return data
 
-    trainer = _trainer(cfg, out, quiet)
-    _quiet_unless_rank_zero(trainer.global_rank)  # one process per device: rank 0 alone reports, writes, exports
-    if trainer.global_rank:  # each process its own augmentation (the weights start as rank 0's: DDP broadcasts them)
-        L.seed_everything(cfg.seed + trainer.global_rank, workers=True, verbose=False)
+
+def _resume_checkpoint(out: Path, resume: bool, trained_world_size: int | None, world_size: int) -> str | None:
+    """The checkpoint a resumed run continues from (its last epoch), if one was saved; refused, before
+    any slow work, on another number of processes than it trained on."""
     last = out / "checkpoints" / "last.ckpt"
     ckpt_path = str(last) if resume and last.exists() else None
-    if ckpt_path and trained_world_size not in (None, trainer.world_size):  # refused before any slow work
+    if ckpt_path and trained_world_size not in (None, world_size):
         raise ValueError(
             f"{out} trained on {trained_world_size} process(es) (devices x nodes), this resume would use "
-            f"{trainer.world_size}: its learning-rate schedule counts steps of {trained_world_size}; resume it "
+            f"{world_size}: its learning-rate schedule counts steps of {trained_world_size}; resume it "
             "with as many (--devices, --num-nodes)"
         )
-    labels = data.cache.labels
-    train_idx = data.indices("train")
-    # each process steps through its share of the training images
-    steps = max(1, len(train_idx) // (cfg.batch_size * trainer.world_size))
-    trainer.log_every_n_steps = min(50, steps)  # nothing is logged per step; fewer steps than this made Lightning warn
-    if cfg.ema_decay > 0:
-        from lightning.pytorch.callbacks import EMAWeightAveraging
+    return ckpt_path
 
-        # validation, checkpoints (and so the export) see the averaged weights; before the checkpoints
-        first_checkpoint = next(i for i, c in enumerate(trainer.callbacks) if isinstance(c, RunCheckpoint))
-        trainer.callbacks.insert(
-            first_checkpoint, EMAWeightAveraging(decay=cfg.ema_decay, update_starting_at_step=steps)
-        )
+
+def _datamodule(
+    cfg: TrainConfig, data: PreparedData, out: Path, aux_targets: np.ndarray | None
+) -> tuple[CacheDataModule, np.ndarray | None, tuple[np.ndarray, np.ndarray] | None]:
+    """The data module of the training and validation splits, and the exported teachers' logits or
+    views it carries (for the run folder)."""
+    from .datamodule import CacheDataModule
+
+    train_idx = data.indices("train")
     splits = {"train": train_idx, "val": data.indices("val")}
     weights = _sample_weights(cfg, data)
     outside = data.cache.outside() if cfg.outside_fill > 0 else None  # unpacked only when used
-    teacher_views = _exported_teacher_views(cfg, data, out, train_idx)
-    teacher_logits = None if teacher_views is not None else _exported_teacher_logits(cfg, data, out, train_idx)
+    teacher_views = run_teacher_views(cfg, data, out, train_idx)
+    teacher_logits = None if teacher_views is not None else run_teacher_logits(cfg, data, out, train_idx)
     datamodule = CacheDataModule(
         cfg,
         data.cache.images,
-        labels,
+        data.cache.labels,
         splits,
         weights,
         aux_targets,
@@ -570,25 +230,43 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
         teacher_logits=teacher_logits,
         teacher_views=teacher_views,
     )
+    return datamodule, teacher_logits, teacher_views
+
+
+def _module(cfg: TrainConfig, steps: int, out: Path, resume: bool, ckpt_path: str | None) -> GenderModule:
+    """The LightningModule, with the weights it starts from (``--init-from``, unless resumed from a
+    saved epoch) and its checkpoint teachers: models that must fit it, refused before the run folder
+    is written."""
+    from .lightning_module import GenderModule
+
     module = GenderModule(cfg.to_dict(), pos_weight=1.0, steps_per_epoch=steps)
     if resume and ckpt_path is None:
         log.warning("%s has no saved epoch (stopped during the first): training starts from the beginning", out)
-    # models this run starts or learns from must fit it: refused before the run folder is written
     if cfg.init_from and ckpt_path is None:  # a resumed run's weights come from its own checkpoint
-        _initialise_from(module, cfg)
-    module.load_teachers()
+        initialise_from(module, cfg)
+    module.set_teachers(checkpoint_teachers(cfg))
+    return module
 
-    if trainer.global_rank == 0:
-        _write_run_files(out, cfg, data, command, requested_aux_task, trainer.world_size)
-        if teacher_logits is not None:
-            _save_teacher_logits(out / TEACHER_LOGITS, teacher_logits)
-        if teacher_views is not None:
-            _save_teacher_views(out / TEACHER_VIEWS, data.cache.paths[train_idx], teacher_views)
-    log.debug("resolved training config: %s", cfg.to_dict())
+
+def _save_teacher_signals(
+    out: Path, data: PreparedData, logits: np.ndarray | None, views: tuple[np.ndarray, np.ndarray] | None
+) -> None:
+    """The exported teachers' logits or views, kept in the run folder for --resume."""
+    if logits is not None:
+        save_teacher_logits(out / TEACHER_LOGITS, logits)
+    if views is not None:
+        save_teacher_views(out / TEACHER_VIEWS, data.cache.paths[data.indices("train")], views)
+
+
+def _fit(trainer, module: GenderModule, datamodule: CacheDataModule, out: Path, ckpt_path: str | None) -> None:
+    """Lightning's fit, its printing kept off stdout (results only); a resumed run keeps its metrics
+    history. Ctrl-C ends it as KeyboardInterrupt, a diverging loss as TrainingDiverged."""
+    from .lightning_module import TrainingDiverged
+
+    last = out / "checkpoints" / "last.ckpt"
     keeps_history = bool(ckpt_path) and trainer.global_rank == 0
     if keeps_history:
         stash_metrics(out)  # Lightning's CSV logger starts metrics.csv afresh
-    # Lightning prints to stdout; keep stdout for results only.
     with contextlib.redirect_stdout(sys.stderr if sys.stderr.isatty() else LogLines(sys.stderr)):
         try:
             trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
@@ -606,6 +284,52 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", overrides: 
         finally:
             if keeps_history:
                 restore_metrics(out)
-    if trainer.global_rank != 0:
-        return None
-    return export_run(out, data=data)
+
+
+def train(
+    cfg: TrainConfig, resume: bool = False, command: str = "", overrides: dict | None = None
+) -> TrainedRun | None:
+    """Train a model into the run folder ``cfg.out``; returns the trained run, or None in the
+    processes of a distributed run other than the first (which alone writes the run's files).
+
+    With ``resume``, the run's saved config is used; only ``RESUMABLE_FIELDS`` from ``overrides``
+    may change it.
+    """
+    import lightning as L
+    import torch
+
+    hold_lightning_logging()
+    quiet_unless_rank_zero(launched_rank())  # a process that a DDP launcher started for another device
+    quiet = not log.isEnabledFor(logging.WARNING)  # genderclass -q: errors only, no progress bars
+    out = Path(cfg.out)
+    start = _resumed_run(out, command, overrides) if resume else _new_run(cfg, out, command)
+    cfg = start.cfg
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+
+    data = _checked_data(cfg, out, resume)
+    requested_aux_task = start.unavailable_aux_task or cfg.aux_task
+    cfg, aux_targets = _auxiliary_targets(cfg, data)
+    sizes, dropped = data.split.sizes(), data.split.n_conflicting_groups
+    log.info("split sizes %s (groups with conflicting labels dropped: %d)", sizes, dropped)
+
+    trainer = build_trainer(cfg, out, quiet)
+    quiet_unless_rank_zero(trainer.global_rank)  # one process per device: rank 0 alone reports, writes, exports
+    if trainer.global_rank:  # each process its own augmentation (the weights start as rank 0's: DDP broadcasts them)
+        L.seed_everything(cfg.seed + trainer.global_rank, workers=True, verbose=False)
+    ckpt_path = _resume_checkpoint(out, resume, start.trained_world_size, trainer.world_size)
+    # each process steps through its share of the training images
+    steps = max(1, len(data.indices("train")) // (cfg.batch_size * trainer.world_size))
+    trainer.log_every_n_steps = min(50, steps)  # nothing is logged per step; fewer steps than this made Lightning warn
+    if cfg.ema_decay > 0:
+        average_weights(trainer, cfg.ema_decay, start_step=steps)
+    datamodule, teacher_logits, teacher_views = _datamodule(cfg, data, out, aux_targets)
+    module = _module(cfg, steps, out, resume, ckpt_path)
+
+    if trainer.global_rank == 0:
+        _write_run_files(out, cfg, data, start.command, requested_aux_task, trainer.world_size)
+        _save_teacher_signals(out, data, teacher_logits, teacher_views)
+    log.debug("resolved training config: %s", cfg.to_dict())
+    _fit(trainer, module, datamodule, out, ckpt_path)
+    return TrainedRun(out, data) if trainer.global_rank == 0 else None

@@ -1,4 +1,5 @@
-"""A teacher for knowledge distillation that is an exported model of ours (``--teacher NAME.onnx``).
+"""Teachers for knowledge distillation (``--teacher``): training checkpoints of ours, loaded frozen
+to teach on every augmented batch, or exported models of ours (``--teacher NAME.onnx``).
 
 An exported ensemble has no training checkpoint, but its ONNX graph computes exactly the mean logit
 that distillation needs. Running it on every augmented batch would cost more than the training
@@ -10,11 +11,18 @@ says, and every augmentation of that image learns from them.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..config import PreprocessConfig
+from ..config import PreprocessConfig, TrainConfig, teacher_checkpoints
+
+if TYPE_CHECKING:
+    import torch
+
+    from ..data.prepare import PreparedData
 
 log = logging.getLogger(__name__)
 
@@ -47,13 +55,39 @@ def teacher_test_files(path: str | Path) -> list[str] | None:
 def exported_teachers(teacher: str) -> list[str]:
     """The exported models among ``--teacher``'s names; checkpoints and exported models do not mix
     (the first teach on each augmented batch, the second from logits computed once)."""
-    from ..config import teacher_checkpoints
-
     names = teacher_checkpoints(teacher) if teacher else []
     exported = [name for name in names if is_exported_model(name)]
     if exported and len(exported) != len(names):
         raise ValueError("--teacher takes training checkpoints or exported models (.onnx), not both")
     return exported
+
+
+def load_teacher(checkpoint: str, student: PreprocessConfig | None = None) -> tuple[torch.nn.Module, int]:
+    """A trained network of ours, frozen, and the input size it was trained at. With ``student``,
+    the teacher must have been trained on the same preprocessing (only the input size may differ)."""
+    from .checkpoints import NOT_A_CHECKPOINT, not_a_checkpoint
+    from .lightning_module import GenderModule
+
+    try:
+        module = GenderModule.load_from_checkpoint(checkpoint, map_location="cpu")
+    except NOT_A_CHECKPOINT as exc:
+        raise not_a_checkpoint(checkpoint, exc) from exc
+    pre = module.cfg.preprocess
+    if student is not None:
+        mismatched = pre.differences(student)
+        if mismatched:
+            raise ValueError(f"teacher {checkpoint} was trained on other preprocessing: {', '.join(mismatched)}")
+    net = module.model.requires_grad_(False)
+    return net.eval(), pre.input_size
+
+
+def checkpoint_teachers(cfg: TrainConfig) -> list[tuple[torch.nn.Module, int]]:
+    """The ``--teacher`` checkpoints, loaded by :func:`load_teacher` (refused if trained on other
+    preprocessing than ``cfg``'s); none for exported teachers, which teach from logits computed
+    before training (:func:`exported_teacher_logits`)."""
+    if not cfg.teacher or exported_teachers(cfg.teacher):
+        return []
+    return [load_teacher(checkpoint, cfg.preprocess) for checkpoint in teacher_checkpoints(cfg.teacher)]
 
 
 def exported_teacher_logits(
@@ -130,6 +164,82 @@ def exported_teacher_views(
             bar.update(len(chunk))
     bar.close()
     return out, logits / len(teachers)
+
+
+TEACHER_LOGITS = "teacher_logits.npy"  # an exported teacher's logits, kept in the run folder for --resume
+
+
+def run_teacher_logits(cfg: TrainConfig, data: PreparedData, out: Path, train: np.ndarray) -> np.ndarray | None:
+    """Exported ``--teacher`` models' mean logit on each training image, computed once (or read back
+    from the run folder when resuming); None without exported teachers."""
+    models = exported_teachers(cfg.teacher)
+    if not models:
+        return None
+    saved = out / TEACHER_LOGITS
+    if saved.is_file():
+        logits = np.load(saved)
+        if len(logits) == len(data.cache) and np.isfinite(logits[train]).all():
+            log.info("teacher logits read from %s", saved)
+            return logits
+    log.info("computing the logits of %s on the %d training images", ", ".join(models), len(train))
+    return exported_teacher_logits(
+        models, data.samples, data.cache.paths, train, cfg.preprocess, cfg.cache_dir, threads=max(1, cfg.threads)
+    )
+
+
+TEACHER_VIEWS = "teacher_views.npz"  # --teacher-views: the views and the teacher's logits, for --resume
+
+
+def run_teacher_views(
+    cfg: TrainConfig, data: PreparedData, out: Path, train: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """``--teacher-views``: augmented views of each training image and the exported teachers' mean
+    logit on each, drawn once (or read back from the run folder when resuming); None when off."""
+    if not cfg.teacher_views:
+        return None
+    saved = out / TEACHER_VIEWS
+    if saved.is_file():
+        with np.load(saved) as stored:
+            if (
+                np.array_equal(stored["paths"], data.cache.paths[train])
+                and stored["logits"].shape[1] == cfg.teacher_views
+            ):
+                log.info("teacher views read from %s", saved)
+                return stored["views"], stored["logits"]
+    models = exported_teachers(cfg.teacher)
+    log.info("drawing %d views of the %d training images for %s", cfg.teacher_views, len(train), ", ".join(models))
+    from .augment import train_augment
+
+    augment = train_augment(cfg.preprocess, geometry=cfg.augment)
+    return exported_teacher_views(
+        models,
+        data.samples,
+        data.cache.paths,
+        train,
+        cfg.preprocess,
+        augment,
+        cfg.teacher_views,
+        cfg.cache_dir,
+        threads=max(1, cfg.threads),
+    )
+
+
+def save_teacher_views(path: Path, paths: np.ndarray, views: tuple[np.ndarray, np.ndarray]) -> None:
+    """Kept for --resume; written once (views are drawn at random: a second draw is another run)."""
+    if path.is_file():
+        return
+    partial = path.with_name(f".{path.stem}.{os.getpid()}.partial.npz")
+    np.savez(partial, paths=paths, views=views[0], logits=views[1])
+    partial.replace(path)
+
+
+def save_teacher_logits(path: Path, logits: np.ndarray) -> None:
+    """Kept for --resume; replaced whole, and only when it changed (other processes may read it)."""
+    if path.is_file() and np.array_equal(np.load(path), logits, equal_nan=True):
+        return
+    partial = path.with_name(f".{path.stem}.{os.getpid()}.partial.npy")
+    np.save(partial, logits)
+    partial.replace(path)
 
 
 def _uint8_images(batch, size: int) -> np.ndarray:

@@ -26,13 +26,13 @@ from ..evaluation.groups import attribute_groups, group_offsets, remove_offsets
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
+    from ..data.prepare import PreparedData
     from ..inference.classifier import GenderClassifier
-    from .run import PreparedData
 
 
 def simulated_alterations(images: np.ndarray, seed: int = 0) -> dict[str, np.ndarray]:
     """Test prints damaged like SOCOFing's altered sets: obliteration patches, z-cut lines, both."""
-    from .presets import random_cut_lines, random_erasing
+    from .augment import random_cut_lines, random_erasing
 
     torch.manual_seed(seed)
     x = torch.from_numpy(images).permute(0, 3, 1, 2).float()

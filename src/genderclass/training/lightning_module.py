@@ -1,156 +1,18 @@
-"""Lightning data and model modules."""
+"""The Lightning module of a run: the network, its losses (label smoothing, distillation, an
+auxiliary task), batch augmentation, validation metrics and the learning-rate schedule."""
 
 from __future__ import annotations
 
-import logging
 import math
-import pickle
 
 import lightning as L
-import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 from torchmetrics.classification import BinaryAccuracy, BinaryAUROC, BinaryRecall, BinarySpecificity
 
-from ..config import PreprocessConfig, TrainConfig, teacher_checkpoints
+from ..config import TrainConfig
+from .augment import train_augment
 from .auxiliary import AUXILIARY_TASKS
 from .models import GenderNet
-from .presets import to_float, train_augment
-
-log = logging.getLogger(__name__)
-
-
-class CachedImages(Dataset):
-    """Cached uint8 HxWxC crops -> (transformed float tensor, label, auxiliary target or NaN, an
-    exported teacher's logit on the un-augmented crop or NaN).
-
-    With ``views`` (N x K x HxWxC: augmented views drawn before training, ``--teacher-views``) and
-    ``teacher`` (N x K: the teacher's logit on each), an item is one of its views, drawn at random,
-    with that view's logit: already augmented, it is not augmented again (``GenderModule``).
-
-    With ``outside`` (HxW bool: crop pixels beyond the image's edge), the tensor carries it as one
-    more channel (255 = beyond), for the training augmentation to read and remove (presets)."""
-
-    def __init__(
-        self,
-        images: np.ndarray,
-        labels: np.ndarray,
-        transform,
-        aux: np.ndarray | None = None,
-        outside: np.ndarray | None = None,
-        teacher: np.ndarray | None = None,
-        views: np.ndarray | None = None,
-    ) -> None:
-        self.images = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
-        self.views = None if views is None else torch.from_numpy(np.ascontiguousarray(views)).permute(0, 1, 4, 2, 3)
-        self.outside = (
-            None if outside is None else torch.from_numpy(np.multiply(outside, 255, dtype=np.uint8)).unsqueeze(1)
-        )
-        self.labels = torch.from_numpy(labels.astype(np.float32))
-        self.aux = torch.full_like(self.labels, math.nan) if aux is None else torch.from_numpy(aux.astype(np.float32))
-        nan = torch.full_like(self.labels, math.nan)  # no teacher logit
-        self.teacher = nan if teacher is None else torch.from_numpy(teacher.astype(np.float32))
-        self.transform = transform
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        if self.views is not None:
-            k = int(torch.randint(self.views.shape[1], ()))
-            return self.transform(self.views[index, k]), self.labels[index], self.aux[index], self.teacher[index, k]
-        image = self.images[index]
-        if self.outside is not None:
-            image = torch.cat([image, self.outside[index]])
-        return self.transform(image), self.labels[index], self.aux[index], self.teacher[index]
-
-
-def balanced_weights(labels: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
-    """Per-sample weights giving each class (or each class x group cell) equal total weight."""
-    keys = (
-        labels.astype(str) if groups is None else np.char.add(labels.astype(str), np.char.add("|", groups.astype(str)))
-    )
-    _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
-    return (1.0 / counts[inverse]).astype(np.float64)
-
-
-class CacheDataModule(L.LightningDataModule):
-    def __init__(
-        self,
-        cfg: TrainConfig,
-        images: np.ndarray,
-        labels: np.ndarray,
-        splits: dict[str, np.ndarray],
-        sample_weights: np.ndarray | None = None,
-        aux_targets: np.ndarray | None = None,
-        outside: np.ndarray | None = None,
-        teacher_logits: np.ndarray | None = None,
-        teacher_views: tuple[np.ndarray, np.ndarray] | None = None,
-    ) -> None:
-        super().__init__()
-        self.cfg = cfg
-        if cfg.outside_fill > 0 and outside is None:
-            log.warning("--outside-fill needs face crops cached with their chip edges: training without it")
-
-        def subset(name: str) -> CachedImages:
-            index = splits[name]
-            aux = None if aux_targets is None else aux_targets[index]
-            beyond = outside[index] if name == "train" and cfg.outside_fill > 0 and outside is not None else None
-            teacher = teacher_logits[index] if name == "train" and teacher_logits is not None else None
-            views = None
-            if name == "train" and teacher_views is not None:  # one row per training image already
-                views, teacher = teacher_views
-            return CachedImages(images[index], labels[index], to_float(), aux, beyond, teacher, views)
-
-        self.train_set, self.val_set = subset("train"), subset("val")
-        self.sample_weights = sample_weights
-
-    def train_dataloader(self) -> DataLoader:
-        sampler = None
-        if self.sample_weights is not None:
-            generator = torch.Generator().manual_seed(self.cfg.seed)
-            sampler = WeightedRandomSampler(
-                self.sample_weights, len(self.sample_weights), replacement=True, generator=generator
-            )
-        return DataLoader(
-            self.train_set,
-            batch_size=self.cfg.batch_size,
-            shuffle=sampler is None,
-            sampler=sampler,
-            drop_last=True,
-            num_workers=self.cfg.workers,
-            persistent_workers=self.cfg.workers > 0,
-        )
-
-    def val_dataloader(self) -> DataLoader:
-        return DataLoader(self.val_set, batch_size=256, num_workers=0)
-
-
-NOT_A_CHECKPOINT = (pickle.UnpicklingError, EOFError, KeyError, RuntimeError, IsADirectoryError)
-
-
-def not_a_checkpoint(path: str, exc: BaseException) -> ValueError:
-    """The error for a file given as a training checkpoint that is none (an exported .onnx, a folder)."""
-    return ValueError(
-        f"{path} is not a training checkpoint ({type(exc).__name__}): give a run's checkpoints/best.ckpt "
-        "(or last.ckpt), not its exported model or its folder"
-    )
-
-
-def load_teacher(checkpoint: str, student: PreprocessConfig | None = None) -> tuple[GenderNet, int]:
-    """A trained network of ours, frozen, and the input size it was trained at. With ``student``,
-    the teacher must have been trained on the same preprocessing (only the input size may differ)."""
-    try:
-        module = GenderModule.load_from_checkpoint(checkpoint, map_location="cpu")
-    except NOT_A_CHECKPOINT as exc:
-        raise not_a_checkpoint(checkpoint, exc) from exc
-    pre = module.cfg.preprocess
-    if student is not None:
-        mismatched = pre.differences(student)
-        if mismatched:
-            raise ValueError(f"teacher {checkpoint} was trained on other preprocessing: {', '.join(mismatched)}")
-    net = module.model.requires_grad_(False)
-    return net.eval(), pre.input_size
 
 
 def _resized(x: torch.Tensor, size: int) -> torch.Tensor:
@@ -177,8 +39,8 @@ class GenderModule(L.LightningModule):
         self.val_metrics = torch.nn.ModuleDict(
             {"acc": BinaryAccuracy(), "auc": BinaryAUROC(), "recall_f": BinaryRecall(), "recall_m": BinarySpecificity()}
         )
-        # loaded when training starts (export never needs it); kept in a tuple, not as a submodule,
-        # so it is never trained, saved in checkpoints or exported
+        # given before training (set_teachers; export never needs them); kept in a list, not as a
+        # submodule, so they are never trained, saved in checkpoints or exported
         self._teachers: list[tuple[GenderNet, int]] = []
         # multi-task: an auxiliary head on the features that feed the gender logit, i.e. the input
         # of its linear layer, after dropout (saved in checkpoints; never exported: export takes
@@ -192,18 +54,12 @@ class GenderModule(L.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 
-    def load_teachers(self) -> None:
-        """Load the ``--teacher`` checkpoints (refused if trained on other preprocessing), once."""
-        if self.cfg.teacher and not self._teachers:
-            from .teachers import exported_teachers
-
-            if exported_teachers(self.cfg.teacher):  # they teach from logits computed before training
-                return
-            for checkpoint in teacher_checkpoints(self.cfg.teacher):
-                self._teachers.append(load_teacher(checkpoint, self.cfg.preprocess))
+    def set_teachers(self, teachers: list[tuple[torch.nn.Module, int]]) -> None:
+        """The frozen ``--teacher`` networks that teach on every batch, each with its input size
+        (:func:`.teachers.checkpoint_teachers`); exported teachers come with the batches instead."""
+        self._teachers = list(teachers)
 
     def on_fit_start(self) -> None:
-        self.load_teachers()
         self._teachers = [(net.to(self.device), size) for net, size in self._teachers]
         if self.aux_head is not None and self._feature_hook is None:  # removed again by on_fit_end
             self._feature_hook = self._classifier().register_forward_hook(self._keep_features)
@@ -221,7 +77,7 @@ class GenderModule(L.LightningModule):
         self._features = inputs[0]
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
-        """Batch-level augmentation (see presets), training only; views drawn before training
+        """Batch-level augmentation (see augment.py), training only; views drawn before training
         (``--teacher-views``) are augmented already."""
         if self.trainer is not None and self.trainer.training and not self.cfg.teacher_views:
             x, *targets = batch
@@ -276,7 +132,7 @@ class GenderModule(L.LightningModule):
         teacher_logits = given[0] if given else None
         logits = self(x)
         loss = self._loss(logits, y)
-        if self.cfg.teacher:  # loaded by on_fit_start (or given with the batch); never skipped silently
+        if self.cfg.teacher:  # set before the fit (or given with the batch); never skipped silently
             w = self.cfg.distill_weight
             loss = (1 - w) * loss + w * self._distill_loss(logits, x, teacher_logits)
         if self.aux_head is not None:

@@ -1,4 +1,4 @@
-"""Train / eval augmentation presets, one module.
+"""Batched training augmentation of faces and fingerprints, and the float conversion of every split.
 
 Augmentation runs on whole batches (float N x C x H x W, pixels 0-255) with per-sample random
 parameters, inside Lightning's ``on_after_batch_transfer`` hook. Measured on the 2-core CPU this
