@@ -46,6 +46,12 @@ def resolve_train_config(args: argparse.Namespace) -> TrainConfig:
 def cmd_train(args: argparse.Namespace) -> int:
     from ..training.pipeline import train_and_export as train
 
+    if args.recipe:
+        return _train_recipe(args)
+    if not args.out:
+        raise ValueError("--out is required (the run folder), or give a --recipe")
+    if args.dry_run:
+        raise ValueError("--dry-run goes with --recipe")
     cfg = resolve_train_config(args)
     if not args.resume and not cfg.data:
         raise ValueError("--data is required (or --resume an existing run)")
@@ -57,6 +63,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     if onnx_path is not None:  # the other processes of a distributed run print nothing
         print(json.dumps({"run": str(cfg.out), "model": str(onnx_path)}))
     return EXIT_OK
+
+
+def _train_recipe(args: argparse.Namespace) -> int:
+    """``train --recipe FILE``: every stage of the recipe, then its export (training/recipe.py)."""
+    from ..training.recipe import load_recipe, run_recipe
+
+    given = sorted(k for k in given_train_flags(args) if k != "out")
+    if given or args.resume or args.modality:
+        flags = ", ".join(
+            "--" + k.replace("_", "-") for k in given + ["resume"] * args.resume + ["modality"] * bool(args.modality)
+        )
+        raise ValueError(f"{flags}: a recipe holds its own flags (edit the recipe); --recipe takes --out and --dry-run")
+    verbosity = ["-q"] if args.quiet else ["-" + "v" * args.verbose] if args.verbose else []
+    return run_recipe(load_recipe(args.recipe, runs=args.out), dry_run=args.dry_run, verbosity=verbosity)
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -219,6 +219,8 @@ def _train_command(sub: argparse._SubParsersAction, C: ModuleType) -> None:
         "  genderclass train --modality face --data ../shared/datasets/utkface --format utkface --out runs/face\n"
         "  genderclass train --modality fingerprint --data DATA/socofing --format socofing --out runs/fp\n"
         "  genderclass train --out runs/face --resume\n"
+        "  genderclass train --recipe recipes/face.yaml\n"
+        "      # every stage of the bundled face model, then its export; run again to continue\n"
         "  genderclass train --modality fingerprint --data DATA/socofing --folds 5 --fold 0 --out runs/fp-k0\n"
         "      # one of 5 cross-validation runs; export all 5 as one ensemble (see 'export --help')\n"
         "  genderclass train --data DATA/utkface --out runs/face --accelerator gpu --devices 4 --strategy ddp\n"
@@ -241,8 +243,16 @@ def _train_data_flags(p: argparse.ArgumentParser) -> None:
         default=None,
         help="how labels are read (default: utkface; fingerprints: socofing)",
     )
-    p.add_argument("--out", required=True, help="run folder: config, split, checkpoints, metrics, export")
+    p.add_argument(
+        "--out", help="run folder: config, split, checkpoints, metrics, export (with --recipe: where its runs go)"
+    )
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
+    p.add_argument(
+        "--recipe",
+        help="a recipe file (recipes/*.yaml): train its stages in order and export, skipping stages exported "
+        "already and resuming a started one; its flags are in the file",
+    )
+    p.add_argument("--dry-run", action="store_true", help="with --recipe: print its commands, run nothing")
 
 
 def _train_choice_flags(p: argparse.ArgumentParser) -> None:
