@@ -614,7 +614,7 @@ def test_detect_defaults_to_the_model_setting(tmp_path):
 
 
 def test_a_loopback_server_refuses_other_host_names(face_model, fingerprint_model):
-    from genderclass.web.app import host_name
+    from genderclass.web.middleware import host_name
 
     assert [host_name(h) for h in (b"127.0.0.1:8000", b"[::1]:80", b"LocalHost", b"evil.example:8000", b"")] == [
         "127.0.0.1", "[::1]", "localhost", "evil.example", ""

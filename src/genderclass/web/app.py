@@ -25,18 +25,18 @@ from fastapi.responses import FileResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
 from ..config import MODALITIES
 from ..data.readers import FINGERS, finger_name
 from ..imageio import ImageError, load_image
 from ..inference.classifier import GenderClassifier, distinct_files
-from .errors import ApiError, error_response, install_error_handlers
+from .errors import ApiError, install_error_handlers
+from .middleware import install_middleware
 from .registry import ModelRegistry
 from .schemas import ErrorResponse, Health, ModelsResponse, PredictResponse
 from .settings import WebSettings
-from .uploads import BodySizeLimitMiddleware, Upload, parse_form
+from .uploads import Upload, parse_form
 
 log = logging.getLogger("genderclass.web")
 
@@ -93,79 +93,9 @@ PREDICT_BODY = {
     },
 }
 
-INDEX_CSP = (
-    "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; "
-    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-)
-# /docs, /redoc and the model cards: their pages carry inline scripts and styles, and ReDoc starts a
-# blob: worker; everything else stays on this server (ReDoc's footer logo is an image on a CDN).
-DOCS_CSP = (
-    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-    "script-src 'self' 'unsafe-inline'; worker-src 'self' blob:; connect-src 'self'; object-src 'none'; "
-    "base-uri 'none'; frame-ancestors 'none'"
-)
-
 
 def static_dir() -> Path:
     return Path(str(resources.files("genderclass.web") / "static"))
-
-
-class SecurityHeadersMiddleware:
-    """nosniff and no-referrer everywhere; a strict CSP on the page and its assets, one that allows
-    inline scripts on the documentation pages, and nothing from another origin on either."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        path = scope.get("path", "")
-        if path == "/" or path.startswith("/static/"):
-            policy: bytes | None = INDEX_CSP.encode()
-        elif path in ("/docs", "/redoc") or path.startswith("/model-card/"):
-            policy = DOCS_CSP.encode()
-        else:
-            policy = None
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                headers.append((b"x-content-type-options", b"nosniff"))
-                headers.append((b"referrer-policy", b"no-referrer"))
-                if policy:
-                    headers.append((b"content-security-policy", policy))
-                if path.startswith("/api/"):  # answers about someone's images: no cache keeps them
-                    headers.append((b"cache-control", b"no-store"))
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
-
-
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]"})
-
-
-class LoopbackHostMiddleware:
-    """For a server listening on loopback only: refuse requests whose Host header names another
-    host, as a web page on another site would send after rebinding its DNS name to 127.0.0.1."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and host_name(dict(scope["headers"]).get(b"host", b"")) not in LOOPBACK_HOSTS:
-            refusal = error_response(400, "bad_host", "this server answers loopback names only")
-            await refusal(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
-
-
-def host_name(header: bytes) -> str:
-    """The host of a Host header, without its port: ``[::1]:8000`` -> ``[::1]``, ``localhost:80`` -> ``localhost``."""
-    host = header.decode("latin-1").strip().lower()
-    return host[: host.index("]") + 1] if host.startswith("[") and "]" in host else host.split(":")[0]
 
 
 PREDICT_FIELDS = tuple(PREDICT_BODY["content"]["multipart/form-data"]["schema"]["properties"])
@@ -341,10 +271,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.registry = registry
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_upload_bytes)
-    if settings.loopback_only:
-        app.add_middleware(LoopbackHostMiddleware)
-    app.add_middleware(SecurityHeadersMiddleware)  # added last = outermost: also on the 413s
+    install_middleware(app, settings)
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
 
     async def model_for(modality: str) -> GenderClassifier:

@@ -1,4 +1,4 @@
-"""Request bodies: a size limit enforced before and while reading, and an in-memory multipart parser.
+"""Request bodies: an in-memory multipart parser (the size limit is ``middleware.BodySizeLimitMiddleware``).
 
 Uploads never touch the disk: the body (at most ``max_upload_bytes``) is read into memory and split
 into parts here, instead of Starlette's form parser, which spools files over 1 MB to temporary files.
@@ -6,129 +6,16 @@ into parts here, instead of Starlette's form parser, which spools files over 1 M
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
-import anyio
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import ApiError, error_body
-
-
-def _too_large_message(limit: int) -> str:
-    return f"request body is over the {limit / 1024 / 1024:g} MiB upload limit"
+from .errors import ApiError
 
 
-class _BodyTooLarge(Exception):
-    pass
-
-
-class BodySizeLimitMiddleware:
-    """413 JSON for bodies over ``max_bytes``: at once from Content-Length (the app never runs), else
-    as soon as the bytes actually received pass the limit (chunked or lying clients).
-
-    Before the 413 body is sent, the rest of the upload is read and thrown away (up to ``DRAIN_BYTES``
-    / ``DRAIN_SECONDS``, never stored): a server that closes a socket with unread data makes the kernel
-    reset the connection, and clients that send the whole body before reading (browsers, httpx) would
-    see "connection reset" instead of the JSON error.
-    """
-
-    DRAIN_BYTES = 32 * 1024 * 1024
-    DRAIN_SECONDS = 10.0
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def _drain(self, receive: Receive, already: int = 0) -> None:
-        drained = already
-        with anyio.move_on_after(self.DRAIN_SECONDS):
-            while drained <= self.DRAIN_BYTES:
-                message = await receive()
-                if message["type"] != "http.request":
-                    return
-                drained += len(message.get("body", b""))
-                if not message.get("more_body", False):
-                    return
-
-    async def _reject(
-        self, send: Send, receive: Receive | None, status: int, code: str, message: str, received: int = 0
-    ) -> None:
-        body = json.dumps(error_body(code, message)).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        if receive is not None:
-            await self._drain(receive, received)
-        await send({"type": "http.response.body", "body": body})
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = [v for k, v in scope.get("headers", ()) if k == b"content-length"]
-        if declared:
-            try:
-                length = int(declared[0])
-            except ValueError:
-                length = -1
-            if length < 0 or len(declared) > 1:
-                await self._reject(send, None, 400, "bad_request", "invalid Content-Length header")
-                return
-            if length > self.max_bytes:
-                drain = receive if length <= self.DRAIN_BYTES else None
-                await self._reject(send, drain, 413, "request_too_large", _too_large_message(self.max_bytes))
-                return
-
-        received = 0
-        exceeded = False
-        body_complete = False
-        response_started = False
-
-        async def limited_receive() -> Message:
-            nonlocal received, exceeded, body_complete
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                body_complete = not message.get("more_body", False)
-                if received > self.max_bytes:
-                    exceeded = True
-                    raise _BodyTooLarge
-            return message
-
-        async def guarded_send(message: Message) -> None:
-            nonlocal response_started
-            if exceeded:  # the app's answer to the interrupted read is replaced by the 413 below
-                return
-            if message["type"] == "http.response.start":
-                response_started = True
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, guarded_send)
-        except Exception:
-            if not exceeded:
-                raise
-        if exceeded and not response_started:
-            drain = None if body_complete else receive  # past the last chunk, receive() would wait for a disconnect
-            await self._reject(
-                send, drain, 413, "request_too_large", _too_large_message(self.max_bytes), received=received
-            )
-
-
-# ------------------------------------------------------------------------------------------ forms
 @dataclass
 class Upload:
     filename: str
