@@ -28,13 +28,13 @@ from fastapi_offline import FastAPIOffline
 
 from .. import __version__
 from ..config import MODALITIES
-from ..data.readers import FINGERS, finger_name
+from ..data.readers import finger_name
 from ..imageio import ImageError, load_image
 from ..inference.classifier import GenderClassifier, distinct_files
 from .errors import ApiError, install_error_handlers
 from .middleware import install_middleware
 from .registry import ModelRegistry
-from .schemas import ErrorResponse, Health, ModelsResponse, PredictResponse
+from .schemas import ErrorResponse, Health, ModelsResponse, PredictForm, PredictResponse, multipart_body
 from .settings import WebSettings
 from .uploads import Upload, parse_form
 
@@ -45,60 +45,14 @@ _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 _ERRORS = {"model": ErrorResponse}
 
-PREDICT_BODY = {
-    "required": True,
-    "content": {
-        "multipart/form-data": {
-            "schema": {
-                "type": "object",
-                "required": [FILE_FIELD],
-                "properties": {
-                    FILE_FIELD: {
-                        "type": "array",
-                        "items": {"type": "string", "format": "binary", "contentMediaType": "application/octet-stream"},
-                        "description": "one or more images (JPEG, PNG, BMP, GIF, WebP, TIFF); repeat the field "
-                        "for several. The content decides the format, not the name or content type.",
-                    },
-                    "modality": {"type": "string", "enum": list(MODALITIES), "default": "face"},
-                    "detect": {
-                        "type": "boolean",
-                        "description": "faces: find faces first; false = each image is one face crop "
-                        "(omitted: the model's own setting, true for the bundled face model)",
-                    },
-                    "finger": {
-                        "type": "string",
-                        "enum": ["", *FINGERS],
-                        "default": "",
-                        "description": "fingerprints: which finger every uploaded print is (any hand; empty: not "
-                        "known); its offset "
-                        "is removed and the per-finger calibration used (models listing 'fingers' in /api/v1/models)",
-                    },
-                    "fuse": {
-                        "type": "boolean",
-                        "default": False,
-                        "description": "fingerprints: the uploaded prints are one person's; the answer's 'person' "
-                        "fuses them (mean logit; a file uploaded twice counts once)",
-                    },
-                    "min_confidence": {
-                        "type": "string",
-                        "pattern": r"^\s*$|^(0(\.\d*)?|1(\.0*)?|\.\d+)$",
-                        "default": "",
-                        "description": "a number from 0 to 1: below this confidence the label is 'uncertain' "
-                        "(empty: the model's own level, chosen on validation)",
-                    },
-                },
-                "additionalProperties": False,
-            }
-        }
-    },
-}
+PREDICT_BODY = multipart_body(PredictForm)
 
 
 def static_dir() -> Path:
     return Path(str(resources.files("genderclass.web") / "static"))
 
 
-PREDICT_FIELDS = tuple(PREDICT_BODY["content"]["multipart/form-data"]["schema"]["properties"])
+PREDICT_FIELDS = tuple(PredictForm.model_fields)
 
 
 def _refuse_unknown_options(fields: dict[str, str], query: Any) -> None:

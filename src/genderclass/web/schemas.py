@@ -1,10 +1,68 @@
-"""Response models: they document the JSON API in the OpenAPI spec (``/docs``, ``/openapi.json``)."""
+"""Request and response models: they document the JSON API in the OpenAPI spec (``/docs``, ``/openapi.json``)."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic.json_schema import SkipJsonSchema
+
+from ..config import MODALITIES
+from ..data.readers import FINGERS
+
+# An uploaded file as OpenAPI 3.1 spells a binary form part ("Try it out" in /docs shows a file picker).
+BinaryFile = Annotated[
+    bytes, WithJsonSchema({"type": "string", "format": "binary", "contentMediaType": "application/octet-stream"})
+]
+
+
+def _without_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)  # omitted means "the model's own setting", which no constant can say
+
+
+# It only documents the request body: the body is parsed by ``uploads.parse_form`` (in memory, never
+# stored), not validated against this model, and its text fields by the route.
+class PredictForm(BaseModel):
+    """The images to classify and the options of one prediction (a multipart form)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    file: list[BinaryFile] = Field(
+        description="one or more images (JPEG, PNG, BMP, GIF, WebP, TIFF); repeat the field for several. "
+        "The content decides the format, not the name or content type."
+    )
+    modality: Literal[MODALITIES] = "face"
+    detect: bool | SkipJsonSchema[None] = Field(
+        default=None,
+        description="faces: find faces first; false = each image is one face crop "
+        "(omitted: the model's own setting, true for the bundled face model)",
+        json_schema_extra=_without_default,
+    )
+    finger: Literal[("", *FINGERS)] = Field(
+        default="",
+        description="fingerprints: which finger every uploaded print is (any hand; empty: not known); its offset "
+        "is removed and the per-finger calibration used (models listing 'fingers' in /api/v1/models)",
+    )
+    fuse: bool = Field(
+        default=False,
+        description="fingerprints: the uploaded prints are one person's; the answer's 'person' "
+        "fuses them (mean logit; a file uploaded twice counts once)",
+    )
+    min_confidence: str = Field(
+        default="",
+        pattern=r"^\s*$|^(0(\.\d*)?|1(\.0*)?|\.\d+)$",
+        description="a number from 0 to 1: below this confidence the label is 'uncertain' "
+        "(empty: the model's own level, chosen on validation)",
+    )
+
+
+def multipart_body(model: type[BaseModel]) -> dict[str, Any]:
+    """The OpenAPI ``requestBody`` of a required ``multipart/form-data`` body described by ``model``,
+    for a route that reads its body itself (passed as ``openapi_extra``)."""
+    schema = model.model_json_schema()
+    if "$defs" in schema:  # inlined in the operation, the schema has nowhere to keep its definitions
+        raise ValueError(f"{model.__name__} must be flat: no nested models")
+    return {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
 
 
 class FaceResult(BaseModel):
