@@ -8,7 +8,6 @@ Models load once per worker process; inference runs in worker threads, never on 
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -28,11 +27,11 @@ from fastapi_offline import FastAPIOffline
 
 from .. import __version__
 from ..config import MODALITIES
-from ..data.readers import finger_name
 from ..imageio import ImageError, load_image
 from ..inference.classifier import GenderClassifier, distinct_files
 from .errors import ApiError, install_error_handlers
 from .middleware import install_middleware
+from .options import FILE_FIELD, parse_finger, parse_fuse, parse_predict_request
 from .registry import ModelRegistry
 from .schemas import ErrorResponse, Health, ModelsResponse, PredictForm, PredictResponse, multipart_body
 from .settings import WebSettings
@@ -40,9 +39,6 @@ from .uploads import Upload, parse_form
 
 log = logging.getLogger("genderclass.web")
 
-FILE_FIELD = "file"
-_TRUE = {"true", "1", "yes", "on"}
-_FALSE = {"false", "0", "no", "off"}
 _ERRORS = {"model": ErrorResponse}
 
 PREDICT_BODY = multipart_body(PredictForm)
@@ -50,64 +46,6 @@ PREDICT_BODY = multipart_body(PredictForm)
 
 def static_dir() -> Path:
     return Path(str(resources.files("genderclass.web") / "static"))
-
-
-PREDICT_FIELDS = tuple(PredictForm.model_fields)
-
-
-def _refuse_unknown_options(fields: dict[str, str], query: Any) -> None:
-    """A misspelt or misplaced option must not silently fall back to a default (the face model, say)."""
-    expected = ", ".join(PREDICT_FIELDS)
-    if unknown := [name for name in fields if name not in PREDICT_FIELDS]:
-        names = ", ".join(repr(name[:40]) for name in unknown[:5])
-        raise ApiError(422, "unknown_field", f"unknown form field {names}: the fields are {expected}")
-    if query:
-        names = ", ".join(repr(name[:40]) for name in list(query)[:5])
-        raise ApiError(422, "unknown_field", f"options go in the multipart form ({expected}), not the URL: {names}")
-
-
-def _parse_modality(raw: str | None) -> str:
-    value = (raw or "face").strip().lower()
-    if value not in MODALITIES:
-        raise ApiError(422, "invalid_modality", f"modality must be one of {', '.join(MODALITIES)}, not {raw[:40]!r}")
-    return value
-
-
-def _parse_finger(raw: str | None, modality: str, clf: GenderClassifier) -> str | None:
-    value = finger_name(raw)
-    if value is None:
-        return None
-    if modality != "fingerprint":
-        raise ApiError(422, "invalid_request", "finger is for fingerprints (modality=fingerprint)")
-    if clf.finger_known is None:
-        raise ApiError(422, "invalid_request", "this fingerprint model has no per-finger calibration; omit finger")
-    known = list(clf.finger_known["offsets"])
-    if value not in known:
-        raise ApiError(422, "invalid_request", f"finger must be one of {', '.join(known)}, not {raw[:40]!r}")
-    return value
-
-
-def _parse_bool(raw: str | None, name: str, default: bool | None) -> bool | None:
-    if raw is None or raw.strip() == "":
-        return default
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ApiError(422, "invalid_request", f"{name} must be true or false, not {raw[:40]!r}")
-
-
-def _parse_probability(raw: str | None, name: str) -> float | None:
-    if raw is None or raw.strip() == "":
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
-        raise ApiError(422, "invalid_request", f"{name} must be a number from 0 to 1, not {raw[:40]!r}")
-    return value
 
 
 def _classify_files(
@@ -314,19 +252,11 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         form = parse_form(
             await request.body(), request.headers.get("content-type"), FILE_FIELD, max_files=settings.max_files
         )
-        _refuse_unknown_options(form.fields, request.query_params)
-        modality = _parse_modality(form.fields.get("modality"))
-        detect = _parse_bool(form.fields.get("detect"), "detect", default=None)  # None: the model's setting
-        min_confidence = _parse_probability(form.fields.get("min_confidence"), "min_confidence")
-        if not form.files:
-            raise ApiError(
-                422, "missing_file", f"no file uploaded: send one or more images in the multipart field '{FILE_FIELD}'"
-            )
+        options = parse_predict_request(form, request.query_params)
+        modality, detect, min_confidence = options.modality, options.detect, options.min_confidence
         clf = await model_for(modality)
-        finger = _parse_finger(form.fields.get("finger"), modality, clf)
-        fuse = bool(_parse_bool(form.fields.get("fuse"), "fuse", default=False))
-        if fuse and modality != "fingerprint":
-            raise ApiError(422, "invalid_request", "fuse is for fingerprints (modality=fingerprint)")
+        finger = parse_finger(options.finger_text, modality, clf)
+        fuse = parse_fuse(options.fuse_text, modality)
         outcomes = await anyio.to_thread.run_sync(
             partial(_classify_files, clf, form.files, detect, min_confidence, settings.max_pixels, finger),
             limiter=limiter(),
