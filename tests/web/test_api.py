@@ -133,16 +133,16 @@ def test_broken_gif_that_crashes_the_gif_plugin_is_a_corrupt_image(client):
 def test_a_decoder_crash_is_logged_by_the_uploads_place_not_its_name(client, monkeypatch, caplog):
     """Whatever else the decoder raises is a 422; the server's log names the upload by its place in
     the request, never by its (possibly personal) file name."""
-    from genderclass.web import app as web_app
+    from genderclass.web import service as web_service
 
-    real = web_app.load_image
+    real = web_service.load_image
 
     def choke_on_second(data, max_pixels):
         if data == b"second":
             raise IndexError("tile index out of range")
         return real(data, max_pixels=max_pixels)
 
-    monkeypatch.setattr(web_app, "load_image", choke_on_second)
+    monkeypatch.setattr(web_service, "load_image", choke_on_second)
     first = next(c for c in GOOD if c.name == "animated-gif")
     response = post(
         client, [(first.filename, first.data, first.content_type), ("jane_doe.png", b"second", "image/png")]
