@@ -644,6 +644,23 @@ def test_http_errors_are_json(client, method, path, status):
         assert "POST" in response.headers["allow"]
 
 
+@pytest.mark.parametrize(
+    ("path", "methods"),
+    [
+        ("/api/v1/models", {"GET", "HEAD"}),  # two routes: HEAD (no model loading) before GET
+        ("/healthz", {"GET", "HEAD"}),
+        ("/model-card/face", {"GET", "HEAD"}),
+        ("/api/v1/predict", {"POST"}),
+    ],
+)
+def test_a_405_allows_every_method_the_path_answers(client, path, methods):
+    """Allow lists the methods of every route on the path, not only of the first one that matched."""
+    for method in ("options", "delete"):
+        response = getattr(client, method)(path)
+        assert_error(response, 405, "method_not_allowed")
+        assert {m.strip() for m in response.headers["allow"].split(",")} == methods, (method, path)
+
+
 def test_unexpected_exception_is_logged_json_500(web_settings, caplog):
     app = create_app(WebSettings(face_model=web_settings.face_model, preload=False))
 
