@@ -291,6 +291,19 @@ def test_missing_file_field(client):
     assert_error(client.post(PREDICT, data={"modality": "face"}), 422, "missing_file")
 
 
+def test_the_schema_requires_a_file_part_as_the_server_does(client):
+    """A form without a file part is refused (422): the spec must not call it valid, as it did with
+    a required but possibly empty list of files."""
+    form = client.get("/openapi.json").json()["paths"][PREDICT]["post"]["requestBody"]
+    schema = form["content"]["multipart/form-data"]["schema"]
+    assert form["required"] is True and "file" in schema["required"]
+    assert schema["properties"]["file"]["type"] == "array" and schema["properties"]["file"]["minItems"] == 1
+    no_file = client.post(PREDICT, files=[("modality", (None, b"face"))])  # multipart, with no file part
+    assert "no file uploaded" in assert_error(no_file, 422, "missing_file")["message"]
+    one_file = post(client, [("a.jpg", jpeg_bytes(), "image/jpeg")], modality="face")
+    assert one_file.status_code == 200, one_file.text
+
+
 def test_file_under_another_field_name_is_not_a_file(client):
     for size in (64, 1024):  # a small file, and one larger than any form field may be
         response = client.post(PREDICT, files={"image": ("a.jpg", jpeg_bytes(size, size), "image/jpeg")})

@@ -28,8 +28,9 @@ class PredictForm(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     file: list[BinaryFile] = Field(
+        min_length=1,  # a form without a file part is refused (422 missing_file), so the schema refuses it too
         description="one or more images (JPEG, PNG, BMP, GIF, WebP, TIFF); repeat the field for several. "
-        "The content decides the format, not the name or content type."
+        "The content decides the format, not the name or content type.",
     )
     modality: Literal[MODALITIES] = "face"
     detect: bool | SkipJsonSchema[None] = Field(
