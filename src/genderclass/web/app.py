@@ -48,7 +48,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
     install_error_handlers(app)
     install_middleware(app, settings)
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
-    add_routes(app)
+    add_routes(app, settings)
     answer_head_as_get(app)
     return app
 

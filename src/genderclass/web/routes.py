@@ -13,8 +13,9 @@ from fastapi.responses import FileResponse, Response
 
 from .errors import ApiError
 from .options import FILE_FIELD, parse_predict_request
-from .schemas import ErrorResponse, Health, ModelsResponse, PredictForm, PredictResponse, multipart_body
+from .schemas import ErrorResponse, Health, ModelsResponse, PredictResponse, predict_body
 from .service import PredictionService
+from .settings import WebSettings
 from .uploads import parse_form
 
 _ERRORS = {"model": ErrorResponse}
@@ -96,7 +97,7 @@ async def model_card_head(modality: str, service: Service) -> Response:  # a lin
     return await model_card(modality, service)
 
 
-def add_routes(app: FastAPI) -> None:
+def add_routes(app: FastAPI, settings: WebSettings) -> None:
     """Every route, in the order they are matched."""
     hidden = {"include_in_schema": False}
     app.add_api_route("/", index, methods=["GET", "HEAD"], **hidden)
@@ -111,7 +112,7 @@ def add_routes(app: FastAPI) -> None:
         methods=["POST"],
         response_model=PredictResponse,
         tags=["api"],
-        openapi_extra={"requestBody": multipart_body(PredictForm)},
+        openapi_extra={"requestBody": predict_body(settings.max_files)},
         responses=PREDICT_RESPONSES,
     )
     card = "/model-card/{modality}"

@@ -66,6 +66,13 @@ def multipart_body(model: type[BaseModel]) -> dict[str, Any]:
     return {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
 
 
+def predict_body(max_files: int) -> dict[str, Any]:
+    """The predict form's ``requestBody``, with the server's limit on files (more are refused, 422)."""
+    body = multipart_body(PredictForm)
+    body["content"]["multipart/form-data"]["schema"]["properties"]["file"]["maxItems"] = max_files
+    return body
+
+
 class FaceResult(BaseModel):
     box: list[int] = Field(min_length=4, max_length=4, description="x1, y1, x2, y2 in pixels of the EXIF-rotated image")
     label: Literal["male", "female", "uncertain"] = Field(
