@@ -1,26 +1,37 @@
 """The options of a prediction request: the text fields of the upload form, checked and parsed.
 
 Multipart fields are text, so each option is parsed here; an option that is misspelt, misplaced or
-out of range is refused (422) rather than silently replaced by its default.
+out of range is refused (422) rather than silently replaced by its default. Each text is first held
+to its pattern in the OpenAPI spec (``schemas``): what the spec calls valid is what is accepted.
 """
 
 from __future__ import annotations
 
-import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..config import MODALITIES
-from ..data.readers import finger_name
 from ..inference.classifier import GenderClassifier
 from .errors import ApiError
-from .schemas import PredictForm
+from .schemas import (
+    BLANK_PATTERN,
+    BOOL_PATTERN,
+    FINGER_PATTERN,
+    MODALITY_PATTERN,
+    PROBABILITY_PATTERN,
+    TRUE_WORDS,
+    PredictForm,
+)
 from .uploads import Form, Upload
 
 FILE_FIELD = "file"
 PREDICT_FIELDS = tuple(PredictForm.model_fields)
-_TRUE = {"true", "1", "yes", "on"}
-_FALSE = {"false", "0", "no", "off"}
+# ``fullmatch`` of ``^...$`` is the schema's (ECMA) search: ``$`` only at the very end, not before a newline
+_BLANK, _BOOL, _FINGER, _MODALITY, _PROBABILITY = (
+    re.compile(pattern)
+    for pattern in (BLANK_PATTERN, BOOL_PATTERN, FINGER_PATTERN, MODALITY_PATTERN, PROBABILITY_PATTERN)
+)
 
 
 @dataclass(frozen=True)
@@ -63,25 +74,25 @@ def refuse_unknown_options(fields: Mapping[str, str], query: Mapping[str, str]) 
 
 
 def parse_modality(raw: str | None) -> str:
-    value = (raw or "face").strip().lower()
-    if value not in MODALITIES:
+    if not raw:
+        return "face"
+    if not _MODALITY.fullmatch(raw):
         raise ApiError(422, "invalid_modality", f"modality must be one of {', '.join(MODALITIES)}, not {raw[:40]!r}")
-    return value
+    return raw.strip().lower()
 
 
 def parse_finger(raw: str | None, modality: str, clf: GenderClassifier) -> str | None:
     """The finger every print is, if given: only for a fingerprint model that knows that finger."""
-    value = finger_name(raw)
-    if value is None:
+    if raw is None or _BLANK.fullmatch(raw):
         return None
     if modality != "fingerprint":
         raise ApiError(422, "invalid_request", "finger is for fingerprints (modality=fingerprint)")
     if clf.finger_known is None:
         raise ApiError(422, "invalid_request", "this fingerprint model has no per-finger calibration; omit finger")
     known = list(clf.finger_known["offsets"])
-    if value not in known:
+    if not _FINGER.fullmatch(raw) or raw.strip().lower() not in known:
         raise ApiError(422, "invalid_request", f"finger must be one of {', '.join(known)}, not {raw[:40]!r}")
-    return value
+    return raw.strip().lower()
 
 
 def parse_fuse(raw: str | None, modality: str) -> bool:
@@ -92,23 +103,17 @@ def parse_fuse(raw: str | None, modality: str) -> bool:
 
 
 def parse_bool(raw: str | None, name: str, default: bool | None) -> bool | None:
-    if raw is None or raw.strip() == "":
+    if raw is None:
         return default
+    if not _BOOL.fullmatch(raw):
+        raise ApiError(422, "invalid_request", f"{name} must be true or false, not {raw[:40]!r}")
     value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ApiError(422, "invalid_request", f"{name} must be true or false, not {raw[:40]!r}")
+    return value in TRUE_WORDS if value else default
 
 
 def parse_probability(raw: str | None, name: str) -> float | None:
-    if raw is None or raw.strip() == "":
+    if raw is None:
         return None
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
+    if not _PROBABILITY.fullmatch(raw):
         raise ApiError(422, "invalid_request", f"{name} must be a number from 0 to 1, not {raw[:40]!r}")
-    return value
+    return float(raw) if raw.strip() else None
