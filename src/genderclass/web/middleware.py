@@ -141,23 +141,30 @@ class BodySizeLimitMiddleware:
             await self._drain(receive, received)
         await send({"type": "http.response.body", "body": body})
 
+    async def _refuse_declared_length(self, scope: Scope, receive: Receive, send: Send) -> bool:
+        """Answer 400 for an invalid Content-Length and 413 for one over the limit; whether it did."""
+        declared = [v for k, v in scope.get("headers", ()) if k == b"content-length"]
+        if not declared:
+            return False
+        try:
+            length = int(declared[0])
+        except ValueError:
+            length = -1
+        if length < 0 or len(declared) > 1:
+            await self._reject(send, None, 400, "bad_request", "invalid Content-Length header")
+            return True
+        if length > self.max_bytes:
+            drain = receive if length <= self.DRAIN_BYTES else None
+            await self._reject(send, drain, 413, "request_too_large", _too_large_message(self.max_bytes))
+            return True
+        return False
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = [v for k, v in scope.get("headers", ()) if k == b"content-length"]
-        if declared:
-            try:
-                length = int(declared[0])
-            except ValueError:
-                length = -1
-            if length < 0 or len(declared) > 1:
-                await self._reject(send, None, 400, "bad_request", "invalid Content-Length header")
-                return
-            if length > self.max_bytes:
-                drain = receive if length <= self.DRAIN_BYTES else None
-                await self._reject(send, drain, 413, "request_too_large", _too_large_message(self.max_bytes))
-                return
+        if await self._refuse_declared_length(scope, receive, send):
+            return
 
         received = 0
         exceeded = False
