@@ -133,16 +133,16 @@ def test_broken_gif_that_crashes_the_gif_plugin_is_a_corrupt_image(client):
 def test_a_decoder_crash_is_logged_by_the_uploads_place_not_its_name(client, monkeypatch, caplog):
     """Whatever else the decoder raises is a 422; the server's log names the upload by its place in
     the request, never by its (possibly personal) file name."""
-    from genderclass.web import app as web_app
+    from genderclass.web import service as web_service
 
-    real = web_app.load_image
+    real = web_service.load_image
 
     def choke_on_second(data, max_pixels):
         if data == b"second":
             raise IndexError("tile index out of range")
         return real(data, max_pixels=max_pixels)
 
-    monkeypatch.setattr(web_app, "load_image", choke_on_second)
+    monkeypatch.setattr(web_service, "load_image", choke_on_second)
     first = next(c for c in GOOD if c.name == "animated-gif")
     response = post(
         client, [(first.filename, first.data, first.content_type), ("jane_doe.png", b"second", "image/png")]
@@ -289,6 +289,19 @@ def test_fingerprint_modality(client):
 # ------------------------------------------------------------------------------ request shape
 def test_missing_file_field(client):
     assert_error(client.post(PREDICT, data={"modality": "face"}), 422, "missing_file")
+
+
+def test_the_schema_requires_a_file_part_as_the_server_does(client):
+    """A form without a file part is refused (422): the spec must not call it valid, as it did with
+    a required but possibly empty list of files."""
+    form = client.get("/openapi.json").json()["paths"][PREDICT]["post"]["requestBody"]
+    schema = form["content"]["multipart/form-data"]["schema"]
+    assert form["required"] is True and "file" in schema["required"]
+    assert schema["properties"]["file"]["type"] == "array" and schema["properties"]["file"]["minItems"] == 1
+    no_file = client.post(PREDICT, files=[("modality", (None, b"face"))])  # multipart, with no file part
+    assert "no file uploaded" in assert_error(no_file, 422, "missing_file")["message"]
+    one_file = post(client, [("a.jpg", jpeg_bytes(), "image/jpeg")], modality="face")
+    assert one_file.status_code == 200, one_file.text
 
 
 def test_file_under_another_field_name_is_not_a_file(client):
@@ -614,7 +627,7 @@ def test_detect_defaults_to_the_model_setting(tmp_path):
 
 
 def test_a_loopback_server_refuses_other_host_names(face_model, fingerprint_model):
-    from genderclass.web.app import host_name
+    from genderclass.web.middleware import host_name
 
     assert [host_name(h) for h in (b"127.0.0.1:8000", b"[::1]:80", b"LocalHost", b"evil.example:8000", b"")] == [
         "127.0.0.1", "[::1]", "localhost", "evil.example", ""
@@ -642,6 +655,23 @@ def test_http_errors_are_json(client, method, path, status):
     assert_error(response, status)
     if status == 405:  # the JSON body keeps the HTTP error's headers: Allow names the methods there are
         assert "POST" in response.headers["allow"]
+
+
+@pytest.mark.parametrize(
+    ("path", "methods"),
+    [
+        ("/api/v1/models", {"GET", "HEAD"}),  # two routes: HEAD (no model loading) before GET
+        ("/healthz", {"GET", "HEAD"}),
+        ("/model-card/face", {"GET", "HEAD"}),
+        ("/api/v1/predict", {"POST"}),
+    ],
+)
+def test_a_405_allows_every_method_the_path_answers(client, path, methods):
+    """Allow lists the methods of every route on the path, not only of the first one that matched."""
+    for method in ("options", "delete"):
+        response = getattr(client, method)(path)
+        assert_error(response, 405, "method_not_allowed")
+        assert {m.strip() for m in response.headers["allow"].split(",")} == methods, (method, path)
 
 
 def test_unexpected_exception_is_logged_json_500(web_settings, caplog):

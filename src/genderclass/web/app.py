@@ -2,489 +2,63 @@
 
 ``create_app(settings)`` builds one app; ``app_from_env()`` is the factory uvicorn workers import
 (``uvicorn --factory genderclass.web.app:app_from_env``), with settings in ``GENDERCLASS_WEB_*`` variables.
-Models load once per worker process; inference runs in worker threads, never on the event loop.
+The routes are in ``routes``, what they call in ``service``, the middleware in ``middleware`` and the
+JSON errors in ``errors``.
 """
 
 from __future__ import annotations
 
-import logging
-import math
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import partial
-from importlib import resources
-from pathlib import Path
-from typing import Any
 
-import anyio
-import anyio.to_thread
-import numpy as np
-from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, Response
+from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
-from ..config import MODALITIES
-from ..data.readers import FINGERS, finger_name
-from ..imageio import ImageError, load_image
-from ..inference.classifier import GenderClassifier, distinct_files
-from .errors import ApiError, error_response, install_error_handlers
-from .registry import ModelRegistry
-from .schemas import ErrorResponse, Health, ModelsResponse, PredictResponse
+from .errors import install_error_handlers
+from .middleware import install_middleware
+from .routes import add_routes, static_dir
+from .service import PredictionService
 from .settings import WebSettings
-from .uploads import BodySizeLimitMiddleware, Upload, parse_form
 
-log = logging.getLogger("genderclass.web")
-
-FILE_FIELD = "file"
-_TRUE = {"true", "1", "yes", "on"}
-_FALSE = {"false", "0", "no", "off"}
-_ERRORS = {"model": ErrorResponse}
-
-PREDICT_BODY = {
-    "required": True,
-    "content": {
-        "multipart/form-data": {
-            "schema": {
-                "type": "object",
-                "required": [FILE_FIELD],
-                "properties": {
-                    FILE_FIELD: {
-                        "type": "array",
-                        "items": {"type": "string", "format": "binary", "contentMediaType": "application/octet-stream"},
-                        "description": "one or more images (JPEG, PNG, BMP, GIF, WebP, TIFF); repeat the field "
-                        "for several. The content decides the format, not the name or content type.",
-                    },
-                    "modality": {"type": "string", "enum": list(MODALITIES), "default": "face"},
-                    "detect": {
-                        "type": "boolean",
-                        "description": "faces: find faces first; false = each image is one face crop "
-                        "(omitted: the model's own setting, true for the bundled face model)",
-                    },
-                    "finger": {
-                        "type": "string",
-                        "enum": ["", *FINGERS],
-                        "default": "",
-                        "description": "fingerprints: which finger every uploaded print is (any hand; empty: not "
-                        "known); its offset "
-                        "is removed and the per-finger calibration used (models listing 'fingers' in /api/v1/models)",
-                    },
-                    "fuse": {
-                        "type": "boolean",
-                        "default": False,
-                        "description": "fingerprints: the uploaded prints are one person's; the answer's 'person' "
-                        "fuses them (mean logit; a file uploaded twice counts once)",
-                    },
-                    "min_confidence": {
-                        "type": "string",
-                        "pattern": r"^\s*$|^(0(\.\d*)?|1(\.0*)?|\.\d+)$",
-                        "default": "",
-                        "description": "a number from 0 to 1: below this confidence the label is 'uncertain' "
-                        "(empty: the model's own level, chosen on validation)",
-                    },
-                },
-                "additionalProperties": False,
-            }
-        }
-    },
-}
-
-INDEX_CSP = (
-    "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; "
-    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-)
-# /docs, /redoc and the model cards: their pages carry inline scripts and styles, and ReDoc starts a
-# blob: worker; everything else stays on this server (ReDoc's footer logo is an image on a CDN).
-DOCS_CSP = (
-    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-    "script-src 'self' 'unsafe-inline'; worker-src 'self' blob:; connect-src 'self'; object-src 'none'; "
-    "base-uri 'none'; frame-ancestors 'none'"
+DESCRIPTION = (
+    "Classifies gender as labelled in public datasets (binary male/female labels, a simplification "
+    "that does not capture gender identity) from face photos or fingerprints. Not for surveillance "
+    "or decisions about people."
 )
 
 
-def static_dir() -> Path:
-    return Path(str(resources.files("genderclass.web") / "static"))
-
-
-class SecurityHeadersMiddleware:
-    """nosniff and no-referrer everywhere; a strict CSP on the page and its assets, one that allows
-    inline scripts on the documentation pages, and nothing from another origin on either."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        path = scope.get("path", "")
-        if path == "/" or path.startswith("/static/"):
-            policy: bytes | None = INDEX_CSP.encode()
-        elif path in ("/docs", "/redoc") or path.startswith("/model-card/"):
-            policy = DOCS_CSP.encode()
-        else:
-            policy = None
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                headers.append((b"x-content-type-options", b"nosniff"))
-                headers.append((b"referrer-policy", b"no-referrer"))
-                if policy:
-                    headers.append((b"content-security-policy", policy))
-                if path.startswith("/api/"):  # answers about someone's images: no cache keeps them
-                    headers.append((b"cache-control", b"no-store"))
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
-
-
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]"})
-
-
-class LoopbackHostMiddleware:
-    """For a server listening on loopback only: refuse requests whose Host header names another
-    host, as a web page on another site would send after rebinding its DNS name to 127.0.0.1."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and host_name(dict(scope["headers"]).get(b"host", b"")) not in LOOPBACK_HOSTS:
-            refusal = error_response(400, "bad_host", "this server answers loopback names only")
-            await refusal(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
-
-
-def host_name(header: bytes) -> str:
-    """The host of a Host header, without its port: ``[::1]:8000`` -> ``[::1]``, ``localhost:80`` -> ``localhost``."""
-    host = header.decode("latin-1").strip().lower()
-    return host[: host.index("]") + 1] if host.startswith("[") and "]" in host else host.split(":")[0]
-
-
-PREDICT_FIELDS = tuple(PREDICT_BODY["content"]["multipart/form-data"]["schema"]["properties"])
-
-
-def _refuse_unknown_options(fields: dict[str, str], query: Any) -> None:
-    """A misspelt or misplaced option must not silently fall back to a default (the face model, say)."""
-    expected = ", ".join(PREDICT_FIELDS)
-    if unknown := [name for name in fields if name not in PREDICT_FIELDS]:
-        names = ", ".join(repr(name[:40]) for name in unknown[:5])
-        raise ApiError(422, "unknown_field", f"unknown form field {names}: the fields are {expected}")
-    if query:
-        names = ", ".join(repr(name[:40]) for name in list(query)[:5])
-        raise ApiError(422, "unknown_field", f"options go in the multipart form ({expected}), not the URL: {names}")
-
-
-def _parse_modality(raw: str | None) -> str:
-    value = (raw or "face").strip().lower()
-    if value not in MODALITIES:
-        raise ApiError(422, "invalid_modality", f"modality must be one of {', '.join(MODALITIES)}, not {raw[:40]!r}")
-    return value
-
-
-def _parse_finger(raw: str | None, modality: str, clf: GenderClassifier) -> str | None:
-    value = finger_name(raw)
-    if value is None:
-        return None
-    if modality != "fingerprint":
-        raise ApiError(422, "invalid_request", "finger is for fingerprints (modality=fingerprint)")
-    if clf.finger_known is None:
-        raise ApiError(422, "invalid_request", "this fingerprint model has no per-finger calibration; omit finger")
-    known = list(clf.finger_known["offsets"])
-    if value not in known:
-        raise ApiError(422, "invalid_request", f"finger must be one of {', '.join(known)}, not {raw[:40]!r}")
-    return value
-
-
-def _parse_bool(raw: str | None, name: str, default: bool | None) -> bool | None:
-    if raw is None or raw.strip() == "":
-        return default
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ApiError(422, "invalid_request", f"{name} must be true or false, not {raw[:40]!r}")
-
-
-def _parse_probability(raw: str | None, name: str) -> float | None:
-    if raw is None or raw.strip() == "":
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
-        raise ApiError(422, "invalid_request", f"{name} must be a number from 0 to 1, not {raw[:40]!r}")
-    return value
-
-
-def _classify_files(
-    clf: GenderClassifier,
-    uploads: list[Upload],
-    detect: bool | None,
-    min_confidence: float | None,
-    max_pixels: int,
-    finger: str | None = None,
-) -> list[tuple[dict[str, Any], ApiError | None, np.ndarray]]:
-    """Decode (with the pixel limit) and classify each upload; runs in a worker thread. Each
-    outcome also carries the upload's raw logits (none when it failed), for fusion."""
-    out: list[tuple[dict[str, Any], ApiError | None, np.ndarray]] = []
-    no_logits = np.zeros(0, dtype=np.float32)
-    for number, upload in enumerate(uploads, 1):
-        result: dict[str, Any] = {"filename": upload.filename, "faces": [], "error": None, "error_code": None}
-        try:
-            rgb = _decode(upload, max_pixels, f"upload {number} of {len(uploads)}")
-            [(prediction, logits)] = clf.predict_batch_with_logits([rgb], detect, min_confidence, fingers=[finger])
-        except ApiError as exc:
-            result.update(error=exc.message, error_code=exc.code)
-            out.append((result, exc, no_logits))
-            continue
-        except Exception:
-            # A bug, not a bad upload: logged, answered 500 alone, and never fatal for the other files.
-            log.exception("classifying upload %d of %d failed", number, len(uploads))
-            exc = ApiError(500, "internal_error", "internal error while classifying this image")
-            result.update(error=exc.message, error_code=exc.code)
-            out.append((result, exc, no_logits))
-            continue
-        result.update(faces=prediction["faces"], error=prediction["error"], image_size=[rgb.shape[1], rgb.shape[0]])
-        if prediction["error"]:  # the image decoded, so the model failed on it (e.g. a non-finite score)
-            log.error("model error on upload %d of %d: %s", number, len(uploads), prediction["error"])
-            exc = ApiError(500, "model_error", prediction["error"])
-            result.update(error_code=exc.code)
-            out.append((result, exc, no_logits))
-            continue
-        out.append((result, None, logits))
-    return out
-
-
-def _person(
-    clf: GenderClassifier,
-    uploads: list[Upload],
-    outcomes: list[tuple[dict[str, Any], ApiError | None, np.ndarray]],
-    min_confidence: float | None,
-    finger: str | None,
-) -> dict[str, Any] | None:
-    """The uploads fused as one person's prints (mean logit, the finger's offset removed when
-    given, fusion temperature), each distinct file once (identical bytes count once); None when
-    no upload was classified."""
-    classified = [i for i, (_, error, upload_logits) in enumerate(outcomes) if error is None and len(upload_logits)]
-    if not classified:
-        return None
-    # the server's log names uploads by their place in the request, never by their (personal) file names
-    distinct = distinct_files([uploads[i].data for i in classified], [f"upload {i + 1}" for i in classified])
-    kept = [classified[j] for j in distinct]
-    logits = [float(outcomes[i][2][0]) for i in kept]
-    filenames = [outcomes[i][0]["filename"] for i in kept]
-    person = clf.fuse(logits, filenames, min_confidence, [finger] * len(logits))
-    return {"filenames": person.pop("paths"), **person}
-
-
-def _decode(upload: Upload, max_pixels: int, place: str) -> np.ndarray:
-    """The upload's pixels; ``place`` names it in the log (never its file name)."""
-    try:
-        return load_image(upload.data, max_pixels=max_pixels)
-    except ImageError as exc:
-        raise ApiError(exc.status, exc.code, str(exc)) from None
-    except Exception as exc:
-        # Pillow plugins raise more than load_image catches (e.g. IndexError on some broken GIFs):
-        # whatever the decoder chokes on is a corrupt upload, not a server error.
-        log.warning("decoder error on %s: %s: %s", place, type(exc).__name__, exc)
-        raise ApiError(422, "corrupt_image", f"image is truncated or corrupt: {type(exc).__name__}") from None
-
-
-def _card_path(registry: ModelRegistry, modality: str) -> Path | None:
-    """The card of the model served for ``modality``: the HTML card beside its ONNX file. A model
-    without one has no card (never the bundled model's, which describes another network)."""
-    model = registry.paths.get(modality)
-    if model is None:
-        return None
-    candidates = [model.with_name(f"{model.stem}_card.html"), model.with_name(f"{modality}_card.html")]
-    return next((p for p in candidates if p.is_file()), None)
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    await app.state.service.start()
+    yield
 
 
 def create_app(settings: WebSettings | None = None) -> FastAPI:
     """Build the web app. Raises ``FileNotFoundError`` if no model can be served."""
     settings = settings or WebSettings()
-    registry = ModelRegistry(settings)
-    limiter_box: dict[str, anyio.CapacityLimiter] = {}
-
-    def limiter() -> anyio.CapacityLimiter:  # created inside the event loop, on first use
-        if "limiter" not in limiter_box:
-            limiter_box["limiter"] = anyio.CapacityLimiter(settings.inference_concurrency)
-        return limiter_box["limiter"]
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if settings.preload:
-            await anyio.to_thread.run_sync(registry.load_all)
-        log.info("serving %s", ", ".join(registry.available))
-        yield
-
-    app = FastAPIOffline(  # /docs and /redoc with their scripts served locally, never from a CDN
-        title="genderclass",
-        version=__version__,
-        description=(
-            "Classifies gender as labelled in public datasets (binary male/female labels, a simplification "
-            "that does not capture gender identity) from face photos or fingerprints. Not for surveillance "
-            "or decisions about people."
-        ),
-        lifespan=lifespan,
-    )
+    service = PredictionService(settings)
+    # /docs and /redoc with their scripts served locally, never from a CDN
+    app = FastAPIOffline(title="genderclass", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
-    app.state.registry = registry
+    app.state.service = service
+    app.state.registry = service.registry
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_upload_bytes)
-    if settings.loopback_only:
-        app.add_middleware(LoopbackHostMiddleware)
-    app.add_middleware(SecurityHeadersMiddleware)  # added last = outermost: also on the 413s
+    install_middleware(app, settings)
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
+    add_routes(app, settings)
+    answer_head_as_get(app)
+    return app
 
-    async def model_for(modality: str) -> GenderClassifier:
-        if modality not in registry.paths:
-            raise ApiError(
-                422, "model_unavailable", f"this server has no {modality} model; available: {registry.available}"
-            )
-        if registry.is_loaded(modality):
-            return registry.get(modality)
-        return await anyio.to_thread.run_sync(registry.get, modality)
 
-    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
-    async def index() -> FileResponse:
-        return FileResponse(static_dir() / "index.html", media_type="text/html")
-
-    @app.get("/favicon.ico", include_in_schema=False)
-    async def favicon() -> FileResponse:  # browsers ask for it on pages without an icon link (cards, docs)
-        return FileResponse(static_dir() / "favicon.svg", media_type="image/svg+xml")
-
-    @app.get("/healthz", response_model=Health, tags=["service"])
-    async def healthz() -> dict[str, Any]:
-        """Liveness: the process answers and knows which models it serves."""
-        return {"status": "ok", "models": registry.available}
-
-    @app.head("/healthz", include_in_schema=False)  # monitors that only look at the status
-    async def healthz_head() -> Response:
-        return Response()
-
-    @app.head("/api/v1/models", include_in_schema=False)  # a monitor checking the API answers, without loading models
-    async def list_models_head() -> Response:
-        return Response(media_type="application/json")
-
-    @app.get("/api/v1/models", response_model=ModelsResponse, tags=["api"])
-    async def list_models() -> dict[str, Any]:
-        """The models this server offers, with their metadata summaries and the upload limits."""
-        models = []
-        for modality in registry.available:
-            try:
-                await model_for(modality)
-                info, loaded = registry.summary(modality), True
-            except Exception:
-                log.exception("cannot load the %s model", modality)
-                info, loaded = None, False
-            card = _card_path(registry, modality)
-            models.append(
-                {
-                    "modality": modality,
-                    "loaded": loaded,
-                    "info": info,
-                    "card_url": f"/model-card/{modality}" if card else None,
-                }
-            )
-        return {
-            "default": registry.available[0],
-            "models": models,
-            "limits": {
-                "max_upload_bytes": settings.max_upload_bytes,
-                "max_pixels": settings.max_pixels,
-                "max_files": settings.max_files,
-            },
-        }
-
-    @app.post(
-        "/api/v1/predict",
-        response_model=PredictResponse,
-        tags=["api"],
-        openapi_extra={"requestBody": PREDICT_BODY},
-        responses={
-            400: {**_ERRORS, "description": "malformed request body"},
-            413: {**_ERRORS, "description": "body over the upload limit, or image over the pixel limit"},
-            415: {**_ERRORS, "description": "not an image (by content), or not a multipart body"},
-            422: {
-                **_ERRORS,
-                "description": "corrupt image, missing file, bad modality or option; fuse=true with no usable print",
-            },
-            500: {**_ERRORS, "description": "unexpected server error, or the model gave no finite score"},
-        },
-    )
-    async def predict(request: Request) -> dict[str, Any]:
-        """Classify every face in each uploaded image (or each whole image: fingerprints, ``detect=false``).
-
-        With one file, an unusable file answers with its own status (413/415/422); with several, the
-        answer is 200 and each bad file carries its own ``error``.
-        """
-        started = time.perf_counter()
-        form = parse_form(
-            await request.body(), request.headers.get("content-type"), FILE_FIELD, max_files=settings.max_files
-        )
-        _refuse_unknown_options(form.fields, request.query_params)
-        modality = _parse_modality(form.fields.get("modality"))
-        detect = _parse_bool(form.fields.get("detect"), "detect", default=None)  # None: the model's setting
-        min_confidence = _parse_probability(form.fields.get("min_confidence"), "min_confidence")
-        if not form.files:
-            raise ApiError(
-                422, "missing_file", f"no file uploaded: send one or more images in the multipart field '{FILE_FIELD}'"
-            )
-        clf = await model_for(modality)
-        finger = _parse_finger(form.fields.get("finger"), modality, clf)
-        fuse = bool(_parse_bool(form.fields.get("fuse"), "fuse", default=False))
-        if fuse and modality != "fingerprint":
-            raise ApiError(422, "invalid_request", "fuse is for fingerprints (modality=fingerprint)")
-        outcomes = await anyio.to_thread.run_sync(
-            partial(_classify_files, clf, form.files, detect, min_confidence, settings.max_pixels, finger),
-            limiter=limiter(),
-        )
-        if len(outcomes) == 1 and outcomes[0][1] is not None:
-            raise outcomes[0][1]
-        if fuse and all(error is not None for _, error, _ in outcomes):  # no person to answer for
-            reasons = "; ".join(f"{result['filename']}: {error.message[:80]}" for result, error, _ in outcomes)
-            raise ApiError(422, "no_usable_print", f"none of the {len(outcomes)} prints could be classified: {reasons}")
-        return {
-            "results": [result for result, _, _ in outcomes],
-            "person": _person(clf, form.files, outcomes, min_confidence, finger) if fuse else None,
-            "model": registry.brief(modality),
-            "elapsed_ms": round((time.perf_counter() - started) * 1000.0, 2),
-        }
-
-    @app.get(
-        "/model-card/{modality}",
-        tags=["service"],
-        response_class=Response,
-        responses={200: {"content": {"text/html": {}}}, 404: {**_ERRORS, "description": "no card installed"}},
-    )
-    async def model_card(modality: str) -> Response:
-        """The model card (HTML) of the face or fingerprint model, if one is installed."""
-        card = _card_path(registry, modality) if modality in MODALITIES else None
-        if card is None:
-            raise ApiError(404, "not_found", f"no model card for {modality[:40]!r} is installed")
-        return FileResponse(card, media_type="text/html")
-
-    @app.head("/model-card/{modality}", include_in_schema=False)  # a link checker's request
-    async def model_card_head(modality: str) -> Response:
-        return await model_card(modality)
-
-    # The other pages (/docs, /redoc) answer HEAD as GET too, as every HTTP server must (RFC 9110).
+def answer_head_as_get(app: FastAPI) -> None:
+    """The pages outside the API (/docs, /redoc, the icon) answer HEAD as GET too, as every HTTP
+    server must (RFC 9110)."""
     for route in app.routes:
         if isinstance(route, APIRoute) and not route.include_in_schema and route.methods == {"GET"}:
             route.methods.add("HEAD")
-
-    return app
 
 
 def app_from_env() -> FastAPI:

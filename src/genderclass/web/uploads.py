@@ -1,4 +1,4 @@
-"""Request bodies: a size limit enforced before and while reading, and an in-memory multipart parser.
+"""Request bodies: an in-memory multipart parser (the size limit is ``middleware.BodySizeLimitMiddleware``).
 
 Uploads never touch the disk: the body (at most ``max_upload_bytes``) is read into memory and split
 into parts here, instead of Starlette's form parser, which spools files over 1 MB to temporary files.
@@ -6,129 +6,17 @@ into parts here, instead of Starlette's form parser, which spools files over 1 M
 
 from __future__ import annotations
 
-import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
-import anyio
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import ApiError, error_body
-
-
-def _too_large_message(limit: int) -> str:
-    return f"request body is over the {limit / 1024 / 1024:g} MiB upload limit"
+from .errors import ApiError
 
 
-class _BodyTooLarge(Exception):
-    pass
-
-
-class BodySizeLimitMiddleware:
-    """413 JSON for bodies over ``max_bytes``: at once from Content-Length (the app never runs), else
-    as soon as the bytes actually received pass the limit (chunked or lying clients).
-
-    Before the 413 body is sent, the rest of the upload is read and thrown away (up to ``DRAIN_BYTES``
-    / ``DRAIN_SECONDS``, never stored): a server that closes a socket with unread data makes the kernel
-    reset the connection, and clients that send the whole body before reading (browsers, httpx) would
-    see "connection reset" instead of the JSON error.
-    """
-
-    DRAIN_BYTES = 32 * 1024 * 1024
-    DRAIN_SECONDS = 10.0
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def _drain(self, receive: Receive, already: int = 0) -> None:
-        drained = already
-        with anyio.move_on_after(self.DRAIN_SECONDS):
-            while drained <= self.DRAIN_BYTES:
-                message = await receive()
-                if message["type"] != "http.request":
-                    return
-                drained += len(message.get("body", b""))
-                if not message.get("more_body", False):
-                    return
-
-    async def _reject(
-        self, send: Send, receive: Receive | None, status: int, code: str, message: str, received: int = 0
-    ) -> None:
-        body = json.dumps(error_body(code, message)).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        if receive is not None:
-            await self._drain(receive, received)
-        await send({"type": "http.response.body", "body": body})
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = [v for k, v in scope.get("headers", ()) if k == b"content-length"]
-        if declared:
-            try:
-                length = int(declared[0])
-            except ValueError:
-                length = -1
-            if length < 0 or len(declared) > 1:
-                await self._reject(send, None, 400, "bad_request", "invalid Content-Length header")
-                return
-            if length > self.max_bytes:
-                drain = receive if length <= self.DRAIN_BYTES else None
-                await self._reject(send, drain, 413, "request_too_large", _too_large_message(self.max_bytes))
-                return
-
-        received = 0
-        exceeded = False
-        body_complete = False
-        response_started = False
-
-        async def limited_receive() -> Message:
-            nonlocal received, exceeded, body_complete
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                body_complete = not message.get("more_body", False)
-                if received > self.max_bytes:
-                    exceeded = True
-                    raise _BodyTooLarge
-            return message
-
-        async def guarded_send(message: Message) -> None:
-            nonlocal response_started
-            if exceeded:  # the app's answer to the interrupted read is replaced by the 413 below
-                return
-            if message["type"] == "http.response.start":
-                response_started = True
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, guarded_send)
-        except Exception:
-            if not exceeded:
-                raise
-        if exceeded and not response_started:
-            drain = None if body_complete else receive  # past the last chunk, receive() would wait for a disconnect
-            await self._reject(
-                send, drain, 413, "request_too_large", _too_large_message(self.max_bytes), received=received
-            )
-
-
-# ------------------------------------------------------------------------------------------ forms
 @dataclass
 class Upload:
     filename: str
@@ -192,66 +80,80 @@ def parse_form(body: bytes, content_type: str | None, file_field: str = "file", 
 
 
 def _parse_multipart(body: bytes, boundary: bytes, file_field: str, max_files: int) -> Form:
-    form = Form()
-    state: dict = {"headers": [], "name": b"", "value": b"", "data": [], "ended": False, "parts": 0}
-
-    def on_part_begin() -> None:
-        state["parts"] += 1
-        if state["parts"] > _MAX_PARTS:
-            raise _too_many_parts()
-        state["headers"], state["data"] = [], []
-
-    def on_header_field(data: bytes, start: int, end: int) -> None:
-        state["name"] += data[start:end]
-
-    def on_header_value(data: bytes, start: int, end: int) -> None:
-        state["value"] += data[start:end]
-
-    def on_header_end() -> None:
-        state["headers"].append((state["name"].lower(), state["value"]))
-        state["name"], state["value"] = b"", b""
-
-    def on_part_data(data: bytes, start: int, end: int) -> None:
-        state["data"].append(data[start:end])
-
-    def on_part_end() -> None:
-        headers = dict(state["headers"])
-        _, disposition = parse_options_header(headers.get(b"content-disposition", b""))
-        name = disposition.get(b"name", b"").decode("utf-8", "replace")
-        content = b"".join(state["data"])
-        if name == file_field:
-            if len(form.files) >= max_files:
-                raise ApiError(422, "too_many_files", f"at most {max_files} files per request")
-            raw_name = disposition.get(b"filename", b"").decode("utf-8", "replace")
-            mime = headers.get(b"content-type", b"application/octet-stream").decode("latin-1")
-            form.files.append(Upload(filename=clean_filename(raw_name), content_type=mime[:100], data=content))
-        elif b"filename" in disposition:  # a file under another name is a mistake worth naming
-            raise ApiError(
-                422, "unknown_field", f"file sent in the form field '{name[:40]}': send images in '{file_field}'"
-            )
-        elif name:
-            if len(content) > _MAX_FIELD_BYTES:
-                raise ApiError(422, "field_too_large", f"form field '{name[:50]}' is too long")
-            _add_field(form, name, content.decode("utf-8", "replace"))
-
-    def on_end() -> None:
-        state["ended"] = True
-
-    callbacks = {
-        "on_part_begin": on_part_begin,
-        "on_part_data": on_part_data,
-        "on_part_end": on_part_end,
-        "on_header_field": on_header_field,
-        "on_header_value": on_header_value,
-        "on_header_end": on_header_end,
-        "on_end": on_end,
-    }
+    parts = _PartCollector(file_field, max_files)
     try:  # the parser refuses some boundaries (e.g. over 256 bytes) already when it is built
-        parser = MultipartParser(boundary, callbacks)
+        parser = MultipartParser(boundary, parts.callbacks())
         parser.write(body)
         parser.finalize()
     except FormParserError as exc:
         raise ApiError(400, "malformed_multipart", f"malformed multipart body: {exc}") from None
-    if not state["ended"]:
+    if not parts.ended:
         raise ApiError(400, "malformed_multipart", "malformed multipart body: the closing boundary is missing")
-    return form
+    return parts.form
+
+
+class _PartCollector:
+    """The multipart parser's callbacks: each part's headers and bytes, collected into a ``Form``
+    (files under ``file_field``, text fields elsewhere) as soon as the part ends."""
+
+    def __init__(self, file_field: str, max_files: int) -> None:
+        self.file_field = file_field
+        self.max_files = max_files
+        self.form = Form()
+        self.ended = False
+        self._parts = 0
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._header_name = b""
+        self._header_value = b""
+        self._data: list[bytes] = []
+
+    def callbacks(self) -> dict[str, Callable[..., None]]:
+        names = ("part_begin", "part_data", "part_end", "header_field", "header_value", "header_end", "end")
+        return {f"on_{name}": getattr(self, f"on_{name}") for name in names}
+
+    def on_part_begin(self) -> None:
+        self._parts += 1
+        if self._parts > _MAX_PARTS:
+            raise _too_many_parts()
+        self._headers, self._data = [], []
+
+    def on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self._header_name += data[start:end]
+
+    def on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self._header_value += data[start:end]
+
+    def on_header_end(self) -> None:
+        self._headers.append((self._header_name.lower(), self._header_value))
+        self._header_name, self._header_value = b"", b""
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        self._data.append(data[start:end])
+
+    def on_part_end(self) -> None:
+        headers = dict(self._headers)
+        _, disposition = parse_options_header(headers.get(b"content-disposition", b""))
+        name = disposition.get(b"name", b"").decode("utf-8", "replace")
+        content = b"".join(self._data)
+        if name == self.file_field:
+            self._add_file(
+                disposition.get(b"filename", b""), headers.get(b"content-type", b"application/octet-stream"), content
+            )
+        elif b"filename" in disposition:  # a file under another name is a mistake worth naming
+            raise ApiError(
+                422, "unknown_field", f"file sent in the form field '{name[:40]}': send images in '{self.file_field}'"
+            )
+        elif name:
+            if len(content) > _MAX_FIELD_BYTES:
+                raise ApiError(422, "field_too_large", f"form field '{name[:50]}' is too long")
+            _add_field(self.form, name, content.decode("utf-8", "replace"))
+
+    def _add_file(self, raw_name: bytes, content_type: bytes, content: bytes) -> None:
+        if len(self.form.files) >= self.max_files:
+            raise ApiError(422, "too_many_files", f"at most {self.max_files} files per request")
+        mime = content_type.decode("latin-1")
+        filename = clean_filename(raw_name.decode("utf-8", "replace"))
+        self.form.files.append(Upload(filename=filename, content_type=mime[:100], data=content))
+
+    def on_end(self) -> None:
+        self.ended = True
