@@ -78,21 +78,21 @@ def test_card_templates_use_only_the_documented_fields():
 
 
 def test_the_threshold_rule():
-    labels = np.array([0, 0, 0, 1, 1])
-    p = np.array([0.1, 0.2, 0.3, 0.35, 0.9])
-    assert FACE.choose_threshold(labels, p) == 0.5
-    from genderclass.evaluation.metrics import choose_threshold
+    pytest.importorskip("torch")
+    from genderclass.evaluation.metrics import choose_threshold, sigmoid
+    from genderclass.training.calibrate import calibrate
 
-    assert FINGERPRINT.choose_threshold(labels, p) == choose_threshold(labels, p) != 0.5
+    labels = np.array([0, 0, 0, 1, 1, 0, 1, 1])
+    logits = np.array([-2.0, -1.4, -0.8, -0.6, 2.2, 0.3, 0.1, 1.5])
+    face, fingerprint = calibrate(labels, logits, FACE.name), calibrate(labels, logits, FINGERPRINT.name)
+    assert face["threshold"] == 0.5 and face["temperature"] == fingerprint["temperature"]
+    tuned = choose_threshold(labels, sigmoid(logits / fingerprint["temperature"]))
+    assert fingerprint["threshold"] == tuned != 0.5
 
 
-def test_the_default_crop_mode_is_evaluates():
-    from genderclass.data.readers import FORMATS
-    from genderclass.evaluation.evaluate import default_crop_mode
-
-    for spec in REGISTRY.values():
-        for fmt in FORMATS:
-            assert spec.default_crop_mode(fmt) == default_crop_mode(fmt, spec.name), (spec.name, fmt)
+def test_the_default_crop_mode():
+    assert [FACE.default_crop_mode(fmt) for fmt in ("utkface", "folder", "csv")] == ["chip", "detect", "detect"]
+    assert {FINGERPRINT.default_crop_mode(fmt) for fmt in ("socofing", "utkface", "folder")} == {"none"}
 
 
 def test_a_reader_format_names_its_modality():

@@ -426,7 +426,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     from ..data.readers import read_dataset
     from ..data.split import read_split_csv, select_listed
-    from ..evaluation.evaluate import default_crop_mode, evaluate_samples
+    from ..evaluation.evaluate import evaluate_samples
     from ..inference.classifier import GenderClassifier
 
     of_format = modality_of_format(args.format)  # utkface: face, socofing: fingerprint; folder, csv: either
@@ -456,7 +456,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         samples = [samples[i] for i in keep]
     # counted among the files scored (after --limit's draw)
     beyond_test = sum(sample.path not in test_files for sample in samples) if test_files is not None else 0
-    crop_mode = "none" if args.no_detect else (args.crop or default_crop_mode(args.format, clf.modality))
+    crop_mode = "none" if args.no_detect else (args.crop or modality_for(clf.modality).default_crop_mode(args.format))
     # training curves: a run folder's metrics.csv, else the NAME.metrics.csv export writes beside NAME.onnx
     curves = [Path(args.model) / "metrics.csv"] if args.model else []
     curves.append(clf.path.with_name(f"{clf.path.stem}.metrics.csv"))

@@ -14,6 +14,7 @@ from ..config import DEFAULT_BATCH_SIZE, LABELS, write_json
 from ..data.readers import Sample, finger_name
 from ..imageio import ImageError, load_image
 from ..inference.classifier import NON_FINITE_OUTPUT, GenderClassifier
+from ..modalities import modality_for
 from ..preprocess import Crop, crop_chip
 from ..progress import progress
 from . import metrics as M
@@ -26,12 +27,6 @@ log = logging.getLogger(__name__)
 
 CROP_MODES = ("detect", "chip", "none")
 THUMB_SIZE = 64
-
-
-def default_crop_mode(fmt: str, modality: str) -> str:
-    if modality != "face":
-        return "none"
-    return "chip" if fmt == "utkface" else "detect"
 
 
 def _crop(clf: GenderClassifier, path: str, mode: str) -> Crop | None:
@@ -131,7 +126,7 @@ def _subject_metrics(
     threshold = clf.threshold
     plain = {"threshold": threshold, "min_confidence": clf.min_confidence}
     metrics = {"per_subject": per_subject_metrics(subjects, labels, logits, clf.fusion_temperature_for, plain)}
-    if clf.modality == "fingerprint":
+    if modality_for(clf.modality).fuses_per_person:
         metrics["per_subject_by_prints"] = by_print_count(
             subjects, labels, logits, clf.fusion_temperature_for, threshold
         )

@@ -10,7 +10,8 @@ settings (``temperature``, ``fusion_temperature``, ``fusion_temperatures``, ``fi
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -19,7 +20,26 @@ from ..modalities.fingerprint import finger_name
 
 if TYPE_CHECKING:
     from ..imageio import ImageSource
-    from .classifier import GenderClassifier
+
+
+class GenderClassifier(Protocol):
+    """What fusion reads of a :class:`~genderclass.inference.classifier.GenderClassifier` (a protocol,
+    so that this module, which the classifier delegates to, does not import it back)."""
+
+    path: Path
+    metadata: dict[str, Any]
+    temperature: float
+    fusion_temperature: float
+    fusion_temperatures: list[float]
+    finger_known: dict[str, Any] | None
+
+    def probability(
+        self, logits: np.ndarray, fused: bool = False, finger_known: bool = False, n_fused: Any = None
+    ) -> np.ndarray: ...
+
+    def decide(
+        self, p_female: float, min_confidence: float | None = None, finger_known: bool = False
+    ) -> dict[str, Any]: ...
 
 
 def fusion_settings(metadata: dict[str, Any]) -> tuple[float, list[float], dict[str, Any] | None]:

@@ -47,15 +47,6 @@ class Modality:
     card_caveats: tuple[str, ...]
     card_ethics: tuple[str, ...]  # "Ethical Considerations" for models of this modality or trained on its data
 
-    def choose_threshold(self, labels: Any, p_female: Any) -> float:
-        """The decision threshold for calibrated validation probabilities: the one that maximises
-        balanced accuracy where the modality tunes it, else 0.5."""
-        if not self.tunes_threshold:
-            return 0.5
-        from ..evaluation.metrics import choose_threshold
-
-        return choose_threshold(labels, p_female)
-
     def default_crop_mode(self, fmt: str) -> str:
         """How ``evaluate`` crops labelled images of reader format ``fmt`` by default: "none" (the
         whole image), "chip" (a pre-cropped chip, cropped as in training) or "detect"."""

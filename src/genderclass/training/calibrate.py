@@ -22,6 +22,7 @@ from ..evaluation.fusion import (
     per_subject_metrics,
 )
 from ..evaluation.groups import attribute_groups, group_offsets, remove_offsets
+from ..modalities import modality_for
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ def calibrate(val_labels: np.ndarray, val_logits: np.ndarray, modality: str) -> 
             len(val_labels),
         )
     p_val = M.sigmoid(val_logits / temperature)
-    threshold = M.choose_threshold(val_labels, p_val) if modality == "fingerprint" else 0.5
+    threshold = M.choose_threshold(val_labels, p_val) if modality_for(modality).tunes_threshold else 0.5
     min_confidence = M.choose_min_confidence(val_labels, p_val, threshold)
     return {"temperature": float(temperature), "threshold": float(threshold), "min_confidence": float(min_confidence)}
 
@@ -92,19 +93,19 @@ def measure(
     shipped: GenderClassifier, data: PreparedData, val_logits: np.ndarray, test_logits: np.ndarray
 ) -> tuple[dict, dict]:
     """Calibration fitted on validation, and the metrics of every split, for the exported file."""
-    cache, modality = data.cache, shipped.modality
+    cache, spec = data.cache, modality_for(shipped.modality)
     val, test = data.indices("val"), data.indices("test")
-    calibration = calibrate(cache.labels[val], val_logits, modality)
-    if modality == "fingerprint" and (cache.subjects[val] != "").all():
+    calibration = calibrate(cache.labels[val], val_logits, spec.name)
+    if spec.fuses_per_person and (cache.subjects[val] != "").all():
         calibration["fusion_temperature"] = fusion_temperature(cache.subjects[val], cache.labels[val], val_logits)
         calibration["fusion_temperatures"] = fusion_temperatures(cache.subjects[val], cache.labels[val], val_logits)
     metrics = {
         "validation": split_metrics(cache.labels[val], val_logits, calibration),
         "test": split_metrics(cache.labels[test], test_logits, calibration, [cache.attrs[i] for i in test]),
     }
-    if modality == "fingerprint" and (known := _finger_known(data, val_logits, test_logits)):
+    if spec.fingers and (known := _finger_known(data, val_logits, test_logits)):
         calibration["finger_known"], metrics["test_finger_known"] = known
-    if modality == "fingerprint" and (cache.subjects[test] != "").all():
+    if spec.fuses_per_person and (cache.subjects[test] != "").all():
         test_subjects = cache.subjects[test].tolist()
         # as at prediction: each subject's temperature for its number of prints (see the classifier)
         table = calibration.get("fusion_temperatures", [])
@@ -119,7 +120,7 @@ def measure(
         metrics["test_by_prints"] = by_print_count(
             test_subjects, cache.labels[test], test_logits, temperature_of, calibration["threshold"]
         )
-    if modality == "fingerprint":
+    if spec.simulates_alterations:
         for kind, altered in simulated_alterations(cache.images[test]).items():
             altered_logits = shipped.logits(altered, batch_size=256)
             metrics[f"test_altered_{kind}"] = split_metrics(cache.labels[test], altered_logits, calibration)

@@ -14,6 +14,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..config import TrainConfig, read_json
+from ..modalities import modality_for
 
 
 class FlipAveraged(nn.Module):
@@ -39,7 +40,7 @@ def inference_model(
     config_file = run_dir / "config.json"
     cfg = TrainConfig.from_dict(read_json(config_file)["train"]) if config_file.exists() else module.cfg
     model: nn.Module = module.model
-    mirror = cfg.modality == "face" if flip_tta is None else flip_tta
+    mirror = modality_for(cfg.modality).flip_tta if flip_tta is None else flip_tta
     if mirror:
         model = FlipAveraged(model)
     return model.eval(), cfg

@@ -19,6 +19,7 @@ from ..config import IMBALANCE_HINT_RATIO, LABELS, TrainConfig, read_json, teach
 from ..data.leaks import check_sources_held_out, check_trainable
 from ..data.prepare import PreparedData, prepare_data, prepare_saved_data
 from ..data.split import write_split_csv
+from ..modalities import modality_for
 from ..progress import LogLines
 from .checkpoints import initialise_from
 from .history import restore_metrics, stash_metrics
@@ -48,7 +49,7 @@ def _sample_weights(cfg: TrainConfig, data: PreparedData) -> np.ndarray | None:
     if cfg.balance == "class":
         return balanced_weights(labels)
     if cfg.balance == "group":
-        key = "race" if cfg.modality == "face" else "finger"
+        key = modality_for(cfg.modality).balance_group
         groups = np.array([data.cache.attrs[i].get(key, "") for i in train])
         return balanced_weights(labels, groups)
     counts = np.bincount(labels.astype(int), minlength=2)
