@@ -19,7 +19,7 @@ from ..preprocess import Crop, crop_chip
 from ..progress import progress
 from . import metrics as M
 from .calibrated import calibrated_metrics
-from .fusion import by_print_count, per_subject_metrics, subjects_with_mixed_labels
+from .fusion import person_metrics, subjects_with_mixed_labels
 from .groups import attribute_groups
 from .slices import face_slices
 
@@ -123,13 +123,12 @@ def _subject_metrics(
     clf: GenderClassifier, subjects: list[str], labels: np.ndarray, logits: np.ndarray
 ) -> dict[str, Any]:
     """Metrics on predictions fused per subject and, for fingerprints, by the number of prints given."""
-    threshold = clf.threshold
-    plain = {"threshold": threshold, "min_confidence": clf.min_confidence}
-    metrics = {"per_subject": per_subject_metrics(subjects, labels, logits, clf.fusion_temperature_for, plain)}
-    if modality_for(clf.modality).fuses_per_person:
-        metrics["per_subject_by_prints"] = by_print_count(
-            subjects, labels, logits, clf.fusion_temperature_for, threshold
-        )
+    plain = {"threshold": clf.threshold, "min_confidence": clf.min_confidence}
+    by_prints = modality_for(clf.modality).fuses_per_person
+    per_subject, counts = person_metrics(subjects, labels, logits, clf.fusion_temperature_for, plain, by_prints)
+    metrics: dict[str, Any] = {"per_subject": per_subject}
+    if counts is not None:
+        metrics["per_subject_by_prints"] = counts
     return metrics
 
 

@@ -141,6 +141,22 @@ def by_print_count(
     return rows
 
 
+def person_metrics(
+    subjects: Sequence[str],
+    labels: Any,
+    logits: Any,
+    temperature_of: Callable[[Any], Any],
+    calibration: dict[str, float],
+    by_prints: bool,
+) -> tuple[dict[str, Any], list[dict[str, Any]] | None]:
+    """What a model's answers for whole people measure, for ``export`` (on test) and ``evaluate``
+    alike: :func:`per_subject_metrics`, and with ``by_prints`` :func:`by_print_count` (else None)."""
+    per_subject = per_subject_metrics(subjects, labels, logits, temperature_of, calibration)
+    if not by_prints:
+        return per_subject, None
+    return per_subject, by_print_count(subjects, labels, logits, temperature_of, calibration["threshold"])
+
+
 def per_subject_metrics(
     subjects: Sequence[str],
     labels: Any,

@@ -14,13 +14,7 @@ from .. import calibration as cal
 from ..data.readers import FINGERS, finger_name
 from ..evaluation import metrics as M
 from ..evaluation.calibrated import calibrated_metrics
-from ..evaluation.fusion import (
-    by_print_count,
-    fuse_by_subject,
-    fuse_subsets,
-    largest_count,
-    per_subject_metrics,
-)
+from ..evaluation.fusion import fuse_by_subject, fuse_subsets, largest_count, person_metrics
 from ..evaluation.groups import attribute_groups, group_offsets, remove_offsets
 from ..modalities import modality_for
 
@@ -114,11 +108,8 @@ def measure(
         def temperature_of(n):
             return cal.temperature_by_count(n, table, whole, single=calibration["temperature"])
 
-        metrics["test_per_subject"] = per_subject_metrics(
-            test_subjects, cache.labels[test], test_logits, temperature_of, calibration
-        )
-        metrics["test_by_prints"] = by_print_count(
-            test_subjects, cache.labels[test], test_logits, temperature_of, calibration["threshold"]
+        metrics["test_per_subject"], metrics["test_by_prints"] = person_metrics(
+            test_subjects, cache.labels[test], test_logits, temperature_of, calibration, by_prints=True
         )
     if spec.simulates_alterations:
         for kind, altered in simulated_alterations(cache.images[test]).items():
