@@ -513,7 +513,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         log.error("no bundled %smodel in this installation", f"{args.modality} " if args.modality else "")
         return EXIT_USAGE
     if args.json:
-        print(json.dumps({k: clf.metadata for k, clf in models.items()}, indent=2))
+        print(json.dumps({k: clf.stored_metadata for k, clf in models.items()}, indent=2))
         return EXIT_OK
     for key, clf in models.items():
         info = clf.info()

@@ -40,6 +40,7 @@ class GenderClassifier:
         from ..runtime import check_device, inference_session
 
         self.path = Path(onnx_path)
+        self.stored_metadata = metadata  # as the file holds it (``info --json``)
         metadata = migrate(metadata, self.path.with_suffix(".json"))  # every field present from here on
         self.metadata = metadata
         self.preprocess = PreprocessConfig.from_dict(metadata["preprocess"])

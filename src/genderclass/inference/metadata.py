@@ -53,9 +53,12 @@ def migrate(metadata: Any, source: str | Path = "model metadata") -> dict[str, A
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:
-    """Read and migrate a model's metadata JSON; ValueError when it is no valid model metadata."""
+    """A model's metadata JSON as stored, once :func:`migrate` has checked that it can be read (the
+    classifier migrates it; ``info --json`` and the model card show what the file holds); ValueError
+    when it is no valid model metadata."""
     try:
         metadata = read_json(path)
     except ValueError as exc:  # json.JSONDecodeError, UnicodeDecodeError
         raise ValueError(f"model metadata {path} is not valid JSON: {exc}") from exc
-    return migrate(metadata, f"model metadata {path}")
+    migrate(metadata, f"model metadata {path}")
+    return metadata
