@@ -92,7 +92,7 @@ def test_broken_recipes_are_refused_with_the_reason(tmp_path, text, message):
         load_recipe(path)
 
 
-@pytest.mark.parametrize("name", ["face.yaml", "fingerprint-ensemble.yaml"])
+@pytest.mark.parametrize("name", ["face.yaml", "fingerprint.yaml", "fingerprint-distilled.yaml"])
 def test_the_shipped_recipes_parse_and_every_flag_exists(name):
     from genderclass.cli.main import build_parser
 
