@@ -70,10 +70,9 @@ def _train_recipe(args: argparse.Namespace) -> int:
     from ..training.recipe import load_recipe, run_recipe
 
     given = sorted(k for k in given_train_flags(args) if k != "out")
-    if given or args.resume or args.modality:
-        flags = ", ".join(
-            "--" + k.replace("_", "-") for k in given + ["resume"] * args.resume + ["modality"] * bool(args.modality)
-        )
+    given += [name for name in ("resume", "modality") if getattr(args, name)]
+    if given:
+        flags = ", ".join("--" + k.replace("_", "-") for k in given)
         raise ValueError(f"{flags}: a recipe holds its own flags (edit the recipe); --recipe takes --out and --dry-run")
     verbosity = ["-q"] if args.quiet else ["-" + "v" * args.verbose] if args.verbose else []
     return run_recipe(load_recipe(args.recipe, runs=args.out), dry_run=args.dry_run, verbosity=verbosity)
