@@ -90,6 +90,16 @@ def checkpoint_teachers(cfg: TrainConfig) -> list[tuple[torch.nn.Module, int]]:
     return [load_teacher(checkpoint, cfg.preprocess) for checkpoint in teacher_checkpoints(cfg.teacher)]
 
 
+def _teacher_crops(samples: list, preprocess: PreprocessConfig, cache_dir: str, wanted: np.ndarray):
+    """A teacher's cache of ``samples`` (built like the training one, with its own preprocessing) and
+    the rows in it of the ``wanted`` paths, in their order."""
+    from ..data.cache import build_cache
+
+    cache = build_cache(samples, preprocess, cache_dir)
+    where = {path: i for i, path in enumerate(cache.paths.tolist())}
+    return cache, np.array([where[path] for path in wanted.tolist()])
+
+
 def exported_teacher_logits(
     models: list[str],
     samples: list,
@@ -102,15 +112,12 @@ def exported_teacher_logits(
     """The mean raw logit of the exported ``models`` on each un-augmented image of ``index`` (NaN
     elsewhere), each model seeing the images preprocessed as its metadata says (its own input size),
     from a cache built like the training one. ``paths``: the training cache's paths, in its order."""
-    from ..data.cache import build_cache
     from ..progress import progress
 
     total = np.zeros(len(paths), dtype=np.float64)
     for model in models:
         teacher = load_exported_teacher(model, student, threads=threads)
-        cache = build_cache(samples, teacher.preprocess, cache_dir)
-        where = {path: i for i, path in enumerate(cache.paths.tolist())}
-        rows = np.array([where[path] for path in paths[index].tolist()])
+        cache, rows = _teacher_crops(samples, teacher.preprocess, cache_dir, paths[index])
         bar = progress(total=len(rows), desc=f"teacher {teacher.path.name}")
         for start in range(0, len(rows), 640):  # chunks, for the progress bar
             chunk = rows[start : start + 640]
@@ -140,13 +147,10 @@ def exported_teacher_views(
     student will see (a consistent teacher), resized to each model's and the student's input size."""
     import torch
 
-    from ..data.cache import build_cache
     from ..progress import progress
 
     teachers = [load_exported_teacher(model, student, threads=threads) for model in models]
-    cache = build_cache(samples, teachers[0].preprocess, cache_dir)
-    where = {path: i for i, path in enumerate(cache.paths.tolist())}
-    rows = np.array([where[path] for path in paths[index].tolist()])
+    cache, rows = _teacher_crops(samples, teachers[0].preprocess, cache_dir, paths[index])
     size = student.input_size
     out = np.empty((len(rows), views, size, size, student.channels), dtype=np.uint8)
     logits = np.zeros((len(rows), views), dtype=np.float32)
