@@ -44,7 +44,7 @@ def resolve_train_config(args: argparse.Namespace) -> TrainConfig:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ..training.pipeline import train_and_export as train
+    from ..training.pipeline import train_and_export
 
     if args.recipe:
         return _train_recipe(args)
@@ -59,7 +59,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     given = {k: v for k, v in given_train_flags(args).items() if k != "out"}
     if args.modality:  # resuming a run of the other modality is refused, not ignored
         given["modality"] = args.modality
-    onnx_path = train(cfg, resume=args.resume, command=args.command_line, overrides=given)
+    onnx_path = train_and_export(cfg, resume=args.resume, command=args.command_line, overrides=given)
     if onnx_path is not None:  # the other processes of a distributed run print nothing
         print(json.dumps({"run": str(cfg.out), "model": str(onnx_path)}))
     return EXIT_OK
