@@ -132,6 +132,9 @@ class TrainConfig:
     # have the teacher score each, and train on those views (a random one per image per epoch), so
     # that the soft target is the teacher's answer on the very view the student sees. 0 = off.
     teacher_views: int = 0
+    # Runs (comma-separated) whose teacher views of the same images this run reuses instead of
+    # drawing them again: the other folds of a cross-validation share most of their training images.
+    teacher_views_from: str = ""
     # Multi-task training (training/auxiliary.py): a second head on the same features predicts
     # "age" (UTKFace names, a CSV column) or "finger" (SOCOFing names, a CSV column); its loss,
     # times ``aux_weight``, joins the gender loss. Never exported. "" = off.
@@ -181,6 +184,8 @@ class TrainConfig:
         exported = names and all(name.lower().endswith(".onnx") for name in names)
         if self.teacher_views and not exported:
             raise ValueError("--teacher-views needs --teacher exported models (.onnx); checkpoints teach every batch")
+        if self.teacher_views_from and not self.teacher_views:
+            raise ValueError("--teacher-views-from needs --teacher-views")
         if self.teacher_views and self.outside_fill:
             raise ValueError(
                 "--teacher-views and --outside-fill do not combine: the views are drawn without chip edges"

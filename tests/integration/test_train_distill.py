@@ -176,6 +176,41 @@ def test_an_exported_teacher_scores_the_views_the_student_trains_on(tmp_path, fa
     )
 
 
+def test_a_run_reuses_the_views_another_fold_drew_of_the_same_images(tmp_path, face_folder_dataset, cache_dir,
+                                                                     run_cli, train_args):  # fmt: skip
+    import numpy as np
+
+    from genderclass.inference.classifier import GenderClassifier
+    from genderclass.training.teachers import TEACHER_VIEWS
+
+    common = ["--data", face_folder_dataset, "--format", "folder", "--epochs", "1", "--cache-dir", cache_dir,
+              *train_args]  # fmt: skip
+    assert run_cli(["train", "--out", tmp_path / "teacher", *common])[0] == 0
+    teacher = tmp_path / "teacher" / "export" / "face.onnx"
+    views = ["--teacher", teacher, "--teacher-views", "2", "--folds", "3"]
+    assert run_cli(["train", "--out", tmp_path / "k0", "--fold", "0", *views, *common])[0] == 0
+    code, out = run_cli(["train", "--out", tmp_path / "k1", "--fold", "1", *views, "--teacher-views-from",
+                         tmp_path / "k0", *common])  # fmt: skip
+    assert code == 0, out
+    with np.load(tmp_path / "k0" / TEACHER_VIEWS) as k0, np.load(tmp_path / "k1" / TEACHER_VIEWS) as k1:
+        donor = {p: (v, lg) for p, v, lg in zip(k0["paths"], k0["views"], k0["logits"], strict=True)}
+        shared = [i for i, p in enumerate(k1["paths"]) if p in donor]
+        drawn = [i for i, p in enumerate(k1["paths"]) if p not in donor]
+        assert shared and drawn  # fold 2 trains both runs; fold 0 only the second
+        for i in shared:
+            assert np.array_equal(k1["views"][i], donor[k1["paths"][i]][0])
+            assert np.array_equal(k1["logits"][i], donor[k1["paths"][i]][1])
+        fresh = k1["views"][drawn].reshape(-1, *k1["views"].shape[2:])
+        expected = GenderClassifier.load(teacher).logits(list(fresh))
+        assert np.allclose(k1["logits"][drawn].reshape(-1), expected, atol=1e-4)
+    # views drawn otherwise (here: three per image) are refused, before the run folder is written
+    other = ["--teacher", teacher, "--teacher-views", "3", "--folds", "3", "--fold", "1"]
+    code, out = run_cli(["train", "--out", tmp_path / "k1b", *other, "--teacher-views-from", tmp_path / "k0",
+                         *common])  # fmt: skip
+    assert code == 2 and not (tmp_path / "k1b" / "config.json").exists()
+    assert run_cli(["train", "--out", tmp_path / "k1c", "--teacher-views-from", tmp_path / "k0", *common])[0] == 2
+
+
 def test_an_exported_teacher_must_not_have_seen_the_test_files(tmp_path, face_folder_dataset, cache_dir, run_cli,
                                                                train_args):  # fmt: skip
     common = ["--data", face_folder_dataset, "--format", "folder", "--epochs", "1", "--cache-dir", cache_dir,

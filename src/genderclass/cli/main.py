@@ -203,6 +203,12 @@ _TRAIN_SETTINGS = (
         "on the very view the student sees (0 = off: every augmentation learns from the un-augmented score)",
     ),
     (
+        "--teacher-views-from",
+        str,
+        "with --teacher-views: runs (comma-separated) whose views of the same images, drawn with the "
+        "same teacher, to reuse instead of drawing them again (the other folds of a cross-validation)",
+    ),
+    (
         "--outside-fill",
         probability,
         "faces from chips: share of training crops whose part beyond the chip's edge gets other "

@@ -10,6 +10,8 @@ says, and every augmentation of that image learns from them.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 from pathlib import Path
@@ -210,22 +212,81 @@ def run_teacher_views(
             ):
                 log.info("teacher views read from %s", saved)
                 return stored["views"], stored["logits"]
+    size, channels = cfg.preprocess.input_size, cfg.preprocess.channels
+    views = np.empty((len(train), cfg.teacher_views, size, size, channels), dtype=np.uint8)
+    logits = np.empty((len(train), cfg.teacher_views), dtype=np.float32)
+    have = views_from_runs(cfg, data.cache.paths[train], views, logits)
+    if have.all():
+        return views, logits
     models = exported_teachers(cfg.teacher)
-    log.info("drawing %d views of the %d training images for %s", cfg.teacher_views, len(train), ", ".join(models))
+    log.info(
+        "drawing %d views of %d of the %d training images for %s",
+        cfg.teacher_views,
+        int((~have).sum()),
+        len(train),
+        ", ".join(models),
+    )
     from .augment import train_augment
 
     augment = train_augment(cfg.preprocess, geometry=cfg.augment)
-    return exported_teacher_views(
+    views[~have], logits[~have] = exported_teacher_views(
         models,
         data.samples,
         data.cache.paths,
-        train,
+        train[~have],
         cfg.preprocess,
         augment,
         cfg.teacher_views,
         cfg.cache_dir,
         threads=max(1, cfg.threads),
     )
+    return views, logits
+
+
+def views_from_runs(cfg: TrainConfig, paths: np.ndarray, views: np.ndarray, logits: np.ndarray) -> np.ndarray:
+    """``--teacher-views-from``: copy into ``views`` and ``logits`` the views that other runs drew of
+    the same images (``paths``) with the same teacher files, count of views, preprocessing and
+    augmentation (a run of another fold, say); the mask of the images filled."""
+    have = np.zeros(len(paths), dtype=bool)
+    position = {path: i for i, path in enumerate(paths)}
+    for run in teacher_checkpoints(cfg.teacher_views_from):
+        check_views_donor(cfg, Path(run))
+        with np.load(Path(run) / TEACHER_VIEWS) as stored:
+            pairs = [(position[p], j) for j, p in enumerate(stored["paths"]) if p in position]
+            mine = np.array([i for i, _ in pairs if not have[i]], dtype=int)
+            theirs = np.array([j for i, j in pairs if not have[i]], dtype=int)
+            if len(mine):
+                views[mine], logits[mine] = stored["views"][theirs], stored["logits"][theirs]
+                have[mine] = True
+        log.info("teacher views of %d training images taken from %s", len(mine), run)
+    return have
+
+
+def check_views_donor(cfg: TrainConfig, run: Path) -> None:
+    """ValueError unless ``run`` drew its teacher views as ``cfg`` would: the same teacher files (by
+    content), count of views, preprocessing and augmentation."""
+    config = run / "config.json"
+    if not (config.is_file() and (run / TEACHER_VIEWS).is_file()):
+        raise ValueError(f"--teacher-views-from {run}: no {TEACHER_VIEWS} and config.json there")
+    theirs = TrainConfig.from_dict(json.loads(config.read_text())["train"])
+    differ = [
+        name
+        for name, same in (
+            ("teacher", _digests(theirs.teacher) == _digests(cfg.teacher)),
+            ("teacher_views", theirs.teacher_views == cfg.teacher_views),
+            ("augment", theirs.augment == cfg.augment),
+            ("preprocess", theirs.preprocess == cfg.preprocess),
+        )
+        if not same
+    ]
+    if differ:
+        raise ValueError(f"--teacher-views-from {run}: its views differ from this run's in {', '.join(differ)}")
+
+
+def _digests(teacher: str) -> list[str]:
+    """The SHA-256 of each exported teacher file (a missing file: its name, which matches no digest)."""
+    names = exported_teachers(teacher)
+    return [hashlib.sha256(Path(n).read_bytes()).hexdigest() if Path(n).is_file() else n for n in names]
 
 
 def save_teacher_views(path: Path, paths: np.ndarray, views: tuple[np.ndarray, np.ndarray]) -> None:
