@@ -12,7 +12,8 @@ A recipe (``recipes/*.yaml``) names its stages and the export that joins them::
 
 Each stage is one ``genderclass train`` with the shared ``train`` flags and its own; a key is a
 flag's name (``input_size`` is ``--input-size``, ``true`` a bare switch). ``init_from`` and
-``teacher`` may name earlier stages (their best checkpoint) or files. ``genderclass train --recipe
+``teacher`` may name earlier stages (their best checkpoint) or files, ``teacher_views_from``
+earlier stages (their run folders) or folders. ``genderclass train --recipe
 FILE`` runs the stages in order and then the export: a stage whose model is exported already is
 skipped, one that started is continued with ``--resume``, so an interrupted recipe is simply run
 again. ``--dry-run`` prints the commands instead.
@@ -30,7 +31,7 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-STAGE_REFERENCES = ("init_from", "teacher")  # flags whose values may name earlier stages
+STAGE_REFERENCES = ("init_from", "teacher", "teacher_views_from")  # flags that may name earlier stages
 
 
 @dataclass
@@ -107,15 +108,20 @@ def _flags(options: dict[str, Any]) -> list[str]:
 
 
 def _resolve(recipe: Recipe, flags: dict[str, Any]) -> dict[str, Any]:
-    """Stage names in ``init_from``/``teacher`` -> those stages' best checkpoints."""
+    """Stage names in ``init_from``/``teacher`` -> those stages' best checkpoints; in
+    ``teacher_views_from`` -> their run folders."""
     resolved = dict(flags)
     for key in STAGE_REFERENCES:
         if key in resolved:
-            resolved[key] = [
-                str(recipe.run_folder(v) / "checkpoints" / "best.ckpt") if v in recipe.stages else v
-                for v in _as_list(resolved[key])
-            ]
+            resolved[key] = [_reference(recipe, key, v) for v in _as_list(resolved[key])]
     return resolved
+
+
+def _reference(recipe: Recipe, key: str, value: str) -> str:
+    if value not in recipe.stages:
+        return value  # a file or folder, as given
+    run = recipe.run_folder(value)
+    return str(run if key == "teacher_views_from" else run / "checkpoints" / "best.ckpt")
 
 
 def stage_state(run: Path) -> str:
