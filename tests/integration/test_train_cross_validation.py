@@ -82,6 +82,29 @@ def test_fold_ensemble_is_calibrated_out_of_fold(fold_runs, fingerprint_csv_data
     assert meta["finger_known"]["offsets"] == pytest.approx(expected)
 
 
+def test_one_fold_exports_alone_calibrated_on_every_folds_scores(fold_runs, run_cli, tmp_path):
+    """``export RUN --calibrate-with OTHERS``: the file is the one run's network, its calibration is
+    fitted on the out-of-fold scores of all the runs, the same scores the ensemble export fits on."""
+    assert run_cli(["export", *fold_runs, "--out", tmp_path / "cv", "--name", "fingerprint"])[0] == 0
+    assert run_cli(["export", fold_runs[0], "--out", tmp_path / "m0", "--name", "fingerprint"])[0] == 0
+    code, stdout = run_cli(["export", fold_runs[0], "--calibrate-with", fold_runs[1], "--out", tmp_path / "one",
+                            "--name", "fingerprint"])  # fmt: skip
+    assert code == 0, stdout
+    ensemble, alone, one = (np.load(tmp_path / d / "fingerprint.test_predictions.npz") for d in ("cv", "m0", "one"))
+    np.testing.assert_allclose(one["logits"], alone["logits"], atol=1e-4)  # fold 0's network, not the ensemble
+    assert not np.allclose(one["logits"], ensemble["logits"], atol=1e-3)
+    assert np.array_equal(one["val_index"], ensemble["val_index"])  # every fold validates
+    np.testing.assert_allclose(one["val_logits"], ensemble["val_logits"], atol=1e-4)  # scored out of fold
+    meta, cv_meta = (json.loads((tmp_path / d / "fingerprint.json").read_text()) for d in ("one", "cv"))
+    for key in ("temperature", "threshold", "fusion_temperatures"):
+        assert meta[key] == pytest.approx(cv_meta[key], abs=1e-6)
+    info = meta["training"]["cross_validation"]
+    assert len(info["calibration_runs"]) == 1 and "--fold 1 " in info["calibration_runs"][0]
+    assert "members" not in meta["training"]  # one network is shipped
+    # a run of the same fold, or no cross-validation, gives nothing to calibrate out of fold
+    assert run_cli(["export", fold_runs[0], "--calibrate-with", fold_runs[0], "--out", tmp_path / "x"])[0] != 0
+
+
 def test_ensemble_refuses_validation_sets_that_are_not_folds_of_one_split(fold_runs, fingerprint_csv_dataset, cache_dir, run_cli,
                                                         train_args, tmp_path, caplog):  # fmt: skip
     """A plain run of the same split seed shares the test files but its validation set overlaps a

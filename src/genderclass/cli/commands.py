@@ -81,7 +81,14 @@ def _train_recipe(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from ..training.export import export_run
 
-    path = export_run(args.run, out=args.out, name=args.name, flip_tta=args.flip_tta, quantize=args.quantize)
+    path = export_run(
+        args.run,
+        out=args.out,
+        name=args.name,
+        flip_tta=args.flip_tta,
+        quantize=args.quantize,
+        calibrate_with=args.calibrate_with,
+    )
     print(json.dumps({"model": str(path), "metadata": str(path.with_suffix(".json"))}))
     return EXIT_OK
 

@@ -311,13 +311,22 @@ def _export_command(sub: argparse._SubParsersAction, C: ModuleType) -> None:
         "  genderclass export runs/face-resnet --no-flip-tta\n"
         "  genderclass export runs/face-a runs/face-b --name face   # one ensemble graph (mean logit)\n"
         "  genderclass export runs/fp-k0 runs/fp-k1 runs/fp-k2   # 'train --folds 3' runs: calibrated out-of-fold\n"
-        "  genderclass export runs/face --quantize int8",
+        "  genderclass export runs/face --quantize int8\n"
+        "  genderclass export runs/fp-k0 --calibrate-with runs/fp-k1 runs/fp-k2   # one network, calibrated out-of-fold",
     )
     p.add_argument(
         "run",
         nargs="+",
         help="run folder written by 'train'; several runs on the same split, or cross-validation runs of distinct "
         "folds, export one ensemble (mean logit)",
+    )
+    p.add_argument(
+        "--calibrate-with",
+        nargs="+",
+        default=[],
+        metavar="RUN",
+        help="cross-validation runs of the other folds, not exported: fit the calibration (temperature, "
+        "threshold, fusion) on every fold's out-of-fold scores instead of the exported run's one fold",
     )
     p.add_argument("--out", help="output folder (default RUN/export)")
     p.add_argument("--name", help="file stem (default: the modality)")

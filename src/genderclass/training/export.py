@@ -90,6 +90,17 @@ def _cross_validation_info(held_out: np.ndarray, folds: int) -> dict:
     }
 
 
+def _calibration_runs_info(held_out: np.ndarray, folds: int, others: list[Path]) -> dict:
+    """``export --calibrate-with``: what the calibration was fitted on."""
+    return {
+        **_cross_validation_info(held_out, folds),
+        "calibration_runs": [read_json(run / "config.json").get("command", "") for run in others],
+        "validation": "out-of-fold: the exported network's own validation fold and, on each other fold, the "
+        "run of the same recipe that held it out (float32); temperature, threshold, abstention level and "
+        "fusion temperatures are fitted on these scores",
+    }
+
+
 @contextlib.contextmanager
 def _replaced_on_success(path: Path) -> Iterator[Path]:
     """A temporary file beside ``path`` that replaces it only when the block succeeds: a failed
@@ -231,6 +242,7 @@ def export_run(
     name: str | None = None,
     flip_tta: bool | None = None,
     quantize: str | None = None,
+    calibrate_with: Sequence[str | Path] = (),
 ) -> Path:
     """Export a run's best checkpoint; returns the ONNX path (metadata JSON sits next to it).
 
@@ -241,6 +253,8 @@ def export_run(
     twice the compute for a usually small gain. Several run folders export one ensemble
     (:func:`.ensemble.ensemble_model`), by default into the first's ``export`` folder. ``data``: the
     runs' data as training read it (:class:`.run.TrainedRun`); read again, and checked, when not given.
+    ``calibrate_with``: cross-validation runs of the other folds (the same recipe), not exported: the
+    calibration is fitted on every fold's out-of-fold scores, the exported runs' on theirs.
     """
     from ..inference.classifier import GenderClassifier
 
@@ -256,9 +270,13 @@ def export_run(
     name = name or cfg.modality
     onnx_path = out_dir / f"{name}.onnx"
     images = data.cache.images
-    held_out = validation_layout(run_dirs, data.cache.paths.tolist()) if len(run_dirs) > 1 else None
+    folds = _run_folders([*run_dirs, *map(Path, calibrate_with)], quantize)
+    held_out = validation_layout(folds, data.cache.paths.tolist()) if len(folds) > 1 else None
+    if calibrate_with and held_out is None:
+        raise ValueError("--calibrate-with takes cross-validation runs (--folds) of the other folds of the same split")
     if held_out is not None:  # cross-validation members: validation = every fold, scored out-of-fold
-        out_of_fold_logits, split = out_of_fold(model, held_out, images, data.split.split)
+        scorer = _exported_model(folds, flip_tta)[0] if calibrate_with else model
+        out_of_fold_logits, split = out_of_fold(scorer, held_out, images, data.split.split)
         data = dataclasses.replace(data, split=dataclasses.replace(data.split, split=split))
 
     with _replaced_on_success(onnx_path) as partial:
@@ -271,6 +289,8 @@ def export_run(
         test_logits = shipped.logits(images[data.indices("test")], batch_size=256)
         calibration, metrics = measure(shipped, data, val_logits, test_logits)
         training = _training_info(cfg, members, base_dir, saved, data, held_out)
+        if calibrate_with:
+            training["cross_validation"] = _calibration_runs_info(held_out, cfg.folds, folds[len(run_dirs) :])
         metadata = _metadata(name, cfg, model, members, quantization, training, calibration, metrics)
         write_json(onnx_path.with_suffix(".json"), metadata)
 
