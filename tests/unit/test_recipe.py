@@ -54,16 +54,20 @@ def test_a_stage_is_one_train_command_with_shared_and_own_flags(recipe_file, tmp
     ]  # fmt: skip
 
 
-def test_teacher_views_from_names_earlier_stages_run_folders(tmp_path):
+def test_teacher_views_from_and_calibrate_with_name_stages_run_folders(tmp_path):
     path = tmp_path / "r.yaml"
     stages = (
         "  k0: {fold: 0, teacher: t.onnx, teacher_views: 8}\n"
         "  k1: {fold: 1, teacher: t.onnx, teacher_views: 8, teacher_views_from: [k0, elsewhere/k9]}\n"
     )
     head = f"runs: {tmp_path / 'runs'}\ntrain: {{modality: fingerprint, data: prints, folds: 3}}\nstages:\n"
-    path.write_text(head + stages + "export: {runs: [k0]}\n")
-    k1 = stage_command(load_recipe(path), "k1")
+    path.write_text(head + stages + "export: {runs: [k0], calibrate_with: [k1], quantize: int8}\n")
+    recipe = load_recipe(path)
+    k1 = stage_command(recipe, "k1")
     assert k1[k1.index("--teacher-views-from") + 1] == f"{tmp_path / 'runs' / 'k0'},elsewhere/k9"
+    runs = tmp_path / "runs"
+    assert export_command(recipe) == ["export", str(runs / "k0"), "--quantize", "int8", "--calibrate-with",
+                                      str(runs / "k1")]  # fmt: skip
     path.write_text(head + stages.replace("[k0,", "[k2,") + "  k2: {fold: 2}\nexport: {runs: [k0]}\n")
     with pytest.raises(ValueError, match="'k1' uses 'k2' before it is trained"):
         load_recipe(path)

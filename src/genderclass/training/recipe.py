@@ -32,6 +32,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 STAGE_REFERENCES = ("init_from", "teacher", "teacher_views_from")  # flags that may name earlier stages
+RUN_FOLDER_REFERENCES = ("teacher_views_from", "calibrate_with")  # ... whose stages mean their run folder
 
 
 @dataclass
@@ -83,6 +84,7 @@ def _check_references(recipe: Recipe) -> None:
                     raise ValueError(f"recipe {recipe.path}: stage {name!r} uses {value!r} before it is trained")
         seen.add(name)
     missing = [run for run in _as_list(recipe.export.get("runs")) if run not in recipe.stages]
+    missing += [run for run in _as_list(recipe.export.get("calibrate_with")) if run not in recipe.stages]
     if missing:
         raise ValueError(f"recipe {recipe.path}: export names unknown stage(s) {', '.join(missing)}")
 
@@ -121,7 +123,7 @@ def _reference(recipe: Recipe, key: str, value: str) -> str:
     if value not in recipe.stages:
         return value  # a file or folder, as given
     run = recipe.run_folder(value)
-    return str(run if key == "teacher_views_from" else run / "checkpoints" / "best.ckpt")
+    return str(run if key in RUN_FOLDER_REFERENCES else run / "checkpoints" / "best.ckpt")
 
 
 def stage_state(run: Path) -> str:
@@ -142,12 +144,14 @@ def stage_command(recipe: Recipe, stage: str) -> list[str]:
 
 
 def export_command(recipe: Recipe) -> list[str] | None:
-    """The ``genderclass export`` arguments joining the stages named in ``export.runs``."""
+    """The ``genderclass export`` arguments joining the stages named in ``export.runs`` (and
+    calibrated with those in ``export.calibrate_with``: run folders)."""
     if not recipe.export:
         return None
     options = dict(recipe.export)
     runs = [str(recipe.run_folder(run)) for run in _as_list(options.pop("runs", None))]
-    return ["export", *runs, *_flags(options)]
+    others = [_reference(recipe, "calibrate_with", run) for run in _as_list(options.pop("calibrate_with", None))]
+    return ["export", *runs, *_flags(options), *(["--calibrate-with", *others] if others else [])]
 
 
 def run_recipe(recipe: Recipe, dry_run: bool = False, verbosity: list[str] | None = None) -> int:
