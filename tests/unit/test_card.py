@@ -613,6 +613,98 @@ def test_an_entry_keeps_what_the_card_shows_and_where_it_was_measured(celeba_met
     assert "data" not in evaluation_entry({"n": 3, "data": {}}, "x")
 
 
+def test_storing_replaces_a_name_in_place_and_keeps_every_other_entry():
+    from genderclass.cards.evaluations import with_evaluation
+
+    entry = {"name": "a", "metrics": {"n": 1}}
+    assert with_evaluation({"evaluations": None}, entry)["evaluations"] == [entry]  # as migrate reads a null
+    stored = [{"name": "b", "metrics": {}}, {"name": "a", "metrics": {"n": 0}}, "a note", {"name": "a"}]
+    metadata = {"name": "face", "evaluations": stored}
+    assert with_evaluation(metadata, entry) == {"name": "face", "evaluations": [stored[0], entry, "a note"]}
+    assert metadata["evaluations"] == stored  # a copy
+    with pytest.raises(ValueError, match="m.json has an 'evaluations' that is not a list"):
+        with_evaluation({"evaluations": {"a": 1}}, entry, "m.json")
+
+
+@pytest.mark.parametrize(
+    ("data", "name"),
+    [
+        ({"data": "/data/celeba_faces/labels.csv", "format": "csv"}, "celeba_faces"),  # a manifest's folder
+        ({"data": "../shared/datasets/utkface/", "format": "utkface"}, "utkface"),
+        ({"data": "labels.csv", "format": "csv"}, "eval-x"),  # no folder named: that of metrics.json
+        ({}, "eval-x"),
+    ],
+)
+def test_the_default_name_is_the_data_folder(tmp_path, data, name):
+    from genderclass.cards.evaluations import default_name
+
+    assert default_name({"data": data}, tmp_path / "eval-x" / "metrics.json") == name
+
+
+def _store(capsys, model: Path, evaluation: dict, tmp_path: Path, *extra: str) -> tuple[int, dict]:
+    eval_path = tmp_path / "eval-run" / "metrics.json"
+    eval_path.parent.mkdir(exist_ok=True)
+    eval_path.write_text(json.dumps(evaluation))
+    argv = ["card", "--model", str(model), "--evaluation", str(eval_path), "--store", *extra]
+    code, out, _ = _run(capsys, argv)
+    return code, json.loads(out) if out else {}
+
+
+def test_cli_store_then_the_metadata_alone_renders_it(capsys, tmp_path, model_files, celeba_metrics):
+    code, out = _store(capsys, model_files, celeba_metrics, tmp_path)
+    meta_path = model_files.with_suffix(".json")
+    assert code == 0 and out["stored"] == {"metadata": str(meta_path), "name": "celeba_faces"}
+    assert not list(meta_path.parent.glob(".*.partial"))
+    stored = json.loads(meta_path.read_text())
+    assert [e["name"] for e in stored["evaluations"]] == ["celeba_faces"]
+    assert stored["evaluations"][0]["metrics"]["groups"]["head_yaw"]["0-15°"]["n"] == 250
+    assert "predictions" not in stored["evaluations"][0]["metrics"]
+    # the card written with --store, and one rendered later from the metadata alone, show it once
+    for markdown in (Path(out["markdown"]).read_text(encoding="utf-8"), render_card(stored)):
+        assert markdown.count("| Evaluation (celeba\\_faces) | 333 |") == 1
+        assert "| 0-15° | 250 | 97.2% | 94.4%–98.6% |" in markdown and "**By face size, celeba\\_faces.**" in markdown
+    code, out, _ = _run(capsys, ["card", "--model", str(model_files), "--out", str(tmp_path / "later.md")])
+    assert code == 0 and "| Evaluation (celeba\\_faces) | 333 |" in (tmp_path / "later.md").read_text()
+
+
+def test_cli_store_replaces_an_entry_of_the_same_name_and_adds_another(
+    capsys, tmp_path, model_files, face_meta, celeba_metrics
+):
+    meta_path = model_files.with_suffix(".json")
+    assert _store(capsys, model_files, celeba_metrics, tmp_path)[0] == 0
+    assert _store(capsys, model_files, dict(celeba_metrics, n=444), tmp_path, "--name", "lfw")[0] == 0
+    assert _store(capsys, model_files, dict(celeba_metrics, n=555), tmp_path)[0] == 0  # celeba_faces again
+    stored = json.loads(meta_path.read_text())
+    assert [(e["name"], e["metrics"]["n"]) for e in stored["evaluations"]] == [("celeba_faces", 555), ("lfw", 444)]
+    card = render_card(stored)
+    assert "| Evaluation (celeba\\_faces) | 555 |" in card and "| Evaluation (lfw) | 444 |" in card
+    assert "| 333 |" not in card
+    assert {k: v for k, v in stored.items() if k != "evaluations"} == face_meta  # the rest kept as it was
+
+
+def test_cli_store_refuses_without_touching_the_metadata(capsys, caplog, tmp_path, model_files, celeba_metrics):
+    meta_path = model_files.with_suffix(".json")
+    before = meta_path.read_bytes()
+    fingerprint_eval = dict(celeba_metrics, model={"name": "fingerprint", "modality": "fingerprint"})
+    code, out = _store(capsys, model_files, fingerprint_eval, tmp_path)
+    assert code == 2 and out == {} and "evaluates a fingerprint model" in caplog.text
+    code, out = _store(capsys, model_files, {"model": {"modality": "face"}}, tmp_path)  # no evaluation in it
+    assert code == 2 and out == {} and "holds no evaluation" in caplog.text
+    code, out = _store(capsys, model_files, celeba_metrics, tmp_path, "--name", "  ")
+    assert code == 2 and "--name is empty" in caplog.text
+    caplog.clear()
+    eval_path = tmp_path / "eval-run" / "metrics.json"
+    for argv, message in (
+        (["card", "--evaluation", str(eval_path), "--store"], "give --evaluation and --model"),
+        (["card", "--model", str(model_files), "--store"], "give --evaluation and --model"),
+        (["card", "--model", str(model_files), "--evaluation", str(eval_path), "--name", "x"], "give --store too"),
+    ):
+        code, out, _ = _run(capsys, argv)
+        assert code == 2 and out == "" and message in caplog.text
+    assert meta_path.read_bytes() == before
+    assert sorted(p.name for p in meta_path.parent.iterdir()) == ["face.json", "face.onnx"]  # no card, no temp file
+
+
 def _card_with_training(face_meta: dict, **training: object) -> str:
     """The card of ``face_meta`` with ``training``'s fields added to its training record."""
     return render_card({**face_meta, "training": {**face_meta["training"], **training}})

@@ -1,7 +1,7 @@
 """Model cards (Mitchell et al. 2019, "Model Cards for Model Reporting") built from stored measurements.
 
 Every number on a card is copied from the model's metadata JSON (written by ``genderclass export``,
-with the evaluations on other data stored in it) and, optionally, from a ``metrics.json``
+with the evaluations ``genderclass card --store`` added to it) and, optionally, from a ``metrics.json``
 written by ``genderclass evaluate``. Nothing is typed by hand: a value that was not stored is shown as
 "not measured".
 

@@ -1,11 +1,11 @@
 """Evaluations a card renders: those stored in the model's metadata (key ``evaluations``) and one
 ``metrics.json`` given on the command line.
 
-An evaluation on other data (say the face model on held-out CelebA crops) kept with the model is an
-entry ``{"name", "data", "metrics"}`` in its metadata JSON, so that every card rendered from the
-metadata alone shows it, shipped cards included. ``metrics`` is the metrics.json without what no
-card shows (the per-file lists, the model's path and summary); ``data`` is what metrics.json records
-of the data measured.
+``genderclass card --evaluation metrics.json --store`` keeps an evaluation on other data (say the
+face model on held-out CelebA crops) with the model: an entry ``{"name", "data", "metrics"}`` in its
+metadata JSON, so that every card rendered from the metadata alone shows it, shipped cards
+included. ``metrics`` is the metrics.json without what no card shows (the per-file lists, the
+model's path and summary); ``data`` is what metrics.json records of the data measured.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .format import lookup
+from ..config import write_json
+from .format import lookup, number
 
 Evaluation = tuple[str, dict]  # (name on the card, the metrics as metrics.json holds them)
 
@@ -52,6 +53,29 @@ def evaluation_entry(evaluation: dict, name: str) -> dict:
     return entry
 
 
+def default_name(evaluation: dict, eval_path: Path) -> str:
+    """The evaluated data's folder name (a CSV manifest's folder), else the folder of the metrics.json."""
+    data = lookup(evaluation, "data", "data")
+    if isinstance(data, str) and data.strip():
+        path = Path(data.strip())
+        folder = path.parent if lookup(evaluation, "data", "format") == "csv" else path
+        if folder.name not in ("", ".", ".."):
+            return folder.name
+    return eval_path.resolve().parent.name or "evaluation"
+
+
+def with_evaluation(metadata: dict, entry: dict, source: str = "the model's metadata") -> dict:
+    """A copy of ``metadata`` whose ``evaluations`` hold ``entry``: in the place of a stored one of the
+    same name (any later duplicates dropped), else after the others."""
+    entries = [] if metadata.get("evaluations") is None else metadata["evaluations"]  # None: as migrate reads it
+    if not isinstance(entries, list):
+        raise ValueError(f"{source} has an 'evaluations' that is not a list")
+    same = [i for i, e in enumerate(entries) if isinstance(e, dict) and e.get("name") == entry["name"]]
+    kept = [e for i, e in enumerate(entries) if i not in same]
+    kept.insert(same[0] if same else len(kept), entry)
+    return {**metadata, "evaluations": kept}
+
+
 def read_evaluation(path: str | Path, model_modality: str) -> dict:
     """A metrics.json written by ``genderclass evaluate``; FileNotFoundError when missing, ValueError
     when it is no JSON object or evaluates a model of another modality."""
@@ -73,3 +97,25 @@ def read_evaluation(path: str | Path, model_modality: str) -> dict:
 def model_modality(metadata: dict, default: str) -> str:
     """The modality the metadata names (``default`` when it names none)."""
     return metadata.get("modality") or lookup(metadata, "preprocess", "modality") or default
+
+
+def store_evaluation(model: str | Path, evaluation_json: str | Path, name: str | None = None) -> tuple[Path, str]:
+    """Store a metrics.json in ``model``'s metadata JSON (written whole or not at all) under ``name``
+    (default: :func:`default_name`); returns the metadata's path and the name. Nothing is written when
+    the evaluation is refused (another modality, no evaluation at all) or the name is empty."""
+    from ..inference.classifier import model_files
+
+    onnx_path, metadata = model_files(model)
+    eval_path = Path(evaluation_json)
+    evaluation = read_evaluation(eval_path, model_modality(metadata, "face"))
+    if number(evaluation.get("n")) is None:
+        raise ValueError(
+            f"{eval_path} holds no evaluation (no 'n'): give a metrics.json written by 'genderclass evaluate'"
+        )
+    name = default_name(evaluation, eval_path) if name is None else " ".join(name.split())
+    if not name:
+        raise ValueError("--name is empty: give the stored evaluation a name")
+    meta_path = onnx_path.with_suffix(".json")
+    updated = with_evaluation(metadata, evaluation_entry(evaluation, name), f"model metadata {meta_path}")
+    write_json(meta_path, updated)
+    return meta_path, name
