@@ -528,6 +528,183 @@ def test_cli_evaluation_alone_picks_the_bundled_model_it_evaluated(
     assert "Evaluation (metrics.json)" in markdown.read_text(encoding="utf-8")
 
 
+@pytest.fixture
+def celeba_metrics(face_meta) -> dict:
+    """A metrics.json as ``genderclass evaluate`` writes it for face crops of another dataset: pose and
+    face-size slices, per-file lists, the model's summary and the data measured."""
+    evaluation = copy.deepcopy(face_meta["metrics"]["test"])
+    evaluation["groups"] = {
+        "head_yaw": {
+            "0-15°": _stats(250, 0.9720, [0.9440, 0.9860], 0.9710, 0.96, 0.98),
+            "≥45°": _stats(19, 0.7368, [0.5120, 0.8820], 0.7300, 0.70, 0.76),
+            "_summary": {"worst_group": "0-15°", "worst_accuracy": 0.972, "largest_gap": 0.0, "min_n": 30},
+        },
+        "face_size": {
+            "48-96 px": _stats(64, 0.9063, [0.8100, 0.9560], 0.9050, 0.92, 0.89),
+            "_summary": {"worst_group": "48-96 px", "worst_accuracy": 0.9063, "largest_gap": 0.0, "min_n": 30},
+        },
+    }
+    evaluation.update(n=333, accuracy=0.8766, crop_mode="detect", n_unreadable=1, n_no_face=7)
+    evaluation["model"] = {"name": "face", "modality": "face", "path": "/home/alice/face.onnx", "test_groups": {}}
+    evaluation["data"] = {"data": "/data/celeba_faces/labels.csv", "format": "csv", "files": "all"}
+    evaluation["predictions"] = [{"path": "/data/celeba_faces/1.jpg", "label": "male", "p_female": 0.1}]
+    evaluation["unreadable"] = {"/data/celeba_faces/2.jpg": "truncated"}
+    evaluation["no_face"] = ["/data/celeba_faces/3.jpg"]
+    return evaluation
+
+
+def test_a_stored_evaluation_renders_as_a_given_one(face_meta, celeba_metrics):
+    from genderclass.cards.evaluations import evaluation_entry
+
+    stored = {**face_meta, "evaluations": [evaluation_entry(celeba_metrics, "celeba")]}
+    card = render_card(stored)
+    given = render_card(face_meta, celeba_metrics, evaluation_name="celeba")
+    differing = [(a, b) for a, b in zip(card.splitlines(), given.splitlines(), strict=True) if a != b]
+    assert len(differing) == 1  # only the intro names the file given besides the metadata
+    assert "stored metadata and celeba, and every" in differing[0][1]
+    assert "stored metadata, and every" in differing[0][0]
+    assert "| Evaluation (celeba) | 333 | 87.7% (95% CI 93.1%–95.0%)" in card
+    assert "**Source:** celeba (written by `genderclass evaluate`)" in card
+    assert "unreadable 1; no face found 7" in card
+    assert "**By head yaw, celeba.**" in card and "**By face size, celeba.**" in card
+    assert "| 0-15° | 250 | 97.2% | 94.4%–98.6% | 97.1% | 96.0% | 98.0% |" in card
+    assert "| ≥45° | 19 † | 73.7% |" in card and "| 48-96 px | 64 | 90.6% |" in card
+    assert "Measured per group in this card: age band, age band × labelled gender" in card
+    assert "head yaw, face size." in card  # the stored evaluation's slices are evaluation factors
+    assert "Accuracy by age band (celeba)" not in card  # no age bands measured there
+    assert "celeba" in render_card_html(stored) and "/data/" not in card and "/home/alice" not in card
+
+
+def test_stored_evaluations_come_before_the_given_one_each_under_its_name(face_meta, celeba_metrics):
+    from genderclass.cards.evaluations import evaluation_entry
+
+    other = dict(celeba_metrics, n=77)
+    entries = [evaluation_entry(celeba_metrics, "celeba"), evaluation_entry(other, "lfw")]
+    card = render_card({**face_meta, "evaluations": entries}, dict(celeba_metrics, n=55), evaluation_name="m.json")
+    rows = re.findall(r"^\| Evaluation \((.+?)\) \| ([\d,]+) \|", card, flags=re.MULTILINE)
+    assert rows[:3] == [("celeba", "333"), ("lfw", "77"), ("m.json", "55")]  # the overall table, in order
+    assert card.count("**Additional evaluation.**") == 3
+    assert card.index("**By head yaw, celeba.**") < card.index("**By head yaw, lfw.**")
+    assert card.index("**By head yaw, lfw.**") < card.index("**By head yaw, m.json.**")
+
+
+def test_metadata_without_evaluations_renders_as_before(face_meta):
+    assert "evaluations" not in face_meta
+    card = render_card(face_meta)
+    assert render_card({**face_meta, "evaluations": []}) == card
+    assert "Evaluation (" not in card and "Additional evaluation" not in card
+    broken = [{"name": "no metrics"}, "not an entry", {"metrics": {"n": 5}}]
+    assert render_card({**face_meta, "evaluations": broken}) == card  # unreadable entries are left out
+
+
+def test_an_entry_keeps_what_the_card_shows_and_where_it_was_measured(celeba_metrics):
+    from genderclass.cards.evaluations import evaluation_entry
+
+    entry = evaluation_entry(celeba_metrics, "celeba")
+    assert list(entry) == ["name", "data", "metrics"]
+    assert entry["data"] == {"data": "/data/celeba_faces/labels.csv", "format": "csv", "files": "all"}
+    metrics = entry["metrics"]
+    assert not {"predictions", "unreadable", "no_face", "data"} & set(metrics)  # per file, or stored beside
+    assert metrics["model"] == {"name": "face", "modality": "face"}  # no machine path
+    assert (
+        metrics["groups"] == celeba_metrics["groups"] and metrics["coverage_curve"] == celeba_metrics["coverage_curve"]
+    )
+    assert metrics["n_no_face"] == 7 and metrics["crop_mode"] == "detect"
+    assert "data" not in evaluation_entry({"n": 3, "data": {}}, "x")
+
+
+def test_storing_replaces_a_name_in_place_and_keeps_every_other_entry():
+    from genderclass.cards.evaluations import with_evaluation
+
+    entry = {"name": "a", "metrics": {"n": 1}}
+    assert with_evaluation({"evaluations": None}, entry)["evaluations"] == [entry]  # as migrate reads a null
+    stored = [{"name": "b", "metrics": {}}, {"name": "a", "metrics": {"n": 0}}, "a note", {"name": "a"}]
+    metadata = {"name": "face", "evaluations": stored}
+    assert with_evaluation(metadata, entry) == {"name": "face", "evaluations": [stored[0], entry, "a note"]}
+    assert metadata["evaluations"] == stored  # a copy
+    with pytest.raises(ValueError, match="m.json has an 'evaluations' that is not a list"):
+        with_evaluation({"evaluations": {"a": 1}}, entry, "m.json")
+
+
+@pytest.mark.parametrize(
+    ("data", "name"),
+    [
+        ({"data": "/data/celeba_faces/labels.csv", "format": "csv"}, "celeba_faces"),  # a manifest's folder
+        ({"data": "../shared/datasets/utkface/", "format": "utkface"}, "utkface"),
+        ({"data": "labels.csv", "format": "csv"}, "eval-x"),  # no folder named: that of metrics.json
+        ({}, "eval-x"),
+    ],
+)
+def test_the_default_name_is_the_data_folder(tmp_path, data, name):
+    from genderclass.cards.evaluations import default_name
+
+    assert default_name({"data": data}, tmp_path / "eval-x" / "metrics.json") == name
+
+
+def _store(capsys, model: Path, evaluation: dict, tmp_path: Path, *extra: str) -> tuple[int, dict]:
+    eval_path = tmp_path / "eval-run" / "metrics.json"
+    eval_path.parent.mkdir(exist_ok=True)
+    eval_path.write_text(json.dumps(evaluation))
+    argv = ["card", "--model", str(model), "--evaluation", str(eval_path), "--store", *extra]
+    code, out, _ = _run(capsys, argv)
+    return code, json.loads(out) if out else {}
+
+
+def test_cli_store_then_the_metadata_alone_renders_it(capsys, tmp_path, model_files, celeba_metrics):
+    code, out = _store(capsys, model_files, celeba_metrics, tmp_path)
+    meta_path = model_files.with_suffix(".json")
+    assert code == 0 and out["stored"] == {"metadata": str(meta_path), "name": "celeba_faces"}
+    assert not list(meta_path.parent.glob(".*.partial"))
+    stored = json.loads(meta_path.read_text())
+    assert [e["name"] for e in stored["evaluations"]] == ["celeba_faces"]
+    assert stored["evaluations"][0]["metrics"]["groups"]["head_yaw"]["0-15°"]["n"] == 250
+    assert "predictions" not in stored["evaluations"][0]["metrics"]
+    # the card written with --store, and one rendered later from the metadata alone, show it once
+    for markdown in (Path(out["markdown"]).read_text(encoding="utf-8"), render_card(stored)):
+        assert markdown.count("| Evaluation (celeba\\_faces) | 333 |") == 1
+        assert "| 0-15° | 250 | 97.2% | 94.4%–98.6% |" in markdown and "**By face size, celeba\\_faces.**" in markdown
+    code, out, _ = _run(capsys, ["card", "--model", str(model_files), "--out", str(tmp_path / "later.md")])
+    assert code == 0 and "| Evaluation (celeba\\_faces) | 333 |" in (tmp_path / "later.md").read_text()
+
+
+def test_cli_store_replaces_an_entry_of_the_same_name_and_adds_another(
+    capsys, tmp_path, model_files, face_meta, celeba_metrics
+):
+    meta_path = model_files.with_suffix(".json")
+    assert _store(capsys, model_files, celeba_metrics, tmp_path)[0] == 0
+    assert _store(capsys, model_files, dict(celeba_metrics, n=444), tmp_path, "--name", "lfw")[0] == 0
+    assert _store(capsys, model_files, dict(celeba_metrics, n=555), tmp_path)[0] == 0  # celeba_faces again
+    stored = json.loads(meta_path.read_text())
+    assert [(e["name"], e["metrics"]["n"]) for e in stored["evaluations"]] == [("celeba_faces", 555), ("lfw", 444)]
+    card = render_card(stored)
+    assert "| Evaluation (celeba\\_faces) | 555 |" in card and "| Evaluation (lfw) | 444 |" in card
+    assert "| 333 |" not in card
+    assert {k: v for k, v in stored.items() if k != "evaluations"} == face_meta  # the rest kept as it was
+
+
+def test_cli_store_refuses_without_touching_the_metadata(capsys, caplog, tmp_path, model_files, celeba_metrics):
+    meta_path = model_files.with_suffix(".json")
+    before = meta_path.read_bytes()
+    fingerprint_eval = dict(celeba_metrics, model={"name": "fingerprint", "modality": "fingerprint"})
+    code, out = _store(capsys, model_files, fingerprint_eval, tmp_path)
+    assert code == 2 and out == {} and "evaluates a fingerprint model" in caplog.text
+    code, out = _store(capsys, model_files, {"model": {"modality": "face"}}, tmp_path)  # no evaluation in it
+    assert code == 2 and out == {} and "holds no evaluation" in caplog.text
+    code, out = _store(capsys, model_files, celeba_metrics, tmp_path, "--name", "  ")
+    assert code == 2 and "--name is empty" in caplog.text
+    caplog.clear()
+    eval_path = tmp_path / "eval-run" / "metrics.json"
+    for argv, message in (
+        (["card", "--evaluation", str(eval_path), "--store"], "give --evaluation and --model"),
+        (["card", "--model", str(model_files), "--store"], "give --evaluation and --model"),
+        (["card", "--model", str(model_files), "--evaluation", str(eval_path), "--name", "x"], "give --store too"),
+    ):
+        code, out, _ = _run(capsys, argv)
+        assert code == 2 and out == "" and message in caplog.text
+    assert meta_path.read_bytes() == before
+    assert sorted(p.name for p in meta_path.parent.iterdir()) == ["face.json", "face.onnx"]  # no card, no temp file
+
+
 def _card_with_training(face_meta: dict, **training: object) -> str:
     """The card of ``face_meta`` with ``training``'s fields added to its training record."""
     return render_card({**face_meta, "training": {**face_meta["training"], **training}})

@@ -18,15 +18,19 @@ def test_a_model_exported_before_format_version_gets_what_it_did():
     assert migrated["labels"] == ["male", "female"] and migrated["finger_known"] is None
     assert migrated["fusion_temperature"] is None  # not fitted on subjects
     assert migrated["fusion_temperatures"] == [] and migrated["confidence_scale"] is None
+    assert migrated["evaluations"] == []  # before evaluations on other data were stored with the model
     assert old == {"preprocess": {"modality": "fingerprint", "input_size": 96}, "temperature": 0.8}  # a copy
     migrated["fusion_temperatures"].append(1.0)
-    assert DEFAULTS["fusion_temperatures"] == []  # defaults are not shared between models
+    migrated["evaluations"].append({"name": "x", "metrics": {}})
+    assert DEFAULTS["fusion_temperatures"] == [] and DEFAULTS["evaluations"] == []  # not shared between models
 
 
 def test_stored_fields_win_over_defaults():
     stored = {"format_version": 1, "preprocess": {}, "modality": "face", "threshold": 0.47, "fusion_temperature": 0.4}
+    stored["evaluations"] = [{"name": "celeba", "metrics": {"n": 3}}]
     migrated = migrate(stored)
     assert migrated["threshold"] == 0.47 and migrated["fusion_temperature"] == 0.4
+    assert migrated["evaluations"] == [{"name": "celeba", "metrics": {"n": 3}}]
     assert migrate(migrated) == migrated  # reading twice changes nothing
 
 

@@ -1,26 +1,28 @@
 """Model cards (Mitchell et al. 2019, "Model Cards for Model Reporting") built from stored measurements.
 
-Every number on a card is copied from the model's metadata JSON (written by ``genderclass export``)
-and, optionally, from a ``metrics.json`` written by ``genderclass evaluate``. Nothing is typed by
-hand: a value that was not stored is shown as "not measured".
+Every number on a card is copied from the model's metadata JSON (written by ``genderclass export``,
+with the evaluations ``genderclass card --store`` added to it) and, optionally, from a ``metrics.json``
+written by ``genderclass evaluate``. Nothing is typed by hand: a value that was not stored is shown as
+"not measured".
 
 The card is first assembled as a list of blocks (headings, paragraphs, lists, tables) whose text
 uses a tiny inline markup (``**bold**``, ``[text](https://...)``, code spans, backslash escapes);
 the same blocks are rendered to Markdown and to a self-contained HTML page (no extra dependency).
 
 This module is the entry point; the parts live next to it: :mod:`.format` (values as text),
-:mod:`.blocks`, :mod:`.metadata` (dataset and modality), :mod:`.sections`, :mod:`.training_data` and
-:mod:`.quantitative` (the section contents) and :mod:`.render` (Markdown and HTML).
+:mod:`.blocks`, :mod:`.metadata` (dataset and modality), :mod:`.evaluations` (the stored and given
+evaluations), :mod:`.sections`, :mod:`.training_data` and :mod:`.quantitative` (the section contents)
+and :mod:`.render` (Markdown and HTML).
 """
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from .blocks import Block
-from .format import NOT_MEASURED, code, esc, lookup
+from .evaluations import model_modality, read_evaluation, stored_evaluations
+from .format import NOT_MEASURED, code, esc
 from .metadata import dataset_info, modality_of
 from .quantitative import quantitative_analyses
 from .render import to_html, to_markdown
@@ -68,10 +70,12 @@ MODEL_CARDS_PAPER = "https://arxiv.org/abs/1810.03993"
 
 
 def card_blocks(metadata: dict, evaluation: dict | None = None, *, evaluation_name: str | None = None) -> list[Block]:
-    """The card as structured blocks (rendered by :func:`to_markdown` and :func:`to_html`)."""
+    """The card as structured blocks (rendered by :func:`to_markdown` and :func:`to_html`): the evaluations
+    stored in the metadata, then ``evaluation`` (a metrics.json given on the command line) if any."""
     md = metadata if isinstance(metadata, dict) else {}
-    modality = modality_of(md, evaluation)
     source_name = evaluation_name or "evaluation"
+    evaluations = stored_evaluations(md) + ([(source_name, evaluation)] if evaluation is not None else [])
+    modality = modality_of(md, evaluations[-1][1] if evaluations else None)
     name = md.get("name") or modality.name
     dataset_name, _ = dataset_info(md)
     blocks: list[Block] = [
@@ -89,13 +93,13 @@ def card_blocks(metadata: dict, evaluation: dict | None = None, *, evaluation_na
     sections = {
         "Model Details": model_details(md, modality),
         "Intended Use": intended_use(md, modality),
-        "Factors": factors(md, evaluation, modality),
+        "Factors": factors(md, evaluations, modality),
         "Metrics": metrics_section(md, modality),
-        "Evaluation Data": evaluation_data(md, evaluation, modality, source_name),
+        "Evaluation Data": evaluation_data(md, evaluations, modality),
         "Training Data": training_data(md),
-        "Quantitative Analyses": quantitative_analyses(md, evaluation, source_name),
+        "Quantitative Analyses": quantitative_analyses(md, evaluations, modality),
         "Ethical Considerations": ethics(md, modality),
-        "Caveats and Recommendations": caveats(md, evaluation, modality, source_name),
+        "Caveats and Recommendations": caveats(md, evaluations, modality),
     }
     for title in SECTIONS:
         blocks.append(("h", 2, title))
@@ -112,16 +116,6 @@ def render_card_html(metadata: dict, evaluation: dict | None = None, *, evaluati
     """The model card as a self-contained HTML page (same content as :func:`render_card`)."""
     blocks = card_blocks(metadata, evaluation, evaluation_name=evaluation_name)
     return to_html(blocks)
-
-
-def _read_json(path: Path, what: str) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{what} {path} is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{what} {path} is not a JSON object")
-    return data
 
 
 def write_card(
@@ -141,21 +135,10 @@ def write_card(
 
     onnx_path, metadata = model_files(model, modality)
     meta_path = onnx_path.with_suffix(".json")
-    model_modality = metadata.get("modality") or lookup(metadata, "preprocess", "modality") or modality
-    evaluation = None
-    evaluation_name = None
-    if evaluation_json is not None:
-        eval_path = Path(evaluation_json)
-        if not eval_path.is_file():
-            raise FileNotFoundError(f"evaluation file not found: {eval_path}")
-        evaluation = _read_json(eval_path, "evaluation")
-        eval_modality = lookup(evaluation, "model", "modality")
-        if eval_modality and eval_modality != model_modality:
-            raise ValueError(
-                f"{eval_path} evaluates a {eval_modality} model, but the card is for a {model_modality} model"
-            )
-        evaluation_name = eval_path.name
-    default_name = f"{model_modality}_card.md"
+    card_modality = model_modality(metadata, modality)
+    evaluation = None if evaluation_json is None else read_evaluation(evaluation_json, card_modality)
+    evaluation_name = None if evaluation_json is None else Path(evaluation_json).name
+    default_name = f"{card_modality}_card.md"
     if out is None:  # never into the installed package: the shipped cards stay as shipped
         from ..inference.bundled import models_dir
 

@@ -8,25 +8,26 @@ from typing import Any
 
 from ..config import LABELS
 from ..evaluation.groups import SUMMARY_MIN_N
+from ..modalities import Modality
 from .blocks import Block
+from .evaluations import Evaluation
 from .format import NOT_APPLICABLE, NOT_MEASURED, ci_text, count, dec, esc, lookup, number, pct, pct_ci, points
-from .metadata import modality_of
 
 SMALL_GROUP_N = SUMMARY_MIN_N  # below this a group's interval is wide
 
 
-def _splits(metadata: dict, evaluation: dict | None, source_name: str) -> list[tuple[str, dict | None]]:
+def _splits(metadata: dict, evaluations: list[Evaluation], modality: Modality) -> list[tuple[str, dict | None]]:
     """(row label, metrics dict) for every measured set, in card order."""
     metrics = metadata.get("metrics") if isinstance(metadata.get("metrics"), dict) else {}
     rows: list[tuple[str, dict | None]] = [
         ("Validation (model selection, calibration)", metrics.get("validation")),
         ("Test (held out)", metrics.get("test")),
     ]
-    if "test_per_subject" in metrics or modality_of(metadata, evaluation).fuses_per_person:
+    if "test_per_subject" in metrics or modality.fuses_per_person:
         rows.append(("Test, fused per subject", metrics.get("test_per_subject")))
     if "test_finger_known" in metrics:
         rows.append(("Test, finger position known", metrics.get("test_finger_known")))
-    if evaluation is not None:
+    for source_name, evaluation in evaluations:
         rows.append((f"Evaluation ({source_name})", evaluation))
         if "per_subject" in evaluation:
             rows.append((f"Evaluation ({source_name}), fused per subject", evaluation.get("per_subject")))
@@ -241,16 +242,17 @@ def _group_tables(label: str, m: dict | None) -> list[Block]:
     return blocks
 
 
-def quantitative_analyses(md: dict, evaluation: dict | None, source_name: str) -> list[Block]:
-    """The "Quantitative Analyses" section: the tables for the test split, then for the evaluation file if given."""
-    rows = _splits(md, evaluation, source_name)
+def quantitative_analyses(md: dict, evaluations: list[Evaluation], modality: Modality) -> list[Block]:
+    """The "Quantitative Analyses" section: the tables for the test split, then for each evaluation (stored, then
+    given)."""
+    rows = _splits(md, evaluations, modality)
     blocks = _headline_tables(rows, md.get("min_confidence"))
     test = lookup(md, "metrics", "test")
     blocks += _confusion("test", test)
     blocks += _coverage_table("test", test)
     blocks += _group_tables("test", test)
     blocks += _prints_table("test", lookup(md, "metrics", "test_by_prints"))
-    if evaluation is not None:
+    for source_name, evaluation in evaluations:
         blocks += _confusion(source_name, evaluation)
         blocks += _coverage_table(source_name, evaluation)
         blocks += _group_tables(source_name, evaluation)

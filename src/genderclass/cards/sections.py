@@ -7,6 +7,7 @@ from __future__ import annotations
 from ..config import AGE_BANDS, ECE_BINS, counted_architectures
 from ..modalities import Modality, modality_of_format
 from .blocks import Block
+from .evaluations import Evaluation
 from .format import NOT_MEASURED, code, count, dec, esc, lookup, number, or_missing, pct
 from .metadata import dataset_ref
 from .quantitative import SMALL_GROUP_N, attribute_title
@@ -134,10 +135,10 @@ def _group_attributes(*metric_dicts: dict | None) -> list[str]:
     return seen
 
 
-def factors(md: dict, evaluation: dict | None, modality: Modality) -> list[Block]:
+def factors(md: dict, evaluations: list[Evaluation], modality: Modality) -> list[Block]:
     """The "Factors" section: what can change accuracy, and which groups this card measures."""
     relevant = list(modality.card_factors)
-    attrs = _group_attributes(lookup(md, "metrics", "test"), evaluation)
+    attrs = _group_attributes(lookup(md, "metrics", "test"), *(evaluation for _, evaluation in evaluations))
     measured = (
         "Measured per group in this card: " + ", ".join(esc(attribute_title(a)) for a in attrs) + "."
         if attrs
@@ -216,8 +217,27 @@ def _validation_item(md: dict, sizes: dict) -> str:
     )
 
 
-def evaluation_data(md: dict, evaluation: dict | None, modality: Modality, source_name: str) -> list[Block]:
-    """The "Evaluation Data" section: the test and validation splits, and the additional evaluation if any."""
+def _additional_evaluation(md: dict, source_name: str, evaluation: dict) -> list[Block]:
+    """What one evaluation measured, and on which model."""
+    model_name = lookup(evaluation, "model", "name")
+    eval_items = [
+        f"**Source:** {esc(source_name)} (written by {code('genderclass evaluate')})",
+        f"**Images evaluated:** {count(evaluation.get('n'))}; unreadable {count(evaluation.get('n_unreadable'))}; "
+        f"no face found {count(evaluation.get('n_no_face'))}",
+        f"**Crop mode:** {or_missing(evaluation.get('crop_mode'))}",
+        f"**Model evaluated:** {or_missing(model_name)}",
+    ]
+    if "per_subject" in evaluation:
+        eval_items.append(f"**Subjects:** {count(lookup(evaluation, 'per_subject', 'n_subjects'))}")
+    if model_name and md.get("name") and model_name != md.get("name"):
+        eval_items.append(
+            f"**Warning:** the evaluation file was produced with model {esc(model_name)}, not {esc(md.get('name'))}."
+        )
+    return [("p", "**Additional evaluation.**"), ("ul", eval_items)]
+
+
+def evaluation_data(md: dict, evaluations: list[Evaluation], modality: Modality) -> list[Block]:
+    """The "Evaluation Data" section: the test and validation splits, and each additional evaluation."""
     sizes = lookup(md, "training", "split_sizes") or {}
     items = [
         f"**Test split:** {count(lookup(sizes, 'test'))} images of {dataset_ref(md)}, held out from training; "
@@ -228,23 +248,8 @@ def evaluation_data(md: dict, evaluation: dict | None, modality: Modality, sourc
     if modality.fuses_per_person:
         items.append(f"**Test subjects:** {count(lookup(md, 'metrics', 'test_per_subject', 'n_subjects'))}")
     blocks: list[Block] = [("ul", items)]
-    if evaluation is not None:
-        model_name = lookup(evaluation, "model", "name")
-        eval_items = [
-            f"**Source:** {esc(source_name)} (written by {code('genderclass evaluate')})",
-            f"**Images evaluated:** {count(evaluation.get('n'))}; unreadable {count(evaluation.get('n_unreadable'))}; "
-            f"no face found {count(evaluation.get('n_no_face'))}",
-            f"**Crop mode:** {or_missing(evaluation.get('crop_mode'))}",
-            f"**Model evaluated:** {or_missing(model_name)}",
-        ]
-        if "per_subject" in evaluation:
-            eval_items.append(f"**Subjects:** {count(lookup(evaluation, 'per_subject', 'n_subjects'))}")
-        if model_name and md.get("name") and model_name != md.get("name"):
-            eval_items.append(
-                f"**Warning:** the evaluation file was produced with model {esc(model_name)}, not "
-                f"{esc(md.get('name'))}."
-            )
-        blocks += [("p", "**Additional evaluation.**"), ("ul", eval_items)]
+    for source_name, evaluation in evaluations:
+        blocks += _additional_evaluation(md, source_name, evaluation)
     return blocks
 
 
@@ -288,15 +293,14 @@ def _age_numbers(label: str, m: dict | None) -> str | None:
     return f"Accuracy by age band ({esc(label)}): " + "; ".join(parts) + "."
 
 
-def _children_text(md: dict, evaluation: dict | None, source_name: str) -> str:
+def _children_text(md: dict, evaluations: list[Evaluation]) -> str:
     text = "Children's faces are far harder: before puberty faces differ little by sex. "
-    numbers = [
-        s for s in (_age_numbers("test", lookup(md, "metrics", "test")), _age_numbers(source_name, evaluation)) if s
-    ]
+    measured = [("test", lookup(md, "metrics", "test")), *evaluations]
+    numbers = [s for s in (_age_numbers(label, m) for label, m in measured) if s]
     return text + (" ".join(numbers) if numbers else f"Accuracy by age band: {NOT_MEASURED}.")
 
 
-def caveats(md: dict, evaluation: dict | None, modality: Modality, source_name: str) -> list[Block]:
+def caveats(md: dict, evaluations: list[Evaluation], modality: Modality) -> list[Block]:
     """The "Caveats and Recommendations" section."""
     items: list[str] = []
     test = lookup(md, "metrics", "test")
@@ -304,7 +308,7 @@ def caveats(md: dict, evaluation: dict | None, modality: Modality, source_name: 
         items.append(f"Test accuracy is {NOT_MEASURED}: do not rely on this model before evaluating it.")
     fields = {  # what the modality's caveats may name (Modality.card_caveats)
         "dataset": dataset_ref(md),
-        "children": _children_text(md, evaluation, source_name),
+        "children": _children_text(md, evaluations),
         "test_accuracy": pct(lookup(test, "accuracy")),
         "fused_accuracy": pct(lookup(md, "metrics", "test_per_subject", "accuracy")),
         "test_subjects": count(lookup(md, "metrics", "test_per_subject", "n_subjects")),

@@ -26,6 +26,7 @@ DEFAULTS: dict[str, Any] = {
     "fusion_temperatures": [],  # before per-print-count fusion temperatures (fingerprints)
     "finger_known": None,  # before per-finger calibration (fingerprints)
     "confidence_scale": None,  # before confidence was centred on the threshold
+    "evaluations": [],  # before evaluations on other data were stored with the model (card --store)
 }
 
 
