@@ -46,3 +46,24 @@ def test_a_source_on_the_same_split_is_accepted(
     argv = ["train", "--data", face_folder_dataset, "--format", "folder", "--out", out, "--epochs", "1",
             "--cache-dir", cache_dir, "--init-from", source_run, *train_args]  # fmt: skip
     assert run_cli(argv)[0] == 0
+
+
+def test_a_run_starts_from_an_exported_model(source_run, face_folder_dataset, cache_dir, run_cli, train_args, tmp_path):
+    """``--init-from NAME.onnx``: the exported network, read back; its metadata records where it came
+    from; another network width is refused before the run folder is written."""
+    import json
+
+    exported = source_run.parent.parent / "export" / "face.onnx"
+    common = ["--data", face_folder_dataset, "--format", "folder", "--epochs", "1", "--cache-dir", cache_dir,
+              *train_args]  # fmt: skip
+    out = tmp_path / "stage2"
+    code, stdout = run_cli(["train", "--out", out, "--init-from", exported, *common])
+    assert code == 0, stdout
+    stages = json.loads((out / "export" / "face.json").read_text())["training"]["earlier_stages"]
+    assert stages[-1]["checkpoint"] == str(exported) and stages[-1]["exported"] is True
+    assert stages[-1]["command"].startswith("genderclass train")
+    wider = tmp_path / "wider"
+    args = list(train_args)
+    args[args.index("--width") + 1] = str(2 * float(args[args.index("--width") + 1]))
+    code, _ = run_cli(["train", "--out", wider, "--init-from", exported, *common[: -len(train_args)], *args])
+    assert code == 2 and not (wider / "config.json").exists()

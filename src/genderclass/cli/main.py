@@ -185,7 +185,12 @@ _TRAIN_SETTINGS = (
     ("--dropout", float, "dropout before the classifier"),
     ("--ema-decay", float, "average the weights (EMA, e.g. 0.99); 0 = off"),
     ("--warmup-epochs", _count(0), "linear learning-rate warmup"),
-    ("--init-from", str, "fine-tune: start from this checkpoint's weights"),
+    (
+        "--init-from",
+        str,
+        "fine-tune: start from this checkpoint's weights, or from an exported model of ours (NAME.onnx; "
+        "NAME.onnx#K for network K of an ensemble, e.g. the bundled face model), INT8 weights dequantized",
+    ),
     (
         "--teacher",
         str,

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import LABELS, TrainConfig, teacher_checkpoints
+from ..training.exported_weights import split_member
 from ..training.teachers import is_exported_model, teacher_test_files
 from .prepare import PreparedData
 from .split import read_split_csv, select_listed
@@ -58,7 +59,9 @@ def check_sources_held_out(cfg: TrainConfig, data: PreparedData) -> None:
     files this run holds out, or chose its epoch on this run's test files: this run's validation
     (out-of-fold) and test numbers would be inflated. Its run's ``split.csv`` tells; paths in it are
     read from the working directory, like the data path of every run."""
-    sources = ([cfg.init_from] if cfg.init_from else []) + (teacher_checkpoints(cfg.teacher) if cfg.teacher else [])
+    # an exported ensemble's network (NAME.onnx#K) was exported with the ensemble's test files
+    init_from = [split_member(cfg.init_from)[0]] if cfg.init_from else []
+    sources = init_from + (teacher_checkpoints(cfg.teacher) if cfg.teacher else [])
     ours = dict(zip((str(Path(p).resolve()) for p in data.cache.paths.tolist()), data.split.split.tolist()))
     for checkpoint in sources:
         if is_exported_model(checkpoint):

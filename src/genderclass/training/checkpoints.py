@@ -8,8 +8,11 @@ import pickle
 from typing import TYPE_CHECKING
 
 from ..config import TrainConfig
+from .exported_weights import is_exported, load_exported
 
 if TYPE_CHECKING:
+    import torch
+
     from .lightning_module import GenderModule
 
 log = logging.getLogger(__name__)
@@ -25,6 +28,17 @@ def not_a_checkpoint(path: str, exc: BaseException) -> ValueError:
     )
 
 
+def _initialise_from_export(module: GenderModule, cfg: TrainConfig, sample: torch.Tensor | None) -> None:
+    if sample is None or not len(sample):
+        raise ValueError(f"--init-from {cfg.init_from}: an exported model needs training images to start from")
+    load_exported(module.model, cfg.init_from, sample)
+    if module.aux_head is not None:
+        log.info("the auxiliary %s head starts fresh (an exported model keeps none)", cfg.aux_task)
+    log.info(
+        "initialised weights from the exported %s (batch norms set on %d training images)", cfg.init_from, len(sample)
+    )
+
+
 def _network_description(config: dict) -> str:
     """What a checkpoint's weights must match, from its saved training config: network and input."""
     pre = config.get("preprocess", {})
@@ -34,11 +48,16 @@ def _network_description(config: dict) -> str:
     )
 
 
-def initialise_from(module: GenderModule, cfg: TrainConfig) -> None:
+def initialise_from(module: GenderModule, cfg: TrainConfig, sample: torch.Tensor | None = None) -> None:
     """Fine-tuning: the network's weights from ``cfg.init_from`` (they must fit exactly); the
-    auxiliary head's too when the checkpoint trained the same auxiliary task, otherwise it starts fresh."""
+    auxiliary head's too when the checkpoint trained the same auxiliary task, otherwise it starts fresh.
+    An exported model (``NAME.onnx``, ``NAME.onnx#K``) needs ``sample``: float NCHW training images
+    for its batch norms (:mod:`.exported_weights`)."""
     import torch
 
+    if is_exported(cfg.init_from):
+        _initialise_from_export(module, cfg, sample)
+        return
     try:
         checkpoint = torch.load(cfg.init_from, map_location="cpu", weights_only=False)
         state = checkpoint["state_dict"]

@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from ..config import read_json, teacher_checkpoints
+from .exported_weights import is_exported, split_member
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,8 @@ def earlier_stages(init_from: str, base: Path | None = None) -> list[dict]:
     stages: list[dict] = []
     seen: set[Path] = set()
     while init_from and len(stages) < MAX_EARLIER_STAGES:
+        if is_exported(init_from):  # an exported model ends the chain: its metadata tells its training
+            return [*exported_stages(init_from, base), *stages[::-1]]
         given = Path(init_from)
         candidates = [given] if given.is_absolute() or base is None else [base / given, given]
         path = next((c for c in candidates if c.is_file()), None)
@@ -62,6 +65,19 @@ def earlier_stages(init_from: str, base: Path | None = None) -> list[dict]:
         if init_from:
             log.warning("stopped following --init-from after %d earlier stages", MAX_EARLIER_STAGES)
     return stages[::-1]
+
+
+def exported_stages(init_from: str, base: Path | None = None) -> list[dict]:
+    """An exported model's earlier stages (``NAME.onnx``, ``NAME.onnx#K``), from its metadata: the
+    stages of the network used, then the model itself with its training command."""
+    name, member = split_member(init_from)
+    candidates = [Path(name)] if Path(name).is_absolute() or base is None else [base / name, Path(name)]
+    meta_path = next((c.with_suffix(".json") for c in candidates if c.with_suffix(".json").is_file()), None)
+    training = (read_json(meta_path).get("training") or {}) if meta_path else {}
+    members = training.get("members") or []
+    network = members[member] if member is not None and member < len(members) else training
+    own = {"checkpoint": init_from, "command": network.get("command"), "epoch": None, "exported": True}
+    return [*(network.get("earlier_stages") or []), own]
 
 
 def portable_teacher(teacher: str, base: Path | None) -> str:

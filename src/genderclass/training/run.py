@@ -234,7 +234,9 @@ def _datamodule(
     return datamodule, teacher_logits, teacher_views
 
 
-def _module(cfg: TrainConfig, steps: int, out: Path, resume: bool, ckpt_path: str | None) -> GenderModule:
+def _module(
+    cfg: TrainConfig, steps: int, out: Path, resume: bool, ckpt_path: str | None, data: PreparedData
+) -> GenderModule:
     """The LightningModule, with the weights it starts from (``--init-from``, unless resumed from a
     saved epoch) and its checkpoint teachers: models that must fit it, refused before the run folder
     is written."""
@@ -244,9 +246,21 @@ def _module(cfg: TrainConfig, steps: int, out: Path, resume: bool, ckpt_path: st
     if resume and ckpt_path is None:
         log.warning("%s has no saved epoch (stopped during the first): training starts from the beginning", out)
     if cfg.init_from and ckpt_path is None:  # a resumed run's weights come from its own checkpoint
-        initialise_from(module, cfg)
+        initialise_from(module, cfg, _init_sample(data))
     module.set_teachers(checkpoint_teachers(cfg))
     return module
+
+
+INIT_SAMPLE = 512  # training images that set the batch norms of a network started from an export
+
+
+def _init_sample(data: PreparedData):
+    """Up to INIT_SAMPLE training images, spread over the split, as float NCHW (0-255)."""
+    import torch
+
+    train = data.indices("train")
+    chosen = train[:: max(1, len(train) // INIT_SAMPLE)][:INIT_SAMPLE]
+    return torch.from_numpy(data.cache.images[chosen]).permute(0, 3, 1, 2).float()
 
 
 def _save_teacher_signals(
@@ -326,7 +340,7 @@ def train(
     if cfg.ema_decay > 0:
         average_weights(trainer, cfg.ema_decay, start_step=steps)
     datamodule, teacher_logits, teacher_views = _datamodule(cfg, data, out, aux_targets)
-    module = _module(cfg, steps, out, resume, ckpt_path)
+    module = _module(cfg, steps, out, resume, ckpt_path, data)
 
     if trainer.global_rank == 0:
         _write_run_files(out, cfg, data, start.command, requested_aux_task, trainer.world_size)
