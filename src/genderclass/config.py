@@ -117,6 +117,12 @@ class TrainConfig:
     folds: int = 0
     fold: int = 0
     balance: Literal["none", "class", "group"] = "none"
+    # With balance="group": the attributes whose cells (x class) are balanced, comma-separated
+    # ("age" counts in age bands; "" = the modality's group: race for faces, finger for prints),
+    # and how far: each image weighs count(cell) ** -balance_power (1 = every cell equally,
+    # 0.5 = rare cells up, not all the way).
+    balance_by: str = ""
+    balance_power: float = 1.0
     # Perceptual-hash Hamming distance that counts as a near-duplicate (-1 = exact bytes only).
     # Fingerprints all look alike to a perceptual hash: only identical hashes are merged there.
     near_duplicate_distance: int = 2
@@ -176,6 +182,10 @@ class TrainConfig:
         if self.augment not in (spec.augment_geometries if spec else AUGMENT_GEOMETRIES[:1]):
             raise ValueError(f"augment={self.augment!r} applies to fingerprints only; faces train with 'affine'")
         self._check_teacher_views()
+        if self.balance_by and self.balance != "group":
+            raise ValueError("--balance-by names the groups of --balance group")
+        if not 0 < self.balance_power <= 1:
+            raise ValueError(f"balance_power must be in (0, 1], got {self.balance_power}")
 
     def _check_teacher_views(self) -> None:
         if self.teacher_views < 0:

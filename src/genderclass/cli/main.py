@@ -276,6 +276,20 @@ def _train_choice_flags(p: argparse.ArgumentParser) -> None:
         f"(default: {_train_default('--balance')})",
     )
     p.add_argument(
+        "--balance-by",
+        default=None,
+        metavar="ATTRS",
+        help="with --balance group: the attributes of the groups, comma-separated, e.g. age,race (ages count "
+        "in bands; default: the modality's group)",
+    )
+    p.add_argument(
+        "--balance-power",
+        type=float,
+        default=None,
+        help="with --balance: each image weighs count(its cell) ** -P; 1 balances every cell, 0.5 raises rare "
+        f"cells part of the way (default: {_train_default('--balance-power')})",
+    )
+    p.add_argument(
         "--aux-task",
         type=lambda value: "" if value == "none" else value,
         choices=("", "age", "finger"),

@@ -63,13 +63,14 @@ class CachedImages(Dataset):
         return self.transform(image), self.labels[index], self.aux[index], self.teacher[index]
 
 
-def balanced_weights(labels: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
-    """Per-sample weights giving each class (or each class x group cell) equal total weight."""
+def balanced_weights(labels: np.ndarray, groups: np.ndarray | None = None, power: float = 1.0) -> np.ndarray:
+    """Per-sample weights ``count(cell) ** -power``: with power 1, each class (or each class x group
+    cell) has equal total weight; below 1, rare cells gain part of the way."""
     keys = (
         labels.astype(str) if groups is None else np.char.add(labels.astype(str), np.char.add("|", groups.astype(str)))
     )
     _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
-    return (1.0 / counts[inverse]).astype(np.float64)
+    return (counts[inverse].astype(np.float64) ** -power).astype(np.float64)
 
 
 class CacheDataModule(L.LightningDataModule):

@@ -47,11 +47,13 @@ def _sample_weights(cfg: TrainConfig, data: PreparedData) -> np.ndarray | None:
     train = data.indices("train")
     labels = data.cache.labels[train]
     if cfg.balance == "class":
-        return balanced_weights(labels)
+        return balanced_weights(labels, power=cfg.balance_power)
     if cfg.balance == "group":
-        key = modality_for(cfg.modality).balance_group
-        groups = np.array([data.cache.attrs[i].get(key, "") for i in train])
-        return balanced_weights(labels, groups)
+        groups = _balance_groups(cfg, data, train)
+        log.info(
+            "balanced sampling over %d class x group cells", len(np.unique(np.char.add(labels.astype(str), groups)))
+        )
+        return balanced_weights(labels, groups, power=cfg.balance_power)
     counts = np.bincount(labels.astype(int), minlength=2)
     if counts.min() * IMBALANCE_HINT_RATIO < counts.max():  # unweighted, the majority answer pays off
         log.warning(
@@ -63,6 +65,25 @@ def _sample_weights(cfg: TrainConfig, data: PreparedData) -> np.ndarray | None:
             LABELS[1],
         )
     return None
+
+
+def _balance_groups(cfg: TrainConfig, data: PreparedData, train: np.ndarray) -> np.ndarray:
+    """Each training image's group for --balance group: its values of the --balance-by attributes
+    (ages as bands; "" where the data does not name one), joined."""
+    from ..evaluation.groups import age_band
+
+    keys = [k.strip() for k in cfg.balance_by.split(",") if k.strip()] or [modality_for(cfg.modality).balance_group]
+
+    def value(attrs: dict, key: str) -> str:
+        raw = attrs.get(key, "")
+        if key != "age" or raw in ("", None):
+            return str(raw)
+        try:
+            return age_band(raw)
+        except ValueError:
+            return ""
+
+    return np.array(["|".join(value(data.cache.attrs[i], key) for key in keys) for i in train])
 
 
 def _auxiliary_targets(cfg: TrainConfig, data: PreparedData) -> tuple[TrainConfig, np.ndarray | None]:
