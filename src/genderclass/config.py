@@ -112,6 +112,10 @@ class TrainConfig:
     split_seed: int = -1
     val_fraction: float = 0.1
     test_fraction: float = 0.15
+    # A .txt list of the test split's files (paths relative to the data folder, or bare names if
+    # unique; an exported model's NAME.test_files.txt), instead of test_fraction; their duplicate
+    # groups join them. "" = a test_fraction share drawn at random.
+    test_files: str = ""
     # Cross-validation: with folds = K >= 2 the non-test groups form K folds and fold ``fold`` is
     # validation (val_fraction unused; the test split is unchanged). 0 = one validation split.
     folds: int = 0
@@ -163,7 +167,9 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_folds(self.folds, self.fold)
-        if self.val_fraction + self.test_fraction >= 1:
+        if self.test_files and not self.test_files.endswith(".txt"):
+            raise ValueError(f"test_files takes a .txt list of files, one a line; got {self.test_files!r}")
+        if self.val_fraction >= 1 or (not self.test_files and self.val_fraction + self.test_fraction >= 1):
             raise ValueError(
                 f"val_fraction + test_fraction must leave images to train on, got {self.val_fraction} + "
                 f"{self.test_fraction}"

@@ -1095,6 +1095,8 @@ def test_a_failed_annotation_keeps_every_result_line(capsys, caplog, photo_dir, 
     ("flags", "message"),
     [
         (["--val-fraction", "0.5", "--test-fraction", "0.5"], "must leave images to train on"),
+        (["--test-fraction", "0.2", "--test-files", "test.txt"], "do not combine"),
+        (["--test-files", "runs/face/split.csv"], "a .txt list"),
         (["--modality", "fingerprint", "--outside-fill", "0.5"], "face crops only"),
         (["--modality", "fingerprint", "--margin", "0.2"], "face crops only"),
         (["--modality", "fingerprint", "--margin", "0"], "face crops only"),

@@ -7,7 +7,7 @@ from __future__ import annotations
 from ..config import AGE_BANDS, ECE_BINS, counted_architectures
 from ..modalities import Modality, modality_of_format
 from .blocks import Block
-from .format import NOT_MEASURED, code, count, dec, esc, lookup, number, or_missing, pct
+from .format import NOT_MEASURED, code, count, dec, esc, lookup, number, or_missing, pct, public
 from .metadata import dataset_ref
 from .quantitative import SMALL_GROUP_N, attribute_title
 from .training_data import fold_layout
@@ -219,9 +219,11 @@ def _validation_item(md: dict, sizes: dict) -> str:
 def evaluation_data(md: dict, evaluation: dict | None, modality: Modality, source_name: str) -> list[Block]:
     """The "Evaluation Data" section: the test and validation splits, and the additional evaluation if any."""
     sizes = lookup(md, "training", "split_sizes") or {}
+    listed = lookup(md, "training", "config", "test_files")  # train --test-files
+    chosen = f"the files listed in {code(public(listed))}, with their duplicates" if listed else "stratified by label"
     items = [
         f"**Test split:** {count(lookup(sizes, 'test'))} images of {dataset_ref(md)}, held out from training; "
-        f"{modality.card_split_grouping}; stratified by label.",
+        f"{modality.card_split_grouping}; {chosen}.",
         _validation_item(md, sizes),
         f"**Data hash:** {or_missing(lookup(md, 'training', 'data_hash'), code)}",
     ]

@@ -168,7 +168,15 @@ _TRAIN_SETTINGS = (
     ("--seed", int, "seed for init and augmentation, and for the split unless --split-seed"),
     ("--split-seed", int, "seed for the split alone, -1 = --seed (vary --seed, keep the split)"),
     ("--val-fraction", _fraction, "share of groups for validation (unused with --folds)"),
-    ("--test-fraction", _fraction, "share of groups for test"),
+    ("--test-fraction", _fraction, "share of groups for test (not with --test-files)"),
+    (
+        "--test-files",
+        str,
+        "a .txt list of the test split's files, one a line (paths relative to --data, or bare names if "
+        "unique; e.g. an exported model's NAME.test_files.txt): they and their duplicate groups are the "
+        "test split, the rest splits by --val-fraction or --folds; listed files missing from the data are "
+        "counted in a warning",
+    ),
     ("--folds", int, "cross-validation: split the non-test groups into K folds (test unchanged); 0 = off"),
     ("--fold", int, "with --folds: the fold used for validation, 0..K-1"),
     ("--limit", _count(0), "use at most N images, 0 = all (smoke tests)"),
