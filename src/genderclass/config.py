@@ -149,6 +149,11 @@ class TrainConfig:
     # the training crops that part is replaced by other content (another face's pixels, a flat
     # colour, noise), so the network does not learn to rely on what lies there. 0 = off.
     outside_fill: float = 0.0
+    # Faces: in this share of the training crops the hair is replaced (training/augment.py erase_hair):
+    # the band above the brows (placed from the aligned crop's geometry, faces/crop.py hair_region)
+    # and sometimes the sides down to the ear lobes, by another face's band, a flat colour or blurred
+    # noise, so that the network learns the face rather than the hair. 0 = off.
+    hair_erase: float = 0.0
     # Training geometry for prints. "affine": rotation, zoom and sub-pixel shifts, plus light blur
     # and noise; on SOCOFing crops it keeps on average about half the power at the ridge frequency
     # (0.25-0.35 cycles/px, 2.9-4 px periods at 96 px), which unaugmented validation and test prints keep. "exact": mirror and
@@ -177,6 +182,10 @@ class TrainConfig:
         spec = REGISTRY.get(self.modality)  # None for an unknown name (refused where the modality is used)
         if self.outside_fill and not (spec and spec.crops_beyond_edge):
             raise ValueError("outside_fill applies to face crops only (a print is never cropped beyond its edge)")
+        if not 0 <= self.hair_erase <= 1:
+            raise ValueError(f"hair_erase is a probability (0-1), got {self.hair_erase}")
+        if self.hair_erase and not (spec and spec.detects_faces and self.preprocess.detect):
+            raise ValueError("hair_erase applies to detected face crops only (a print has no brows to place it by)")
         if self.augment not in AUGMENT_GEOMETRIES:
             raise ValueError(f"unknown augment {self.augment!r}; expected one of {', '.join(AUGMENT_GEOMETRIES)}")
         if self.augment not in (spec.augment_geometries if spec else AUGMENT_GEOMETRIES[:1]):
@@ -196,6 +205,8 @@ class TrainConfig:
             raise ValueError(
                 "--teacher-views and --outside-fill do not combine: the views are drawn without chip edges"
             )
+        if self.teacher_views and self.hair_erase:
+            raise ValueError("--teacher-views and --hair-erase do not combine: the views are drawn with the hair")
 
     @classmethod
     def for_modality(cls, modality: str, **overrides: Any) -> TrainConfig:

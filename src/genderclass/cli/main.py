@@ -39,7 +39,7 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
         return super()._get_help_string(action)
 
 
-FACE_ONLY_FLAGS = ("--margin", "--outside-fill")  # fingerprints have no crop
+FACE_ONLY_FLAGS = ("--margin", "--outside-fill", "--hair-erase")  # fingerprints have no crop
 
 
 def _number(low: float, high: float = math.inf, low_open: bool = False, high_open: bool = False):
@@ -221,6 +221,13 @@ _TRAIN_SETTINGS = (
         probability,
         "faces from chips: share of training crops whose part beyond the chip's edge gets other "
         "content (another face, a flat colour, noise) instead of the repeated edge; 0 = off",
+    ),
+    (
+        "--hair-erase",
+        probability,
+        "faces only: share of training crops whose hair is replaced (another face's, a flat colour or "
+        "blurred noise): the band above the brows, and in half of them also the sides down to the ear "
+        "lobes, like a scarf or cap; 0 = off",
     ),
 )
 
