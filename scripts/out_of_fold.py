@@ -84,7 +84,7 @@ def main() -> None:
     for k in range(cfg.folds):
         split = split_groups(
             data.cache.labels, data.split.groups, cfg.val_fraction, cfg.test_fraction, cfg.resolved_split_seed,
-            cfg.folds, k,
+            cfg.folds, k, data.listed_test,
         )  # fmt: skip
         fold[split.indices("val")] = k
     scored = np.flatnonzero(fold >= 0)

@@ -112,6 +112,10 @@ class TrainConfig:
     split_seed: int = -1
     val_fraction: float = 0.1
     test_fraction: float = 0.15
+    # A .txt list of the test split's files (paths relative to the data folder, or bare names if
+    # unique; an exported model's NAME.test_files.txt), instead of test_fraction; their duplicate
+    # groups join them. "" = a test_fraction share drawn at random.
+    test_files: str = ""
     # Cross-validation: with folds = K >= 2 the non-test groups form K folds and fold ``fold`` is
     # validation (val_fraction unused; the test split is unchanged). 0 = one validation split.
     folds: int = 0
@@ -151,6 +155,11 @@ class TrainConfig:
     # the training crops that part is replaced by other content (another face's pixels, a flat
     # colour, noise), so the network does not learn to rely on what lies there. 0 = off.
     outside_fill: float = 0.0
+    # Faces: in this share of the training crops the hair is replaced (training/augment.py erase_hair):
+    # the band above the brows (placed from the aligned crop's geometry, faces/crop.py hair_region)
+    # and sometimes the sides down to the ear lobes, by another face's band, a flat colour or blurred
+    # noise, so that the network learns the face rather than the hair. 0 = off.
+    hair_erase: float = 0.0
     # Training geometry for prints. "affine": rotation, zoom and sub-pixel shifts, plus light blur
     # and noise; on SOCOFing crops it keeps on average about half the power at the ridge frequency
     # (0.25-0.35 cycles/px, 2.9-4 px periods at 96 px), which unaugmented validation and test prints keep. "exact": mirror and
@@ -169,7 +178,9 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_folds(self.folds, self.fold)
-        if self.val_fraction + self.test_fraction >= 1:
+        if self.test_files and not self.test_files.endswith(".txt"):
+            raise ValueError(f"test_files takes a .txt list of files, one a line; got {self.test_files!r}")
+        if self.val_fraction >= 1 or (not self.test_files and self.val_fraction + self.test_fraction >= 1):
             raise ValueError(
                 f"val_fraction + test_fraction must leave images to train on, got {self.val_fraction} + "
                 f"{self.test_fraction}"
@@ -177,6 +188,10 @@ class TrainConfig:
         spec = REGISTRY.get(self.modality)  # None for an unknown name (refused where the modality is used)
         if self.outside_fill and not (spec and spec.crops_beyond_edge):
             raise ValueError("outside_fill applies to face crops only (a print is never cropped beyond its edge)")
+        if not 0 <= self.hair_erase <= 1:
+            raise ValueError(f"hair_erase is a probability (0-1), got {self.hair_erase}")
+        if self.hair_erase and not (spec and spec.detects_faces and self.preprocess.detect):
+            raise ValueError("hair_erase applies to detected face crops only (a print has no brows to place it by)")
         if self.augment not in AUGMENT_GEOMETRIES:
             raise ValueError(f"unknown augment {self.augment!r}; expected one of {', '.join(AUGMENT_GEOMETRIES)}")
         if self.augment not in (spec.augment_geometries if spec else AUGMENT_GEOMETRIES[:1]):
@@ -200,6 +215,8 @@ class TrainConfig:
             raise ValueError(
                 "--teacher-views and --outside-fill do not combine: the views are drawn without chip edges"
             )
+        if self.teacher_views and self.hair_erase:
+            raise ValueError("--teacher-views and --hair-erase do not combine: the views are drawn with the hair")
 
     @classmethod
     def for_modality(cls, modality: str, **overrides: Any) -> TrainConfig:

@@ -214,6 +214,14 @@ def test_stored_numbers_appear_formatted(face_meta):
         assert ("`aux_task=age`, `aux_weight=0.5`" in text) is listed and ("aux_weight" in text) is listed
     training = {**face_meta["training"], "config": {**config, "monitor": "val_auc"}}
     assert "monitor=" not in card and "`monitor=val_auc`" in render_card({**face_meta, "training": training})
+    # a listed test split (train --test-files) replaces test_fraction
+    assert "stratified by label." in card and "test_files" not in card
+    training = {**face_meta["training"], "config": {**config, "test_fraction": 0.15}}
+    assert "`test_fraction=0.15`" in render_card({**face_meta, "training": training})
+    training["config"]["test_files"] = "/home/me/face.test_files.txt"
+    text = render_card({**face_meta, "training": training})
+    assert "`test_files=…/face.test_files.txt`" in text and "test_fraction" not in text
+    assert "the files listed in `…/face.test_files.txt`, with their duplicates." in text
     # cross-validation members: the folds replace val_fraction, and validation is described as out-of-fold
     assert "folds=" not in card and "out-of-fold" not in card and "**Validation split:** 2,370 images" in card
     folds = [

@@ -24,7 +24,7 @@ def _split(names: list[str]) -> SplitResult:
 
 def _data(names: list[str], data_hash: str = "h1") -> SimpleNamespace:
     cache = SimpleNamespace(paths=np.array(PATHS), labels=np.array(LABELS), data_hash=lambda: data_hash)
-    return SimpleNamespace(cache=cache, split=_split(names), source="data")
+    return SimpleNamespace(cache=cache, split=_split(names), source="data", listed_test=None)
 
 
 def _run(tmp_path, names: list[str], data_hash: str = "h1"):

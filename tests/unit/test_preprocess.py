@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from genderclass.config import PreprocessConfig, TrainConfig
-from genderclass.faces.crop import crop_face, eye_angle, pad_chip
+from genderclass.faces.crop import DETECTOR_LAYOUT, crop_face, eye_angle, hair_region, landmarks_in_crop, pad_chip
 from genderclass.faces.detect import Face
 from genderclass.preprocess import crops_for_image, make_crop, to_batch, to_channels
 
@@ -131,6 +131,27 @@ def test_eye_alignment_levels_the_eyes(angle):
     unaligned = crop_face(rgb, face, 96, margin=0.0, align=False)
     left_u, right_u = _dot_centres(unaligned)
     assert (right_u[1] - left_u[1]) == pytest.approx(60 * np.sin(np.radians(angle)) * 96 / 90, abs=1.5)
+
+
+@pytest.mark.parametrize(("angle", "margin"), [(20.0, 0.0), (-25.0, 0.1), (8.0, 0.25)])
+def test_landmarks_in_crop_are_where_the_crop_puts_them(angle, margin):
+    """``landmarks_in_crop`` (what places the brow line of ``--hair-erase``) agrees with ``crop_face``."""
+    rgb, face = _eyes_image(angle)
+    left, right = _dot_centres(crop_face(rgb, face, 96, margin=margin, align=True))
+    expected = 96 * (0.5 + landmarks_in_crop(face) / (1 + 2 * margin))  # right eye first
+    np.testing.assert_allclose(right, expected[0], atol=1.0)
+    np.testing.assert_allclose(left, expected[1], atol=1.0)
+
+
+@pytest.mark.parametrize("margin", [0.0, 0.05, 0.25])
+def test_hair_region_lies_above_the_eyes_and_beside_the_face(margin):
+    region, scale = hair_region(margin), 1 / (1 + 2 * margin)
+    eyes, mouth = 0.5 + DETECTOR_LAYOUT.eyes * scale, 0.5 + DETECTOR_LAYOUT.mouth * scale
+    assert 0 < region.brow < eyes - 0.25 * (mouth - eyes)  # the brows: well above the eyes
+    assert eyes < region.ears < mouth
+    assert 0 < region.side < 0.5 - DETECTOR_LAYOUT.eye_distance * scale  # beyond the eyes' outer corners
+    if margin == 0.05:  # the default crop: the numbers the docs give
+        assert (region.brow, region.ears, region.side) == pytest.approx((0.261, 0.570, 0.103), abs=1e-3)
 
 
 def test_eye_angle_order_independent_and_clipped():

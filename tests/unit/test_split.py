@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 
 import numpy as np
@@ -13,6 +14,7 @@ from genderclass.data.split import (
     read_split_csv,
     relative_name,
     select_listed,
+    select_split_file,
     split_groups,
     write_split_csv,
 )
@@ -260,3 +262,70 @@ def test_split_csv_paths_match_as_the_run_saw_them(tmp_path, monkeypatch):
     csv_file.write_text("path,label\n")
     assert relative_name(str(tmp_path / "faces/male/img1.jpg"), csv_file) == "male/img1.jpg"
     assert relative_name(str(tmp_path / "other.jpg"), csv_file) == str(tmp_path / "other.jpg")
+
+
+def _listed(labels: np.ndarray, every: int = 9) -> np.ndarray:
+    """Every ``every``-th item is a listed test file (``train --test-files``)."""
+    return np.arange(len(labels)) % every == 0
+
+
+def test_listed_test_files_and_their_groups_are_the_whole_test_split(caplog):
+    labels, raw_groups, conflicting = _random_dataset(4)
+    groups = group_ids([f"g{g}" for g in raw_groups])
+    listed = _listed(labels)
+    with caplog.at_level(logging.INFO):
+        result = split_groups(labels, groups, val_fraction=0.1, test_fraction=0.5, seed=3, test_items=listed)
+    keep = result.split != "dropped"
+    in_test = np.isin(raw_groups, raw_groups[listed])  # the listed files and their duplicates
+    assert np.array_equal(result.split == "test", in_test & keep)  # test_fraction is unused
+    assert not np.isin(result.split[listed], ["train", "val"]).any()
+    assert set(raw_groups[listed & ~keep].tolist()) <= conflicting  # only conflicting groups drop listed files
+    extra = int((in_test & keep & ~listed).sum())
+    assert extra > 0 and f"and {extra} more of their duplicate groups" in caplog.text
+    for label in (0, 1):  # validation: still val_fraction of each label's images
+        kept = (labels == label) & keep
+        assert ((result.split == "val") & kept).sum() / kept.sum() == pytest.approx(0.1, abs=0.02)
+
+
+def test_listed_test_files_stay_the_test_split_of_every_fold():
+    labels, groups = _subject_groups(200, 5, seed=2)
+    listed = _listed(labels, every=23)
+    plain = split_groups(labels, groups, seed=1, test_items=listed)
+    val_counts = np.zeros(len(labels), dtype=int)
+    for k in range(3):
+        result = split_groups(labels, groups, seed=1, folds=3, fold=k, test_items=listed)
+        assert np.array_equal(result.split == "test", plain.split == "test")
+        val_counts += result.split == "val"
+    assert np.array_equal(val_counts, (plain.split != "test").astype(int))
+    assert np.array_equal(plain.split == "test", np.isin(groups, groups[listed]))  # whole subjects
+
+
+def test_a_split_file_names_its_files_warns_of_missing_ones_and_refuses_none(tmp_path, caplog):
+    samples = _samples(tmp_path, ["male/img1.jpg", "female/img2.jpg", "female/img3.jpg"])
+    listed = tmp_path / "test_files.txt"
+    listed.write_text("female/img2.jpg\nimg1.jpg\ngone/img7.jpg\nimg8.jpg\n")
+    with caplog.at_level(logging.INFO):
+        chosen = select_split_file(samples, listed, tmp_path)
+    assert [s.path for s in chosen] == [samples[0].path, samples[1].path]
+    assert f"2 files of the data listed in {listed}" in caplog.text
+    assert f"2 files listed in {listed} are not in {tmp_path}" in caplog.text
+    listed.write_text("gone/img7.jpg\n")
+    with pytest.raises(ValueError, match="no file of .* is listed in"):
+        select_split_file(samples, listed, tmp_path)
+
+
+def test_the_config_names_which_files_are_test(tmp_path):
+    from genderclass.config import TrainConfig
+    from genderclass.data.prepare import listed_test_files
+
+    samples = _samples(tmp_path, ["male/img1.jpg", "female/img2.jpg", "female/img3.jpg"])
+    listed = tmp_path / "test_files.txt"
+    listed.write_text("img3.jpg\n")
+    paths = np.array([s.path for s in samples])
+    cfg = TrainConfig(data=str(tmp_path), test_files=str(listed), val_fraction=0.5, test_fraction=0.5)
+    assert listed_test_files(cfg, samples, paths).tolist() == [False, False, True]
+    assert listed_test_files(TrainConfig(data=str(tmp_path)), samples, paths) is None
+    with pytest.raises(ValueError, match="must leave images to train on"):  # test_fraction counts without a list
+        TrainConfig(val_fraction=0.5, test_fraction=0.5)
+    with pytest.raises(ValueError, match=r"a \.txt list"):
+        TrainConfig(test_files="runs/face/split.csv")

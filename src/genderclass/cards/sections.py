@@ -8,7 +8,7 @@ from ..config import AGE_BANDS, ECE_BINS, counted_architectures
 from ..modalities import Modality, modality_of_format
 from .blocks import Block
 from .evaluations import Evaluation
-from .format import NOT_MEASURED, code, count, dec, esc, lookup, number, or_missing, pct
+from .format import NOT_MEASURED, code, count, dec, esc, lookup, number, or_missing, pct, public
 from .metadata import dataset_ref
 from .quantitative import SMALL_GROUP_N, attribute_title
 from .training_data import fold_layout
@@ -239,9 +239,11 @@ def _additional_evaluation(md: dict, source_name: str, evaluation: dict) -> list
 def evaluation_data(md: dict, evaluations: list[Evaluation], modality: Modality) -> list[Block]:
     """The "Evaluation Data" section: the test and validation splits, and each additional evaluation."""
     sizes = lookup(md, "training", "split_sizes") or {}
+    listed = lookup(md, "training", "config", "test_files")  # train --test-files
+    chosen = f"the files listed in {code(public(listed))}, with their duplicates" if listed else "stratified by label"
     items = [
         f"**Test split:** {count(lookup(sizes, 'test'))} images of {dataset_ref(md)}, held out from training; "
-        f"{modality.card_split_grouping}; stratified by label.",
+        f"{modality.card_split_grouping}; {chosen}.",
         _validation_item(md, sizes),
         f"**Data hash:** {or_missing(lookup(md, 'training', 'data_hash'), code)}",
     ]

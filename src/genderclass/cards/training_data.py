@@ -38,6 +38,7 @@ _HYPERPARAMETERS = (
     "val_fraction",
     "folds",
     "test_fraction",
+    "test_files",
     "near_duplicate_distance",
     "limit",
 )
@@ -106,15 +107,18 @@ def training_data(md: dict) -> list[Block]:
             f"(each member validates on {fold_sizes} and trains on the rest), test {count(sizes.get('test'))}, "
             f"dropped {count(sizes.get('dropped'))}"
         )
-    # listed only when they apply; with cross-validation the folds replace val_fraction
+    # listed only when they apply; with cross-validation the folds replace val_fraction, and a list of
+    # test files test_fraction
     applies = {
         "aux_task": config.get("aux_task"),
         "aux_weight": config.get("aux_task"),
         "folds": config.get("folds"),
         "val_fraction": not config.get("folds"),
+        "test_fraction": not config.get("test_files"),
+        "test_files": config.get("test_files"),
     }
     shown = [k for k in _HYPERPARAMETERS if k in config and applies.get(k, True)]
-    hyper = ", ".join(code(f"{k}={config[k]}") for k in shown) or NOT_MEASURED
+    hyper = ", ".join(code(f"{k}={public(config[k])}") for k in shown) or NOT_MEASURED
     return [
         (
             "ul",

@@ -36,6 +36,8 @@ def resolve_train_config(args: argparse.Namespace) -> TrainConfig:
     """The modality's defaults (``TrainConfig.for_modality``); every flag given overrides its field."""
     modality = args.modality or "face"
     given = given_train_flags(args)
+    if "test_files" in given and "test_fraction" in given:
+        raise ValueError("--test-fraction and --test-files do not combine: the list is the whole test split")
     cfg = TrainConfig.for_modality(modality, **{k: v for k, v in given.items() if k not in PREPROCESS_FLAGS})
     if not modality_for(modality).detects_faces and "margin" in given:  # stored in the metadata, never applied
         raise ValueError("--margin applies to face crops only (a print is never cropped)")
@@ -431,7 +433,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     import numpy as np
 
     from ..data.readers import read_dataset
-    from ..data.split import read_split_csv, select_listed
+    from ..data.split import select_split_file, split_file_phrase
     from ..evaluation.evaluate import evaluate_samples
     from ..inference.classifier import GenderClassifier
 
@@ -443,18 +445,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if implied and implied != clf.modality:
         raise ValueError(f"--format {args.format} holds {implied} images, but {clf.path} is a {clf.modality} model")
     samples = read_dataset(args.data, args.format).samples
-    if args.split_file:
-        if args.split_file.endswith(".txt"):  # a shipped list of files (one split only)
-            wanted = Path(args.split_file).read_text().splitlines()
-        else:
-            wanted = [p for p, s in read_split_csv(args.split_file).items() if s == args.split]
-        samples, unmatched = select_listed(samples, wanted, args.data)
-        where = "listed in" if args.split_file.endswith(".txt") else f"in the {args.split} split of"
-        log.info("%d files of the data %s %s", len(samples), where, args.split_file)
-        if unmatched:
-            log.warning("%d files %s %s are not in %s", unmatched, where, args.split_file, args.data)
-        if not samples:
-            raise ValueError(f"no file of {args.data} is {where} {args.split_file}")
+    if args.split_file:  # a shipped .txt list of files (one split only), or a run's split.csv
+        samples = select_split_file(samples, args.split_file, args.data, args.split)
     test_files = None if args.split_file else _beyond_the_test_split(clf.path, samples, args.data)
     limited = bool(args.limit and args.limit < len(samples))
     if limited:
@@ -467,7 +459,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     curves = [Path(args.model) / "metrics.csv"] if args.model else []
     curves.append(clf.path.with_name(f"{clf.path.stem}.metrics.csv"))
     training_csv = next((path for path in curves if path.is_file()), None)
-    files = "all" if not args.split_file else f"{where} {args.split_file}"
+    files = "all" if not args.split_file else f"{split_file_phrase(args.split_file, args.split)} {args.split_file}"
     if beyond_test:
         files += f" ({beyond_test} outside the model's test split: probably trained on)"
     if limited:

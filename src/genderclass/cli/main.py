@@ -39,7 +39,7 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
         return super()._get_help_string(action)
 
 
-FACE_ONLY_FLAGS = ("--margin", "--outside-fill")  # fingerprints have no crop
+FACE_ONLY_FLAGS = ("--margin", "--outside-fill", "--hair-erase")  # fingerprints have no crop
 
 
 def _number(low: float, high: float = math.inf, low_open: bool = False, high_open: bool = False):
@@ -168,7 +168,15 @@ _TRAIN_SETTINGS = (
     ("--seed", int, "seed for init and augmentation, and for the split unless --split-seed"),
     ("--split-seed", int, "seed for the split alone, -1 = --seed (vary --seed, keep the split)"),
     ("--val-fraction", _fraction, "share of groups for validation (unused with --folds)"),
-    ("--test-fraction", _fraction, "share of groups for test"),
+    ("--test-fraction", _fraction, "share of groups for test (not with --test-files)"),
+    (
+        "--test-files",
+        str,
+        "a .txt list of the test split's files, one a line (paths relative to --data, or bare names if "
+        "unique; e.g. an exported model's NAME.test_files.txt): they and their duplicate groups are the "
+        "test split, the rest splits by --val-fraction or --folds; listed files missing from the data are "
+        "counted in a warning",
+    ),
     ("--folds", int, "cross-validation: split the non-test groups into K folds (test unchanged); 0 = off"),
     ("--fold", int, "with --folds: the fold used for validation, 0..K-1"),
     ("--limit", _count(0), "use at most N images, 0 = all (smoke tests)"),
@@ -218,6 +226,13 @@ _TRAIN_SETTINGS = (
         probability,
         "faces from chips: share of training crops whose part beyond the chip's edge gets other "
         "content (another face, a flat colour, noise) instead of the repeated edge; 0 = off",
+    ),
+    (
+        "--hair-erase",
+        probability,
+        "faces only: share of training crops whose hair is replaced (another face's, a flat colour or "
+        "blurred noise): the band above the brows, and in half of them also the sides down to the ear "
+        "lobes, like a scarf or cap; 0 = off",
     ),
 )
 

@@ -10,8 +10,8 @@ import numpy as np
 
 from ..config import TrainConfig, read_json
 from .cache import DatasetCache, build_cache
-from .readers import read_dataset
-from .split import SplitResult, group_ids, read_split_csv, split_groups
+from .readers import Sample, read_dataset
+from .split import SplitResult, group_ids, read_split_csv, select_split_file, split_groups
 
 
 @dataclass
@@ -20,6 +20,7 @@ class PreparedData:
     split: SplitResult
     source: str = ""  # the data as the config names it
     samples: list = field(default_factory=list)  # the files read (after --limit), for other caches of them
+    listed_test: np.ndarray | None = None  # per cached image: named by --test-files (None without it)
 
     def indices(self, name: str) -> np.ndarray:
         return self.split.indices(name)
@@ -35,10 +36,20 @@ def prepare_data(cfg: TrainConfig) -> PreparedData:
     cache = build_cache(samples, cfg.preprocess, cfg.cache_dir)
     subjects = cache.subjects if (cache.subjects != "").any() else None
     groups = group_ids(cache.sha1, cache.phash, subjects, max_distance=cfg.near_duplicate_distance)
+    listed = listed_test_files(cfg, samples, cache.paths)
     split = split_groups(
-        cache.labels, groups, cfg.val_fraction, cfg.test_fraction, cfg.resolved_split_seed, cfg.folds, cfg.fold
+        cache.labels, groups, cfg.val_fraction, cfg.test_fraction, cfg.resolved_split_seed, cfg.folds, cfg.fold, listed
     )
-    return PreparedData(cache=cache, split=split, source=str(cfg.data), samples=samples)
+    return PreparedData(cache=cache, split=split, source=str(cfg.data), samples=samples, listed_test=listed)
+
+
+def listed_test_files(cfg: TrainConfig, samples: list[Sample], paths: np.ndarray) -> np.ndarray | None:
+    """Which of the cached images (``paths``) ``cfg.test_files`` lists (None without a list),
+    matched as ``evaluate --split-file`` matches a .txt list."""
+    if not cfg.test_files:
+        return None
+    listed = {sample.path for sample in select_split_file(samples, cfg.test_files, cfg.data)}
+    return np.array([path in listed for path in paths.tolist()], dtype=bool)
 
 
 def check_split_unchanged(run_dir: Path, data: PreparedData) -> None:
@@ -54,8 +65,9 @@ def check_split_unchanged(run_dir: Path, data: PreparedData) -> None:
             detail = f"; e.g. {first}: {saved_split.get(first, 'absent')} then, {now.get(first, 'absent')} now"
         else:
             detail = ", same files with other content"
+        listed = " (or its --test-files list)" if data.listed_test is not None else ""
         raise ValueError(
-            f"the data at {data.source} changed since {run_dir} was trained "
+            f"the data at {data.source}{listed} changed since {run_dir} was trained "
             f"({len(moved)} files split differently{detail}): "
             "its test files would no longer be unseen. Restore that data, or train a new run"
         )
@@ -67,10 +79,11 @@ def prepare_saved_data(cfg: TrainConfig, run_dir: Path) -> PreparedData:
     try:
         data = prepare_data(cfg)
     except FileNotFoundError as exc:
-        if Path(cfg.data).is_absolute():
+        if all(Path(name).is_absolute() for name in (cfg.data, cfg.test_files) if name):
             raise
+        listed = " and its --test-files list" if cfg.test_files else ""
         raise FileNotFoundError(
-            f"{exc} ({run_dir} names its data as given when it was trained, relative to the working "
+            f"{exc} ({run_dir} names its data{listed} as given when it was trained, relative to the working "
             "directory then: run this from that folder)"
         ) from exc
     check_split_unchanged(run_dir, data)

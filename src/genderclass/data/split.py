@@ -105,13 +105,18 @@ def split_groups(
     seed: int = 0,
     folds: int = 0,
     fold: int = 0,
+    test_items: np.ndarray | None = None,
 ) -> SplitResult:
     """Assign whole groups to train/val/test, stratified by label; drop label-conflicting groups.
 
     With ``folds`` = K (>= 2), the test groups are exactly those of ``folds=0``; the other groups
     are dealt into K folds of near-equal size per label, fold ``fold`` is validation and the rest
     is training (``val_fraction`` is then unused). K runs with ``fold`` 0..K-1 see every non-test
-    group once as validation: out-of-fold predictions (see ``export``) calibrate their ensemble."""
+    group once as validation: out-of-fold predictions (see ``export``) calibrate their ensemble.
+
+    ``test_items`` (one bool per item, ``train --test-files``) names the test split instead of
+    ``test_fraction``: every group holding one of them is test, whole; the other groups are split
+    as before, validation still ``val_fraction`` of each label's images."""
     check_folds(folds, fold)
     labels = np.asarray(labels)
     members: dict[int, list[int]] = defaultdict(list)
@@ -119,20 +124,27 @@ def split_groups(
         members[g].append(i)
     split = np.full(len(labels), "train", dtype=object)
     by_label: dict[int, list[int]] = defaultdict(list)
+    listed_total: dict[int, int] = defaultdict(int)  # per label: images in groups of listed test items
     conflicting = 0
     for g, idx in members.items():
         group_labels = set(labels[idx].tolist())
         if len(group_labels) > 1:
             split[idx] = "dropped"
             conflicting += 1
+        elif test_items is not None and test_items[idx].any():
+            split[idx] = "test"
+            listed_total[group_labels.pop()] += len(idx)
         else:
             by_label[group_labels.pop()].append(g)
     rng = np.random.default_rng(seed)
     for label in sorted(by_label):
         order = sorted(by_label[label])
         rng.shuffle(order)
-        total = sum(len(members[g]) for g in order)
-        targets = {"test": test_fraction * total, "val": 0.0 if folds else val_fraction * total}
+        total = sum(len(members[g]) for g in order) + listed_total[label]
+        targets = {
+            "test": 0.0 if test_items is not None else test_fraction * total,
+            "val": 0.0 if folds else val_fraction * total,
+        }
         filled = {"test": 0, "val": 0}
         fold_sizes = [0] * folds
         for g in order:
@@ -150,7 +162,22 @@ def split_groups(
         log.warning(
             "dropped %d %s (%d images) whose duplicates carry conflicting labels", conflicting, groups_word, n_dropped
         )
+    if test_items is not None:
+        _report_listed_test(split, test_items)
     return SplitResult(split=split.astype(str), groups=groups, n_conflicting_groups=conflicting, n_dropped=n_dropped)
+
+
+def _report_listed_test(split: np.ndarray, test_items: np.ndarray) -> None:
+    """How the listed test files came out: the duplicates that joined them, the ones dropped."""
+    joined = int(((split == "test") & ~test_items).sum())
+    dropped = int(((split == "dropped") & test_items).sum())
+    log.info(
+        "test split: the %d listed files and %d more of their duplicate groups (subjects, near-duplicates)",
+        int(test_items.sum()) - dropped,
+        joined,
+    )
+    if dropped:
+        log.warning("%d listed test files are dropped with duplicates that carry another label", dropped)
 
 
 def write_split_csv(path: str | Path, paths: Sequence[str], labels: Sequence[int], result: SplitResult) -> None:
@@ -225,6 +252,32 @@ def select_listed(samples: Sequence[Sample], entries: Iterable[str], data: str |
         else:
             chosen.add(found.path)
     return [s for s in samples if s.path in chosen], unmatched
+
+
+def split_file_phrase(split_file: str | Path, split: str = "test") -> str:
+    """How a ``--split-file`` names files, for messages: "listed in" (a .txt list) or "in the test split of"."""
+    return "listed in" if str(split_file).endswith(".txt") else f"in the {split} split of"
+
+
+def select_split_file(
+    samples: Sequence[Sample], split_file: str | Path, data: str | Path, split: str = "test"
+) -> list[Sample]:
+    """The samples a split file names, in data order: a .txt list (one file a line; ``evaluate
+    --split-file``, ``train --test-files``) or a run's ``split.csv`` (its rows of ``split``), matched
+    by :func:`select_listed`. Says how many matched and warns of entries that name no file of the
+    data; a file that names none of them is refused."""
+    if str(split_file).endswith(".txt"):
+        wanted = Path(split_file).read_text().splitlines()
+    else:
+        wanted = [p for p, s in read_split_csv(split_file).items() if s == split]
+    chosen, unmatched = select_listed(samples, wanted, data)
+    where = split_file_phrase(split_file, split)
+    log.info("%d files of the data %s %s", len(chosen), where, split_file)
+    if unmatched:
+        log.warning("%d files %s %s are not in %s", unmatched, where, split_file, data)
+    if not chosen:
+        raise ValueError(f"no file of {data} is {where} {split_file}")
+    return chosen
 
 
 def _ends_with(parts: tuple[str, ...], tail: tuple[str, ...]) -> bool:

@@ -3,11 +3,57 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from .detect import Face
+
+
+@dataclass(frozen=True)
+class FaceLayout:
+    """Where the detector's landmarks fall in ``crop_face``'s crop, eyes levelled (``landmarks_in_crop``):
+    heights below the crop's centre (negative: above it) and the eye distance, in units of the box's
+    longer side (the crop's side before the margin)."""
+
+    eyes: float
+    nose: float  # the nose tip
+    mouth: float  # the mouth corners
+    eye_distance: float
+
+
+# Means over 500 UTKFace training chips (scripts/face_layout_probe.py; sd 0.02-0.03 each). 500 CelebA
+# crops put the eyes lower in the box (eyes -0.115, nose tip 0.087, mouth 0.240, eye distance 0.349),
+# their brows' top 0.028 crop sides lower: the UTKFace line stays above the brows of both.
+DETECTOR_LAYOUT = FaceLayout(eyes=-0.140, nose=0.077, mouth=0.230, eye_distance=0.374)
+
+# What the five landmarks do not show, from dlib's 68-point mean face (iBUG 300-W, as OpenFace's
+# alignment template has it; 0-1, y downwards): the brows' highest points (points 19, 24: y 0.187) lie
+# a third of the eye-to-mouth distance above the eye centres (36-47: y 0.326; mouth corners 48, 54:
+# y 0.743), and the face outline at eye height (jaw points 0, 16: x 0.079, 0.971) 1.17 eye distances
+# (eye centres x 0.327, 0.709) beside the face's middle.
+BROWS_ABOVE_EYES = (0.326 - 0.187) / (0.743 - 0.326)  # eye-to-mouth distances
+FACE_HALF_WIDTH = (0.971 - 0.079) / 2 / (0.709 - 0.327)  # eye distances
+
+
+@dataclass(frozen=True)
+class HairRegion:
+    """Where the hair lies in an aligned face crop: fractions of the crop's side from its top (left) edge."""
+
+    brow: float  # the brows' top: above it, forehead and hair across the whole width
+    ears: float  # the ear lobes' height (about the nose tip's): beside the face, hair and ears down to it
+    side: float  # the face outline at eye height, from the left edge (the crop is centred on the face)
+
+
+def hair_region(margin: float, layout: FaceLayout = DETECTOR_LAYOUT) -> HairRegion:
+    """The :class:`HairRegion` of a face of ``layout`` in a crop of ``margin`` (``crop_face``): the brows'
+    top a third of the eye-to-mouth distance above the eyes, the ear lobes at the nose tip's height,
+    the outline 1.17 eye distances beside the middle."""
+    scale = 1.0 / (1.0 + 2.0 * margin)  # box side -> crop side
+    brows = layout.eyes - BROWS_ABOVE_EYES * (layout.mouth - layout.eyes)
+    outline = FACE_HALF_WIDTH * layout.eye_distance
+    return HairRegion(brow=0.5 + brows * scale, ears=0.5 + layout.nose * scale, side=0.5 - outline * scale)
 
 
 def crop_face(
@@ -26,14 +72,7 @@ def crop_face(
     ``face=None`` means the whole image is the face (pre-cropped inputs, fingerprints): it is padded
     to a square, keeping its aspect ratio.
     """
-    height, width = rgb.shape[:2]
-    if face is None:
-        cx, cy, side, angle = width / 2.0, height / 2.0, float(max(width, height)), 0.0
-    else:
-        x1, y1, x2, y2 = face.box
-        cx, cy = (x1 + x2) / 2.0, (y1 + y2) / 2.0
-        side = max(x2 - x1, y2 - y1) * (1.0 + 2.0 * margin)
-        angle = eye_angle(face.landmarks) if align and face.landmarks is not None else 0.0
+    cx, cy, side, angle = _crop_frame(rgb.shape[:2], face, margin, align)
     scale = size / max(side, 1.0)
     matrix = cv2.getRotationMatrix2D((cx, cy), angle, scale)
     matrix[0, 2] += size / 2.0 - cx
@@ -46,6 +85,28 @@ def crop_face(
         else {"borderMode": cv2.BORDER_CONSTANT, "borderValue": (border_value,) * 4}
     )
     return cv2.warpAffine(rgb, matrix, (size, size), flags=cv2.INTER_LINEAR, **border)
+
+
+def _crop_frame(
+    shape: tuple[int, ...], face: Face | None, margin: float, align: bool
+) -> tuple[float, float, float, float]:
+    """``crop_face``'s square in the image: its centre, side and rotation (degrees)."""
+    height, width = shape
+    if face is None:
+        return width / 2.0, height / 2.0, float(max(width, height)), 0.0
+    x1, y1, x2, y2 = face.box
+    angle = eye_angle(face.landmarks) if align and face.landmarks is not None else 0.0
+    return (x1 + x2) / 2.0, (y1 + y2) / 2.0, max(x2 - x1, y2 - y1) * (1.0 + 2.0 * margin), angle
+
+
+def landmarks_in_crop(face: Face, align: bool = True) -> np.ndarray:
+    """``face``'s landmarks (5 x 2) where ``crop_face`` puts them: relative to the crop's centre, in
+    units of the box's longer side (a crop of margin m and ``size`` px has the point at
+    ``size * (0.5 + xy / (1 + 2 m))``)."""
+    cx, cy, side, angle = _crop_frame((0, 0), face, 0.0, align)
+    rotation = cv2.getRotationMatrix2D((cx, cy), angle, 1.0)
+    moved = face.landmarks @ rotation[:, :2].T + rotation[:, 2]
+    return (moved - (cx, cy)) / max(side, 1.0)
 
 
 def _shrink_region(

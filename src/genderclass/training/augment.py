@@ -10,6 +10,7 @@ image. Geometry is one ``affine_grid``/``grid_sample`` call (flip, rotation, sca
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -17,6 +18,7 @@ from torch import nn
 from torchvision.transforms import v2
 
 from ..config import AUGMENT_GEOMETRIES, PreprocessConfig
+from ..faces.crop import HairRegion, hair_region
 
 _GRAY_WEIGHTS = (0.299, 0.587, 0.114)
 
@@ -168,6 +170,17 @@ def random_noise(x: torch.Tensor, p: float, sigma: float = 8.0) -> torch.Tensor:
     return (x + torch.randn_like(x) * strength.view(n, 1, 1, 1)).clamp(0, 255)
 
 
+def _other_content(x: torch.Tensor, noise: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """Per sample, one of three stand-ins for its pixels: another sample's in the batch, a flat random
+    colour, or that colour plus ``noise(x)`` (noise the shape of ``x``)."""
+    n, device = x.shape[0], x.device
+    kind = torch.randint(0, 3, (n, 1, 1, 1), device=device)
+    flat = torch.rand(n, x.shape[1], 1, 1, device=device).expand_as(x) * 255.0
+    noisy = (flat + noise(x)).clamp(0, 255)
+    other = x[torch.randperm(n, device=device)]
+    return torch.where(kind == 0, other, torch.where(kind == 1, flat, noisy))
+
+
 def fill_outside(x: torch.Tensor, outside: torch.Tensor, p: float, noise: float = 30.0) -> torch.Tensor:
     """In a share ``p`` of the samples, replace the pixels marked ``outside`` (N x 1 x H x W, 0-1:
     beyond the chip's edge, where the crop repeats the edge) with other content: the same pixels of
@@ -176,25 +189,65 @@ def fill_outside(x: torch.Tensor, outside: torch.Tensor, p: float, noise: float 
     chosen = _chance(n, p, device)
     if not chosen.any():
         return x
-    kind = torch.randint(0, 3, (n, 1, 1, 1), device=device)
-    flat = torch.rand(n, x.shape[1], 1, 1, device=device).expand_as(x) * 255.0
-    noisy = (flat + torch.randn_like(x) * noise).clamp(0, 255)
-    other = x[torch.randperm(n, device=device)]
-    fill = torch.where(kind == 0, other, torch.where(kind == 1, flat, noisy))
+    fill = _other_content(x, lambda like: torch.randn_like(like) * noise)
     alpha = outside.clamp(0, 1) * chosen.view(n, 1, 1, 1)
     return torch.lerp(x, fill, alpha)
 
 
-class FaceAugment(nn.Module):
-    """Flip, rotation, zoom/shift, other content beyond the chip's edge, brightness/contrast/
-    saturation, grayscale, blur, occlusion. A batch with one channel more than ``channels`` carries
-    the beyond-the-edge mask there (``CachedImages``); it moves with the pixels and is removed."""
+def smooth_noise(x: torch.Tensor, strength: float, cells: int = 6) -> torch.Tensor:
+    """Noise the shape of ``x`` (standard deviation about ``strength``), blurred into blobs about a
+    ``cells``-th of the image across (bicubic upsampling of a coarse grid): texture, not grain."""
+    n, channels, height, width = x.shape
+    coarse = torch.randn(n, channels, cells, cells, device=x.device, dtype=x.dtype) * strength
+    return F.interpolate(coarse, size=(height, width), mode="bicubic", align_corners=False)
 
-    def __init__(self, channels: int = 3, outside_fill: float = 0.0) -> None:
+
+def hair_mask(x: torch.Tensor, region: HairRegion, sides: torch.Tensor) -> torch.Tensor:
+    """N x 1 x H x W bool: the rows above ``region.brow``, and for the samples marked ``sides`` also the
+    columns beyond the face outline down to ``region.ears`` (pixel row r lies at r / H of the crop)."""
+    n, _, height, width = x.shape
+    rows = torch.arange(height, device=x.device).view(1, 1, height, 1) / height
+    cols = torch.arange(width, device=x.device).view(1, 1, 1, width) / width
+    beside = (rows < region.ears) & ((cols < region.side) | (cols >= 1 - region.side))
+    return (rows < region.brow) | (beside & sides.view(n, 1, 1, 1))
+
+
+def erase_hair(x: torch.Tensor, p: float, region: HairRegion, sides: float = 0.5, noise: float = 40.0) -> torch.Tensor:
+    """In a share ``p`` of the samples (aligned face crops, ``region`` from :func:`.hair_region`),
+    replace the hair with other content so that the network cannot read it: the band above the brows
+    across the whole width, and in a share ``sides`` of those also the sides down to the ear lobes
+    (the outline of a scarf, hijab or cap). The content is the same band of another sample in the
+    batch, a flat random colour, or that colour with blurred noise (one per sample)."""
+    n, device = x.shape[0], x.device
+    chosen = _chance(n, p, device)
+    if not chosen.any():
+        return x
+    mask = hair_mask(x, region, _chance(n, sides, device)) & chosen.view(n, 1, 1, 1)
+    return torch.where(mask, _other_content(x, lambda like: smooth_noise(like, noise)), x)
+
+
+class FaceAugment(nn.Module):
+    """Hair erased (``hair_erase``, on the aligned crop, before any geometry), flip, rotation,
+    zoom/shift, other content beyond the chip's edge, brightness/contrast/saturation, grayscale, blur,
+    occlusion. A batch with one channel more than ``channels`` carries the beyond-the-edge mask there
+    (``CachedImages``); it moves with the pixels and is removed. ``margin``: the crop's
+    (``PreprocessConfig.margin``), which places the brows."""
+
+    def __init__(
+        self,
+        channels: int = 3,
+        outside_fill: float = 0.0,
+        hair_erase: float = 0.0,
+        margin: float = PreprocessConfig.margin,
+    ) -> None:
         super().__init__()
         self.channels, self.outside_fill = channels, outside_fill
+        self.hair_erase, self.hair = hair_erase, hair_region(margin)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.hair_erase > 0:
+            pixels, mask = x[:, : self.channels], x[:, self.channels :]
+            x = torch.cat([erase_hair(pixels, self.hair_erase, self.hair), mask], dim=1)
         x = random_affine(x, degrees=12, translate=0.06, scale=(0.9, 1.2), flip=True, fill=None)
         if x.shape[1] > self.channels:
             x, outside = x[:, : self.channels], x[:, self.channels :] / 255.0
@@ -235,10 +288,12 @@ class FingerprintAugment(nn.Module):
         return random_erasing(x, p=0.2, area=(0.02, 0.1), value=0.0)
 
 
-def train_augment(cfg: PreprocessConfig, outside_fill: float = 0.0, geometry: str = "affine") -> nn.Module:
+def train_augment(
+    cfg: PreprocessConfig, outside_fill: float = 0.0, geometry: str = "affine", hair_erase: float = 0.0
+) -> nn.Module:
     if cfg.modality == "fingerprint":
         return FingerprintAugment(geometry)
-    return FaceAugment(cfg.channels, outside_fill)
+    return FaceAugment(cfg.channels, outside_fill, hair_erase, cfg.margin)
 
 
 def to_float() -> v2.Transform:
