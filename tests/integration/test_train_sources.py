@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 pytest.importorskip("torch")
@@ -67,3 +69,40 @@ def test_a_run_starts_from_an_exported_model(source_run, face_folder_dataset, ca
     args[args.index("--width") + 1] = str(2 * float(args[args.index("--width") + 1]))
     code, _ = run_cli(["train", "--out", wider, "--init-from", exported, *common[: -len(train_args)], *args])
     assert code == 2 and not (wider / "config.json").exists()
+
+
+def test_a_mix_may_hold_out_files_of_a_source_the_exported_model_never_saw(
+    source_run, face_folder_dataset, cache_dir, run_cli, train_args, tmp_path, caplog
+):
+    """Fine-tuning the exported model on its data plus another source, holding out its own test files
+    and some of the other source's: those lie outside the data it trained on, so they pass; a file of
+    its own training split held out is still refused."""
+    import numpy as np
+    from PIL import Image
+    from tests.integration.conftest import synthetic_face
+
+    exported = source_run.parent.parent / "export" / "face.onnx"
+    other = tmp_path / "other"
+    other.mkdir()
+    rng = np.random.default_rng(7)
+    rows = [f"{p},{p.parent.name}" for p in sorted(face_folder_dataset.glob("*/*.png"))]
+    for i in range(20):
+        label = ("male", "female")[i % 2]
+        Image.fromarray(synthetic_face(i % 2, rng)).save(other / f"o{i:02d}.png")
+        rows.append(f"{other / f'o{i:02d}.png'},{label}")
+    manifest = tmp_path / "mix.csv"
+    manifest.write_text("path,label\n" + "\n".join(rows) + "\n")
+    own_test = (exported.with_name("face.test_files.txt")).read_text().split()
+    listed = tmp_path / "test.txt"
+    listed.write_text("\n".join([*own_test, *(f"o{i:02d}.png" for i in range(6))]) + "\n")
+    common = ["--data", manifest, "--format", "csv", "--epochs", "1", "--cache-dir", cache_dir,
+              "--init-from", exported, *train_args]  # fmt: skip
+    code, stdout = run_cli(["train", "--out", tmp_path / "mix", "--test-files", listed, *common])
+    assert code == 0, stdout
+    assert "6 test files lie outside" in caplog.text
+    trained = [line.split(",")[0] for line in (source_run.parent.parent / "split.csv").read_text().splitlines()
+               if line.endswith(",train")]  # fmt: skip
+    listed.write_text("\n".join([*own_test, Path(trained[0]).name]) + "\n")
+    caplog.clear()
+    assert run_cli(["train", "--out", tmp_path / "leak", "--test-files", listed, *common])[0] == 2
+    assert "may have trained on 1 files this run holds out" in caplog.text

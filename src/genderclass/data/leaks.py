@@ -4,6 +4,7 @@ trained on, or chose its epoch on, files this run holds out."""
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -85,6 +86,18 @@ def check_sources_held_out(cfg: TrainConfig, data: PreparedData) -> None:
             )
 
 
+def _exported_data_folder(model: str) -> Path | None:
+    """The data folder an exported model trained on, as its metadata names it, when it is a folder
+    found from here (a CSV manifest may list files anywhere: None)."""
+    meta = Path(model).with_suffix(".json")
+    try:
+        data = json.loads(meta.read_text())["training"]["data"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    folder = Path(str(data))
+    return folder.resolve() if folder.is_dir() else None
+
+
 def _check_exported_teacher_held_out(model: str, data: PreparedData) -> None:
     """An exported teacher has no split.csv, but export lists its test files beside it: this run's
     test files must all be among them (matched by path), or the teacher may have trained on them. Its
@@ -96,6 +109,12 @@ def _check_exported_teacher_held_out(model: str, data: PreparedData) -> None:
                     "run's test files", model)  # fmt: skip
         return
     held_out = {p for p, s in zip(data.cache.paths.tolist(), data.split.split.tolist()) if s == "test"}
+    folder = _exported_data_folder(model)
+    if folder is not None:  # files of other sources (a mix): the model never trained on them
+        outside = {p for p in held_out if not Path(p).resolve().is_relative_to(folder)}
+        if outside:
+            log.info("%d test files lie outside %s, which %s trained on", len(outside), folder, model)
+        held_out -= outside
     test = [sample for sample in data.samples if sample.path in held_out]
     # matched as evaluate --split-file matches: relative paths, never a bare name that fits several files
     listed_test, _ = select_listed(test, listed, data.source)
