@@ -116,6 +116,10 @@ class TrainConfig:
     # unique; an exported model's NAME.test_files.txt), instead of test_fraction; their duplicate
     # groups join them. "" = a test_fraction share drawn at random.
     test_files: str = ""
+    # The same for the validation split, instead of val_fraction (not with folds): e.g. the files a
+    # model fine-tuned here (--init-from) validated on, so that epoch choice and calibration rest on
+    # files it never trained on. "" = a val_fraction share drawn at random.
+    val_files: str = ""
     # Cross-validation: with folds = K >= 2 the non-test groups form K folds and fold ``fold`` is
     # validation (val_fraction unused; the test split is unchanged). 0 = one validation split.
     folds: int = 0
@@ -178,8 +182,11 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_folds(self.folds, self.fold)
-        if self.test_files and not self.test_files.endswith(".txt"):
-            raise ValueError(f"test_files takes a .txt list of files, one a line; got {self.test_files!r}")
+        for name in ("test_files", "val_files"):
+            if getattr(self, name) and not getattr(self, name).endswith(".txt"):
+                raise ValueError(f"{name} takes a .txt list of files, one a line; got {getattr(self, name)!r}")
+        if self.val_files and self.folds:
+            raise ValueError("--val-files names one validation split; --folds deals folds")
         if self.val_fraction >= 1 or (not self.test_files and self.val_fraction + self.test_fraction >= 1):
             raise ValueError(
                 f"val_fraction + test_fraction must leave images to train on, got {self.val_fraction} + "

@@ -287,6 +287,19 @@ def test_listed_test_files_and_their_groups_are_the_whole_test_split(caplog):
         assert ((result.split == "val") & kept).sum() / kept.sum() == pytest.approx(0.1, abs=0.02)
 
 
+def test_listed_validation_files_and_their_groups_are_the_whole_validation_split():
+    labels, raw_groups, conflicting = _random_dataset(4)
+    groups = group_ids([f"g{g}" for g in raw_groups])
+    test, val = _listed(labels, every=9), _listed(labels, every=7)
+    result = split_groups(labels, groups, val_fraction=0.3, seed=3, test_items=test, val_items=val)
+    keep = result.split != "dropped"
+    in_test = np.isin(raw_groups, raw_groups[test]) & keep
+    in_val = np.isin(raw_groups, raw_groups[val]) & keep & ~in_test  # test wins a group with both
+    assert np.array_equal(result.split == "test", in_test)
+    assert np.array_equal(result.split == "val", in_val)  # val_fraction is unused
+    assert (result.split == "train").sum() == (keep & ~in_test & ~in_val).sum() > 0
+
+
 def test_listed_test_files_stay_the_test_split_of_every_fold():
     labels, groups = _subject_groups(200, 5, seed=2)
     listed = _listed(labels, every=23)
@@ -329,3 +342,13 @@ def test_the_config_names_which_files_are_test(tmp_path):
         TrainConfig(val_fraction=0.5, test_fraction=0.5)
     with pytest.raises(ValueError, match=r"a \.txt list"):
         TrainConfig(test_files="runs/face/split.csv")
+
+
+def test_val_files_are_a_txt_list_and_not_with_folds():
+    from genderclass.config import TrainConfig
+
+    with pytest.raises(ValueError, match="val_files takes a .txt list"):
+        TrainConfig(val_files="val.csv")
+    with pytest.raises(ValueError, match="--val-files names one validation split"):
+        TrainConfig(val_files="val.txt", folds=3)
+    assert TrainConfig(val_files="val.txt").val_files == "val.txt"

@@ -177,6 +177,12 @@ _TRAIN_SETTINGS = (
         "test split, the rest splits by --val-fraction or --folds; listed files missing from the data are "
         "counted in a warning",
     ),
+    (
+        "--val-files",
+        str,
+        "a .txt list of the validation split's files, as --test-files lists the test split (instead of "
+        "--val-fraction; e.g. the files the model given to --init-from validated on)",
+    ),
     ("--folds", int, "cross-validation: split the non-test groups into K folds (test unchanged); 0 = off"),
     ("--fold", int, "with --folds: the fold used for validation, 0..K-1"),
     ("--limit", _count(0), "use at most N images, 0 = all (smoke tests)"),

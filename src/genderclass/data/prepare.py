@@ -38,7 +38,15 @@ def prepare_data(cfg: TrainConfig) -> PreparedData:
     groups = group_ids(cache.sha1, cache.phash, subjects, max_distance=cfg.near_duplicate_distance)
     listed = listed_test_files(cfg, samples, cache.paths)
     split = split_groups(
-        cache.labels, groups, cfg.val_fraction, cfg.test_fraction, cfg.resolved_split_seed, cfg.folds, cfg.fold, listed
+        cache.labels,
+        groups,
+        cfg.val_fraction,
+        cfg.test_fraction,
+        cfg.resolved_split_seed,
+        cfg.folds,
+        cfg.fold,
+        listed,
+        val_items=listed_files(cfg.val_files, cfg, samples, cache.paths),
     )
     return PreparedData(cache=cache, split=split, source=str(cfg.data), samples=samples, listed_test=listed)
 
@@ -46,9 +54,14 @@ def prepare_data(cfg: TrainConfig) -> PreparedData:
 def listed_test_files(cfg: TrainConfig, samples: list[Sample], paths: np.ndarray) -> np.ndarray | None:
     """Which of the cached images (``paths``) ``cfg.test_files`` lists (None without a list),
     matched as ``evaluate --split-file`` matches a .txt list."""
-    if not cfg.test_files:
+    return listed_files(cfg.test_files, cfg, samples, paths)
+
+
+def listed_files(list_file: str, cfg: TrainConfig, samples: list[Sample], paths: np.ndarray) -> np.ndarray | None:
+    """Which of the cached images (``paths``) the .txt list ``list_file`` names (None without one)."""
+    if not list_file:
         return None
-    listed = {sample.path for sample in select_split_file(samples, cfg.test_files, cfg.data)}
+    listed = {sample.path for sample in select_split_file(samples, list_file, cfg.data)}
     return np.array([path in listed for path in paths.tolist()], dtype=bool)
 
 
@@ -79,7 +92,7 @@ def prepare_saved_data(cfg: TrainConfig, run_dir: Path) -> PreparedData:
     try:
         data = prepare_data(cfg)
     except FileNotFoundError as exc:
-        if all(Path(name).is_absolute() for name in (cfg.data, cfg.test_files) if name):
+        if all(Path(name).is_absolute() for name in (cfg.data, cfg.test_files, cfg.val_files) if name):
             raise
         listed = " and its --test-files list" if cfg.test_files else ""
         raise FileNotFoundError(

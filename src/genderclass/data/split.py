@@ -106,6 +106,7 @@ def split_groups(
     folds: int = 0,
     fold: int = 0,
     test_items: np.ndarray | None = None,
+    val_items: np.ndarray | None = None,
 ) -> SplitResult:
     """Assign whole groups to train/val/test, stratified by label; drop label-conflicting groups.
 
@@ -116,7 +117,9 @@ def split_groups(
 
     ``test_items`` (one bool per item, ``train --test-files``) names the test split instead of
     ``test_fraction``: every group holding one of them is test, whole; the other groups are split
-    as before, validation still ``val_fraction`` of each label's images."""
+    as before, validation still ``val_fraction`` of each label's images. ``val_items`` (``train
+    --val-files``, not with folds) names the validation split the same way (test wins a group that
+    holds both)."""
     check_folds(folds, fold)
     labels = np.asarray(labels)
     members: dict[int, list[int]] = defaultdict(list)
@@ -134,6 +137,8 @@ def split_groups(
         elif test_items is not None and test_items[idx].any():
             split[idx] = "test"
             listed_total[group_labels.pop()] += len(idx)
+        elif val_items is not None and val_items[idx].any():
+            split[idx] = "val"
         else:
             by_label[group_labels.pop()].append(g)
     rng = np.random.default_rng(seed)
@@ -143,7 +148,7 @@ def split_groups(
         total = sum(len(members[g]) for g in order) + listed_total[label]
         targets = {
             "test": 0.0 if test_items is not None else test_fraction * total,
-            "val": 0.0 if folds else val_fraction * total,
+            "val": 0.0 if folds or val_items is not None else val_fraction * total,
         }
         filled = {"test": 0, "val": 0}
         fold_sizes = [0] * folds
