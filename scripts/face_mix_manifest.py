@@ -3,14 +3,16 @@ of test files that keeps each dataset's held-out files out of training.
 
     python scripts/face_mix_manifest.py --out runs/face-mix/manifest.csv \
         --utkface ../shared/datasets/utkface --celeba ../shared/datasets/celeba_faces/labels.csv \
-        --test-files src/genderclass/models/face.test_files.txt experiments/celeba_faces.test_files.txt
+        --test-files src/genderclass/models/face.test_files.txt experiments/celeba_faces.test_files.txt \
+        --val-files experiments/utkface.val_files.txt experiments/celeba_faces.val_files.txt
 
     genderclass train --data runs/face-mix/manifest.csv --format csv \
-        --test-files runs/face-mix/manifest.test_files.txt ...
+        --test-files runs/face-mix/manifest.test_files.txt --val-files runs/face-mix/manifest.val_files.txt ...
 
 Rows: ``path,label,source,age,race`` (paths relative to the manifest; UTKFace's age and race as its
 names give them, empty for CelebA). The test list (``manifest.test_files.txt`` beside it) holds the
-files of every ``--test-files`` list, written as the manifest names them. Only file names and
+files of every ``--test-files`` list, written as the manifest names them; ``manifest.val_files.txt``
+those of the ``--val-files`` lists. Only file names and
 labels are written, next to the run: no image is copied.
 """
 
@@ -45,7 +47,7 @@ def _rows(data: str, fmt: str, source: str, out_dir: Path) -> list[dict[str, str
     return rows
 
 
-def _test_paths(rows: list[dict[str, str]], lists: list[str]) -> list[str]:
+def _listed_paths(rows: list[dict[str, str]], lists: list[str]) -> list[str]:
     """The manifest paths of the files the lists name (by relative path tail or bare name)."""
     wanted = set()
     for listed in lists:
@@ -63,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--utkface", help="UTKFace folder")
     parser.add_argument("--celeba", help="CelebA crops' labels.csv")
     parser.add_argument("--test-files", nargs="*", default=[], help="lists of held-out files (*.test_files.txt)")
+    parser.add_argument("--val-files", nargs="*", default=[], help="lists of validation files (for train --val-files)")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -75,10 +78,13 @@ def main(argv: list[str] | None = None) -> int:
         writer = csv.DictWriter(handle, fieldnames=["path", "label", "source", "age", "race"])
         writer.writeheader()
         writer.writerows(rows)
-    test = _test_paths(rows, args.test_files)
-    test_list = out.with_suffix(".test_files.txt")
-    test_list.write_text("".join(f"{p}\n" for p in test))
-    print(f"{out}: {len(rows)} images; {test_list}: {len(test)} test files", file=sys.stderr)
+    for split, lists in (("test", args.test_files), ("val", args.val_files)):
+        if lists:
+            listed = _listed_paths(rows, lists)
+            target = out.with_suffix(f".{split}_files.txt")
+            target.write_text("".join(f"{p}\n" for p in listed))
+            print(f"{target}: {len(listed)} {split} files", file=sys.stderr)
+    print(f"{out}: {len(rows)} images", file=sys.stderr)
     return 0
 
 
