@@ -90,6 +90,25 @@ def _cross_validation_info(held_out: np.ndarray, folds: int) -> dict:
     }
 
 
+def _out_of_fold_scores(
+    model: nn.Module | None, folds: list[Path], data: PreparedData, flip_tta: bool | None
+) -> tuple[np.ndarray | None, np.ndarray | None, PreparedData]:
+    """Cross-validation runs (``folds``: the exported ones, then any ``--calibrate-with``): which
+    held out which file, each validation file's out-of-fold logit, and the data with every fold as
+    validation; (None, None, data) for runs of one split. ``model``: the exported network when it
+    is all the folds, else None (the folds' networks are loaded to score them)."""
+    held_out = validation_layout(folds, data.cache.paths.tolist()) if len(folds) > 1 else None
+    if held_out is None:
+        if model is None:
+            raise ValueError(
+                "--calibrate-with takes cross-validation runs (--folds) of the other folds of the same split"
+            )
+        return None, None, data
+    scorer = model if model is not None else _exported_model(folds, flip_tta)[0]
+    logits, split = out_of_fold(scorer, held_out, data.cache.images, data.split.split)
+    return held_out, logits, dataclasses.replace(data, split=dataclasses.replace(data.split, split=split))
+
+
 def _calibration_runs_info(held_out: np.ndarray, folds: int, others: list[Path]) -> dict:
     """``export --calibrate-with``: what the calibration was fitted on."""
     return {
@@ -271,13 +290,9 @@ def export_run(
     onnx_path = out_dir / f"{name}.onnx"
     images = data.cache.images
     folds = _run_folders([*run_dirs, *map(Path, calibrate_with)], quantize)
-    held_out = validation_layout(folds, data.cache.paths.tolist()) if len(folds) > 1 else None
-    if calibrate_with and held_out is None:
-        raise ValueError("--calibrate-with takes cross-validation runs (--folds) of the other folds of the same split")
-    if held_out is not None:  # cross-validation members: validation = every fold, scored out-of-fold
-        scorer = _exported_model(folds, flip_tta)[0] if calibrate_with else model
-        out_of_fold_logits, split = out_of_fold(scorer, held_out, images, data.split.split)
-        data = dataclasses.replace(data, split=dataclasses.replace(data.split, split=split))
+    held_out, out_of_fold_logits, data = _out_of_fold_scores(
+        model if not calibrate_with else None, folds, data, flip_tta
+    )
 
     with _replaced_on_success(onnx_path) as partial:
         export_onnx(model, cfg, partial)
