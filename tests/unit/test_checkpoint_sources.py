@@ -1,5 +1,6 @@
 """A file given to ``--init-from`` or ``--teacher`` that is no training checkpoint (the exported
-.onnx, the run folder, an empty file) is a usage error naming what to give, not a traceback."""
+.onnx, the run folder, an empty file) is a usage error naming what to give, not a traceback; for
+``--init-from``, which takes exported models too, a broken .onnx is refused as no exported model."""
 
 from __future__ import annotations
 
@@ -22,5 +23,7 @@ def test_a_file_that_is_no_checkpoint_is_refused_clearly(tmp_path, kind):
         given.write_bytes(b"\x08\x07\x12\x0bpytorch" if kind == "onnx" else b"")
     with pytest.raises(ValueError, match=f"{given} is not a training checkpoint .*checkpoints/best.ckpt"):
         load_teacher(str(given))
-    with pytest.raises(ValueError, match=f"{given} is not a training checkpoint"):
+    # --init-from also takes exported models: a broken one is refused as none
+    refused = f"{given} is not an exported model" if kind == "onnx" else f"{given} is not a training checkpoint"
+    with pytest.raises(ValueError, match=refused):
         initialise_from(None, TrainConfig(init_from=str(given)))

@@ -8,7 +8,7 @@ import pickle
 from typing import TYPE_CHECKING
 
 from ..config import TrainConfig
-from .exported_weights import is_exported, load_exported
+from .exported_weights import exported_layers, is_exported, load_exported
 
 if TYPE_CHECKING:
     import torch
@@ -29,9 +29,10 @@ def not_a_checkpoint(path: str, exc: BaseException) -> ValueError:
 
 
 def _initialise_from_export(module: GenderModule, cfg: TrainConfig, sample: torch.Tensor | None) -> None:
+    layers = exported_layers(cfg.init_from)  # a file that is no exported model is refused first
     if sample is None or not len(sample):
         raise ValueError(f"--init-from {cfg.init_from}: an exported model needs training images to start from")
-    load_exported(module.model, cfg.init_from, sample)
+    load_exported(module.model, cfg.init_from, sample, layers)
     if module.aux_head is not None:
         log.info("the auxiliary %s head starts fresh (an exported model keeps none)", cfg.aux_task)
     log.info(

@@ -51,7 +51,10 @@ def exported_layers(init_from: str) -> dict[str, tuple[np.ndarray, np.ndarray | 
     path, member = split_member(init_from)
     if not Path(path).is_file():
         raise ValueError(f"--init-from {init_from}: no such file")
-    graph = onnx.load(path).graph
+    try:
+        graph = onnx.load(path).graph
+    except Exception as exc:  # protobuf's DecodeError and friends: the file is no ONNX model
+        raise ValueError(f"--init-from {path} is not an exported model ({type(exc).__name__})") from exc
     values = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
     producer = {out: node for node in graph.node for out in node.output}
     layers: dict[int | None, dict[str, tuple[np.ndarray, np.ndarray | None]]] = {}
@@ -117,13 +120,14 @@ def _value(name: str, values: dict[str, np.ndarray], producer: dict) -> np.ndarr
     return (quantized - zero) * scale
 
 
-def load_exported(net: nn.Module, init_from: str, sample: torch.Tensor) -> None:
+def load_exported(net: nn.Module, init_from: str, sample: torch.Tensor, layers: dict | None = None) -> None:
     """Set ``net`` (a :class:`~genderclass.training.models.GenderNet`) to the network ``init_from``
-    exported, its batch norms set from ``sample`` (float NCHW training images, 0-255); ValueError
-    when the layers or their shapes do not match."""
+    exported (its :func:`exported_layers`, read here unless given), its batch norms set from
+    ``sample`` (float NCHW training images, 0-255); ValueError when the layers or their shapes do
+    not match."""
     import torch
 
-    layers = exported_layers(init_from)
+    layers = layers if layers is not None else exported_layers(init_from)
     pairs = _layer_pairs(net)
     names = {name for name, _, _ in pairs}
     if names != set(layers):
