@@ -70,7 +70,7 @@ def balanced_weights(labels: np.ndarray, groups: np.ndarray | None = None, power
         labels.astype(str) if groups is None else np.char.add(labels.astype(str), np.char.add("|", groups.astype(str)))
     )
     _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
-    return (counts[inverse].astype(np.float64) ** -power).astype(np.float64)
+    return counts[inverse].astype(np.float64) ** -power
 
 
 class CacheDataModule(L.LightningDataModule):

@@ -70,20 +70,11 @@ def _sample_weights(cfg: TrainConfig, data: PreparedData) -> np.ndarray | None:
 def _balance_groups(cfg: TrainConfig, data: PreparedData, train: np.ndarray) -> np.ndarray:
     """Each training image's group for --balance group: its values of the --balance-by attributes
     (ages as bands; "" where the data does not name one), joined."""
-    from ..evaluation.groups import age_band
+    from ..evaluation.groups import normalise_group_values
 
     keys = [k.strip() for k in cfg.balance_by.split(",") if k.strip()] or [modality_for(cfg.modality).balance_group]
-
-    def value(attrs: dict, key: str) -> str:
-        raw = attrs.get(key, "")
-        if key != "age" or raw in ("", None):
-            return str(raw)
-        try:
-            return age_band(raw)
-        except ValueError:
-            return ""
-
-    return np.array(["|".join(value(data.cache.attrs[i], key) for key in keys) for i in train])
+    columns = [normalise_group_values(k, [data.cache.attrs[i].get(k) for i in train], len(train)) for k in keys]
+    return np.array(["|".join(value or "" for value in row) for row in zip(*columns, strict=True)])
 
 
 def _auxiliary_targets(cfg: TrainConfig, data: PreparedData) -> tuple[TrainConfig, np.ndarray | None]:
