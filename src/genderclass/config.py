@@ -20,6 +20,7 @@ MODALITIES: tuple[str, ...] = NAMES
 LABELS: tuple[str, str] = ("male", "female")  # index 1 = positive class ("female")
 # Fingerprint training geometry (TrainConfig.augment): resampling "affine" or whole-pixel "exact".
 AUGMENT_GEOMETRIES: tuple[str, ...] = ("affine", "exact")
+MAX_YAW_WARP = 60.0  # degrees; beyond it the far half of a crop folds out of view
 UNCERTAIN = "uncertain"
 
 
@@ -164,6 +165,10 @@ class TrainConfig:
     # and sometimes the sides down to the ear lobes, by another face's band, a flat colour or blurred
     # noise, so that the network learns the face rather than the hair. 0 = off.
     hair_erase: float = 0.0
+    # Faces: each training crop turned about its vertical axis by up to this many degrees either way
+    # (training/augment.py turn_about_vertical_axis: a plane's perspective), so that three-quarter
+    # views are not new to the network. 0 = off; at most MAX_YAW_WARP.
+    yaw_warp: float = 0.0
     # Training geometry for prints. "affine": rotation, zoom and sub-pixel shifts, plus light blur
     # and noise; on SOCOFing crops it keeps on average about half the power at the ridge frequency
     # (0.25-0.35 cycles/px, 2.9-4 px periods at 96 px), which unaugmented validation and test prints keep. "exact": mirror and
@@ -199,6 +204,10 @@ class TrainConfig:
             raise ValueError(f"hair_erase is a probability (0-1), got {self.hair_erase}")
         if self.hair_erase and not (spec and spec.detects_faces and self.preprocess.detect):
             raise ValueError("hair_erase applies to detected face crops only (a print has no brows to place it by)")
+        if not 0 <= self.yaw_warp <= MAX_YAW_WARP:
+            raise ValueError(f"yaw_warp is a turn in degrees (0-{MAX_YAW_WARP:g}), got {self.yaw_warp}")
+        if self.yaw_warp and not (spec and spec.detects_faces):
+            raise ValueError("yaw_warp applies to faces only (a print is pressed flat; it does not turn)")
         if self.augment not in AUGMENT_GEOMETRIES:
             raise ValueError(f"unknown augment {self.augment!r}; expected one of {', '.join(AUGMENT_GEOMETRIES)}")
         if self.augment not in (spec.augment_geometries if spec else AUGMENT_GEOMETRIES[:1]):

@@ -807,7 +807,8 @@ def test_file_system_errors_are_one_line_usage_errors(capsys, caplog, tmp_path):
 @pytest.mark.parametrize(
     "flags",
     [["--epochs", "0"], ["--batch-size", "0"], ["--input-size", "0"], ["--val-fraction", "2"], ["--lr", "-1"],
-     ["--outside-fill", "1.5"], ["--hair-erase", "-0.1"], ["--width", "0"], ["--margin", "-0.1"], ["--margin", "nan"]],
+     ["--outside-fill", "1.5"], ["--hair-erase", "-0.1"], ["--width", "0"], ["--margin", "-0.1"], ["--margin", "nan"],
+     ["--yaw-warp", "61"], ["--yaw-warp", "-5"]],
 )  # fmt: skip
 def test_train_refuses_impossible_numbers(capsys, tmp_path, flags):
     with pytest.raises(SystemExit) as exit_info:
@@ -1099,6 +1100,7 @@ def test_a_failed_annotation_keeps_every_result_line(capsys, caplog, photo_dir, 
         (["--test-files", "runs/face/split.csv"], "a .txt list"),
         (["--modality", "fingerprint", "--outside-fill", "0.5"], "face crops only"),
         (["--modality", "fingerprint", "--hair-erase", "0.5"], "face crops only"),
+        (["--modality", "fingerprint", "--yaw-warp", "20"], "faces only"),
         (["--modality", "fingerprint", "--margin", "0.2"], "face crops only"),
         (["--modality", "fingerprint", "--margin", "0"], "face crops only"),
     ],

@@ -20,7 +20,7 @@ from types import ModuleType
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from .. import __version__
-from ..config import AUGMENT_GEOMETRIES, DEFAULT_BATCH_SIZE, MODALITIES
+from ..config import AUGMENT_GEOMETRIES, DEFAULT_BATCH_SIZE, MAX_YAW_WARP, MODALITIES
 from ..data.readers import FINGERS
 from ..runtime import DeviceUnavailableError
 from .exit_codes import EXIT_INTERRUPTED, EXIT_MISSING_DEPENDENCY, EXIT_PIPE_CLOSED, EXIT_USAGE
@@ -39,7 +39,7 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
         return super()._get_help_string(action)
 
 
-FACE_ONLY_FLAGS = ("--margin", "--outside-fill", "--hair-erase")  # fingerprints have no crop
+FACE_ONLY_FLAGS = ("--margin", "--outside-fill", "--hair-erase", "--yaw-warp")  # fingerprints have no crop
 
 
 def _number(low: float, high: float = math.inf, low_open: bool = False, high_open: bool = False):
@@ -239,6 +239,12 @@ _TRAIN_SETTINGS = (
         "faces only: share of training crops whose hair is replaced (another face's, a flat colour or "
         "blurred noise): the band above the brows, and in half of them also the sides down to the ear "
         "lobes, like a scarf or cap; 0 = off",
+    ),
+    (
+        "--yaw-warp",
+        _number(0.0, MAX_YAW_WARP),
+        "faces only: training crops turned about the vertical axis by up to this many degrees either "
+        "way (perspective, like a three-quarter view), e.g. 30; 0 = off",
     ),
 )
 

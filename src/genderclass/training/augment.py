@@ -31,10 +31,33 @@ def _chance(n: int, p: float, device: torch.device) -> torch.Tensor:
     return torch.rand(n, device=device) < p
 
 
+YAW_DEPTH = 3.0  # camera distance in half-widths of the crop: a face filling a phone photo held at arm's length
+
+
+def turn_about_vertical_axis(grid: torch.Tensor, yaw_degrees: torch.Tensor) -> torch.Tensor:
+    """Sampling ``grid`` (N x H x W x 2, normalised x, y) composed with a turn of the image plane by
+    ``yaw_degrees`` (one per sample) about its vertical centre line, seen by a pinhole camera
+    ``YAW_DEPTH`` half-widths away: the side turned away narrows and shrinks, the near side grows,
+    as a face does in a three-quarter view (a plane's perspective; the nose's depth is not modelled)."""
+    angle = yaw_degrees.view(-1, 1, 1) * math.pi / 180.0
+    cos, sin = torch.cos(angle), torch.sin(angle) / YAW_DEPTH
+    x, y = grid[..., 0], grid[..., 1]
+    depth = cos - x * sin  # > 0 for |x| < YAW_DEPTH / tan(angle): every turn up to 60 degrees on a zoomed crop
+    return torch.stack([x / depth, y * cos / depth], dim=-1)
+
+
 def random_affine(
-    x: torch.Tensor, degrees: float, translate: float, scale: tuple[float, float], flip: bool, fill: float | None
+    x: torch.Tensor,
+    degrees: float,
+    translate: float,
+    scale: tuple[float, float],
+    flip: bool,
+    fill: float | None,
+    yaw: float = 0.0,
 ) -> torch.Tensor:
-    """Per-sample flip/rotation/zoom/shift; ``fill=None`` repeats the border, else a constant."""
+    """Per-sample flip/rotation/zoom/shift, and with ``yaw`` a turn about the vertical axis of up to
+    that many degrees either way (:func:`turn_about_vertical_axis`); ``fill=None`` repeats the
+    border, else a constant."""
     n, device = x.shape[0], x.device
     angle = _uniform(n, -degrees, degrees, device) * math.pi / 180.0
     zoom = _uniform(n, *scale, device)
@@ -48,6 +71,8 @@ def random_affine(
         dim=1,
     )
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    if yaw:
+        grid = turn_about_vertical_axis(grid, _uniform(n, -yaw, yaw, device))
     if fill is None:
         return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
     return F.grid_sample(x - fill, grid, mode="bilinear", padding_mode="zeros", align_corners=False) + fill
@@ -228,7 +253,7 @@ def erase_hair(x: torch.Tensor, p: float, region: HairRegion, sides: float = 0.5
 
 class FaceAugment(nn.Module):
     """Hair erased (``hair_erase``, on the aligned crop, before any geometry), flip, rotation,
-    zoom/shift, other content beyond the chip's edge, brightness/contrast/saturation, grayscale, blur,
+    zoom/shift, a turn of up to ``yaw_warp`` degrees about the vertical axis, other content beyond the chip's edge, brightness/contrast/saturation, grayscale, blur,
     occlusion. A batch with one channel more than ``channels`` carries the beyond-the-edge mask there
     (``CachedImages``); it moves with the pixels and is removed. ``margin``: the crop's
     (``PreprocessConfig.margin``), which places the brows."""
@@ -239,16 +264,18 @@ class FaceAugment(nn.Module):
         outside_fill: float = 0.0,
         hair_erase: float = 0.0,
         margin: float = PreprocessConfig.margin,
+        yaw_warp: float = 0.0,
     ) -> None:
         super().__init__()
         self.channels, self.outside_fill = channels, outside_fill
         self.hair_erase, self.hair = hair_erase, hair_region(margin)
+        self.yaw_warp = yaw_warp
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.hair_erase > 0:
             pixels, mask = x[:, : self.channels], x[:, self.channels :]
             x = torch.cat([erase_hair(pixels, self.hair_erase, self.hair), mask], dim=1)
-        x = random_affine(x, degrees=12, translate=0.06, scale=(0.9, 1.2), flip=True, fill=None)
+        x = random_affine(x, degrees=12, translate=0.06, scale=(0.9, 1.2), flip=True, fill=None, yaw=self.yaw_warp)
         if x.shape[1] > self.channels:
             x, outside = x[:, : self.channels], x[:, self.channels :] / 255.0
             x = fill_outside(x, outside, self.outside_fill)
@@ -289,11 +316,15 @@ class FingerprintAugment(nn.Module):
 
 
 def train_augment(
-    cfg: PreprocessConfig, outside_fill: float = 0.0, geometry: str = "affine", hair_erase: float = 0.0
+    cfg: PreprocessConfig,
+    outside_fill: float = 0.0,
+    geometry: str = "affine",
+    hair_erase: float = 0.0,
+    yaw_warp: float = 0.0,
 ) -> nn.Module:
     if cfg.modality == "fingerprint":
         return FingerprintAugment(geometry)
-    return FaceAugment(cfg.channels, outside_fill, hair_erase, cfg.margin)
+    return FaceAugment(cfg.channels, outside_fill, hair_erase, cfg.margin, yaw_warp)
 
 
 def to_float() -> v2.Transform:

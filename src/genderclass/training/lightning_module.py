@@ -35,7 +35,9 @@ class GenderModule(L.LightningModule):
         pre = self.cfg.preprocess
         self.model = GenderNet(self.cfg.arch, pre.channels, pre.mean, pre.std, self.cfg.width, self.cfg.dropout)
         self.register_buffer("pos_weight", torch.tensor(float(pos_weight)))
-        self.augment = train_augment(pre, self.cfg.outside_fill, self.cfg.augment, self.cfg.hair_erase)
+        self.augment = train_augment(
+            pre, self.cfg.outside_fill, self.cfg.augment, self.cfg.hair_erase, self.cfg.yaw_warp
+        )
         self.val_metrics = torch.nn.ModuleDict(
             {"acc": BinaryAccuracy(), "auc": BinaryAUROC(), "recall_f": BinaryRecall(), "recall_m": BinarySpecificity()}
         )
