@@ -214,6 +214,16 @@ def test_stored_numbers_appear_formatted(face_meta):
         assert ("`aux_task=age`, `aux_weight=0.5`" in text) is listed and ("aux_weight" in text) is listed
     training = {**face_meta["training"], "config": {**config, "monitor": "val_auc"}}
     assert "monitor=" not in card and "`monitor=val_auc`" in render_card({**face_meta, "training": training})
+    # group balancing and the face augmentations are listed when they were on
+    off = {"balance": "class", "balance_by": "", "balance_power": 1.0, "outside_fill": 0.0, "hair_erase": 0.0,
+           "yaw_warp": 0.0, "val_files": ""}  # fmt: skip
+    text = render_card({**face_meta, "training": {**face_meta["training"], "config": {**config, **off}}})
+    assert "`balance=class`" in text and not any(f"`{k}=" in text for k in off if k != "balance")
+    on = {"balance": "group", "balance_by": "age,race", "balance_power": 0.5, "outside_fill": 0.5,
+          "hair_erase": 0.3, "yaw_warp": 25.0, "val_files": "experiments/utkface.val_files.txt"}  # fmt: skip
+    text = render_card({**face_meta, "training": {**face_meta["training"], "config": {**config, **on}}})
+    assert "`balance=group`, `balance_by=age,race`, `balance_power=0.5`, `outside_fill=0.5`, `hair_erase=0.3`, " \
+        "`yaw_warp=25.0`" in text and "`val_files=" in text  # fmt: skip
     # a listed test split (train --test-files) replaces test_fraction
     assert "stratified by label." in card and "test_files" not in card
     training = {**face_meta["training"], "config": {**config, "test_fraction": 0.15}}

@@ -31,6 +31,11 @@ _HYPERPARAMETERS = (
     "patience",
     "monitor",
     "balance",
+    "balance_by",
+    "balance_power",
+    "outside_fill",
+    "hair_erase",
+    "yaw_warp",
     "aux_task",
     "aux_weight",
     "seed",
@@ -39,6 +44,7 @@ _HYPERPARAMETERS = (
     "folds",
     "test_fraction",
     "test_files",
+    "val_files",
     "near_duplicate_distance",
     "limit",
 )
@@ -108,8 +114,15 @@ def training_data(md: dict) -> list[Block]:
             f"dropped {count(sizes.get('dropped'))}"
         )
     # listed only when they apply; with cross-validation the folds replace val_fraction, and a list of
-    # test files test_fraction
+    # test files test_fraction; group balancing's settings, and augmentations that are off, are not listed
+    group = config.get("balance") == "group"
     applies = {
+        "balance_by": group and config.get("balance_by"),
+        "balance_power": group,
+        "outside_fill": config.get("outside_fill"),
+        "hair_erase": config.get("hair_erase"),
+        "yaw_warp": config.get("yaw_warp"),
+        "val_files": config.get("val_files"),
         "aux_task": config.get("aux_task"),
         "aux_weight": config.get("aux_task"),
         "folds": config.get("folds"),
