@@ -20,7 +20,7 @@ MODALITIES: tuple[str, ...] = NAMES
 LABELS: tuple[str, str] = ("male", "female")  # index 1 = positive class ("female")
 # Fingerprint training geometry (TrainConfig.augment): resampling "affine" or whole-pixel "exact".
 AUGMENT_GEOMETRIES: tuple[str, ...] = ("affine", "exact")
-MAX_YAW_WARP = 60.0  # degrees; beyond it the far half of a crop folds out of view
+MAX_YAW_WARP = 60.0  # degrees; with FaceAugment's zoom and shift the turned plane folds over from about 64
 UNCERTAIN = "uncertain"
 
 
@@ -233,6 +233,8 @@ class TrainConfig:
             )
         if self.teacher_views and self.hair_erase:
             raise ValueError("--teacher-views and --hair-erase do not combine: the views are drawn with the hair")
+        if self.teacher_views and self.yaw_warp:
+            raise ValueError("--teacher-views and --yaw-warp do not combine: the views are drawn without the turn")
 
     @classmethod
     def for_modality(cls, modality: str, **overrides: Any) -> TrainConfig:

@@ -16,6 +16,7 @@ from genderclass.training.augment import (  # noqa: E402
     train_augment,
     turn_about_vertical_axis,
 )
+from genderclass.training.lightning_module import GenderModule  # noqa: E402
 
 SIZE = 64
 
@@ -65,6 +66,23 @@ def test_turning_the_other_way_mirrors_the_result():
     assert torch.allclose(left, right_of_mirror, atol=1e-3)
 
 
+def test_the_largest_turn_never_folds_the_crop_over():
+    """FaceAugment's widest geometry (zoom 0.9, 12 degrees, a 0.06 shift, mirrored or not) turned by
+    the largest allowed yaw: along every row the source moves one way only (the plane never folds)."""
+    zoom, angle, shift = 0.9, math.radians(12), 0.12
+    thetas = []
+    for sign in (1, -1):
+        for mirror in (1, -1):
+            cos, sin = math.cos(sign * angle) / zoom, math.sin(sign * angle) / zoom
+            thetas.append([[cos * mirror, -sin, shift * sign], [sin * mirror, cos, shift]])
+    grid = F.affine_grid(torch.tensor(thetas), [4, 1, 128, 128], align_corners=False).repeat(2, 1, 1, 1)
+    yaw = torch.tensor([MAX_YAW_WARP] * 4 + [-MAX_YAW_WARP] * 4)
+    source_x = turn_about_vertical_axis(grid, yaw)[..., 0]
+    steps = source_x.diff(dim=2)
+    assert torch.isfinite(source_x).all()
+    assert ((steps > 0).all(dim=2) | (steps < 0).all(dim=2)).all()
+
+
 def test_random_affine_turns_each_sample_its_own_way():
     torch.manual_seed(0)
     x = _square().repeat(16, 1, 1, 1)
@@ -80,9 +98,12 @@ def test_the_setting_reaches_the_face_augmentation_and_is_checked():
     assert cfg.yaw_warp == 30.0 and TrainConfig.from_dict({}).yaw_warp == 0.0  # older configs: off
     augment = train_augment(cfg.preprocess, cfg.outside_fill, cfg.augment, cfg.hair_erase, cfg.yaw_warp)
     assert isinstance(augment, FaceAugment) and augment.yaw_warp == 30.0
+    assert GenderModule(cfg.to_dict()).augment.yaw_warp == 30.0  # what training uses
     out = augment(torch.rand(4, 3, 32, 32) * 255)
     assert out.shape == (4, 3, 32, 32) and math.isfinite(float(out.sum()))
     with pytest.raises(ValueError, match="faces only"):
         TrainConfig.for_modality("fingerprint", yaw_warp=10.0)
+    with pytest.raises(ValueError, match="do not combine"):  # teacher views are drawn before training, unturned
+        TrainConfig(yaw_warp=20.0, teacher="t.onnx", teacher_views=2)
     with pytest.raises(ValueError, match="degrees"):
         TrainConfig(yaw_warp=MAX_YAW_WARP + 1)

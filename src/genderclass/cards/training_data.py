@@ -126,7 +126,7 @@ def training_data(md: dict) -> list[Block]:
         "aux_task": config.get("aux_task"),
         "aux_weight": config.get("aux_task"),
         "folds": config.get("folds"),
-        "val_fraction": not config.get("folds"),
+        "val_fraction": not config.get("folds") and not config.get("val_files"),
         "test_fraction": not config.get("test_files"),
         "test_files": config.get("test_files"),
     }

@@ -244,7 +244,7 @@ _TRAIN_SETTINGS = (
         "--yaw-warp",
         _number(0.0, MAX_YAW_WARP),
         "faces only: training crops turned about the vertical axis by up to this many degrees either "
-        "way (perspective, like a three-quarter view), e.g. 30; 0 = off",
+        "way (perspective, toward a three-quarter view), e.g. 30; 0 = off",
     ),
 )
 
