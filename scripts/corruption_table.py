@@ -49,33 +49,35 @@ def _side_light(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(rgb * ramp, 0, 255).astype(np.uint8)
 
 
-def _rotated(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    height, width = rgb.shape[:2]
-    angle = 25.0 if rng.random() < 0.5 else -25.0
-    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), angle, 1.0)
-    return cv2.warpAffine(rgb, matrix, (width, height), borderMode=cv2.BORDER_REFLECT)
+def _rotated(degrees: float, **border: object) -> Callable[[np.ndarray, np.random.Generator], np.ndarray]:
+    """Turned by ``degrees`` one way or the other (a coin per image); ``border``: cv2.warpAffine's."""
+
+    def rotate(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        height, width = rgb.shape[:2]
+        angle = degrees if rng.random() < 0.5 else -degrees
+        matrix = cv2.getRotationMatrix2D((width / 2, height / 2), angle, 1.0)
+        return cv2.warpAffine(rgb, matrix, (width, height), **border)
+
+    return rotate
+
+
+def _box(rgb: np.ndarray, rng: np.random.Generator, height: int, width: int, value: int) -> np.ndarray:
+    """A copy with a ``height`` x ``width`` box of ``value`` at a random place."""
+    out = rgb.copy()
+    y, x = rng.integers(0, rgb.shape[0] - height), rng.integers(0, rgb.shape[1] - width)
+    out[y : y + height, x : x + width] = value
+    return out
 
 
 def _patch(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    out = rgb.copy()
-    height, width = rgb.shape[:2]
-    side = int(0.3 * min(height, width))
-    y, x = rng.integers(0, height - side), rng.integers(0, width - side)
-    out[y : y + side, x : x + side] = 20
-    return out
+    side = int(0.3 * min(rgb.shape[:2]))
+    return _box(rgb, rng, side, side, 20)
 
 
 def _tight(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     height, width = rgb.shape[:2]
     dy, dx = int(0.15 * height), int(0.15 * width)
     return cv2.resize(rgb[dy : height - dy, dx : width - dx], (width, height), interpolation=cv2.INTER_LINEAR)
-
-
-def _rotated_print(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    height, width = rgb.shape[:2]
-    angle = 35.0 if rng.random() < 0.5 else -35.0
-    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), angle, 1.0)
-    return cv2.warpAffine(rgb, matrix, (width, height), borderValue=(255, 255, 255))
 
 
 def _half_resolution(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -93,12 +95,8 @@ def _partial(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def _obliterated(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    out = rgb.copy()
     height, width = rgb.shape[:2]
-    h, w = int(np.sqrt(0.3) * height), int(np.sqrt(0.3) * width)
-    y, x = rng.integers(0, height - h), rng.integers(0, width - w)
-    out[y : y + h, x : x + w] = 255
-    return out
+    return _box(rgb, rng, int(np.sqrt(0.3) * height), int(np.sqrt(0.3) * width), 255)
 
 
 def _z_cut(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -120,13 +118,13 @@ FACE_CORRUPTIONS: dict[str, Callable[[np.ndarray, np.random.Generator], np.ndarr
     "grayscale": lambda rgb, rng: cv2.cvtColor(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB),
     "darkened (x0.35)": lambda rgb, rng: (rgb * 0.35).astype(np.uint8),
     "side light": _side_light,
-    "rotated 25 degrees": _rotated,
+    "rotated 25 degrees": _rotated(25.0, borderMode=cv2.BORDER_REFLECT),
     "dark patch (30 % side)": _patch,
     "tight zoomed crop (70 %)": _tight,
 }
 PRINT_CORRUPTIONS: dict[str, Callable[[np.ndarray, np.random.Generator], np.ndarray]] = {
     "clean": lambda rgb, rng: rgb,
-    "rotated 35 degrees": _rotated_print,
+    "rotated 35 degrees": _rotated(35.0, borderValue=(255, 255, 255)),
     "blur (sigma 1.5)": lambda rgb, rng: cv2.GaussianBlur(rgb, (0, 0), 1.5),
     "downscaled to half and back": _half_resolution,
     "JPEG quality 20": lambda rgb, rng: _jpeg(rgb, rng, quality=20),

@@ -253,8 +253,8 @@ def erase_hair(x: torch.Tensor, p: float, region: HairRegion, sides: float = 0.5
 
 class FaceAugment(nn.Module):
     """Hair erased (``hair_erase``, on the aligned crop, before any geometry), flip, rotation,
-    zoom/shift, a turn of up to ``yaw_warp`` degrees about the vertical axis, other content beyond the chip's edge, brightness/contrast/saturation, grayscale, blur,
-    occlusion. A batch with one channel more than ``channels`` carries the beyond-the-edge mask there
+    zoom/shift, a turn of up to ``yaw_warp`` degrees about the vertical axis, other content beyond
+    the chip's edge, brightness/contrast/saturation, grayscale, blur, occlusion. A batch with one channel more than ``channels`` carries the beyond-the-edge mask there
     (``CachedImages``); it moves with the pixels and is removed. ``margin``: the crop's
     (``PreprocessConfig.margin``), which places the brows."""
 
